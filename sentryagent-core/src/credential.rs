@@ -1,0 +1,234 @@
+//! Client credentials: a client id and a secret, belonging to one agent.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{AgentId, CredentialId, TenantId};
+
+/// Whether a credential can still authenticate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialStatus {
+    /// Usable.
+    Active,
+    /// Revoked: never usable again.
+    Revoked,
+}
+
+impl CredentialStatus {
+    /// The name the API and stores use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialStatus::Active => "active",
+            CredentialStatus::Revoked => "revoked",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(CredentialStatus::Active),
+            "revoked" => Some(CredentialStatus::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// A stored credential. The secret itself is never stored, only its keyed
+/// hash; this type never serialises the hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    /// The credential's id; stays the same across rotations.
+    #[serde(rename = "credentialId")]
+    pub id: CredentialId,
+    /// The owning tenant.
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    /// The owning agent.
+    pub agent_id: AgentId,
+    /// The public client id presented at the token endpoint.
+    pub client_id: String,
+    /// HMAC-SHA-256 of the secret under the server's pepper.
+    #[serde(skip)]
+    pub secret_hash: Vec<u8>,
+    /// Active or revoked.
+    pub status: CredentialStatus,
+    /// When it was generated.
+    #[serde(with = "crate::time::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops working, if ever.
+    #[serde(with = "crate::time::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When its secret was last rotated.
+    #[serde(with = "crate::time::rfc3339::option")]
+    pub rotated_at: Option<OffsetDateTime>,
+    /// When it was revoked.
+    #[serde(with = "crate::time::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl Credential {
+    /// Whether it may authenticate at `now`.
+    pub fn is_usable(&self, now: OffsetDateTime) -> bool {
+        self.status == CredentialStatus::Active && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+use crate::agent::{Agent, AgentStatus, decommissioned};
+use crate::error::Error;
+use crate::secret::{ClientSecret, generate_client_id};
+use crate::{Caller, SentryAgent, scope};
+
+impl SentryAgent {
+    /// Makes and stores a credential for `agent`; returns it with its secret.
+    pub(crate) async fn new_credential(
+        &self,
+        agent: &Agent,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<(Credential, ClientSecret), Error> {
+        let secret = ClientSecret::generate();
+        let credential = Credential {
+            id: CredentialId::new(),
+            tenant_id: agent.tenant_id,
+            agent_id: agent.id,
+            client_id: generate_client_id(),
+            secret_hash: self.inner.server_key.hash_secret(&secret).to_vec(),
+            status: CredentialStatus::Active,
+            created_at: crate::time::now(),
+            expires_at,
+            rotated_at: None,
+            revoked_at: None,
+        };
+        self.inner.stores.credentials.insert_credential(&credential).await?;
+        Ok((credential, secret))
+    }
+
+    async fn live_agent(&self, caller: &Caller, agent: AgentId) -> Result<Agent, Error> {
+        let agent = self.agent_in_tenant(caller.tenant(), agent).await?;
+        if agent.status == AgentStatus::Decommissioned {
+            return Err(decommissioned());
+        }
+        Ok(agent)
+    }
+
+    async fn credential_of(&self, caller: &Caller, agent: AgentId, id: CredentialId) -> Result<Credential, Error> {
+        self.inner
+            .stores
+            .credentials
+            .credential(caller.tenant(), id)
+            .await?
+            .filter(|c| c.agent_id == agent)
+            .ok_or(Error::NotFound("credential"))
+    }
+
+    /// Generates another credential for an agent. Needs `credentials:write`.
+    ///
+    /// # Errors
+    /// 404; 409 for a decommissioned agent; a past `expires_at`; insufficient
+    /// scope; a store error.
+    pub async fn create_credential(
+        &self,
+        caller: &Caller,
+        agent: AgentId,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<(Credential, ClientSecret), Error> {
+        caller.identity.require_scope(scope::CREDENTIALS_WRITE)?;
+        if expires_at.is_some_and(|t| t <= crate::time::now()) {
+            return Err(Error::invalid("expiresAt", "must be in the future"));
+        }
+        let agent = self.live_agent(caller, agent).await?;
+        let (credential, secret) = self.new_credential(&agent, expires_at.map(crate::time::truncate)).await?;
+        self.record(
+            caller.tenant(),
+            vec![
+                caller
+                    .event("credential.created", Some(agent.id))
+                    .detail("credentialId", credential.id.to_string()),
+            ],
+        )
+        .await?;
+        Ok((credential, secret))
+    }
+
+    /// An agent's credentials, without secrets. Needs `agents:read`.
+    ///
+    /// # Errors
+    /// 404; insufficient scope; a store error.
+    pub async fn list_credentials(&self, caller: &Caller, agent: AgentId) -> Result<Vec<Credential>, Error> {
+        caller.identity.require_scope(scope::AGENTS_READ)?;
+        let agent = self.agent_in_tenant(caller.tenant(), agent).await?;
+        Ok(self
+            .inner
+            .stores
+            .credentials
+            .list_credentials(caller.tenant(), agent.id)
+            .await?)
+    }
+
+    /// Replaces a credential's secret; the old one fails from now on.
+    /// Needs `credentials:write`.
+    ///
+    /// # Errors
+    /// 404; 409 `CREDENTIAL_REVOKED`; insufficient scope; a store error.
+    pub async fn rotate_credential(
+        &self,
+        caller: &Caller,
+        agent: AgentId,
+        id: CredentialId,
+    ) -> Result<(Credential, ClientSecret), Error> {
+        caller.identity.require_scope(scope::CREDENTIALS_WRITE)?;
+        self.live_agent(caller, agent).await?;
+        let mut credential = self.credential_of(caller, agent, id).await?;
+        if credential.status == CredentialStatus::Revoked {
+            return Err(revoked());
+        }
+        let secret = ClientSecret::generate();
+        credential.secret_hash = self.inner.server_key.hash_secret(&secret).to_vec();
+        credential.rotated_at = Some(crate::time::now());
+        self.inner.stores.credentials.update_credential(&credential).await?;
+        self.record(
+            caller.tenant(),
+            vec![
+                caller
+                    .event("credential.rotated", Some(agent))
+                    .detail("credentialId", id.to_string()),
+            ],
+        )
+        .await?;
+        Ok((credential, secret))
+    }
+
+    /// Revokes one credential; the agent keeps its others. Needs `credentials:write`.
+    ///
+    /// # Errors
+    /// 404; 409 `CREDENTIAL_REVOKED`; insufficient scope; a store error.
+    pub async fn revoke_credential(&self, caller: &Caller, agent: AgentId, id: CredentialId) -> Result<Credential, Error> {
+        caller.identity.require_scope(scope::CREDENTIALS_WRITE)?;
+        let mut credential = self.credential_of(caller, agent, id).await?;
+        if credential.status == CredentialStatus::Revoked {
+            return Err(revoked());
+        }
+        let now = crate::time::now();
+        credential.status = CredentialStatus::Revoked;
+        credential.revoked_at = Some(now);
+        self.inner.stores.credentials.update_credential(&credential).await?;
+        self.record(
+            caller.tenant(),
+            vec![
+                caller
+                    .event("credential.revoked", Some(agent))
+                    .detail("credentialId", id.to_string()),
+            ],
+        )
+        .await?;
+        Ok(credential)
+    }
+}
+
+fn revoked() -> Error {
+    Error::Conflict {
+        code: "CREDENTIAL_REVOKED",
+        message: "the credential is revoked".into(),
+    }
+}

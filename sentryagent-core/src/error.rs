@@ -1,0 +1,259 @@
+//! The error types of the core. [`Error`] is what every operation returns;
+//! `http::error` maps it to the API's error envelope in one place.
+//! [`OAuthError`] is the RFC 6749 §5.2 error of the OAuth endpoints.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+
+/// What went wrong with one field of a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's name as the API spells it (`name`, `capabilities[2]`, `from`).
+    pub field: String,
+    /// A human sentence about the problem.
+    pub message: String,
+}
+
+/// The error of every SentryAgent operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request is malformed or a field is invalid (400 `VALIDATION_ERROR`).
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    /// No valid credentials were presented (401 `UNAUTHORIZED`).
+    #[error("{0}")]
+    Unauthorized(Cow<'static, str>),
+    /// The caller is authenticated but lacks a scope (403 `INSUFFICIENT_SCOPE`).
+    #[error("this call needs the `{0}` scope")]
+    InsufficientScope(&'static str),
+    /// The caller may not do this (403 `FORBIDDEN`).
+    #[error("{0}")]
+    Forbidden(Cow<'static, str>),
+    /// The agent is suspended (403 `AGENT_SUSPENDED`).
+    #[error("the agent is suspended")]
+    AgentSuspended,
+    /// The resource does not exist in the caller's tenant (404 `NOT_FOUND`).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state (409, with a specific code).
+    #[error("{message}")]
+    Conflict {
+        /// The envelope's code, e.g. `AGENT_NAME_TAKEN`.
+        code: &'static str,
+        /// A human sentence.
+        message: Cow<'static, str>,
+    },
+    /// The body is larger than the configured limit (413 `PAYLOAD_TOO_LARGE`).
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body's content type is not the one the route takes (415).
+    #[error("this route takes a body of type {expected}")]
+    UnsupportedMediaType {
+        /// The expected media type.
+        expected: &'static str,
+    },
+    /// No route has this path (404 `NOT_FOUND`).
+    #[error("no route matches this path")]
+    RouteNotFound,
+    /// The path exists but not with this method (405 `METHOD_NOT_ALLOWED`).
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
+    /// A backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug or an unexpected state; the message is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(Cow<'static, str>),
+}
+
+impl Error {
+    /// A validation error about one field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// An unauthorized error with a static reason.
+    pub fn unauthorized(reason: &'static str) -> Self {
+        Error::Unauthorized(Cow::Borrowed(reason))
+    }
+}
+
+/// Collects field errors, so a caller is told about every bad field at once.
+#[derive(Debug, Default)]
+pub(crate) struct Validator(Vec<FieldError>);
+
+impl Validator {
+    pub(crate) fn check(&mut self, ok: bool, field: &str, message: impl Into<String>) {
+        if !ok {
+            self.0.push(FieldError {
+                field: field.to_owned(),
+                message: message.into(),
+            });
+        }
+    }
+
+    pub(crate) fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.check(false, &field.into(), message);
+    }
+
+    pub(crate) fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.0))
+        }
+    }
+}
+
+/// How a store operation failed; callers branch on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// A uniqueness constraint was violated.
+    Conflict,
+    /// The backend could not be reached or timed out; retrying later may work.
+    Unavailable,
+    /// Stored data could not be decoded.
+    Corrupt,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreErrorKind::Conflict => "conflict",
+            StoreErrorKind::Unavailable => "backend unavailable",
+            StoreErrorKind::Corrupt => "corrupt data",
+            StoreErrorKind::Other => "store error",
+        })
+    }
+}
+
+/// The one error type of every store trait. Backends keep their own error as
+/// the [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: Cow<'static, str>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A store error of `kind`.
+    pub fn new(kind: StoreErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the backend's own error.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// A uniqueness violation.
+    pub fn conflict(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StoreErrorKind::Conflict, message)
+    }
+}
+
+/// An OAuth 2.0 error code (RFC 6749 §5.2, RFC 7009, RFC 8707).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OAuthErrorCode {
+    /// The request is missing a required parameter, includes an unsupported
+    /// parameter value, repeats a parameter, or is otherwise malformed.
+    InvalidRequest,
+    /// Client authentication failed (unknown client, no client authentication
+    /// included, or unsupported authentication method).
+    InvalidClient,
+    /// The provided authorization grant is invalid, expired or revoked.
+    InvalidGrant,
+    /// The authenticated client is not authorized to use this grant type.
+    UnauthorizedClient,
+    /// The authorization grant type is not supported by the authorization server.
+    UnsupportedGrantType,
+    /// The requested scope is invalid, unknown, malformed, or exceeds the
+    /// scope granted by the resource owner.
+    InvalidScope,
+    /// The requested resource (audience) is invalid or unknown (RFC 8707).
+    InvalidTarget,
+    /// The bearer token presented is invalid, expired or revoked (RFC 6750).
+    InvalidToken,
+    /// The bearer token lacks the scope this call needs (RFC 6750).
+    InsufficientScope,
+    /// The server is temporarily unable to handle the request.
+    TemporarilyUnavailable,
+    /// The server met an unexpected condition.
+    ServerError,
+}
+
+/// An RFC 6749 §5.2 error answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{error:?}: {error_description}")]
+pub struct OAuthError {
+    /// The error code.
+    pub error: OAuthErrorCode,
+    /// A human sentence.
+    pub error_description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    /// An error with a description.
+    pub fn new(error: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            error,
+            error_description: description.into(),
+        }
+    }
+
+    pub(crate) fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    pub(crate) fn invalid_client() -> Self {
+        Self::new(OAuthErrorCode::InvalidClient, "client authentication failed")
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(err: StoreError) -> Self {
+        match err.kind() {
+            StoreErrorKind::Unavailable => {
+                tracing::warn!(error = %err, "store unavailable during an OAuth request");
+                Self::new(
+                    OAuthErrorCode::TemporarilyUnavailable,
+                    "the service is temporarily unavailable; retry later",
+                )
+            }
+            _ => {
+                tracing::error!(error = %err, "store error during an OAuth request");
+                Self::new(OAuthErrorCode::ServerError, "an unexpected error occurred")
+            }
+        }
+    }
+}
+
+/// Shorthand for results of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;

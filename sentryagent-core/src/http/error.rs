@@ -1,0 +1,117 @@
+//! The one place where errors become HTTP answers: [`Error`] becomes the
+//! API's envelope `{code, message, details?}`, [`OAuthError`] the RFC 6749
+//! §5.2 body.
+
+use http::StatusCode;
+use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use serde::Serialize;
+
+use super::Response;
+use crate::error::{Error, OAuthError, OAuthErrorCode, StoreErrorKind};
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<serde_json::Value>,
+}
+
+impl Error {
+    /// The status and envelope code this error is answered with.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            Error::InsufficientScope(_) => (StatusCode::FORBIDDEN, "INSUFFICIENT_SCOPE"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            Error::AgentSuspended => (StatusCode::FORBIDDEN, "AGENT_SUSPENDED"),
+            Error::NotFound(_) | Error::RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            Error::UnsupportedMediaType { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+            Error::Store(e) if e.kind() == StoreErrorKind::Unavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+            }
+            Error::Store(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
+        }
+    }
+}
+
+impl From<Error> for Response {
+    fn from(err: Error) -> Self {
+        let (status, code) = err.status_and_code();
+        let mut details = None;
+        let message = match &err {
+            Error::Validation(fields) => {
+                let map: serde_json::Map<_, _> = fields
+                    .iter()
+                    .map(|f| (f.field.clone(), serde_json::Value::from(f.message.clone())))
+                    .collect();
+                details = Some(serde_json::Value::Object(map));
+                "the request is invalid; see details".to_owned()
+            }
+            Error::InsufficientScope(scope) => {
+                details = Some(serde_json::json!({ "requiredScope": scope }));
+                err.to_string()
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(error = %err, "backend unavailable");
+                "the service is temporarily unavailable; retry later".to_owned()
+            }
+            _ if status.is_server_error() => {
+                tracing::error!(error = %err, "internal error");
+                "an unexpected error occurred".to_owned()
+            }
+            _ => err.to_string(),
+        };
+        let mut response = Response::json(
+            status,
+            &Envelope {
+                code,
+                message: &message,
+                details,
+            },
+        );
+        let challenge = match &err {
+            Error::Unauthorized(_) => Some("Bearer realm=\"sentryagent\", error=\"invalid_token\"".to_owned()),
+            Error::InsufficientScope(scope) => Some(format!(
+                "Bearer realm=\"sentryagent\", error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            _ => None,
+        };
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers.insert(WWW_AUTHENTICATE, value);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<OAuthError> for Response {
+    fn from(err: OAuthError) -> Self {
+        let status = match err.error {
+            OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            OAuthErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut response = Response::json(status, &err).no_store();
+        let challenge = match err.error {
+            OAuthErrorCode::InvalidClient => Some("Basic realm=\"sentryagent\""),
+            OAuthErrorCode::InvalidToken => Some("Bearer realm=\"sentryagent\", error=\"invalid_token\""),
+            _ => None,
+        };
+        if let Some(c) = challenge {
+            response.headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,44 @@
+use http::StatusCode;
+use serde::Serialize;
+
+use super::caller;
+use crate::audit::{AuditEvent, AuditQuery, Outcome};
+use crate::http::body::{self, Query};
+use crate::http::{Request, Response};
+use crate::{AgentId, Error, SentryAgent};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    items: Vec<AuditEvent>,
+    next_cursor: Option<String>,
+}
+
+pub(super) async fn query(sa: SentryAgent, req: Request) -> Result<Response, Error> {
+    let caller = caller(&sa, &req).await?;
+    let q = Query::parse(&req, &["agentId", "action", "outcome", "from", "to", "limit", "cursor"])?;
+    let rfc3339 = "an RFC 3339 date-time such as 2026-01-31T12:00:00Z";
+    let query = AuditQuery {
+        agent_id: q.parse_with("agentId", "a UUID", |v| v.parse::<AgentId>().ok())?,
+        action: q.get("action").map(str::to_owned),
+        outcome: q.parse_with("outcome", "success or failure", Outcome::parse)?,
+        from: q.parse_with("from", rfc3339, crate::time::parse_rfc3339)?,
+        to: q.parse_with("to", rfc3339, crate::time::parse_rfc3339)?,
+        before_seq: q.cursor::<8>()?.map(u64::from_be_bytes),
+        limit: q.limit()? + 1,
+    };
+    let mut items = sa.query_audit(&caller, &query).await?;
+    let next_cursor = if items.len() == query.limit {
+        items.pop();
+        items.last().map(|e| body::cursor(&e.seq.to_be_bytes()))
+    } else {
+        None
+    };
+    Ok(Response::json(StatusCode::OK, &Page { items, next_cursor }))
+}
+
+pub(super) async fn verify(sa: SentryAgent, req: Request) -> Result<Response, Error> {
+    let caller = caller(&sa, &req).await?;
+    let result = sa.verify_audit(&caller).await?;
+    Ok(Response::json(StatusCode::OK, &result))
+}

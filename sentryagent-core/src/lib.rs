@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod audit;
+pub mod credential;
+pub mod did;
+mod error;
+pub mod http;
+mod ids;
+pub mod memory;
+pub mod scope;
+pub mod secret;
+mod sentry;
+mod settings;
+pub mod store;
+pub mod tenant;
+pub mod time;
+pub mod token;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
+pub use ids::{AgentId, CredentialId, EventId, TenantId, TokenId};
+pub use memory::MemoryStore;
+pub use sentry::{Caller, SentryAgent, SentryAgentBuilder};
+pub use settings::{Settings, Signup};
+pub use token::AgentIdentity;

@@ -1,0 +1,349 @@
+//! [`MemoryStore`]: every store trait in process memory. The embedded
+//! default, and the reference the conformance suite holds other backends to.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::agent::{Agent, AgentQuery};
+use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
+use crate::credential::{Credential, CredentialStatus};
+use crate::error::{StoreError, StoreResult};
+use crate::store::{AgentStore, AuditStore, CredentialStore, KeyStore, RevocationList, TenantStore};
+use crate::tenant::Tenant;
+use crate::token::StoredKey;
+use crate::{AgentId, CredentialId, TenantId, TokenId};
+
+/// Every record in memory; lost when the process exits.
+#[derive(Default)]
+pub struct MemoryStore {
+    tenants: RwLock<BTreeMap<TenantId, Tenant>>,
+    agents: RwLock<Agents>,
+    credentials: RwLock<Credentials>,
+    audit: RwLock<HashMap<TenantId, Arc<Mutex<TenantLog>>>>,
+    keys: Mutex<Vec<StoredKey>>,
+    revoked: RwLock<HashMap<TokenId, OffsetDateTime>>,
+}
+
+#[derive(Default)]
+struct Agents {
+    by_id: BTreeMap<(TenantId, AgentId), Agent>,
+    names: HashSet<(TenantId, String)>,
+}
+
+#[derive(Default)]
+struct Credentials {
+    by_id: HashMap<CredentialId, Credential>,
+    by_client_id: HashMap<String, CredentialId>,
+}
+
+#[derive(Default)]
+struct TenantLog {
+    events: Vec<AuditEvent>,
+    checkpoint: Option<ChainMark>,
+    anchor: Option<ChainMark>,
+}
+
+// A poisoned lock means a panic mid-update elsewhere; the maps themselves are
+// still consistent because every update is a single insert or replace.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn log(&self, tenant: TenantId) -> Arc<Mutex<TenantLog>> {
+        if let Some(log) = read(&self.audit).get(&tenant) {
+            return log.clone();
+        }
+        write(&self.audit).entry(tenant).or_default().clone()
+    }
+
+    /// Changes a stored audit event in place, bypassing the chain: for tests
+    /// that show tampering is detected.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn tamper_audit_event(&self, tenant: TenantId, seq: u64, change: impl FnOnce(&mut AuditEvent)) -> bool {
+        let log = self.log(tenant);
+        let mut log = lock(&log);
+        match log.events.iter_mut().find(|e| e.seq == seq) {
+            Some(e) => {
+                change(e);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes the newest `n` audit events, leaving the checkpoint: for tests
+    /// that show truncation is detected.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn delete_newest_audit_events(&self, tenant: TenantId, n: usize) {
+        let log = self.log(tenant);
+        let mut log = lock(&log);
+        let keep = log.events.len().saturating_sub(n);
+        log.events.truncate(keep);
+    }
+}
+
+#[async_trait]
+impl TenantStore for MemoryStore {
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        let mut tenants = write(&self.tenants);
+        if tenants.contains_key(&tenant.id) {
+            return Err(StoreError::conflict("tenant exists"));
+        }
+        tenants.insert(tenant.id, tenant.clone());
+        Ok(())
+    }
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        Ok(read(&self.tenants).get(&id).cloned())
+    }
+
+    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>> {
+        let tenants = read(&self.tenants);
+        let iter: Box<dyn Iterator<Item = &Tenant>> = match after {
+            Some(after) => Box::new(
+                tenants
+                    .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                    .map(|(_, t)| t),
+            ),
+            None => Box::new(tenants.values()),
+        };
+        Ok(iter.take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl AgentStore for MemoryStore {
+    async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
+        let mut agents = write(&self.agents);
+        if !agents.names.insert((agent.tenant_id, agent.name.clone())) {
+            return Err(StoreError::conflict("agent name taken"));
+        }
+        agents.by_id.insert((agent.tenant_id, agent.id), agent.clone());
+        Ok(())
+    }
+
+    async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>> {
+        Ok(read(&self.agents).by_id.get(&(tenant, id)).cloned())
+    }
+
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<()> {
+        let mut agents = write(&self.agents);
+        if let Some(stored) = agents.by_id.get_mut(&(agent.tenant_id, agent.id)) {
+            // Name, tenant and creation time never change.
+            let (name, created_at) = (stored.name.clone(), stored.created_at);
+            *stored = Agent {
+                name,
+                created_at,
+                ..agent.clone()
+            };
+        }
+        Ok(())
+    }
+
+    async fn list_agents(&self, tenant: TenantId, query: &AgentQuery) -> StoreResult<Vec<Agent>> {
+        let agents = read(&self.agents);
+        let start = query.after.map_or(
+            std::ops::Bound::Included((tenant, AgentId::from_uuid(uuid::Uuid::nil()))),
+            |a| std::ops::Bound::Excluded((tenant, a)),
+        );
+        let end = std::ops::Bound::Included((tenant, AgentId::from_uuid(uuid::Uuid::max())));
+        Ok(agents
+            .by_id
+            .range((start, end))
+            .map(|(_, a)| a)
+            .filter(|a| query.matches(a))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl CredentialStore for MemoryStore {
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let mut creds = write(&self.credentials);
+        if creds.by_client_id.contains_key(&credential.client_id) || creds.by_id.contains_key(&credential.id) {
+            return Err(StoreError::conflict("credential exists"));
+        }
+        creds.by_client_id.insert(credential.client_id.clone(), credential.id);
+        creds.by_id.insert(credential.id, credential.clone());
+        Ok(())
+    }
+
+    async fn credential(&self, tenant: TenantId, id: CredentialId) -> StoreResult<Option<Credential>> {
+        Ok(read(&self.credentials)
+            .by_id
+            .get(&id)
+            .filter(|c| c.tenant_id == tenant)
+            .cloned())
+    }
+
+    async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>> {
+        let creds = read(&self.credentials);
+        Ok(creds
+            .by_client_id
+            .get(client_id)
+            .and_then(|id| creds.by_id.get(id))
+            .cloned())
+    }
+
+    async fn list_credentials(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<Credential>> {
+        let mut list: Vec<Credential> = read(&self.credentials)
+            .by_id
+            .values()
+            .filter(|c| c.tenant_id == tenant && c.agent_id == agent)
+            .cloned()
+            .collect();
+        list.sort_by_key(|c| c.id);
+        Ok(list)
+    }
+
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let mut creds = write(&self.credentials);
+        if let Some(stored) = creds
+            .by_id
+            .get_mut(&credential.id)
+            .filter(|c| c.tenant_id == credential.tenant_id)
+        {
+            stored.secret_hash.clone_from(&credential.secret_hash);
+            stored.status = credential.status;
+            stored.expires_at = credential.expires_at;
+            stored.rotated_at = credential.rotated_at;
+            stored.revoked_at = credential.revoked_at;
+        }
+        Ok(())
+    }
+
+    async fn revoke_agent_credentials(&self, tenant: TenantId, agent: AgentId, at: OffsetDateTime) -> StoreResult<u64> {
+        let mut creds = write(&self.credentials);
+        let mut n = 0;
+        for c in creds.by_id.values_mut() {
+            if c.tenant_id == tenant && c.agent_id == agent && c.status == CredentialStatus::Active {
+                c.status = CredentialStatus::Revoked;
+                c.revoked_at = Some(at);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn append_audit(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewAuditEvent>,
+        chain: &AuditChain,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let log = self.log(tenant);
+        let mut log = lock(&log);
+        let mut head = log.checkpoint.clone().unwrap_or_else(|| chain.genesis(tenant));
+        let mut sealed = Vec::with_capacity(events.len());
+        for event in events {
+            let event = chain.seal(tenant, &head, event);
+            head = chain.checkpoint(tenant, event.seq, event.hash);
+            sealed.push(event);
+        }
+        log.events.extend(sealed.iter().cloned());
+        log.checkpoint = Some(head);
+        Ok(sealed)
+    }
+
+    async fn query_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let log = self.log(tenant);
+        let log = lock(&log);
+        Ok(log
+            .events
+            .iter()
+            .rev()
+            .filter(|e| query.before_seq.is_none_or(|b| e.seq < b))
+            .filter(|e| query.matches(e))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn audit_chain(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        let log = self.log(tenant);
+        let log = lock(&log);
+        let start = log.events.partition_point(|e| e.seq <= after_seq);
+        Ok(log.events[start..].iter().take(limit).cloned().collect())
+    }
+
+    async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
+        Ok(lock(&self.log(tenant)).checkpoint.clone())
+    }
+
+    async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
+        Ok(lock(&self.log(tenant)).anchor.clone())
+    }
+
+    async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {
+        let log = self.log(tenant);
+        let mut log = lock(&log);
+        let Some(cut) = log.events.iter().rposition(|e| e.at < before) else {
+            return Ok(0);
+        };
+        let last = &log.events[cut];
+        log.anchor = Some(chain.anchor(tenant, last.seq, last.hash));
+        log.events.drain(..=cut);
+        Ok(cut as u64 + 1)
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        Ok(lock(&self.keys).clone())
+    }
+
+    async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()> {
+        let mut keys = lock(&self.keys);
+        match keys.iter_mut().find(|k| k.kid == key.kid) {
+            Some(stored) => *stored = key.clone(),
+            None => keys.push(key.clone()),
+        }
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        lock(&self.keys).retain(|k| k.kid != kid);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RevocationList for MemoryStore {
+    async fn revoke(&self, jti: TokenId, expires_at: OffsetDateTime) -> StoreResult<()> {
+        let mut revoked = write(&self.revoked);
+        revoked.insert(jti, expires_at);
+        // Forget entries whose tokens have expired anyway, now and then.
+        if revoked.len().is_power_of_two() && revoked.len() >= 1024 {
+            let now = OffsetDateTime::now_utc();
+            revoked.retain(|_, exp| *exp > now);
+        }
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: TokenId) -> StoreResult<bool> {
+        Ok(read(&self.revoked).contains_key(&jti))
+    }
+}

@@ -1,0 +1,225 @@
+//! The entry point: [`SentryAgent`] and its builder.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
+use crate::error::Error;
+use crate::memory::MemoryStore;
+use crate::secret::ServerKey;
+use crate::settings::{Settings, Signup};
+use crate::store::{RevocationList, Store, Stores};
+use crate::token::{Keyring, SigningAlgorithm};
+use crate::{AgentId, TenantId};
+
+/// One identity provider: settings, backends and keys. Cheap to clone.
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// use sentryagent_core::SentryAgent;
+///
+/// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
+/// let tenant = idp.create_tenant("Acme", None, None).await?;
+/// assert!(tenant.admin_client_secret.expose().starts_with("sa_sk_"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SentryAgent {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) settings: Settings,
+    pub(crate) stores: Stores,
+    pub(crate) keys: Keyring,
+    pub(crate) server_key: ServerKey,
+    pub(crate) chain: AuditChain,
+}
+
+/// Who is calling: the verified agent (if any) and the network address.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The agent whose token authenticated the call.
+    pub identity: crate::token::AgentIdentity,
+    /// The caller's IP address.
+    pub ip: Option<IpAddr>,
+}
+
+impl Caller {
+    pub(crate) fn tenant(&self) -> TenantId {
+        self.identity.tenant_id
+    }
+
+    pub(crate) fn actor(&self) -> String {
+        self.identity.agent_id.to_string()
+    }
+
+    /// An audit event by this caller, about `agent`.
+    pub(crate) fn event(&self, action: &str, agent: Option<AgentId>) -> NewAuditEvent {
+        let mut e = NewAuditEvent::new(action, crate::audit::Outcome::Success, self.actor()).ip(self.ip);
+        e.agent_id = agent;
+        e
+    }
+}
+
+impl SentryAgent {
+    /// A builder with development defaults: in-memory store, random server key.
+    pub fn builder() -> SentryAgentBuilder {
+        SentryAgentBuilder::default()
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Appends events to a tenant's audit chain.
+    ///
+    /// # Errors
+    /// A store error; the caller must not report success for an action whose
+    /// audit event was not stored.
+    pub async fn record(&self, tenant: TenantId, events: Vec<NewAuditEvent>) -> Result<Vec<AuditEvent>, Error> {
+        Ok(self.inner.stores.audit.append_audit(tenant, events, &self.inner.chain).await?)
+    }
+
+    /// Rotates the signing keys: the published `next` key starts signing; the
+    /// current one stays published until its last token expires.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn rotate_signing_keys(&self) -> Result<String, Error> {
+        let retire_after = crate::time::now() + self.inner.settings.token_ttl + self.inner.settings.clock_skew;
+        self.inner.keys.rotate(retire_after).await
+    }
+
+    /// Re-reads signing keys from the store, to pick up another instance's rotation.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn reload_signing_keys(&self) -> Result<(), Error> {
+        self.inner.keys.reload().await
+    }
+}
+
+/// Builds a [`SentryAgent`].
+#[derive(Default)]
+pub struct SentryAgentBuilder {
+    settings: Settings,
+    audience_set: bool,
+    stores: Option<Stores>,
+    server_key: Option<ServerKey>,
+}
+
+impl SentryAgentBuilder {
+    /// The issuer and public base URL (`https://idp.example.com`).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.settings.issuer = issuer.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Where the host mounts the API (default `/api/v1`).
+    pub fn api_path(mut self, path: impl Into<String>) -> Self {
+        self.settings.api_path = path.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The audience of management tokens (default: the issuer).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.settings.audience = audience.into();
+        self.audience_set = true;
+        self
+    }
+
+    /// Another audience clients may request tokens for (a host's own API).
+    pub fn extra_audience(mut self, audience: impl Into<String>) -> Self {
+        self.settings.extra_audiences.push(audience.into());
+        self
+    }
+
+    /// Access-token lifetime (default one hour).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.token_ttl = ttl;
+        self
+    }
+
+    /// Signing algorithm (default ES256).
+    pub fn signing_algorithm(mut self, algorithm: SigningAlgorithm) -> Self {
+        self.settings.algorithm = algorithm;
+        self
+    }
+
+    /// Largest request body accepted (default 64 KiB).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_body_bytes = bytes;
+        self
+    }
+
+    /// Require this operator key (as a bearer token) for `POST /tenants`;
+    /// sign-up is open without it.
+    pub fn operator_key(mut self, key: impl Into<String>) -> Self {
+        self.settings.signup = Signup::OperatorKey(key.into());
+        self
+    }
+
+    /// One store for every durable record, and the in-memory revocation
+    /// list; see [`stores`](Self::stores) to choose each backend.
+    pub fn store<S: Store>(self, store: Arc<S>) -> Self {
+        self.stores(Stores::new(store, Arc::new(MemoryStore::new())))
+    }
+
+    /// Every backend.
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
+    /// A shared revocation list (e.g. Redis) in place of the in-memory one.
+    pub fn revocation_list(mut self, list: Arc<dyn RevocationList>) -> Self {
+        let stores = self.stores.take().unwrap_or_else(default_stores);
+        self.stores = Some(Stores {
+            revocations: list,
+            ..stores
+        });
+        self
+    }
+
+    /// The master secret (at least 32 bytes) from which the secret-hash pepper
+    /// and the audit key derive. It must stay the same across restarts and
+    /// instances of a durable deployment; without it a random one is used.
+    ///
+    /// # Errors
+    /// Fails when `secret` is shorter than 32 bytes.
+    pub fn server_secret(mut self, secret: &[u8]) -> Result<Self, Error> {
+        self.server_key = Some(ServerKey::from_master(secret).map_err(|m| Error::invalid("serverSecret", m))?);
+        Ok(self)
+    }
+
+    /// Loads or creates the signing keys and returns the identity provider.
+    ///
+    /// # Errors
+    /// A store error while loading keys.
+    pub async fn build(self) -> Result<SentryAgent, Error> {
+        let mut settings = self.settings;
+        if !self.audience_set {
+            settings.audience = settings.issuer.clone();
+        }
+        let stores = self.stores.unwrap_or_else(default_stores);
+        let server_key = self.server_key.unwrap_or_else(ServerKey::random);
+        let keys = Keyring::load(stores.keys.clone(), settings.algorithm).await?;
+        Ok(SentryAgent {
+            inner: Arc::new(Inner {
+                chain: AuditChain::new(server_key.clone()),
+                settings,
+                stores,
+                keys,
+                server_key,
+            }),
+        })
+    }
+}
+
+fn default_stores() -> Stores {
+    let memory = Arc::new(MemoryStore::new());
+    Stores::new(memory.clone(), memory)
+}

@@ -1,0 +1,69 @@
+//! Settings of a [`SentryAgent`](crate::SentryAgent). Every default works for
+//! local development.
+
+use std::time::Duration;
+
+use crate::token::SigningAlgorithm;
+
+/// Who may create tenants with `POST /tenants`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signup {
+    /// Anyone.
+    Open,
+    /// Only callers presenting the operator key as a bearer token.
+    OperatorKey(String),
+}
+
+/// Settings; build them with [`SentryAgentBuilder`](crate::SentryAgentBuilder).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The issuer (`iss`) and public base URL, without a trailing slash.
+    pub issuer: String,
+    /// Where the host mounts the API, e.g. `/api/v1`; used for the endpoint
+    /// URLs in the metadata documents.
+    pub api_path: String,
+    /// The audience of management tokens (`aud`); defaults to the issuer.
+    pub audience: String,
+    /// Further audiences clients may request with `audience`/`resource`.
+    pub extra_audiences: Vec<String>,
+    /// Access-token lifetime.
+    pub token_ttl: Duration,
+    /// Algorithm of new signing keys.
+    pub algorithm: SigningAlgorithm,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Who may sign up.
+    pub signup: Signup,
+    /// Tolerated clock difference for `exp`/`nbf`.
+    pub clock_skew: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let issuer = "http://127.0.0.1:3000".to_owned();
+        Self {
+            audience: issuer.clone(),
+            issuer,
+            api_path: "/api/v1".to_owned(),
+            extra_audiences: Vec::new(),
+            token_ttl: Duration::from_secs(3600),
+            algorithm: SigningAlgorithm::Es256,
+            max_body_bytes: 64 * 1024,
+            signup: Signup::Open,
+            clock_skew: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Settings {
+    /// The absolute URL of an API route, e.g. `endpoint("/oauth2/token")`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}{}", self.issuer, self.api_path, path)
+    }
+
+    /// Whether a client may request tokens for `audience`.
+    pub fn allows_audience(&self, audience: &str) -> bool {
+        audience == self.audience || self.extra_audiences.iter().any(|a| a == audience)
+    }
+}

@@ -1,0 +1,154 @@
+//! The storage traits every backend implements, and the hot-state traits
+//! (revocation list) that may live in a shared cache.
+//!
+//! Every method that reads or writes tenant data takes the tenant id and must
+//! scope its query by it: a backend never returns a record of another tenant.
+//! [`crate::memory::MemoryStore`] is the reference implementation; the
+//! conformance suite in `sentryagent_core::testing` (feature `testing`)
+//! checks any backend against the same cases.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::agent::{Agent, AgentQuery};
+use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
+use crate::credential::Credential;
+use crate::error::StoreResult;
+use crate::tenant::Tenant;
+use crate::token::StoredKey;
+use crate::{AgentId, CredentialId, TenantId, TokenId};
+
+/// Tenants.
+#[async_trait]
+pub trait TenantStore: Send + Sync + 'static {
+    /// Stores a new tenant.
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    /// One tenant.
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+    /// Tenants in id order after `after`, at most `limit` (for background tasks).
+    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>>;
+}
+
+/// Agents.
+#[async_trait]
+pub trait AgentStore: Send + Sync + 'static {
+    /// Stores a new agent; a [`Conflict`](crate::StoreErrorKind::Conflict)
+    /// when the tenant already has an agent of that name.
+    async fn insert_agent(&self, agent: &Agent) -> StoreResult<()>;
+    /// One agent of the tenant.
+    async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>>;
+    /// Replaces an agent's mutable fields (description, capabilities,
+    /// metadata, scopes, status, updated_at).
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<()>;
+    /// Agents matching `query`, in id (registration) order.
+    async fn list_agents(&self, tenant: TenantId, query: &AgentQuery) -> StoreResult<Vec<Agent>>;
+}
+
+/// Client credentials.
+#[async_trait]
+pub trait CredentialStore: Send + Sync + 'static {
+    /// Stores a new credential; a conflict if its client id exists.
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()>;
+    /// One credential of the tenant.
+    async fn credential(&self, tenant: TenantId, id: CredentialId) -> StoreResult<Option<Credential>>;
+    /// The credential with this client id, in any tenant: the token endpoint
+    /// learns the tenant from it.
+    async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>>;
+    /// An agent's credentials, oldest first.
+    async fn list_credentials(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<Credential>>;
+    /// Replaces a credential's secret hash, status and times.
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<()>;
+    /// Revokes every active credential of an agent; returns how many.
+    async fn revoke_agent_credentials(
+        &self,
+        tenant: TenantId,
+        agent: AgentId,
+        at: OffsetDateTime,
+    ) -> StoreResult<u64>;
+}
+
+/// The audit log: append-only hash chains, one per tenant.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends events to the tenant's chain, atomically: with the tenant's
+    /// head held, each event is sealed with [`AuditChain::seal`] after the
+    /// previous one, and the new head is stored as the checkpoint
+    /// ([`AuditChain::checkpoint`]). Concurrent appends, from this process
+    /// or another, must never fork the chain or leave a gap.
+    async fn append_audit(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewAuditEvent>,
+        chain: &AuditChain,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// Events matching `query`, newest (highest `seq`) first.
+    async fn query_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+    /// Events with `seq` above `after_seq`, ascending, at most `limit`.
+    async fn audit_chain(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+    /// The checkpoint (the chain's head), if any event was ever appended.
+    async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>>;
+    /// The retention anchor, if events were ever pruned.
+    async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>>;
+    /// Deletes the tenant's events older than `before`, as a prefix of the
+    /// chain, and stores the anchor ([`AuditChain::anchor`]) of the last one
+    /// deleted. Returns how many were deleted.
+    async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64>;
+}
+
+/// Token signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Every stored key.
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Inserts or replaces a key (by `kid`).
+    async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Deletes a key.
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+}
+
+/// Revoked token ids, kept until the token would have expired anyway.
+#[async_trait]
+pub trait RevocationList: Send + Sync + 'static {
+    /// Marks a token revoked until `expires_at`.
+    async fn revoke(&self, jti: TokenId, expires_at: OffsetDateTime) -> StoreResult<()>;
+    /// Whether a token is revoked.
+    async fn is_revoked(&self, jti: TokenId) -> StoreResult<bool>;
+}
+
+/// A backend that stores every durable record.
+pub trait Store: TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore {}
+
+impl<T: TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore> Store for T {}
+
+/// The backends of one [`SentryAgent`](crate::SentryAgent), each behind `Arc<dyn _>`.
+#[derive(Clone)]
+pub struct Stores {
+    /// Tenants.
+    pub tenants: Arc<dyn TenantStore>,
+    /// Agents.
+    pub agents: Arc<dyn AgentStore>,
+    /// Credentials.
+    pub credentials: Arc<dyn CredentialStore>,
+    /// Audit log.
+    pub audit: Arc<dyn AuditStore>,
+    /// Signing keys.
+    pub keys: Arc<dyn KeyStore>,
+    /// Revoked tokens.
+    pub revocations: Arc<dyn RevocationList>,
+}
+
+impl Stores {
+    /// Every durable record in `store`, revocations in `revocations`.
+    pub fn new<S: Store>(store: Arc<S>, revocations: Arc<dyn RevocationList>) -> Self {
+        Self {
+            tenants: store.clone(),
+            agents: store.clone(),
+            credentials: store.clone(),
+            audit: store.clone(),
+            keys: store,
+            revocations,
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Tenants: the unit of isolation, and their tiers.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::TenantId;
+
+/// A tenant: an organisation with its own agents, credentials and audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    /// The tenant's id.
+    #[serde(rename = "tenantId")]
+    pub id: TenantId,
+    /// Display name, 1 to 200 characters.
+    pub name: String,
+    /// The tier's name (`free`, `pro`, `enterprise`).
+    pub tier: String,
+    /// When the tenant signed up.
+    #[serde(with = "crate::time::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The limits of a tier. `None` is unlimited.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierLimits {
+    /// How many agents a tenant may have (decommissioned ones do not count).
+    pub max_agents: Option<u64>,
+    /// API calls per UTC day.
+    pub api_calls_per_day: Option<u64>,
+    /// How long audit events are kept.
+    pub audit_retention_days: u32,
+}
+
+impl TierLimits {
+    /// The limits of `tier`; unknown tiers get the free tier's.
+    pub fn of(tier: &str) -> Self {
+        match tier {
+            "pro" => Self {
+                max_agents: Some(1_000),
+                api_calls_per_day: Some(1_000_000),
+                audit_retention_days: 365,
+            },
+            "enterprise" => Self {
+                max_agents: None,
+                api_calls_per_day: None,
+                audit_retention_days: 2_555,
+            },
+            _ => Self {
+                max_agents: Some(10),
+                api_calls_per_day: Some(1_000),
+                audit_retention_days: 90,
+            },
+        }
+    }
+}
+
+/// A new tenant with its first admin credential. The secret is shown once.
+#[derive(Debug)]
+pub struct TenantCreated {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// The tenant's admin agent.
+    pub admin_agent_id: crate::AgentId,
+    /// The admin credential's client id.
+    pub admin_client_id: String,
+    /// The admin credential's secret, in the clear this once.
+    pub admin_client_secret: crate::secret::ClientSecret,
+}
+
+/// The name of every tenant's built-in admin agent.
+pub const ADMIN_AGENT_NAME: &str = "admin@sentryagent.local";
+
+impl crate::SentryAgent {
+    /// Signs up a tenant: creates it, its admin agent (scope `admin`) and the
+    /// admin credential. With [`Signup::OperatorKey`](crate::Signup), the
+    /// caller must present that key.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`](crate::Error) without the operator key when one
+    /// is required; a validation error for a bad name; a store error.
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        operator_key: Option<&str>,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<TenantCreated, crate::Error> {
+        use crate::audit::{NewAuditEvent, Outcome};
+
+        let actor = match &self.inner.settings.signup {
+            crate::Signup::Open => "anonymous",
+            crate::Signup::OperatorKey(key) => {
+                let presented = operator_key.unwrap_or_default();
+                if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), key.as_bytes()).is_err() {
+                    return Err(crate::Error::unauthorized("sign-up needs the operator key"));
+                }
+                "operator"
+            }
+        };
+        let name = name.trim();
+        let mut v = crate::error::Validator::default();
+        v.check(!name.is_empty() && name.chars().count() <= 200, "name", "must be 1 to 200 characters");
+        v.finish()?;
+        let now = crate::time::now();
+        let tenant = Tenant {
+            id: TenantId::new(),
+            name: name.to_owned(),
+            tier: "free".to_owned(),
+            created_at: now,
+        };
+        self.inner.stores.tenants.insert_tenant(&tenant).await?;
+        let admin = crate::agent::Agent {
+            id: crate::AgentId::new(),
+            tenant_id: tenant.id,
+            name: ADMIN_AGENT_NAME.to_owned(),
+            description: "The tenant's built-in administrator".to_owned(),
+            capabilities: Vec::new(),
+            metadata: serde_json::Map::new(),
+            scopes: vec![crate::scope::ADMIN.to_owned()],
+            status: crate::agent::AgentStatus::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        self.inner.stores.agents.insert_agent(&admin).await?;
+        let (credential, secret) = self.new_credential(&admin, None).await?;
+        let events = vec![
+            NewAuditEvent::new("tenant.created", Outcome::Success, actor)
+                .ip(ip)
+                .detail("name", tenant.name.as_str()),
+            NewAuditEvent::new("agent.created", Outcome::Success, actor)
+                .agent(admin.id)
+                .ip(ip)
+                .detail("name", admin.name.as_str()),
+            NewAuditEvent::new("credential.created", Outcome::Success, actor)
+                .agent(admin.id)
+                .ip(ip)
+                .detail("credentialId", credential.id.to_string()),
+        ];
+        self.record(tenant.id, events).await?;
+        Ok(TenantCreated {
+            admin_agent_id: admin.id,
+            admin_client_id: credential.client_id,
+            admin_client_secret: secret,
+            tenant,
+        })
+    }
+
+    /// The caller's tenant.
+    ///
+    /// # Errors
+    /// Not found if the tenant was deleted; a store error.
+    pub async fn tenant(&self, caller: &crate::Caller) -> Result<Tenant, crate::Error> {
+        self.inner
+            .stores
+            .tenants
+            .tenant(caller.tenant())
+            .await?
+            .ok_or(crate::Error::NotFound("tenant"))
+    }
+}

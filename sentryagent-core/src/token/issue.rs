@@ -1,0 +1,323 @@
+//! The client-credentials grant (RFC 6749 §4.4).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+
+use super::AccessClaims;
+use crate::agent::{Agent, AgentStatus};
+use crate::audit::{NewAuditEvent, Outcome};
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::secret::ClientSecret;
+use crate::{SentryAgent, TokenId, scope};
+
+/// How the client authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic (`client_secret_basic`).
+    Basic {
+        /// Client id.
+        client_id: String,
+        /// Client secret.
+        secret: ClientSecret,
+    },
+    /// Form parameters (`client_secret_post`).
+    Post {
+        /// Client id.
+        client_id: String,
+        /// Client secret.
+        secret: ClientSecret,
+    },
+}
+
+impl ClientAuth {
+    /// The client id presented.
+    pub fn client_id(&self) -> &str {
+        match self {
+            ClientAuth::Basic { client_id, .. } | ClientAuth::Post { client_id, .. } => client_id,
+        }
+    }
+
+    pub(crate) fn secret(&self) -> &ClientSecret {
+        match self {
+            ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => secret,
+        }
+    }
+
+    /// Reads client authentication from an `Authorization` header and form
+    /// parameters. `Ok(None)`: none presented.
+    ///
+    /// # Errors
+    /// `invalid_request` for a malformed header or two methods at once.
+    pub fn parse(authorization: Option<&str>, form: &Form) -> Result<Option<Self>, OAuthError> {
+        let basic = match authorization {
+            None => None,
+            Some(header) => {
+                let (kind, value) = header.split_once(' ').unwrap_or((header, ""));
+                if !kind.eq_ignore_ascii_case("basic") {
+                    return Err(OAuthError::new(
+                        OAuthErrorCode::InvalidClient,
+                        "client authentication must use HTTP Basic or form parameters",
+                    ));
+                }
+                let bad = || OAuthError::invalid_request("malformed HTTP Basic credentials");
+                let decoded = STANDARD.decode(value.trim()).map_err(|_| bad())?;
+                let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+                let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+                // RFC 6749 §2.3.1: both parts are form-urlencoded.
+                let unescape = |s: &str| -> String {
+                    form_urlencoded::parse(format!("v={s}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default()
+                };
+                Some(ClientAuth::Basic {
+                    client_id: unescape(id),
+                    secret: ClientSecret::from_presented(unescape(secret)),
+                })
+            }
+        };
+        let post = match (form.get("client_id"), form.get("client_secret")) {
+            (Some(id), Some(secret)) => Some(ClientAuth::Post {
+                client_id: id.to_owned(),
+                secret: ClientSecret::from_presented(secret),
+            }),
+            (None, None) => None,
+            _ if basic.is_some() => None,
+            _ => return Err(OAuthError::invalid_request("client_id and client_secret go together")),
+        };
+        match (basic, post) {
+            (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+                "use one client authentication method, not both",
+            )),
+            (basic, post) => Ok(basic.or(post)),
+        }
+    }
+}
+
+/// Parsed `application/x-www-form-urlencoded` parameters, each at most once.
+#[derive(Clone, Debug, Default)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Parses a form body.
+    ///
+    /// # Errors
+    /// `invalid_request` when a parameter is repeated (RFC 6749 §3.2).
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut seen = HashSet::new();
+        let mut pairs = Vec::new();
+        for (k, v) in form_urlencoded::parse(body) {
+            if !seen.insert(k.clone()) {
+                return Err(OAuthError::invalid_request(format!("parameter `{k}` is repeated")));
+            }
+            pairs.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Self(pairs))
+    }
+
+    /// A parameter's value; empty values count as absent (RFC 6749 §3.1).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A token request of the client-credentials grant.
+#[derive(Clone, Debug)]
+pub struct TokenRequest {
+    /// Client authentication.
+    pub client: ClientAuth,
+    /// Requested scopes; `None`: every scope the agent may hold.
+    pub scope: Option<Vec<String>>,
+    /// Requested audience (`audience` or `resource`).
+    pub audience: Option<String>,
+}
+
+impl TokenRequest {
+    /// Reads a token request from a form body and `Authorization` header.
+    ///
+    /// # Errors
+    /// The RFC 6749 error for a malformed or unsupported request.
+    pub fn parse(authorization: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
+        let form = Form::parse(body)?;
+        match form.get("grant_type") {
+            None => return Err(OAuthError::invalid_request("grant_type is required")),
+            Some("client_credentials") => {}
+            Some(_) => {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::UnsupportedGrantType,
+                    "only the client_credentials grant is supported",
+                ));
+            }
+        }
+        let client = ClientAuth::parse(authorization, &form)?.ok_or_else(OAuthError::invalid_client)?;
+        let scope = match form.get("scope") {
+            None => None,
+            Some(s) => {
+                let scopes: Vec<String> = s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                if scopes.iter().any(|s| !scope::is_valid_syntax(s)) {
+                    return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "the scope parameter is malformed"));
+                }
+                Some(scopes)
+            }
+        };
+        let audience = match (form.get("audience"), form.get("resource")) {
+            (Some(a), Some(r)) if a != r => {
+                return Err(OAuthError::invalid_request("audience and resource disagree"));
+            }
+            (a, r) => a.or(r).map(str::to_owned),
+        };
+        Ok(Self { client, scope, audience })
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenResponse {
+    /// The JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+}
+
+impl SentryAgent {
+    /// The client-credentials grant: authenticates the client, checks the
+    /// agent and the scopes, signs a token and audits the decision. The token
+    /// is returned only once its audit event is stored.
+    ///
+    /// # Errors
+    /// An RFC 6749 error; `temporarily_unavailable` when a backend is down.
+    pub async fn issue_token(&self, request: TokenRequest, ip: Option<IpAddr>) -> Result<TokenResponse, OAuthError> {
+        let inner = &self.inner;
+        let now = crate::time::now();
+        let client_id = request.client.client_id();
+        let Some(credential) = inner.stores.credentials.credential_by_client_id(client_id).await? else {
+            // Same work as a known client, so timing does not reveal which ids exist.
+            let _ = inner.server_key.verify_secret(request.client.secret(), &[0u8; 32]);
+            tracing::info!(client_id, "token denied: unknown client");
+            return Err(OAuthError::invalid_client());
+        };
+        let tenant = credential.tenant_id;
+        let deny = |reason: &'static str| {
+            NewAuditEvent::new("token.denied", Outcome::Failure, client_id)
+                .agent(credential.agent_id)
+                .ip(ip)
+                .detail("clientId", client_id)
+                .detail("credentialId", credential.id.to_string())
+                .detail("reason", reason)
+        };
+        let refused = match () {
+            _ if !inner.server_key.verify_secret(request.client.secret(), &credential.secret_hash) => {
+                Some(("invalid_secret", OAuthError::invalid_client()))
+            }
+            _ if !credential.is_usable(now) => Some(("credential_inactive", OAuthError::invalid_client())),
+            _ => None,
+        };
+        if let Some((reason, err)) = refused {
+            self.record(tenant, vec![deny(reason)]).await.map_err(store_down)?;
+            return Err(err);
+        }
+        let agent = inner.stores.agents.agent(tenant, credential.agent_id).await?;
+        let agent = match agent {
+            Some(agent) if agent.status == AgentStatus::Active => agent,
+            other => {
+                let (reason, description) = match other.map(|a| a.status) {
+                    Some(AgentStatus::Suspended) => ("agent_suspended", "the agent is suspended"),
+                    _ => ("agent_inactive", "the agent is decommissioned"),
+                };
+                self.record(tenant, vec![deny(reason)]).await.map_err(store_down)?;
+                return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, description));
+            }
+        };
+        let scopes = match request.scope {
+            None => agent.scopes.clone(),
+            Some(requested) => {
+                if let Some(bad) = requested.iter().find(|s| !scope::grants(&agent.scopes, s)) {
+                    let event = deny("scope_not_allowed").detail("scope", bad.as_str());
+                    self.record(tenant, vec![event]).await.map_err(store_down)?;
+                    return Err(OAuthError::new(
+                        OAuthErrorCode::InvalidScope,
+                        format!("the client may not request the scope `{bad}`"),
+                    ));
+                }
+                requested
+            }
+        };
+        let audience = match request.audience {
+            Some(a) if !inner.settings.allows_audience(&a) => {
+                self.record(tenant, vec![deny("audience_not_allowed")])
+                    .await
+                    .map_err(store_down)?;
+                return Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "unknown audience"));
+            }
+            Some(a) => a,
+            None => inner.settings.audience.clone(),
+        };
+        let (token, claims) = self.mint(&agent, client_id, scopes.join(" "), audience)?;
+        let event = NewAuditEvent::new("token.issued", Outcome::Success, client_id)
+            .agent(agent.id)
+            .ip(ip)
+            .detail("clientId", client_id)
+            .detail("credentialId", credential.id.to_string())
+            .detail("jti", claims.jti.to_string())
+            .detail("scope", claims.scope.as_str())
+            .detail("aud", claims.aud.as_str());
+        self.record(tenant, vec![event]).await.map_err(store_down)?;
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer",
+            expires_in: inner.settings.token_ttl.as_secs(),
+            scope: claims.scope,
+        })
+    }
+
+    /// Signs an access token for `agent`. Callers check the agent's status,
+    /// the scopes and the audience first, and audit the issuance.
+    pub(crate) fn mint(
+        &self,
+        agent: &Agent,
+        client_id: &str,
+        scope: String,
+        audience: String,
+    ) -> Result<(String, AccessClaims), OAuthError> {
+        let settings = &self.inner.settings;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = AccessClaims {
+            iss: settings.issuer.clone(),
+            sub: agent.id,
+            aud: audience,
+            exp: now + settings.token_ttl.as_secs() as i64,
+            iat: now,
+            nbf: now,
+            jti: TokenId::new(),
+            client_id: client_id.to_owned(),
+            scope,
+            tenant: agent.tenant_id,
+        };
+        let token = self.inner.keys.get().signer.sign(&claims).map_err(|e| {
+            tracing::error!(error = %e, "token signing failed");
+            OAuthError::new(OAuthErrorCode::ServerError, "the token could not be signed")
+        })?;
+        Ok((token, claims))
+    }
+}
+
+fn store_down(err: crate::Error) -> OAuthError {
+    match err {
+        crate::Error::Store(e) => e.into(),
+        other => {
+            tracing::error!(error = %other, "unexpected error while auditing");
+            OAuthError::new(OAuthErrorCode::ServerError, "an unexpected error occurred")
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Verification of bearer tokens, introspection (RFC 7662) and revocation
+//! (RFC 7009).
+
+use std::net::IpAddr;
+
+use jsonwebtoken::Validation;
+use jsonwebtoken::errors::ErrorKind;
+use serde::Serialize;
+
+use super::issue::{ClientAuth, Form};
+use super::AccessClaims;
+use crate::agent::AgentStatus;
+use crate::audit::{NewAuditEvent, Outcome};
+use crate::error::{Error, OAuthError, OAuthErrorCode};
+use crate::{AgentId, SentryAgent, TenantId, TokenId, scope};
+
+/// The verified caller behind a bearer token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentIdentity {
+    /// The agent (`sub`).
+    pub agent_id: AgentId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// The client id the token was issued to.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The token's id (`jti`).
+    pub token_id: TokenId,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl AgentIdentity {
+    /// Whether the token grants `scope` (`admin` grants every management scope).
+    pub fn has_scope(&self, required: &str) -> bool {
+        scope::grants(&self.scopes, required)
+    }
+
+    /// `Ok` if the token grants `scope`.
+    ///
+    /// # Errors
+    /// [`Error::InsufficientScope`] otherwise.
+    pub fn require_scope(&self, required: &'static str) -> Result<(), Error> {
+        if self.has_scope(required) {
+            Ok(())
+        } else {
+            Err(Error::InsufficientScope(required))
+        }
+    }
+
+    fn from_claims(claims: AccessClaims) -> Self {
+        Self {
+            agent_id: claims.sub,
+            tenant_id: claims.tenant,
+            client_id: claims.client_id,
+            scopes: claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            token_id: claims.jti,
+            expires_at: claims.exp,
+        }
+    }
+}
+
+/// An introspection answer: `{"active": false}` or the token's claims.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    /// Whether the token is valid now.
+    pub active: bool,
+    /// The claims, for an active token.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<IntrospectedClaims>,
+}
+
+/// The claims of an active token, as RFC 7662 names them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IntrospectedClaims {
+    /// The agent.
+    pub sub: AgentId,
+    /// The client.
+    pub client_id: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Token id.
+    pub jti: TokenId,
+    /// The agent's tenant.
+    pub tenant: TenantId,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+}
+
+const INACTIVE: Introspection = Introspection {
+    active: false,
+    claims: None,
+};
+
+/// Who is asking to introspect or revoke.
+enum OAuthCaller {
+    /// The token itself was presented as the bearer.
+    Itself,
+    /// Another token of this IdP.
+    Bearer(AgentIdentity),
+    /// A client authenticated with its credentials.
+    Client {
+        tenant: TenantId,
+        agent: AgentId,
+        client_id: String,
+    },
+}
+
+impl SentryAgent {
+    /// Checks a token's signature (with the key its `kid` names, at that
+    /// key's pinned algorithm), type, issuer, audience (`None`: any) and
+    /// validity period, and returns its claims. The reason of a failure is
+    /// for logs, never for the caller.
+    pub(crate) fn decode_token(&self, token: &str, audience: Option<&str>) -> Result<AccessClaims, &'static str> {
+        let settings = &self.inner.settings;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token or unsupported algorithm")?;
+        let kid = header.kid.ok_or("no kid in the header")?;
+        let keys = self.inner.keys.get();
+        let key = keys.verifiers.get(&kid).ok_or("unknown kid")?;
+        if header.alg != key.algorithm.jwt() {
+            return Err("the header's alg is not the key's");
+        }
+        if header.typ.as_deref() != Some("at+jwt") {
+            return Err("not an access token (typ)");
+        }
+        let mut validation = Validation::new(key.algorithm.jwt());
+        validation.leeway = settings.clock_skew.as_secs();
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => "expired",
+                ErrorKind::ImmatureSignature => "not yet valid",
+                ErrorKind::InvalidAudience => "wrong audience",
+                ErrorKind::InvalidIssuer => "wrong issuer",
+                ErrorKind::InvalidSignature => "bad signature",
+                _ => "invalid token",
+            })
+    }
+
+    /// Verifies a bearer token as a protected route must: signature,
+    /// `exp`/`nbf`, issuer, audience (`None`: the management audience),
+    /// revocation, and the agent's status.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for a bad, expired or revoked token or a
+    /// decommissioned agent; [`Error::AgentSuspended`]; a store error.
+    pub async fn verify_access_token(&self, token: &str, audience: Option<&str>) -> Result<AgentIdentity, Error> {
+        let audience = audience.unwrap_or(&self.inner.settings.audience);
+        let claims = self.decode_token(token, Some(audience)).map_err(|reason| {
+            tracing::debug!(reason, "bearer token rejected");
+            Error::unauthorized("the access token is invalid or expired")
+        })?;
+        self.check_live(&claims).await?;
+        Ok(AgentIdentity::from_claims(claims))
+    }
+
+    /// Revocation and agent status of a token whose signature checked out.
+    async fn check_live(&self, claims: &AccessClaims) -> Result<(), Error> {
+        let stores = &self.inner.stores;
+        if stores.revocations.is_revoked(claims.jti).await? {
+            return Err(Error::unauthorized("the access token has been revoked"));
+        }
+        match stores.agents.agent(claims.tenant, claims.sub).await?.map(|a| a.status) {
+            Some(AgentStatus::Active) => Ok(()),
+            Some(AgentStatus::Suspended) => Err(Error::AgentSuspended),
+            _ => Err(Error::unauthorized("the agent is decommissioned")),
+        }
+    }
+
+    /// RFC 7662 introspection. The caller presents the token itself as its
+    /// bearer, or a token of the same tenant with `tokens:introspect`; tokens
+    /// of other tenants are reported inactive.
+    ///
+    /// # Errors
+    /// `invalid_request` without a `token`; `invalid_token` (401) or
+    /// `insufficient_scope` (403) for the caller.
+    pub async fn introspect(&self, authorization: Option<&str>, body: &[u8]) -> Result<Introspection, OAuthError> {
+        let form = Form::parse(body)?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let caller = self.oauth_caller(authorization, &form, token).await?;
+        if let OAuthCaller::Bearer(identity) = &caller
+            && !identity.has_scope(scope::TOKENS_INTROSPECT)
+        {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InsufficientScope,
+                "introspecting another token needs the tokens:introspect scope",
+            ));
+        }
+        let Ok(claims) = self.decode_token(token, None) else {
+            return Ok(INACTIVE);
+        };
+        if !caller.may_see(&claims) {
+            return Ok(INACTIVE);
+        }
+        match self.check_live(&claims).await {
+            Ok(()) => {}
+            Err(Error::Store(e)) => return Err(e.into()),
+            Err(_) => return Ok(INACTIVE),
+        }
+        Ok(Introspection {
+            active: true,
+            claims: Some(IntrospectedClaims {
+                sub: claims.sub,
+                client_id: claims.client_id,
+                scope: claims.scope,
+                exp: claims.exp,
+                iat: claims.iat,
+                nbf: claims.nbf,
+                iss: claims.iss,
+                aud: claims.aud,
+                jti: claims.jti,
+                tenant: claims.tenant,
+                token_type: "Bearer",
+            }),
+        })
+    }
+
+    /// RFC 7009 revocation. The caller is the token itself, its own client
+    /// (client authentication), or a token of the same tenant with
+    /// `credentials:write`. Unknown and expired tokens are accepted silently.
+    ///
+    /// # Errors
+    /// `invalid_request` without a `token`; `invalid_client`/`invalid_token`
+    /// for a caller that did not authenticate; `unauthorized_client` for a
+    /// caller that may not revoke this token.
+    pub async fn revoke_token(&self, authorization: Option<&str>, body: &[u8], ip: Option<IpAddr>) -> Result<(), OAuthError> {
+        let form = Form::parse(body)?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let caller = self.oauth_caller(authorization, &form, token).await?;
+        let Ok(claims) = self.decode_token(token, None) else {
+            return Ok(());
+        };
+        let allowed = caller.may_see(&claims)
+            && match &caller {
+                OAuthCaller::Itself => true,
+                OAuthCaller::Client { agent, .. } => *agent == claims.sub,
+                OAuthCaller::Bearer(id) => id.agent_id == claims.sub || id.has_scope(scope::CREDENTIALS_WRITE),
+            };
+        if !allowed {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "this caller may not revoke that token",
+            ));
+        }
+        let expires = time::OffsetDateTime::from_unix_timestamp(claims.exp)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+            + self.inner.settings.clock_skew;
+        self.inner.stores.revocations.revoke(claims.jti, expires).await?;
+        let actor = match &caller {
+            OAuthCaller::Itself => claims.sub.to_string(),
+            OAuthCaller::Bearer(id) => id.agent_id.to_string(),
+            OAuthCaller::Client { client_id, .. } => client_id.clone(),
+        };
+        let event = NewAuditEvent::new("token.revoked", Outcome::Success, actor)
+            .agent(claims.sub)
+            .ip(ip)
+            .detail("jti", claims.jti.to_string())
+            .detail("clientId", claims.client_id.as_str());
+        self.record(claims.tenant, vec![event]).await.map_err(|e| match e {
+            Error::Store(e) => e.into(),
+            _ => OAuthError::new(OAuthErrorCode::ServerError, "an unexpected error occurred"),
+        })?;
+        Ok(())
+    }
+
+    async fn oauth_caller(&self, authorization: Option<&str>, form: &Form, token: &str) -> Result<OAuthCaller, OAuthError> {
+        if let Some(bearer) = authorization.and_then(crate::http::bearer_token) {
+            if bearer == token {
+                return Ok(OAuthCaller::Itself);
+            }
+            return match self.verify_access_token(bearer, None).await {
+                Ok(identity) => Ok(OAuthCaller::Bearer(identity)),
+                Err(Error::Store(e)) => Err(e.into()),
+                Err(_) => Err(OAuthError::new(OAuthErrorCode::InvalidToken, "the bearer token is invalid")),
+            };
+        }
+        let client = ClientAuth::parse(authorization, form)?.ok_or_else(OAuthError::invalid_client)?;
+        let credential = self
+            .inner
+            .stores
+            .credentials
+            .credential_by_client_id(client.client_id())
+            .await?
+            .filter(|c| c.is_usable(crate::time::now()))
+            .filter(|c| self.inner.server_key.verify_secret(client.secret(), &c.secret_hash))
+            .ok_or_else(OAuthError::invalid_client)?;
+        Ok(OAuthCaller::Client {
+            tenant: credential.tenant_id,
+            agent: credential.agent_id,
+            client_id: credential.client_id,
+        })
+    }
+}
+
+impl OAuthCaller {
+    /// Whether the caller is in the token's tenant.
+    fn may_see(&self, claims: &AccessClaims) -> bool {
+        match self {
+            OAuthCaller::Itself => true,
+            OAuthCaller::Bearer(id) => id.tenant_id == claims.tenant,
+            OAuthCaller::Client { tenant, .. } => *tenant == claims.tenant,
+        }
+    }
+}
