@@ -1,1 +1,169 @@
-//! axum
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{FromRef, FromRequestParts, RawPathParams};
+use axum::response::IntoResponse;
+use axum::routing::{MethodFilter, on};
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+
+use sentryagent_core::Error;
+use sentryagent_core::http::{Request, Response, Route, bearer_token, routes};
+#[doc(inline)]
+pub use sentryagent_core::{AgentIdentity, SentryAgent};
+
+/// The whole SentryAgent API as a router to nest under any prefix. It carries
+/// its own state, so it nests into a host router of any state type.
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// let idp = sentryagent_axum::SentryAgent::builder().build().await?;
+/// let app: axum::Router = axum::Router::new().nest("/api/v1", sentryagent_axum::router(idp));
+/// # Ok(()) }
+/// ```
+pub fn router<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
+    mount(idp, |_| true)
+}
+
+/// Only the well-known documents (JWKS, RFC 8414 and OpenID discovery), for a
+/// host to serve at its root as well.
+pub fn well_known<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
+    mount(idp, |r| r.well_known)
+}
+
+fn mount<S: Clone + Send + Sync + 'static>(idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> Router<S> {
+    let mut router = Router::new();
+    for route in routes().iter().filter(|r| keep(r)) {
+        // Every method in the table is a standard one.
+        let Ok(filter) = MethodFilter::try_from(route.method.clone()) else {
+            continue;
+        };
+        let idp = idp.clone();
+        router = router.route(
+            route.path,
+            on(filter, move |request: axum::extract::Request| async move {
+                into_axum(handle(&idp, route, request).await)
+            }),
+        );
+    }
+    router
+        .fallback(|| async { into_axum(Error::RouteNotFound.into()) })
+        .method_not_allowed_fallback(|| async { into_axum(Error::MethodNotAllowed.into()) })
+}
+
+async fn handle(idp: &SentryAgent, route: &'static Route, request: axum::extract::Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let params = match RawPathParams::from_request_parts(&mut parts, &()).await {
+        Ok(raw) => raw.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        Err(_) => return Error::RouteNotFound.into(),
+    };
+    let limit = idp.max_body_bytes();
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return Error::PayloadTooLarge { limit }.into(),
+    };
+    let request = Request {
+        params,
+        query: parts.uri.query().map(str::to_owned),
+        peer: peer(&parts),
+        headers: parts.headers,
+        body,
+    };
+    idp.handle(route, request).await
+}
+
+fn peer(parts: &Parts) -> Option<SocketAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+fn into_axum(response: Response) -> axum::response::Response {
+    let mut out = axum::response::Response::new(Body::from(response.body));
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+/// The agent behind a valid bearer token, for a host's own routes.
+///
+/// Verifies the signature, `exp`/`nbf`, issuer and audience (the IdP's
+/// audience, or the one a [`RequiredAudience`] extension names), revocation
+/// and the agent's status. Needs [`SentryAgent`] in the host's state (via
+/// `FromRef`). A scope requirement is one line:
+///
+/// ```
+/// use axum::{Json, Router, routing::get};
+/// use sentryagent_axum::{Agent, Rejection, SentryAgent};
+///
+/// async fn reports(agent: Agent) -> Result<Json<String>, Rejection> {
+///     agent.require_scope("reports:read")?;
+///     Ok(Json(format!("hello {}", agent.agent_id)))
+/// }
+///
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// let idp = SentryAgent::builder().build().await?;
+/// let app: Router = Router::new().route("/reports", get(reports)).with_state(idp);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Agent(pub AgentIdentity);
+
+impl std::ops::Deref for Agent {
+    type Target = AgentIdentity;
+
+    fn deref(&self) -> &AgentIdentity {
+        &self.0
+    }
+}
+
+impl Agent {
+    /// `Ok` if the token grants `scope`; otherwise a 403 `INSUFFICIENT_SCOPE`.
+    ///
+    /// # Errors
+    /// The rejection to return from the handler.
+    pub fn require_scope(&self, scope: &'static str) -> Result<(), Rejection> {
+        self.0.require_scope(scope).map_err(Rejection)
+    }
+}
+
+/// Put this in the request extensions (e.g. with `Extension`) to make
+/// [`Agent`] check for an audience other than the IdP's own.
+#[derive(Clone, Debug)]
+pub struct RequiredAudience(pub String);
+
+/// Why a request was refused: answered with the API's error envelope.
+#[derive(Debug)]
+pub struct Rejection(pub Error);
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> axum::response::Response {
+        into_axum(self.0.into())
+    }
+}
+
+impl<S> FromRequestParts<S> for Agent
+where
+    S: Send + Sync,
+    SentryAgent: FromRef<S>,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
+        let idp = SentryAgent::from_ref(state);
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token)
+            .ok_or_else(|| Rejection(Error::unauthorized("a bearer access token is required")))?;
+        let audience = parts.extensions.get::<RequiredAudience>().map(|a| a.0.as_str());
+        idp.verify_access_token(token, audience)
+            .await
+            .map(Agent)
+            .map_err(Rejection)
+    }
+}

@@ -96,7 +96,8 @@ pub fn is_email_format(name: &str) -> bool {
     };
     let atom_ok = |s: &str| {
         !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b))
             && !s.starts_with('.')
             && !s.ends_with('.')
             && !s.contains("..")
@@ -123,7 +124,9 @@ mod tests {
         for ok in ["a@b.co", "build-bot@acme.example", "x.y+z@sub.acme.io"] {
             assert!(is_email_format(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a@.co", "a b@c.co", "a@b..co", "a@-b.co", ".a@b.co"] {
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@.co", "a b@c.co", "a@b..co", "a@-b.co", ".a@b.co",
+        ] {
             assert!(!is_email_format(bad), "{bad}");
         }
     }
@@ -189,7 +192,11 @@ fn check_description(v: &mut Validator, description: &str) {
 }
 
 fn check_capabilities(v: &mut Validator, capabilities: &[String]) {
-    v.check(capabilities.len() <= MAX_LIST, "capabilities", format!("at most {MAX_LIST} items"));
+    v.check(
+        capabilities.len() <= MAX_LIST,
+        "capabilities",
+        format!("at most {MAX_LIST} items"),
+    );
     for (i, c) in capabilities.iter().enumerate() {
         let ok = !c.is_empty() && c.len() <= MAX_LABEL && c.chars().all(|ch| ch.is_ascii_graphic());
         v.check(
@@ -215,7 +222,10 @@ fn check_scopes(v: &mut Validator, caller: &Caller, scopes: &[String]) {
         if !scope::is_valid_syntax(s) {
             v.push(format!("scopes[{i}]"), "is not a valid scope");
         } else if scope::is_management(s) && !caller.identity.has_scope(s) {
-            v.push(format!("scopes[{i}]"), format!("only a caller holding `{s}` can grant it"));
+            v.push(
+                format!("scopes[{i}]"),
+                format!("only a caller holding `{s}` can grant it"),
+            );
         }
     }
 }
@@ -264,7 +274,9 @@ impl SentryAgent {
         self.record(
             caller.tenant(),
             vec![
-                caller.event("agent.created", Some(agent.id)).detail("name", agent.name.as_str()),
+                caller
+                    .event("agent.created", Some(agent.id))
+                    .detail("name", agent.name.as_str()),
                 caller
                     .event("credential.created", Some(agent.id))
                     .detail("credentialId", credential.id.to_string()),
@@ -404,7 +416,11 @@ impl SentryAgent {
             .await?;
         self.record(
             caller.tenant(),
-            vec![caller.event("agent.decommissioned", Some(id)).detail("credentialsRevoked", revoked)],
+            vec![
+                caller
+                    .event("agent.decommissioned", Some(id))
+                    .detail("credentialsRevoked", revoked),
+            ],
         )
         .await?;
         Ok(agent)

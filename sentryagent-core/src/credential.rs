@@ -138,7 +138,9 @@ impl SentryAgent {
             return Err(Error::invalid("expiresAt", "must be in the future"));
         }
         let agent = self.live_agent(caller, agent).await?;
-        let (credential, secret) = self.new_credential(&agent, expires_at.map(crate::time::truncate)).await?;
+        let (credential, secret) = self
+            .new_credential(&agent, expires_at.map(crate::time::truncate))
+            .await?;
         self.record(
             caller.tenant(),
             vec![
@@ -203,7 +205,12 @@ impl SentryAgent {
     ///
     /// # Errors
     /// 404; 409 `CREDENTIAL_REVOKED`; insufficient scope; a store error.
-    pub async fn revoke_credential(&self, caller: &Caller, agent: AgentId, id: CredentialId) -> Result<Credential, Error> {
+    pub async fn revoke_credential(
+        &self,
+        caller: &Caller,
+        agent: AgentId,
+        id: CredentialId,
+    ) -> Result<Credential, Error> {
         caller.identity.require_scope(scope::CREDENTIALS_WRITE)?;
         let mut credential = self.credential_of(caller, agent, id).await?;
         if credential.status == CredentialStatus::Revoked {

@@ -22,7 +22,10 @@ pub struct ClientSecret(String);
 impl ClientSecret {
     /// A fresh secret: [`SECRET_PREFIX`] and 32 random bytes, base64url.
     pub fn generate() -> Self {
-        Self(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>())))
+        Self(format!(
+            "{SECRET_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+        ))
     }
 
     /// Wraps a secret presented by a client.

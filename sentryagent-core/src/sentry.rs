@@ -80,7 +80,12 @@ impl SentryAgent {
     /// A store error; the caller must not report success for an action whose
     /// audit event was not stored.
     pub async fn record(&self, tenant: TenantId, events: Vec<NewAuditEvent>) -> Result<Vec<AuditEvent>, Error> {
-        Ok(self.inner.stores.audit.append_audit(tenant, events, &self.inner.chain).await?)
+        Ok(self
+            .inner
+            .stores
+            .audit
+            .append_audit(tenant, events, &self.inner.chain)
+            .await?)
     }
 
     /// Rotates the signing keys: the published `next` key starts signing; the
@@ -140,6 +145,12 @@ impl SentryAgentBuilder {
     /// Access-token lifetime (default one hour).
     pub fn token_ttl(mut self, ttl: Duration) -> Self {
         self.settings.token_ttl = ttl;
+        self
+    }
+
+    /// Tolerated clock difference when checking `exp`/`nbf` (default 30 s).
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.settings.clock_skew = skew;
         self
     }
 

@@ -100,7 +100,11 @@ impl crate::SentryAgent {
         };
         let name = name.trim();
         let mut v = crate::error::Validator::default();
-        v.check(!name.is_empty() && name.chars().count() <= 200, "name", "must be 1 to 200 characters");
+        v.check(
+            !name.is_empty() && name.chars().count() <= 200,
+            "name",
+            "must be 1 to 200 characters",
+        );
         v.finish()?;
         let now = crate::time::now();
         let tenant = Tenant {

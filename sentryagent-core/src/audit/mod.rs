@@ -173,7 +173,11 @@ impl crate::SentryAgent {
     ///
     /// # Errors
     /// Insufficient scope; a store error.
-    pub async fn query_audit(&self, caller: &crate::Caller, query: &AuditQuery) -> Result<Vec<AuditEvent>, crate::Error> {
+    pub async fn query_audit(
+        &self,
+        caller: &crate::Caller,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, crate::Error> {
         caller.identity.require_scope(crate::scope::AUDIT_READ)?;
         Ok(self.inner.stores.audit.query_audit(caller.tenant(), query).await?)
     }

@@ -61,12 +61,7 @@ pub trait CredentialStore: Send + Sync + 'static {
     /// Replaces a credential's secret hash, status and times.
     async fn update_credential(&self, credential: &Credential) -> StoreResult<()>;
     /// Revokes every active credential of an agent; returns how many.
-    async fn revoke_agent_credentials(
-        &self,
-        tenant: TenantId,
-        agent: AgentId,
-        at: OffsetDateTime,
-    ) -> StoreResult<u64>;
+    async fn revoke_agent_credentials(&self, tenant: TenantId, agent: AgentId, at: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// The audit log: append-only hash chains, one per tenant.

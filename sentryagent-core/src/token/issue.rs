@@ -162,7 +162,10 @@ impl TokenRequest {
             Some(s) => {
                 let scopes: Vec<String> = s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
                 if scopes.iter().any(|s| !scope::is_valid_syntax(s)) {
-                    return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "the scope parameter is malformed"));
+                    return Err(OAuthError::new(
+                        OAuthErrorCode::InvalidScope,
+                        "the scope parameter is malformed",
+                    ));
                 }
                 Some(scopes)
             }
@@ -173,7 +176,11 @@ impl TokenRequest {
             }
             (a, r) => a.or(r).map(str::to_owned),
         };
-        Ok(Self { client, scope, audience })
+        Ok(Self {
+            client,
+            scope,
+            audience,
+        })
     }
 }
 
@@ -217,7 +224,10 @@ impl SentryAgent {
                 .detail("reason", reason)
         };
         let refused = match () {
-            _ if !inner.server_key.verify_secret(request.client.secret(), &credential.secret_hash) => {
+            _ if !inner
+                .server_key
+                .verify_secret(request.client.secret(), &credential.secret_hash) =>
+            {
                 Some(("invalid_secret", OAuthError::invalid_client()))
             }
             _ if !credential.is_usable(now) => Some(("credential_inactive", OAuthError::invalid_client())),

@@ -196,7 +196,12 @@ pub(crate) struct SigningKey {
 
 impl SigningKey {
     fn load(stored: &StoredKey) -> Result<Self, StoreError> {
-        let corrupt = |_| StoreError::new(StoreErrorKind::Corrupt, format!("signing key {} cannot be parsed", stored.kid));
+        let corrupt = |_| {
+            StoreError::new(
+                StoreErrorKind::Corrupt,
+                format!("signing key {} cannot be parsed", stored.kid),
+            )
+        };
         let pair = match stored.algorithm {
             SigningAlgorithm::Es256 => Pair::Es256(
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &stored.private_der).map_err(corrupt)?,
@@ -223,11 +228,16 @@ impl SigningKey {
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
         let failed = |_| Error::Internal("signing failed".into());
         let signature = match &self.pair {
-            Pair::Es256(pair) => pair.sign(&self.rng, token.as_bytes()).map_err(failed)?.as_ref().to_vec(),
+            Pair::Es256(pair) => pair
+                .sign(&self.rng, token.as_bytes())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
             Pair::EdDsa(pair) => pair.sign(token.as_bytes()).as_ref().to_vec(),
             Pair::Rs256(pair) => {
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut sig).map_err(failed)?;
+                pair.sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut sig)
+                    .map_err(failed)?;
                 sig
             }
         };
@@ -305,7 +315,13 @@ impl KeySet {
             let jwk = parsed.public_jwk();
             let decoding = DecodingKey::from_jwk(&jwk)
                 .map_err(|e| StoreError::new(StoreErrorKind::Corrupt, "public key unusable").with_source(e))?;
-            verifiers.insert(key.kid.clone(), VerifyingKey { algorithm: key.algorithm, decoding });
+            verifiers.insert(
+                key.kid.clone(),
+                VerifyingKey {
+                    algorithm: key.algorithm,
+                    decoding,
+                },
+            );
             jwks.keys.push(jwk);
             if key.state == KeyState::Current {
                 signer = Some(parsed);
@@ -392,7 +408,10 @@ impl Keyring {
                 _ => {}
             }
         }
-        let promoted = match keys.iter().find(|k| k.state == KeyState::Next && k.algorithm == self.algorithm) {
+        let promoted = match keys
+            .iter()
+            .find(|k| k.state == KeyState::Next && k.algorithm == self.algorithm)
+        {
             Some(next) => {
                 let mut next = next.clone();
                 next.state = KeyState::Current;

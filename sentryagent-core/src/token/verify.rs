@@ -7,8 +7,8 @@ use jsonwebtoken::Validation;
 use jsonwebtoken::errors::ErrorKind;
 use serde::Serialize;
 
-use super::issue::{ClientAuth, Form};
 use super::AccessClaims;
+use super::issue::{ClientAuth, Form};
 use crate::agent::AgentStatus;
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{Error, OAuthError, OAuthErrorCode};
@@ -54,7 +54,12 @@ impl AgentIdentity {
             agent_id: claims.sub,
             tenant_id: claims.tenant,
             client_id: claims.client_id,
-            scopes: claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            scopes: claims
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             token_id: claims.jti,
             expires_at: claims.exp,
         }
@@ -243,7 +248,12 @@ impl SentryAgent {
     /// `invalid_request` without a `token`; `invalid_client`/`invalid_token`
     /// for a caller that did not authenticate; `unauthorized_client` for a
     /// caller that may not revoke this token.
-    pub async fn revoke_token(&self, authorization: Option<&str>, body: &[u8], ip: Option<IpAddr>) -> Result<(), OAuthError> {
+    pub async fn revoke_token(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+        ip: Option<IpAddr>,
+    ) -> Result<(), OAuthError> {
         let form = Form::parse(body)?;
         let token = form
             .get("token")
@@ -285,7 +295,12 @@ impl SentryAgent {
         Ok(())
     }
 
-    async fn oauth_caller(&self, authorization: Option<&str>, form: &Form, token: &str) -> Result<OAuthCaller, OAuthError> {
+    async fn oauth_caller(
+        &self,
+        authorization: Option<&str>,
+        form: &Form,
+        token: &str,
+    ) -> Result<OAuthCaller, OAuthError> {
         if let Some(bearer) = authorization.and_then(crate::http::bearer_token) {
             if bearer == token {
                 return Ok(OAuthCaller::Itself);
@@ -293,7 +308,10 @@ impl SentryAgent {
             return match self.verify_access_token(bearer, None).await {
                 Ok(identity) => Ok(OAuthCaller::Bearer(identity)),
                 Err(Error::Store(e)) => Err(e.into()),
-                Err(_) => Err(OAuthError::new(OAuthErrorCode::InvalidToken, "the bearer token is invalid")),
+                Err(_) => Err(OAuthError::new(
+                    OAuthErrorCode::InvalidToken,
+                    "the bearer token is invalid",
+                )),
             };
         }
         let client = ClientAuth::parse(authorization, form)?.ok_or_else(OAuthError::invalid_client)?;

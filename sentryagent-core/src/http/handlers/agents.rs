@@ -181,9 +181,7 @@ pub(super) async fn create_credential(sa: SentryAgent, req: Request) -> Result<R
 
 pub(super) async fn list_credentials(sa: SentryAgent, req: Request) -> Result<Response, Error> {
     let caller = caller(&sa, &req).await?;
-    let credentials = sa
-        .list_credentials(&caller, body::path_id(&req, "agentId")?)
-        .await?;
+    let credentials = sa.list_credentials(&caller, body::path_id(&req, "agentId")?).await?;
     Ok(Response::json(
         StatusCode::OK,
         &Page {

@@ -1,11 +1,11 @@
 use http::StatusCode;
 use http::header::AUTHORIZATION;
 
+use crate::SentryAgent;
 use crate::error::OAuthError;
 use crate::http::body;
 use crate::http::{Request, Response};
 use crate::token::TokenRequest;
-use crate::SentryAgent;
 
 fn require_form(req: &Request) -> Result<(), OAuthError> {
     if body::is_form(req) {

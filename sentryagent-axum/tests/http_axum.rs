@@ -1,0 +1,30 @@
+//! The HTTP suite against the axum adapter, over a real socket.
+
+use std::net::SocketAddr;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use sentryagent_axum::{Agent, SentryAgent};
+use serde_json::{Value, json};
+
+async fn whoami(agent: Agent) -> Json<Value> {
+    Json(json!({
+        "agentId": agent.agent_id,
+        "tenantId": agent.tenant_id,
+        "clientId": agent.client_id,
+        "scopes": agent.scopes,
+    }))
+}
+
+async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
+    let app = Router::new()
+        .nest("/api/v1", sentryagent_axum::router(idp.clone()))
+        .merge(sentryagent_axum::well_known(idp.clone()))
+        .route("/whoami", get(whoami))
+        .with_state(idp);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
+    });
+}
+
+sentryagent_testkit::http_suite!(start);

@@ -1,0 +1,1 @@
+//! Test kits for backend and adapter crates (feature `testing`).

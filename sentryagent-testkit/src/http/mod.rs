@@ -1,0 +1,8 @@
+//! The HTTP cases, one module per area. Each case starts its own server.
+
+pub mod agents;
+pub mod audit;
+pub mod credentials;
+pub mod errors;
+pub mod isolation;
+pub mod tokens;
