@@ -255,5 +255,17 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+impl From<Error> for OAuthError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Store(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "unexpected error during an OAuth request");
+                Self::new(OAuthErrorCode::ServerError, "an unexpected error occurred")
+            }
+        }
+    }
+}
+
 /// Shorthand for results of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;

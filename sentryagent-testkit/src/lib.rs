@@ -6,6 +6,7 @@
 //! - The cases are plain async functions over a [`TestApp`], grouped by area
 //!   in [`http`].
 
+pub mod conformance;
 pub mod http;
 mod logs;
 

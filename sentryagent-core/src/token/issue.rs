@@ -234,7 +234,7 @@ impl SentryAgent {
             _ => None,
         };
         if let Some((reason, err)) = refused {
-            self.record(tenant, vec![deny(reason)]).await.map_err(store_down)?;
+            self.record(tenant, vec![deny(reason)]).await?;
             return Err(err);
         }
         let agent = inner.stores.agents.agent(tenant, credential.agent_id).await?;
@@ -245,7 +245,7 @@ impl SentryAgent {
                     Some(AgentStatus::Suspended) => ("agent_suspended", "the agent is suspended"),
                     _ => ("agent_inactive", "the agent is decommissioned"),
                 };
-                self.record(tenant, vec![deny(reason)]).await.map_err(store_down)?;
+                self.record(tenant, vec![deny(reason)]).await?;
                 return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, description));
             }
         };
@@ -254,7 +254,7 @@ impl SentryAgent {
             Some(requested) => {
                 if let Some(bad) = requested.iter().find(|s| !scope::grants(&agent.scopes, s)) {
                     let event = deny("scope_not_allowed").detail("scope", bad.as_str());
-                    self.record(tenant, vec![event]).await.map_err(store_down)?;
+                    self.record(tenant, vec![event]).await?;
                     return Err(OAuthError::new(
                         OAuthErrorCode::InvalidScope,
                         format!("the client may not request the scope `{bad}`"),
@@ -265,9 +265,7 @@ impl SentryAgent {
         };
         let audience = match request.audience {
             Some(a) if !inner.settings.allows_audience(&a) => {
-                self.record(tenant, vec![deny("audience_not_allowed")])
-                    .await
-                    .map_err(store_down)?;
+                self.record(tenant, vec![deny("audience_not_allowed")]).await?;
                 return Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "unknown audience"));
             }
             Some(a) => a,
@@ -282,7 +280,7 @@ impl SentryAgent {
             .detail("jti", claims.jti.to_string())
             .detail("scope", claims.scope.as_str())
             .detail("aud", claims.aud.as_str());
-        self.record(tenant, vec![event]).await.map_err(store_down)?;
+        self.record(tenant, vec![event]).await?;
         Ok(TokenResponse {
             access_token: token,
             token_type: "Bearer",
@@ -319,15 +317,5 @@ impl SentryAgent {
             OAuthError::new(OAuthErrorCode::ServerError, "the token could not be signed")
         })?;
         Ok((token, claims))
-    }
-}
-
-fn store_down(err: crate::Error) -> OAuthError {
-    match err {
-        crate::Error::Store(e) => e.into(),
-        other => {
-            tracing::error!(error = %other, "unexpected error while auditing");
-            OAuthError::new(OAuthErrorCode::ServerError, "an unexpected error occurred")
-        }
     }
 }

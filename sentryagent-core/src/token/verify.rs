@@ -11,7 +11,7 @@ use super::AccessClaims;
 use super::issue::{ClientAuth, Form};
 use crate::agent::AgentStatus;
 use crate::audit::{NewAuditEvent, Outcome};
-use crate::error::{Error, OAuthError, OAuthErrorCode};
+use crate::error::{Error, OAuthError, OAuthErrorCode, StoreError};
 use crate::{AgentId, SentryAgent, TenantId, TokenId, scope};
 
 /// The verified caller behind a bearer token.
@@ -108,6 +108,34 @@ const INACTIVE: Introspection = Introspection {
     claims: None,
 };
 
+/// Why a well-signed token is no longer good.
+#[derive(Clone, Copy)]
+enum Denied {
+    Revoked,
+    Suspended,
+    Decommissioned,
+}
+
+impl Denied {
+    fn reason(self) -> &'static str {
+        match self {
+            Denied::Revoked => "token_revoked",
+            Denied::Suspended => "agent_suspended",
+            Denied::Decommissioned => "agent_decommissioned",
+        }
+    }
+}
+
+impl From<Denied> for Error {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Revoked => Error::unauthorized("the access token has been revoked"),
+            Denied::Suspended => Error::AgentSuspended,
+            Denied::Decommissioned => Error::unauthorized("the agent is decommissioned"),
+        }
+    }
+}
+
 /// Who is asking to introspect or revoke.
 enum OAuthCaller {
     /// The token itself was presented as the bearer.
@@ -173,21 +201,32 @@ impl SentryAgent {
             tracing::debug!(reason, "bearer token rejected");
             Error::unauthorized("the access token is invalid or expired")
         })?;
-        self.check_live(&claims).await?;
+        if let Some(denied) = self.check_live(&claims).await? {
+            // A genuine token of ours, refused: the tenant is known, so audit it.
+            let event = NewAuditEvent::new("token.rejected", Outcome::Failure, claims.sub.to_string())
+                .agent(claims.sub)
+                .detail("jti", claims.jti.to_string())
+                .detail("reason", denied.reason());
+            self.record(claims.tenant, vec![event]).await?;
+            return Err(denied.into());
+        }
         Ok(AgentIdentity::from_claims(claims))
     }
 
-    /// Revocation and agent status of a token whose signature checked out.
-    async fn check_live(&self, claims: &AccessClaims) -> Result<(), Error> {
+    /// Revocation and agent status of a token whose signature checked out:
+    /// `Some` with the reason it is no longer good.
+    async fn check_live(&self, claims: &AccessClaims) -> Result<Option<Denied>, StoreError> {
         let stores = &self.inner.stores;
         if stores.revocations.is_revoked(claims.jti).await? {
-            return Err(Error::unauthorized("the access token has been revoked"));
+            return Ok(Some(Denied::Revoked));
         }
-        match stores.agents.agent(claims.tenant, claims.sub).await?.map(|a| a.status) {
-            Some(AgentStatus::Active) => Ok(()),
-            Some(AgentStatus::Suspended) => Err(Error::AgentSuspended),
-            _ => Err(Error::unauthorized("the agent is decommissioned")),
-        }
+        Ok(
+            match stores.agents.agent(claims.tenant, claims.sub).await?.map(|a| a.status) {
+                Some(AgentStatus::Active) => None,
+                Some(AgentStatus::Suspended) => Some(Denied::Suspended),
+                _ => Some(Denied::Decommissioned),
+            },
+        )
     }
 
     /// RFC 7662 introspection. The caller presents the token itself as its
@@ -217,10 +256,8 @@ impl SentryAgent {
         if !caller.may_see(&claims) {
             return Ok(INACTIVE);
         }
-        match self.check_live(&claims).await {
-            Ok(()) => {}
-            Err(Error::Store(e)) => return Err(e.into()),
-            Err(_) => return Ok(INACTIVE),
+        if self.check_live(&claims).await?.is_some() {
+            return Ok(INACTIVE);
         }
         Ok(Introspection {
             active: true,
@@ -288,10 +325,7 @@ impl SentryAgent {
             .ip(ip)
             .detail("jti", claims.jti.to_string())
             .detail("clientId", claims.client_id.as_str());
-        self.record(claims.tenant, vec![event]).await.map_err(|e| match e {
-            Error::Store(e) => e.into(),
-            _ => OAuthError::new(OAuthErrorCode::ServerError, "an unexpected error occurred"),
-        })?;
+        self.record(claims.tenant, vec![event]).await?;
         Ok(())
     }
 

@@ -32,6 +32,7 @@ pub async fn every_decision_is_audited(start: impl StartFn) {
     )
     .await;
     app.revoke(&admin, &token).await;
+    app.whoami(&token).await.assert_status(401);
     app.delete(&path, &admin).await;
 
     let page = app.get("/audit?limit=100", &admin).await;
@@ -47,6 +48,7 @@ pub async fn every_decision_is_audited(start: impl StartFn) {
         "agent.reactivated:success",
         "credential.rotated:success",
         "token.revoked:success",
+        "token.rejected:failure",
         "agent.decommissioned:success",
     ] {
         assert!(got.iter().any(|a| a == expected), "{expected} missing from {got:?}");
