@@ -1,0 +1,1 @@
+//! Placeholder: the poem adapter is being written.
