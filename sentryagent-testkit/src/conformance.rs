@@ -485,11 +485,16 @@ pub async fn revocations_are_remembered<S: TestStore>(store: Arc<S>) {
 }
 
 /// Stamps every conformance case into a `#[tokio::test]` for the store that
-/// `$make` (an `async fn() -> Arc<S>`) returns.
+/// `$make` (an `async fn() -> Option<Arc<S>>`; `None` skips, see
+/// [`services`](crate::services)) returns, and hands the store to `$cleanup`
+/// (an `async fn(Arc<S>)`) afterwards, if given.
 #[macro_export]
 macro_rules! store_conformance {
     ($make:path) => {
-        $crate::store_conformance!(@cases $make;
+        $crate::store_conformance!($make, $crate::conformance::no_cleanup);
+    };
+    ($make:path, $cleanup:path) => {
+        $crate::store_conformance!(@cases $make, $cleanup;
             tenants_round_trip_and_page,
             agents_round_trip_unique_and_scoped,
             agents_list_filters_and_pages,
@@ -501,14 +506,18 @@ macro_rules! store_conformance {
             revocations_are_remembered,
         );
     };
-    (@cases $make:path; $($case:ident),* $(,)?) => {
+    (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 if let Some(store) = $make().await {
-                    $crate::conformance::$case(store).await;
+                    $crate::conformance::$case(store.clone()).await;
+                    $cleanup(store).await;
                 }
             }
         )*
     };
 }
+
+/// The cleanup of a store that needs none.
+pub async fn no_cleanup<S>(_store: Arc<S>) {}

@@ -9,6 +9,7 @@
 pub mod conformance;
 pub mod http;
 mod logs;
+pub mod services;
 
 use std::future::Future;
 use std::sync::Arc;

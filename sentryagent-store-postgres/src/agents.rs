@@ -1,0 +1,133 @@
+use async_trait::async_trait;
+use sentryagent_core::agent::{Agent, AgentQuery, AgentStatus};
+use sentryagent_core::store::AgentStore;
+use sentryagent_core::{AgentId, StoreResult, TenantId};
+use sqlx::{Postgres, QueryBuilder};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::PgStore;
+use crate::error::{ResultExt, corrupt};
+
+macro_rules! agent_columns {
+    () => {
+        "tenant_id, id, name, description, capabilities, metadata, scopes, status, created_at, updated_at"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct Row {
+    tenant_id: Uuid,
+    id: Uuid,
+    name: String,
+    description: String,
+    capabilities: Vec<String>,
+    metadata: serde_json::Value,
+    scopes: Vec<String>,
+    status: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<Row> for Agent {
+    type Error = sentryagent_core::StoreError;
+
+    fn try_from(r: Row) -> StoreResult<Self> {
+        let serde_json::Value::Object(metadata) = r.metadata else {
+            return Err(corrupt("agent metadata is not an object"));
+        };
+        Ok(Agent {
+            id: AgentId::from_uuid(r.id),
+            tenant_id: TenantId::from_uuid(r.tenant_id),
+            name: r.name,
+            description: r.description,
+            capabilities: r.capabilities,
+            metadata,
+            scopes: r.scopes,
+            status: AgentStatus::parse(&r.status).ok_or_else(|| corrupt("unknown agent status"))?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[async_trait]
+impl AgentStore for PgStore {
+    async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO agents (",
+            agent_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(agent.tenant_id.as_uuid())
+        .bind(agent.id.as_uuid())
+        .bind(&agent.name)
+        .bind(&agent.description)
+        .bind(&agent.capabilities)
+        .bind(serde_json::Value::Object(agent.metadata.clone()))
+        .bind(&agent.scopes)
+        .bind(agent.status.as_str())
+        .bind(agent.created_at)
+        .bind(agent.updated_at)
+        .execute(&self.pool)
+        .await
+        .store()?;
+        Ok(())
+    }
+
+    async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>> {
+        let row: Option<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .store()?;
+        row.map(Agent::try_from).transpose()
+    }
+
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE agents SET description = $3, capabilities = $4, metadata = $5, scopes = $6, status = $7, \
+             updated_at = $8 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(agent.tenant_id.as_uuid())
+        .bind(agent.id.as_uuid())
+        .bind(&agent.description)
+        .bind(&agent.capabilities)
+        .bind(serde_json::Value::Object(agent.metadata.clone()))
+        .bind(&agent.scopes)
+        .bind(agent.status.as_str())
+        .bind(agent.updated_at)
+        .execute(&self.pool)
+        .await
+        .store()?;
+        Ok(())
+    }
+
+    async fn list_agents(&self, tenant: TenantId, query: &AgentQuery) -> StoreResult<Vec<Agent>> {
+        let mut sql: QueryBuilder<Postgres> =
+            QueryBuilder::new(concat!("SELECT ", agent_columns!(), " FROM agents WHERE tenant_id = "));
+        sql.push_bind(tenant.as_uuid());
+        if let Some(status) = query.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(q) = &query.q {
+            // strpos: a literal substring, so `%` and `_` in the query are not patterns.
+            sql.push(" AND (strpos(lower(name), lower(")
+                .push_bind(q.clone())
+                .push(")) > 0 OR strpos(lower(description), lower(")
+                .push_bind(q.clone())
+                .push(")) > 0)");
+        }
+        if let Some(after) = query.after {
+            sql.push(" AND id > ").push_bind(after.as_uuid());
+        }
+        sql.push(" ORDER BY id LIMIT ").push_bind(query.limit as i64);
+        let rows: Vec<Row> = sql.build_query_as().fetch_all(&self.pool).await.store()?;
+        rows.into_iter().map(Agent::try_from).collect()
+    }
+}
