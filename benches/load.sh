@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Load harness for the example server (issue 10).
+#
+#   benches/load.sh                 # ES256, in-memory store, wrk -t1 -c64 -d10s
+#   DURATION=30s CONNECTIONS=128 benches/load.sh
+#   SENTRYAGENT_SIGNING_ALG=EdDSA benches/load.sh
+#
+# It builds the example server in release mode, starts it on 127.0.0.1,
+# reads the default tenant's admin credential from its stdout, registers an
+# agent, and drives two fixed-length loads with wrk:
+#
+#   POST /api/v1/oauth2/token   client credentials, HTTP Basic (the agent's)
+#   GET  /whoami                the host route behind the Agent extractor
+#
+# and prints one table: requests per second, p50/p99 latency, non-2xx
+# responses, socket errors, and the server's peak RSS during each run.
+#
+# Backends: the server's environment is passed through, so DATABASE_URL and
+# REDIS_URL reach it once the example server reads them (later issues). The
+# table's "store" is what the server itself logs at start-up (`store=...`),
+# so a run never claims a backend the server did not use.
+#
+# Traffic goes only to 127.0.0.1; every wait is bounded; everything this
+# script starts is stopped on exit (trap). Needs curl, jq and wrk; missing
+# ones are installed from Debian's packages with apt-get (as root).
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HOST=127.0.0.1 # never anything but loopback
+PORT=${PORT:-3900}
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-1}
+CONNECTIONS=${CONNECTIONS:-64}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BASE=http://$HOST:$PORT
+
+die() {
+    echo "load.sh: $*" >&2
+    exit 1
+}
+
+[[ $PORT =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "PORT must be a port number"
+[[ $DURATION =~ ^[0-9]+[sm]?$ ]] || die "DURATION must look like 10s or 1m"
+[[ $THREADS =~ ^[0-9]+$ && $CONNECTIONS =~ ^[0-9]+$ ]] || die "THREADS and CONNECTIONS must be numbers"
+
+# --- tools -------------------------------------------------------------------
+need() { # need COMMAND [DEBIAN-PACKAGE]
+    command -v "$1" >/dev/null && return
+    local pkg=${2:-$1}
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "load.sh: installing $pkg from Debian's packages" >&2
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+    fi
+    command -v "$1" >/dev/null || die "$1 is missing: install it (e.g. apt-get install $pkg)"
+}
+need curl
+need jq
+need wrk
+
+# --- build -------------------------------------------------------------------
+echo "load.sh: building the example server (release)" >&2
+(cd "$ROOT" && cargo build --quiet --release -p sentryagent-examples --example server)
+SERVER_BIN=$TARGET_DIR/release/examples/server
+[[ -x $SERVER_BIN ]] || die "no server binary at $SERVER_BIN"
+
+# --- start, with cleanup -----------------------------------------------------
+if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
+    die "something already listens on $HOST:$PORT; set PORT"
+fi
+WORK=$(mktemp -d)
+SERVER_PID=
+WRK_PID=
+cleanup() {
+    local pid
+    for pid in $WRK_PID $SERVER_PID; do
+        kill -TERM "$pid" 2>/dev/null || continue
+        for _ in $(seq 1 50); do # up to 5 s for a graceful stop
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The environment, DATABASE_URL and REDIS_URL included, passes through.
+SENTRYAGENT_BIND=$HOST:$PORT RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 \
+    "$SERVER_BIN" >"$WORK/server.out" 2>"$WORK/server.log" &
+SERVER_PID=$!
+
+# The admin credential is the server's first two lines on stdout.
+for _ in $(seq 1 300); do # up to 30 s
+    grep -q '^SENTRYAGENT_ADMIN_CLIENT_SECRET=' "$WORK/server.out" 2>/dev/null && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the server exited"; }
+    sleep 0.1
+done
+ADMIN_ID=$(sed -n 's/^SENTRYAGENT_ADMIN_CLIENT_ID=//p' "$WORK/server.out")
+ADMIN_SECRET=$(sed -n 's/^SENTRYAGENT_ADMIN_CLIENT_SECRET=//p' "$WORK/server.out")
+[[ -n $ADMIN_ID && -n $ADMIN_SECRET ]] || die "no admin credential on the server's stdout"
+for _ in $(seq 1 100); do # up to 10 s for the listener
+    (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && break
+    sleep 0.1
+done
+# The log may carry colour codes; strip them before looking for `store=`.
+STORE=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" | grep -o 'store="\?[A-Za-z0-9_-]*' | head -1 | sed 's/store="\?//' || true)
+STORE=${STORE:-unknown}
+
+# --- an agent and its token --------------------------------------------------
+curl_() { curl -sS --max-time 10 "$@"; }
+token_for() { # token_for ID SECRET
+    curl_ -u "$1:$2" -d grant_type=client_credentials "$BASE/api/v1/oauth2/token" | jq -er .access_token
+}
+ADMIN_TOKEN=$(token_for "$ADMIN_ID" "$ADMIN_SECRET") || die "no admin token"
+curl_ -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"name": "load-bot@bench.example", "description": "load test", "scopes": ["reports:read"]}' \
+    "$BASE/api/v1/agents" >"$WORK/agent.json"
+CLIENT_ID=$(jq -er .clientId "$WORK/agent.json") || die "agent registration failed: $(cat "$WORK/agent.json")"
+CLIENT_SECRET=$(jq -er .clientSecret "$WORK/agent.json")
+AGENT_TOKEN=$(token_for "$CLIENT_ID" "$CLIENT_SECRET") || die "no agent token"
+[[ $(curl_ -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AGENT_TOKEN" "$BASE/whoami") == 200 ]] ||
+    die "GET /whoami does not accept the agent's token"
+BASIC=$(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)
+
+# --- wrk scripts -------------------------------------------------------------
+# done() prints one machine-readable line; latencies are in microseconds.
+REPORT='
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end'
+cat >"$WORK/token.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+$REPORT
+EOF
+cat >"$WORK/whoami.lua" <<EOF
+wrk.headers["Authorization"] = "Bearer $AGENT_TOKEN"
+$REPORT
+EOF
+
+# --- runs --------------------------------------------------------------------
+kib() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$SERVER_PID/status"; }
+RSS_NOTE=
+ROWS=()
+run() { # run LABEL PATH LUA
+    # Reset the peak-RSS mark so each row shows its own run's peak.
+    echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || RSS_NOTE=" (peak RSS: since start; clear_refs refused)"
+    echo "load.sh: $1 for $DURATION" >&2
+    timeout 300 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 5s -s "$3" "$BASE$2" \
+        >"$WORK/wrk.out" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
+    WRK_PID=
+    kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; die "the server died under load"; }
+    local r
+    r=$(grep '^RESULT ' "$WORK/wrk.out") || { cat "$WORK/wrk.out" >&2; die "no result from wrk"; }
+    read -r _ n dur p50 p99 non2xx errs <<<"$r"
+    ROWS+=("$(awk -v l="$1" -v n="$n" -v d="$dur" -v p50="$p50" -v p99="$p99" -v s="$non2xx" -v e="$errs" \
+        -v rss="$(kib VmHWM)" 'BEGIN { printf "| %-26s | %8.0f | %7.2f | %7.2f | %8d | %7d | %6d | %12.1f |",
+        l, n / (d / 1e6), p50 / 1e3, p99 / 1e3, n, s, e, rss / 1024 }')")
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+run "POST /api/v1/oauth2/token" /api/v1/oauth2/token "$WORK/token.lua"
+run "GET /whoami" /whoami "$WORK/whoami.lua"
+
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $HOST; alg ${SENTRYAGENT_SIGNING_ALG:-ES256}; store $STORE;" \
+    "$(nproc) cores, $CPU; load average before: $LOAD_BEFORE$RSS_NOTE"
+echo
+echo "| scenario                   |    req/s | p50 ms  | p99 ms  | requests | non-2xx | errors | peak RSS MiB |"
+echo "| -------------------------- | -------: | ------: | ------: | -------: | ------: | -----: | -----------: |"
+printf '%s\n' "${ROWS[@]}"
