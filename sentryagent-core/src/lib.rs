@@ -6,6 +6,7 @@ pub mod audit;
 pub mod credential;
 pub mod did;
 mod error;
+pub mod health;
 pub mod http;
 mod ids;
 pub mod memory;

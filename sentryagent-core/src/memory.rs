@@ -204,6 +204,17 @@ impl CredentialStore for MemoryStore {
             .cloned())
     }
 
+    async fn client(&self, client_id: &str) -> StoreResult<Option<(Credential, Option<Agent>)>> {
+        let Some(credential) = self.credential_by_client_id(client_id).await? else {
+            return Ok(None);
+        };
+        let agent = read(&self.agents)
+            .by_id
+            .get(&(credential.tenant_id, credential.agent_id))
+            .cloned();
+        Ok(Some((credential, agent)))
+    }
+
     async fn list_credentials(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<Credential>> {
         let mut list: Vec<Credential> = read(&self.credentials)
             .by_id

@@ -4,8 +4,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::writer::AuditSink;
 use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
 use crate::error::Error;
+use crate::health::{HealthCheck, HealthReport};
 use crate::memory::MemoryStore;
 use crate::secret::ServerKey;
 use crate::settings::{Settings, Signup};
@@ -35,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) keys: Keyring,
     pub(crate) server_key: ServerKey,
     pub(crate) chain: AuditChain,
+    pub(crate) audit_sink: AuditSink,
+    pub(crate) health_checks: Vec<Arc<dyn HealthCheck>>,
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -80,11 +84,10 @@ impl SentryAgent {
     /// A store error; the caller must not report success for an action whose
     /// audit event was not stored.
     pub async fn record(&self, tenant: TenantId, events: Vec<NewAuditEvent>) -> Result<Vec<AuditEvent>, Error> {
-        Ok(self
-            .inner
-            .stores
-            .audit
-            .append_audit(tenant, events, &self.inner.chain)
+        let inner = &self.inner;
+        Ok(inner
+            .audit_sink
+            .append(&inner.stores.audit, &inner.chain, tenant, events)
             .await?)
     }
 
@@ -96,6 +99,11 @@ impl SentryAgent {
     pub async fn rotate_signing_keys(&self) -> Result<String, Error> {
         let retire_after = crate::time::now() + self.inner.settings.token_ttl + self.inner.settings.clock_skew;
         self.inner.keys.rotate(retire_after).await
+    }
+
+    /// Probes every configured backend (`GET /health/detailed`).
+    pub async fn health(&self) -> HealthReport {
+        crate::health::probe_all(&self.inner.health_checks, Duration::from_secs(2)).await
     }
 
     /// Re-reads signing keys from the store, to pick up another instance's rotation.
@@ -114,6 +122,8 @@ pub struct SentryAgentBuilder {
     audience_set: bool,
     stores: Option<Stores>,
     server_key: Option<ServerKey>,
+    group_commit: bool,
+    health_checks: Vec<Arc<dyn HealthCheck>>,
 }
 
 impl SentryAgentBuilder {
@@ -206,7 +216,23 @@ impl SentryAgentBuilder {
         Ok(self)
     }
 
+    /// Write audit events in batches (group commit): for stores where an
+    /// append is a network round trip, such as PostgreSQL. A request still
+    /// waits until its own events are committed.
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
+        self
+    }
+
+    /// A backend for `GET /health/detailed` to probe.
+    pub fn health_check(mut self, check: Arc<dyn HealthCheck>) -> Self {
+        self.health_checks.push(check);
+        self
+    }
+
     /// Loads or creates the signing keys and returns the identity provider.
+    /// With [`group_commit`](Self::group_commit) it starts the audit writer
+    /// on the current Tokio runtime.
     ///
     /// # Errors
     /// A store error while loading keys.
@@ -218,9 +244,17 @@ impl SentryAgentBuilder {
         let stores = self.stores.unwrap_or_else(default_stores);
         let server_key = self.server_key.unwrap_or_else(ServerKey::random);
         let keys = Keyring::load(stores.keys.clone(), settings.algorithm).await?;
+        let chain = AuditChain::new(server_key.clone());
+        let audit_sink = if self.group_commit {
+            AuditSink::batched(stores.audit.clone(), chain.clone())
+        } else {
+            AuditSink::Direct
+        };
         Ok(SentryAgent {
             inner: Arc::new(Inner {
-                chain: AuditChain::new(server_key.clone()),
+                chain,
+                audit_sink,
+                health_checks: self.health_checks,
                 settings,
                 stores,
                 keys,

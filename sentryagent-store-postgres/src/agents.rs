@@ -17,16 +17,16 @@ macro_rules! agent_columns {
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct Row {
-    tenant_id: Uuid,
-    id: Uuid,
-    name: String,
-    description: String,
-    capabilities: Vec<String>,
-    metadata: serde_json::Value,
-    scopes: Vec<String>,
-    status: String,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
+    pub(crate) tenant_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) capabilities: Vec<String>,
+    pub(crate) metadata: serde_json::Value,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) status: String,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 impl TryFrom<Row> for Agent {

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use sentryagent_core::agent::Agent;
 use sentryagent_core::credential::{Credential, CredentialStatus};
 use sentryagent_core::store::CredentialStore;
 use sentryagent_core::{AgentId, CredentialId, StoreResult, TenantId};
@@ -17,7 +18,7 @@ macro_rules! credential_columns {
 #[derive(sqlx::FromRow)]
 pub(crate) struct Row {
     id: Uuid,
-    tenant_id: Uuid,
+    pub(crate) tenant_id: Uuid,
     agent_id: Uuid,
     client_id: String,
     secret_hash: Vec<u8>,
@@ -45,6 +46,21 @@ impl TryFrom<Row> for Credential {
             revoked_at: r.revoked_at,
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    #[sqlx(flatten)]
+    credential: Row,
+    a_id: Option<Uuid>,
+    a_name: Option<String>,
+    a_description: Option<String>,
+    a_capabilities: Option<Vec<String>>,
+    a_metadata: Option<serde_json::Value>,
+    a_scopes: Option<Vec<String>>,
+    a_status: Option<String>,
+    a_created_at: Option<OffsetDateTime>,
+    a_updated_at: Option<OffsetDateTime>,
 }
 
 #[async_trait]
@@ -96,6 +112,44 @@ impl CredentialStore for PgStore {
         .await
         .store()?;
         row.map(Credential::try_from).transpose()
+    }
+
+    async fn client(&self, client_id: &str) -> StoreResult<Option<(Credential, Option<Agent>)>> {
+        // One round trip for the token endpoint: the credential and its agent.
+        let row: Option<ClientRow> = sqlx::query_as(concat!(
+            "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
+            "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
+            "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
+            "a.created_at AS a_created_at, a.updated_at AS a_updated_at ",
+            "FROM credentials c LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id ",
+            "WHERE c.client_id = $1"
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .store()?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let agent = match row.a_id {
+            Some(id) => Some(
+                crate::agents::Row {
+                    tenant_id: row.credential.tenant_id,
+                    id,
+                    name: row.a_name.unwrap_or_default(),
+                    description: row.a_description.unwrap_or_default(),
+                    capabilities: row.a_capabilities.unwrap_or_default(),
+                    metadata: row.a_metadata.unwrap_or(serde_json::Value::Null),
+                    scopes: row.a_scopes.unwrap_or_default(),
+                    status: row.a_status.unwrap_or_default(),
+                    created_at: row.a_created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    updated_at: row.a_updated_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                }
+                .try_into()?,
+            ),
+            None => None,
+        };
+        Ok(Some((row.credential.try_into()?, agent)))
     }
 
     async fn list_credentials(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<Credential>> {

@@ -270,3 +270,14 @@ mod tests {
         assert!(!valid_schema(""));
     }
 }
+
+#[async_trait::async_trait]
+impl sentryagent_core::health::HealthCheck for PgStore {
+    fn name(&self) -> &str {
+        "postgres"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.ping().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}

@@ -234,6 +234,18 @@ pub async fn credentials_round_trip_update_and_revoke<S: TestStore>(store: Arc<S
         Some(c2.clone())
     );
     assert_eq!(store.credential_by_client_id("sa_ci_nobody").await.expect("get"), None);
+    assert_eq!(store.client("sa_ci_nobody").await.expect("client"), None);
+    assert_eq!(
+        store.client(&c1.client_id).await.expect("client"),
+        Some((c1.clone(), None)),
+        "the agent was never stored"
+    );
+    store.insert_agent(&bot).await.expect("insert agent");
+    assert_eq!(
+        store.client(&c1.client_id).await.expect("client"),
+        Some((c1.clone(), Some(bot.clone()))),
+        "credential and agent in one read"
+    );
     let mut dup = credential(&bot);
     dup.client_id = c1.client_id.clone();
     assert_eq!(

@@ -56,6 +56,9 @@ pub trait CredentialStore: Send + Sync + 'static {
     /// The credential with this client id, in any tenant: the token endpoint
     /// learns the tenant from it.
     async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>>;
+    /// The credential with this client id and its agent, in one read: the
+    /// token endpoint's hot path. The agent is `None` if it is missing.
+    async fn client(&self, client_id: &str) -> StoreResult<Option<(Credential, Option<Agent>)>>;
     /// An agent's credentials, oldest first.
     async fn list_credentials(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<Credential>>;
     /// Replaces a credential's secret hash, status and times.

@@ -208,7 +208,7 @@ impl SentryAgent {
         let inner = &self.inner;
         let now = crate::time::now();
         let client_id = request.client.client_id();
-        let Some(credential) = inner.stores.credentials.credential_by_client_id(client_id).await? else {
+        let Some((credential, agent)) = inner.stores.credentials.client(client_id).await? else {
             // Same work as a known client, so timing does not reveal which ids exist.
             let _ = inner.server_key.verify_secret(request.client.secret(), &[0u8; 32]);
             tracing::info!(client_id, "token denied: unknown client");
@@ -237,7 +237,6 @@ impl SentryAgent {
             self.record(tenant, vec![deny(reason)]).await?;
             return Err(err);
         }
-        let agent = inner.stores.agents.agent(tenant, credential.agent_id).await?;
         let agent = match agent {
             Some(agent) if agent.status == AgentStatus::Active => agent,
             other => {

@@ -357,15 +357,18 @@ impl Keyring {
                 key.retire_after = Some(crate::time::now() + time::Duration::days(1));
                 store.put_signing_key(key).await?;
             }
-            let key = StoredKey::generate(algorithm, KeyState::Current)?;
-            store.put_signing_key(&key).await?;
-            stored.push(key);
+            store
+                .put_signing_key(&StoredKey::generate(algorithm, KeyState::Current)?)
+                .await?;
         }
         if !has(&stored, KeyState::Next) {
-            let key = StoredKey::generate(algorithm, KeyState::Next)?;
-            store.put_signing_key(&key).await?;
-            stored.push(key);
+            store
+                .put_signing_key(&StoredKey::generate(algorithm, KeyState::Next)?)
+                .await?;
         }
+        // Read back: an instance starting at the same moment may have added
+        // keys too, and every instance must publish all of them.
+        let stored = store.signing_keys().await?;
         let set = KeySet::build(&stored, crate::time::now())?;
         Ok(Self {
             store,

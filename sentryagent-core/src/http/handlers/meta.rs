@@ -52,3 +52,17 @@ pub(super) async fn openid_configuration(sa: SentryAgent, _req: Request) -> Resu
 pub(super) async fn health(_sa: SentryAgent, _req: Request) -> Result<Response, Error> {
     Ok(Response::json(StatusCode::OK, &json!({"status": "ok"})))
 }
+
+pub(super) async fn health_detailed(sa: SentryAgent, _req: Request) -> Result<Response, Error> {
+    let report = sa.health().await;
+    let status = if report.status == "down" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let mut response = Response::json(status, &report);
+    response
+        .headers
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

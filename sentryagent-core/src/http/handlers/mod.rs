@@ -62,6 +62,7 @@ pub(super) static ROUTES: &[Route] = &[
     route!(GET "/audit", "queryAudit", audit::query),
     route!(GET "/audit/verify", "verifyAudit", audit::verify),
     route!(GET "/health", "getHealth", meta::health),
+    route!(GET "/health/detailed", "getHealthDetailed", meta::health_detailed),
 ];
 
 /// The verified caller of a management route.
