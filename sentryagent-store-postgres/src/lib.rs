@@ -245,6 +245,17 @@ impl PgStore {
     }
 }
 
+#[async_trait::async_trait]
+impl sentryagent_core::health::HealthCheck for PgStore {
+    fn name(&self) -> &str {
+        "postgres"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.ping().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{redact_url, valid_schema};
@@ -268,16 +279,5 @@ mod tests {
         assert!(!valid_schema("Bad"));
         assert!(!valid_schema("a;drop"));
         assert!(!valid_schema(""));
-    }
-}
-
-#[async_trait::async_trait]
-impl sentryagent_core::health::HealthCheck for PgStore {
-    fn name(&self) -> &str {
-        "postgres"
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        self.ping().await.map(|_| ()).map_err(|e| e.to_string())
     }
 }
