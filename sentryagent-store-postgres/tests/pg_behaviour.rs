@@ -1,0 +1,373 @@
+//! PostgreSQL behaviour under concurrency and faults: two application
+//! instances on one database, and a database that goes away and comes back.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http::Method;
+use sentryagent_core::agent::NewAgent;
+use sentryagent_core::http::Request;
+use sentryagent_core::store::Stores;
+use sentryagent_core::token::TokenRequest;
+use sentryagent_core::{Caller, Error, OAuthErrorCode, SentryAgent};
+use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
+use sentryagent_testkit::services;
+
+const SECRET: &[u8] = b"an-instance-shared-secret-of-32-bytes!";
+
+async fn store(url: &str, schema: &str) -> Option<Arc<PgStore>> {
+    let options = PgOptions::default()
+        .schema(schema)
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(1));
+    match PgStore::connect(url, SECRET, options).await {
+        Ok(store) => Some(Arc::new(store)),
+        Err(e) => services::unavailable("PostgreSQL behaviour suite", &e),
+    }
+}
+
+async fn instance(store: Arc<PgStore>) -> SentryAgent {
+    SentryAgent::builder()
+        .server_secret(SECRET)
+        .expect("secret")
+        .stores(Stores::new(store.clone(), store.clone()))
+        .group_commit(true)
+        .health_check(store)
+        .build()
+        .await
+        .expect("build")
+}
+
+async fn drop_schema(store: &PgStore) {
+    let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", store.schema());
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await;
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+async fn token(idp: &SentryAgent, id: &str, secret: &str) -> Result<String, sentryagent_core::OAuthError> {
+    let request = TokenRequest::parse(Some(&basic(id, secret)), b"grant_type=client_credentials")?;
+    Ok(idp.issue_token(request, None).await?.access_token)
+}
+
+async fn admin(idp: &SentryAgent) -> (Caller, String) {
+    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let token = token(idp, &tenant.admin_client_id, tenant.admin_client_secret.expose())
+        .await
+        .expect("admin token");
+    let identity = idp.verify_access_token(&token, None).await.expect("verify");
+    (Caller { identity, ip: None }, token)
+}
+
+/// Two instances register the same name at once: one wins, the other gets
+/// AGENT_NAME_TAKEN, never an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_of_one_name() {
+    let schema = services::unique_name("sa_test");
+    let url = services::database_url();
+    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+        return;
+    };
+    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
+    let (caller, _) = admin(&a).await;
+    for round in 0..10 {
+        let new = NewAgent {
+            name: format!("twin{round}@acme.example"),
+            ..Default::default()
+        };
+        let (ra, rb) = tokio::join!(a.register_agent(&caller, new.clone()), b.register_agent(&caller, new));
+        let wins = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {ra:?} / {rb:?}");
+        for r in [ra, rb] {
+            if let Err(e) = r {
+                assert!(
+                    matches!(
+                        e,
+                        Error::Conflict {
+                            code: "AGENT_NAME_TAKEN",
+                            ..
+                        }
+                    ),
+                    "{e:?}"
+                );
+            }
+        }
+    }
+    drop_schema(&s1).await;
+}
+
+/// Bursts of audit events from two instances stay one valid chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_append_one_chain() {
+    let schema = services::unique_name("sa_test");
+    let url = services::database_url();
+    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+        return;
+    };
+    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
+    let (caller, _) = admin(&a).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (idp, caller) = (if i % 2 == 0 { a.clone() } else { b.clone() }, caller.clone());
+        tasks.push(tokio::spawn(async move {
+            let new = NewAgent {
+                name: format!("agent{i}@acme.example"),
+                ..Default::default()
+            };
+            idp.register_agent(&caller, new).await.expect("register");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    for idp in [&a, &b] {
+        let v = idp.verify_audit_chain(caller.identity.tenant_id).await.expect("verify");
+        assert!(v.valid, "{v:?}");
+        // sign-up wrote 3 events, the admin token 1, each registration 2.
+        assert_eq!(v.checked, 3 + 1 + 40 * 2);
+    }
+    drop_schema(&s1).await;
+}
+
+/// Once a rotation has committed, the old secret never succeeds again, even
+/// with issuance racing it on another instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_racing_issuance() {
+    let schema = services::unique_name("sa_test");
+    let url = services::database_url();
+    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+        return;
+    };
+    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
+    let (caller, _) = admin(&a).await;
+    let created = a
+        .register_agent(
+            &caller,
+            NewAgent {
+                name: "bot@acme.example".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("register");
+    let (client_id, old_secret) = (created.credential.client_id.clone(), created.secret.expose().to_owned());
+    let stop = Arc::new(AtomicBool::new(false));
+    let racer = {
+        let (b, stop, client_id, old_secret) = (b.clone(), stop.clone(), client_id.clone(), old_secret.clone());
+        tokio::spawn(async move {
+            let mut results = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let ok = token(&b, &client_id, &old_secret).await.is_ok();
+                results.push((started, ok));
+            }
+            results
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, new_secret) = a
+        .rotate_credential(&caller, created.agent.id, created.credential.id)
+        .await
+        .expect("rotate");
+    let committed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let results = racer.await.expect("racer");
+    assert!(
+        results.iter().any(|(_, ok)| *ok),
+        "the old secret worked before the rotation"
+    );
+    let late: Vec<_> = results.iter().filter(|(t, ok)| *t > committed && *ok).collect();
+    assert!(
+        late.is_empty(),
+        "{} successes with the old secret after the rotation",
+        late.len()
+    );
+    assert!(
+        results.iter().any(|(t, _)| *t > committed),
+        "the race went on after the rotation"
+    );
+    token(&b, &client_id, new_secret.expose()).await.expect("new secret");
+    drop_schema(&s1).await;
+}
+
+/// An unreachable database at start-up is a clear error naming the URL
+/// without its password.
+#[tokio::test]
+async fn unreachable_at_startup_names_the_url() {
+    let err = PgStore::connect(
+        "postgres://app:hunter2-password@127.0.0.1:1/idp",
+        SECRET,
+        PgOptions::default().acquire_timeout(Duration::from_secs(1)),
+    )
+    .await
+    .err()
+    .expect("no server on port 1");
+    let message = err.to_string();
+    assert!(message.contains("postgres://app:***@127.0.0.1:1/idp"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+/// A PostgreSQL of the test's own, on another port, that it can stop.
+struct OwnPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnPostgres {
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        // PostgreSQL refuses to run as root; the test runs it as `postgres` then.
+        if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn init() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = std::env::temp_dir().join(services::unique_name("sa_pg"));
+        std::fs::create_dir_all(&dir).ok()?;
+        if is_root() {
+            Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .ok()?;
+        }
+        let pg = Self { bin, dir, port };
+        let ok = pg
+            .command("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&pg.dir)
+            .output()
+            .ok()?
+            .status
+            .success();
+        ok.then_some(pg)
+    }
+
+    fn start(&self) {
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-w", "-l"])
+            .arg(self.dir.join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -c listen_addresses=127.0.0.1 -k {}",
+                self.port,
+                self.dir.display()
+            ))
+            .arg("start")
+            .output()
+            .expect("pg_ctl runs");
+        assert!(status.status.success(), "pg_ctl start: {status:?}");
+    }
+
+    fn stop(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-w", "-m", "fast", "stop"])
+            .output();
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn bearer(token: &str) -> Request {
+    let mut request = Request::default();
+    request.headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+/// While PostgreSQL is down every request gets a 503 with the envelope (the
+/// token endpoint `temporarily_unavailable`), the health report says so, and
+/// the service recovers by itself when the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_answers_503_and_recovers() {
+    let Some(pg) = OwnPostgres::init() else {
+        let _: Option<()> = services::unavailable("PostgreSQL outage test", &"initdb is not available");
+        return;
+    };
+    pg.start();
+    let store = store(&pg.url(), "sentryagent").await.expect("own PostgreSQL");
+    let idp = instance(store).await;
+    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let admin = token(&idp, &tenant.admin_client_id, tenant.admin_client_secret.expose())
+        .await
+        .expect("token");
+    assert_eq!(idp.serve(&Method::GET, "/agents", bearer(&admin)).await.status, 200);
+    assert_eq!(idp.health().await.status, "ok");
+
+    pg.stop();
+    let down = idp.serve(&Method::GET, "/agents", bearer(&admin)).await;
+    assert_eq!(down.status, 503);
+    let body: serde_json::Value = serde_json::from_slice(&down.body).expect("json");
+    assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
+    let refused = token(&idp, &tenant.admin_client_id, tenant.admin_client_secret.expose())
+        .await
+        .expect_err("no token without its audit event");
+    assert_eq!(refused.error, OAuthErrorCode::TemporarilyUnavailable);
+    let health = idp.serve(&Method::GET, "/health/detailed", Request::default()).await;
+    assert_eq!(health.status, 503);
+
+    pg.start();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = idp.serve(&Method::GET, "/agents", bearer(&admin)).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {}", answer.status);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    token(&idp, &tenant.admin_client_id, tenant.admin_client_secret.expose())
+        .await
+        .expect("tokens again after recovery");
+    assert_eq!(idp.health().await.status, "ok");
+}
