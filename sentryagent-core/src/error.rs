@@ -58,6 +58,12 @@ pub enum Error {
         /// The expected media type.
         expected: &'static str,
     },
+    /// Over the rate limit (429 `RATE_LIMITED`).
+    #[error("too many requests; retry after {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// When a request would be allowed again.
+        retry_after: std::time::Duration,
+    },
     /// No route has this path (404 `NOT_FOUND`).
     #[error("no route matches this path")]
     RouteNotFound,

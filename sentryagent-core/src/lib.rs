@@ -10,6 +10,7 @@ pub mod health;
 pub mod http;
 mod ids;
 pub mod memory;
+pub mod ratelimit;
 pub mod scope;
 pub mod secret;
 mod sentry;

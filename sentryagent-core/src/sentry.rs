@@ -2,13 +2,16 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::audit::writer::AuditSink;
 use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
 use crate::error::Error;
 use crate::health::{HealthCheck, HealthReport};
+use crate::http::client_ip::IpNet;
 use crate::memory::MemoryStore;
+use crate::ratelimit::{LocalRateLimiter, Quota, RateLimiter, RouteGroup};
 use crate::secret::ServerKey;
 use crate::settings::{Settings, Signup};
 use crate::store::{RevocationList, Store, Stores};
@@ -39,6 +42,10 @@ pub(crate) struct Inner {
     pub(crate) chain: AuditChain,
     pub(crate) audit_sink: AuditSink,
     pub(crate) health_checks: Vec<Arc<dyn HealthCheck>>,
+    pub(crate) rate_limiter: Arc<dyn RateLimiter>,
+    /// Stands in for a shared limiter while it is unreachable.
+    pub(crate) local_limiter: LocalRateLimiter,
+    pub(crate) limiter_down: AtomicBool,
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -124,6 +131,7 @@ pub struct SentryAgentBuilder {
     server_key: Option<ServerKey>,
     group_commit: bool,
     health_checks: Vec<Arc<dyn HealthCheck>>,
+    rate_limiter: Option<Arc<dyn RateLimiter>>,
 }
 
 impl SentryAgentBuilder {
@@ -224,6 +232,38 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// A shared rate limiter (e.g. Redis) so that many instances enforce one
+    /// limit; the default counts in this process only.
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
+    /// The quota of one route group.
+    pub fn rate_limit(mut self, group: RouteGroup, quota: Quota) -> Self {
+        self.settings.rate_limits.set_quota(group, quota);
+        self
+    }
+
+    /// Turns rate limiting on (the default) or off.
+    pub fn rate_limiting(mut self, enabled: bool) -> Self {
+        self.settings.rate_limits.enabled = enabled;
+        self
+    }
+
+    /// Answer 503 in `group` while the shared rate limiter is unreachable,
+    /// instead of limiting per instance.
+    pub fn fail_closed(mut self, group: RouteGroup) -> Self {
+        self.settings.rate_limits.set_fail_closed(group, true);
+        self
+    }
+
+    /// A proxy (or range) whose forwarding headers name the client.
+    pub fn trusted_proxy(mut self, net: IpNet) -> Self {
+        self.settings.trusted_proxies.push(net);
+        self
+    }
+
     /// A backend for `GET /health/detailed` to probe.
     pub fn health_check(mut self, check: Arc<dyn HealthCheck>) -> Self {
         self.health_checks.push(check);
@@ -255,6 +295,9 @@ impl SentryAgentBuilder {
                 chain,
                 audit_sink,
                 health_checks: self.health_checks,
+                rate_limiter: self.rate_limiter.unwrap_or_else(|| Arc::new(LocalRateLimiter::new())),
+                local_limiter: LocalRateLimiter::new(),
+                limiter_down: AtomicBool::new(false),
                 settings,
                 stores,
                 keys,

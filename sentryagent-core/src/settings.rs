@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::http::client_ip::IpNet;
+use crate::ratelimit::RateLimitSettings;
 use crate::token::SigningAlgorithm;
 
 /// Who may create tenants with `POST /tenants`.
@@ -37,6 +39,10 @@ pub struct Settings {
     pub signup: Signup,
     /// Tolerated clock difference for `exp`/`nbf`.
     pub clock_skew: Duration,
+    /// Quotas per route group.
+    pub rate_limits: RateLimitSettings,
+    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for Settings {
@@ -52,6 +58,8 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             signup: Signup::Open,
             clock_skew: Duration::from_secs(30),
+            rate_limits: RateLimitSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

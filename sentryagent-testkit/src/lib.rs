@@ -346,6 +346,10 @@ macro_rules! http_suite {
             audit::retention_keeps_the_chain_verifiable,
             errors::bad_input_gets_the_envelope,
             errors::signup_with_an_operator_key,
+            limits::token_endpoint_is_limited_per_client,
+            limits::spoofed_forwarding_headers_do_not_escape_limits,
+            limits::trusted_proxies_pass_the_client_address,
+            limits::management_routes_are_limited_per_tenant,
         );
     };
     (@cases $start:path; $($module:ident :: $case:ident),* $(,)?) => {

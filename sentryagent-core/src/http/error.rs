@@ -29,6 +29,7 @@ impl Error {
             Error::NotFound(_) | Error::RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             Error::UnsupportedMediaType { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             Error::Store(e) if e.kind() == StoreErrorKind::Unavailable => {
@@ -86,6 +87,10 @@ impl From<Error> for Response {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Error::RateLimited { retry_after } = err {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }

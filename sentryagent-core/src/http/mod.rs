@@ -5,11 +5,12 @@
 //! and responses (see `docs/adapters.md`).
 
 mod body;
+pub mod client_ip;
 mod error;
 mod handlers;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -17,7 +18,8 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
-use crate::{Error, SentryAgent};
+use crate::ratelimit::{RateDecision, RouteGroup};
+use crate::{Caller, Error, SentryAgent};
 
 /// A request as the core sees it.
 #[derive(Clone, Debug, Default)]
@@ -90,7 +92,34 @@ impl Response {
     }
 }
 
-type Handler = fn(SentryAgent, Request) -> Pin<Box<dyn Future<Output = Response> + Send>>;
+type Handler = fn(SentryAgent, Request, Ctx) -> Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// How a route authenticates its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// The core verifies a bearer access token before the handler runs.
+    Bearer,
+    /// The route authenticates on its own terms (client credentials at the
+    /// token endpoint), or is public.
+    None,
+}
+
+/// What the route layer learned before the handler runs.
+pub(crate) enum Ctx {
+    /// The verified caller of a bearer route.
+    Caller(Caller),
+    /// The client address of any other route.
+    Anonymous(Option<IpAddr>),
+}
+
+impl Ctx {
+    pub(crate) fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Ctx::Caller(c) => c.ip,
+            Ctx::Anonymous(ip) => *ip,
+        }
+    }
+}
 
 /// One route of the API.
 pub struct Route {
@@ -104,6 +133,10 @@ pub struct Route {
     /// Whether the route is one of the well-known documents a host may also
     /// serve at its root.
     pub well_known: bool,
+    /// How the caller is authenticated.
+    pub auth: Auth,
+    /// The rate-limit group.
+    pub group: RouteGroup,
     handler: Handler,
 }
 
@@ -170,6 +203,42 @@ fn match_template(template: &str, path: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
+/// The key a request is counted under: its tenant on management routes,
+/// its client id at the token endpoint, its address elsewhere.
+fn rate_key(group: RouteGroup, ctx: &Ctx, request: &Request) -> String {
+    match ctx {
+        Ctx::Caller(caller) => format!("tenant:{}", caller.tenant()),
+        Ctx::Anonymous(ip) => {
+            let client = (group == RouteGroup::Token)
+                .then(|| {
+                    let form = crate::token::Form::parse(&request.body).ok()?;
+                    let auth = crate::token::ClientAuth::parse(request.header(http::header::AUTHORIZATION), &form);
+                    auth.ok().flatten().map(|a| a.client_id().to_owned())
+                })
+                .flatten();
+            match (client, ip) {
+                (Some(client), _) => format!("client:{client}"),
+                (None, Some(ip)) => format!("ip:{ip}"),
+                (None, None) => "ip:unknown".to_owned(),
+            }
+        }
+    }
+}
+
+fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
+    let secs = |d: std::time::Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    for (name, value) in [
+        ("x-ratelimit-limit", u64::from(d.limit)),
+        ("x-ratelimit-remaining", u64::from(d.remaining)),
+        ("x-ratelimit-reset", secs(d.reset)),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+    if !d.allowed {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs(d.retry_after).max(1)));
+    }
+}
+
 /// The value of a `Bearer` authorization header.
 pub fn bearer_token(authorization: &str) -> Option<&str> {
     let (scheme, token) = authorization.split_once(' ')?;
@@ -178,13 +247,55 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
 }
 
 impl SentryAgent {
-    /// Runs `route`'s handler on `request`.
+    /// Runs `route` on `request`: body limit, authentication of bearer
+    /// routes, the rate limit of the route's group, then the handler. Every
+    /// answer carries the rate-limit headers.
     pub async fn handle(&self, route: &Route, request: Request) -> Response {
         let limit = self.max_body_bytes();
         if request.body.len() > limit {
             return Error::PayloadTooLarge { limit }.into();
         }
-        (route.handler)(self.clone(), request).await
+        let settings = &self.inner.settings;
+        let ip = client_ip::client_ip(
+            request.peer.map(|p| p.ip()),
+            &request.headers,
+            &settings.trusted_proxies,
+        );
+        let ctx = match route.auth {
+            Auth::Bearer => match self.authenticate(&request, ip).await {
+                Ok(caller) => Ctx::Caller(caller),
+                Err(e) => return e.into(),
+            },
+            Auth::None => Ctx::Anonymous(ip),
+        };
+        let decision = match self
+            .rate_limit(route.group, &rate_key(route.group, &ctx, &request))
+            .await
+        {
+            Ok(decision) => decision,
+            Err(e) => return e.into(),
+        };
+        let mut response = match decision {
+            Some(d) if !d.allowed => Error::RateLimited {
+                retry_after: d.retry_after,
+            }
+            .into(),
+            _ => (route.handler)(self.clone(), request, ctx).await,
+        };
+        if let Some(d) = decision {
+            rate_headers(&mut response.headers, &d);
+        }
+        response
+    }
+
+    /// Verifies the bearer token of a management request.
+    async fn authenticate(&self, request: &Request, ip: Option<IpAddr>) -> Result<Caller, Error> {
+        let token = request
+            .header(http::header::AUTHORIZATION)
+            .and_then(bearer_token)
+            .ok_or_else(|| Error::unauthorized("a bearer access token is required"))?;
+        let identity = self.verify_access_token(token, None).await?;
+        Ok(Caller { identity, ip })
     }
 
     /// Resolves and handles a request (path relative to the mount point):

@@ -5,4 +5,5 @@ pub mod audit;
 pub mod credentials;
 pub mod errors;
 pub mod isolation;
+pub mod limits;
 pub mod tokens;

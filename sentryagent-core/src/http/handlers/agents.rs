@@ -2,7 +2,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::caller;
+use crate::Caller;
 use crate::agent::{Agent, AgentPatch, AgentQuery, AgentStatus, NewAgent};
 use crate::credential::Credential;
 use crate::http::body::{self, Query};
@@ -61,8 +61,7 @@ struct RegisteredView<'a> {
     credential_id: CredentialId,
 }
 
-pub(super) async fn register(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn register(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let body: RegisterBody = body::json(
         &req,
         &["name", "description", "capabilities", "metadata", "scopes"],
@@ -92,8 +91,7 @@ struct Page<T> {
     next_cursor: Option<String>,
 }
 
-pub(super) async fn list(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn list(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let q = Query::parse(&req, &["status", "q", "limit", "cursor"])?;
     let query = AgentQuery {
         status: q.parse_with("status", "active, suspended or decommissioned", AgentStatus::parse)?,
@@ -112,8 +110,7 @@ pub(super) async fn list(sa: SentryAgent, req: Request) -> Result<Response, Erro
     Ok(Response::json(StatusCode::OK, &Page { items, next_cursor }))
 }
 
-pub(super) async fn get(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn get(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let agent = sa.agent(&caller, body::path_id(&req, "agentId")?).await?;
     Ok(Response::json(StatusCode::OK, &view(&sa, &agent)))
 }
@@ -127,8 +124,7 @@ struct PatchBody {
     status: Option<AgentStatus>,
 }
 
-pub(super) async fn update(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn update(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let id = body::path_id(&req, "agentId")?;
     let body: PatchBody = body::json(
         &req,
@@ -146,8 +142,7 @@ pub(super) async fn update(sa: SentryAgent, req: Request) -> Result<Response, Er
     Ok(Response::json(StatusCode::OK, &view(&sa, &agent)))
 }
 
-pub(super) async fn decommission(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn decommission(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let agent = sa.decommission_agent(&caller, body::path_id(&req, "agentId")?).await?;
     Ok(Response::json(StatusCode::OK, &view(&sa, &agent)))
 }
@@ -167,8 +162,7 @@ struct CredentialSecretView<'a> {
     client_secret: &'a str,
 }
 
-pub(super) async fn create_credential(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn create_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let agent = body::path_id(&req, "agentId")?;
     let body: CreateCredentialBody = body::json(&req, &["expiresAt"], true)?;
     let (credential, secret) = sa.create_credential(&caller, agent, body.expires_at).await?;
@@ -179,8 +173,7 @@ pub(super) async fn create_credential(sa: SentryAgent, req: Request) -> Result<R
     Ok(Response::json(StatusCode::CREATED, &view).no_store())
 }
 
-pub(super) async fn list_credentials(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn list_credentials(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let credentials = sa.list_credentials(&caller, body::path_id(&req, "agentId")?).await?;
     Ok(Response::json(
         StatusCode::OK,
@@ -191,8 +184,7 @@ pub(super) async fn list_credentials(sa: SentryAgent, req: Request) -> Result<Re
     ))
 }
 
-pub(super) async fn rotate_credential(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn rotate_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let agent = body::path_id(&req, "agentId")?;
     let id = body::path_id(&req, "credentialId")?;
     let (credential, secret) = sa.rotate_credential(&caller, agent, id).await?;
@@ -203,8 +195,7 @@ pub(super) async fn rotate_credential(sa: SentryAgent, req: Request) -> Result<R
     Ok(Response::json(StatusCode::OK, &view).no_store())
 }
 
-pub(super) async fn revoke_credential(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn revoke_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let agent = body::path_id(&req, "agentId")?;
     let id = body::path_id(&req, "credentialId")?;
     let credential = sa.revoke_credential(&caller, agent, id).await?;

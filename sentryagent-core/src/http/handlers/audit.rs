@@ -1,7 +1,7 @@
 use http::StatusCode;
 use serde::Serialize;
 
-use super::caller;
+use crate::Caller;
 use crate::audit::{AuditEvent, AuditQuery, Outcome};
 use crate::http::body::{self, Query};
 use crate::http::{Request, Response};
@@ -14,8 +14,7 @@ struct Page {
     next_cursor: Option<String>,
 }
 
-pub(super) async fn query(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let q = Query::parse(&req, &["agentId", "action", "outcome", "from", "to", "limit", "cursor"])?;
     let rfc3339 = "an RFC 3339 date-time such as 2026-01-31T12:00:00Z";
     let query = AuditQuery {
@@ -37,8 +36,7 @@ pub(super) async fn query(sa: SentryAgent, req: Request) -> Result<Response, Err
     Ok(Response::json(StatusCode::OK, &Page { items, next_cursor }))
 }
 
-pub(super) async fn verify(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn verify(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
     let result = sa.verify_audit(&caller).await?;
     Ok(Response::json(StatusCode::OK, &result))
 }

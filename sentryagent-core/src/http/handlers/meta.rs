@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use http::StatusCode;
 use http::header::{CACHE_CONTROL, HeaderValue};
 use serde_json::json;
@@ -5,7 +7,7 @@ use serde_json::json;
 use crate::http::{Request, Response};
 use crate::{Error, SentryAgent, scope};
 
-pub(super) async fn jwks(sa: SentryAgent, _req: Request) -> Result<Response, Error> {
+pub(super) async fn jwks(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     let mut response = Response::raw_json(StatusCode::OK, sa.inner.keys.get().jwks.clone());
     // Short, so a rotation's next key is picked up well before it signs.
     response
@@ -33,11 +35,15 @@ fn metadata(sa: &SentryAgent) -> serde_json::Value {
     })
 }
 
-pub(super) async fn oauth_metadata(sa: SentryAgent, _req: Request) -> Result<Response, Error> {
+pub(super) async fn oauth_metadata(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     Ok(Response::json(StatusCode::OK, &metadata(&sa)))
 }
 
-pub(super) async fn openid_configuration(sa: SentryAgent, _req: Request) -> Result<Response, Error> {
+pub(super) async fn openid_configuration(
+    sa: SentryAgent,
+    _req: Request,
+    _ip: Option<IpAddr>,
+) -> Result<Response, Error> {
     let mut doc = metadata(&sa);
     if let Some(map) = doc.as_object_mut() {
         map.insert("subject_types_supported".into(), json!(["public"]));
@@ -49,11 +55,11 @@ pub(super) async fn openid_configuration(sa: SentryAgent, _req: Request) -> Resu
     Ok(Response::json(StatusCode::OK, &doc))
 }
 
-pub(super) async fn health(_sa: SentryAgent, _req: Request) -> Result<Response, Error> {
+pub(super) async fn health(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     Ok(Response::json(StatusCode::OK, &json!({"status": "ok"})))
 }
 
-pub(super) async fn health_detailed(sa: SentryAgent, _req: Request) -> Result<Response, Error> {
+pub(super) async fn health_detailed(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     let report = sa.health().await;
     let status = if report.status == "down" {
         StatusCode::SERVICE_UNAVAILABLE

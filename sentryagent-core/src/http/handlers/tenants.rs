@@ -1,8 +1,10 @@
+use std::net::IpAddr;
+
 use http::StatusCode;
 use http::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 
-use super::caller;
+use crate::Caller;
 use crate::http::body;
 use crate::http::{Request, Response};
 use crate::tenant::{Tenant, TierLimits};
@@ -23,11 +25,11 @@ struct TenantCreatedView<'a> {
     admin_client_secret: &'a str,
 }
 
-pub(super) async fn create(sa: SentryAgent, req: Request) -> Result<Response, Error> {
+pub(super) async fn create(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, Error> {
     let body: CreateTenant = body::json(&req, &["name"], false)?;
     let name = body.name.ok_or_else(|| Error::invalid("name", "is required"))?;
     let key = req.header(AUTHORIZATION).and_then(crate::http::bearer_token);
-    let created = sa.create_tenant(&name, key, req.peer.map(|p| p.ip())).await?;
+    let created = sa.create_tenant(&name, key, ip).await?;
     let view = TenantCreatedView {
         tenant_id: created.tenant.id,
         name: &created.tenant.name,
@@ -45,8 +47,7 @@ struct TenantView {
     limits: TierLimits,
 }
 
-pub(super) async fn me(sa: SentryAgent, req: Request) -> Result<Response, Error> {
-    let caller = caller(&sa, &req).await?;
+pub(super) async fn me(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
     let tenant = sa.tenant(&caller).await?;
     let limits = TierLimits::of(&tenant.tier);
     Ok(Response::json(StatusCode::OK, &TenantView { tenant, limits }))
