@@ -11,7 +11,9 @@ use crate::agent::{Agent, AgentQuery};
 use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
 use crate::credential::{Credential, CredentialStatus};
 use crate::error::{StoreError, StoreResult};
-use crate::store::{AgentStore, AuditStore, CredentialStore, KeyStore, RevocationList, TenantStore};
+use crate::store::{
+    AgentStore, AuditStore, CredentialStore, KeyStore, ReplayGuard, RevocationList, TenantStore, UsageCounters,
+};
 use crate::tenant::Tenant;
 use crate::token::StoredKey;
 use crate::{AgentId, CredentialId, TenantId, TokenId};
@@ -25,6 +27,8 @@ pub struct MemoryStore {
     audit: RwLock<HashMap<TenantId, Arc<Mutex<TenantLog>>>>,
     keys: Mutex<Vec<StoredKey>>,
     revoked: RwLock<HashMap<TokenId, OffsetDateTime>>,
+    seen: Mutex<HashMap<String, OffsetDateTime>>,
+    usage: Mutex<HashMap<(TenantId, time::Date, String), u64>>,
 }
 
 #[derive(Default)]
@@ -355,6 +359,42 @@ impl RevocationList for MemoryStore {
     }
 
     async fn is_revoked(&self, jti: TokenId) -> StoreResult<bool> {
-        Ok(read(&self.revoked).contains_key(&jti))
+        let now = OffsetDateTime::now_utc();
+        Ok(read(&self.revoked).get(&jti).is_some_and(|exp| *exp > now))
+    }
+}
+
+#[async_trait]
+impl ReplayGuard for MemoryStore {
+    async fn first_use(&self, id: &str, expires_at: OffsetDateTime) -> StoreResult<bool> {
+        let now = OffsetDateTime::now_utc();
+        let mut seen = lock(&self.seen);
+        if seen.len() >= 1024 && seen.len().is_power_of_two() {
+            seen.retain(|_, exp| *exp > now);
+        }
+        match seen.get(id) {
+            Some(exp) if *exp > now => Ok(false),
+            _ => {
+                seen.insert(id.to_owned(), expires_at);
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl UsageCounters for MemoryStore {
+    async fn add_usage(&self, tenant: TenantId, day: time::Date, metric: &str, n: u64) -> StoreResult<u64> {
+        let mut usage = lock(&self.usage);
+        let total = usage.entry((tenant, day, metric.to_owned())).or_default();
+        *total += n;
+        Ok(*total)
+    }
+
+    async fn usage(&self, tenant: TenantId, day: time::Date, metric: &str) -> StoreResult<u64> {
+        Ok(lock(&self.usage)
+            .get(&(tenant, day, metric.to_owned()))
+            .copied()
+            .unwrap_or(0))
     }
 }

@@ -7,6 +7,7 @@
 //!   in [`http`].
 
 pub mod conformance;
+pub mod hot_state;
 pub mod http;
 mod logs;
 pub mod services;

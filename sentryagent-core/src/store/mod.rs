@@ -115,6 +115,24 @@ pub trait RevocationList: Send + Sync + 'static {
     async fn is_revoked(&self, jti: TokenId) -> StoreResult<bool>;
 }
 
+/// Ids seen before (OIDC token ids, webhook event ids), remembered until they
+/// could no longer be replayed anyway.
+#[async_trait]
+pub trait ReplayGuard: Send + Sync + 'static {
+    /// Records `id` until `expires_at`; `true` if it was not seen before.
+    async fn first_use(&self, id: &str, expires_at: OffsetDateTime) -> StoreResult<bool>;
+}
+
+/// Counters shared by every instance (usage metering), per tenant, UTC day
+/// and metric.
+#[async_trait]
+pub trait UsageCounters: Send + Sync + 'static {
+    /// Adds `n` and returns the new total.
+    async fn add_usage(&self, tenant: TenantId, day: time::Date, metric: &str, n: u64) -> StoreResult<u64>;
+    /// The current total.
+    async fn usage(&self, tenant: TenantId, day: time::Date, metric: &str) -> StoreResult<u64>;
+}
+
 /// A backend that stores every durable record.
 pub trait Store: TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore {}
 
