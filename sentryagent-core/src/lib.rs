@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod billing;
 pub mod credential;
 pub mod did;
 mod error;
