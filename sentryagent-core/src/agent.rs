@@ -248,6 +248,7 @@ impl SentryAgent {
         check_metadata(&mut v, &new.metadata);
         check_scopes(&mut v, caller, &new.scopes);
         v.finish()?;
+        self.check_agent_limit(caller.tenant()).await?;
         let now = crate::time::now();
         let agent = Agent {
             id: AgentId::new(),
@@ -288,6 +289,34 @@ impl SentryAgent {
             credential,
             secret,
         })
+    }
+
+    /// Refuses a registration past the tier's agent limit (the built-in admin
+    /// and decommissioned agents do not count).
+    async fn check_agent_limit(&self, tenant: TenantId) -> Result<(), Error> {
+        if !self.inner.settings.enforce_tiers {
+            return Ok(());
+        }
+        let Some(limit) = self.tier_of(tenant).await?.limits.max_agents else {
+            return Ok(());
+        };
+        let mut counted = 0u64;
+        for status in [AgentStatus::Active, AgentStatus::Suspended] {
+            let query = AgentQuery {
+                status: Some(status),
+                limit: usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(2),
+                ..AgentQuery::default()
+            };
+            let agents = self.inner.stores.agents.list_agents(tenant, &query).await?;
+            counted += agents
+                .iter()
+                .filter(|a| a.name != crate::tenant::ADMIN_AGENT_NAME)
+                .count() as u64;
+        }
+        if counted >= limit {
+            return Err(Error::TierAgentLimit { limit });
+        }
+        Ok(())
     }
 
     /// One agent of the caller's tenant. Needs `agents:read`.

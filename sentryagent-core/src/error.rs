@@ -58,6 +58,29 @@ pub enum Error {
         /// The expected media type.
         expected: &'static str,
     },
+    /// Registering one more agent would pass the tier's limit (403 `TIER_AGENT_LIMIT`).
+    #[error("the tier allows {limit} agents; upgrade to register more")]
+    TierAgentLimit {
+        /// The tier's agent limit.
+        limit: u64,
+    },
+    /// The tier's daily call quota is used up (429 `TIER_QUOTA_EXCEEDED`).
+    #[error("the tier's quota of {limit} API calls per day is used up; it resets at 00:00 UTC")]
+    TierQuotaExceeded {
+        /// The tier's daily quota.
+        limit: u64,
+        /// Until the next UTC midnight.
+        retry_after: std::time::Duration,
+    },
+    /// Billing is not configured on this server (503 `BILLING_NOT_CONFIGURED`).
+    #[error("billing is not configured on this server")]
+    BillingNotConfigured,
+    /// A billing webhook failed verification (400 `WEBHOOK_REJECTED`).
+    #[error("{0}")]
+    WebhookRejected(String),
+    /// The billing provider failed (502 `BILLING_PROVIDER_ERROR`).
+    #[error("the billing provider failed: {0}")]
+    BillingProvider(String),
     /// Over the rate limit (429 `RATE_LIMITED`).
     #[error("too many requests; retry after {} s", retry_after.as_secs().max(1))]
     RateLimited {
@@ -209,6 +232,8 @@ pub enum OAuthErrorCode {
     InvalidToken,
     /// The bearer token lacks the scope this call needs (RFC 6750).
     InsufficientScope,
+    /// The tenant's daily call quota is used up (not an RFC code; 429).
+    TierQuotaExceeded,
     /// The server is temporarily unable to handle the request.
     TemporarilyUnavailable,
     /// The server met an unexpected condition.
@@ -223,6 +248,9 @@ pub struct OAuthError {
     pub error: OAuthErrorCode,
     /// A human sentence.
     pub error_description: Cow<'static, str>,
+    /// For `Retry-After`, when retrying later can succeed.
+    #[serde(skip)]
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl OAuthError {
@@ -231,6 +259,7 @@ impl OAuthError {
         Self {
             error,
             error_description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -265,6 +294,10 @@ impl From<Error> for OAuthError {
     fn from(err: Error) -> Self {
         match err {
             Error::Store(e) => e.into(),
+            Error::TierQuotaExceeded { retry_after, .. } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(OAuthErrorCode::TierQuotaExceeded, err.to_string())
+            },
             other => {
                 tracing::error!(error = %other, "unexpected error during an OAuth request");
                 Self::new(OAuthErrorCode::ServerError, "an unexpected error occurred")

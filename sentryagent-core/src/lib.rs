@@ -11,6 +11,7 @@ pub mod health;
 pub mod http;
 mod ids;
 pub mod memory;
+pub mod metering;
 pub mod ratelimit;
 pub mod scope;
 pub mod secret;
@@ -18,6 +19,7 @@ mod sentry;
 mod settings;
 pub mod store;
 pub mod tenant;
+pub mod tier;
 pub mod time;
 pub mod token;
 

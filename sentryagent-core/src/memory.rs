@@ -9,10 +9,12 @@ use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
 use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
+use crate::billing::Subscription;
 use crate::credential::{Credential, CredentialStatus};
 use crate::error::{StoreError, StoreResult};
 use crate::store::{
-    AgentStore, AuditStore, CredentialStore, KeyStore, ReplayGuard, RevocationList, TenantStore, UsageCounters,
+    AgentStore, AuditStore, CredentialStore, KeyStore, ReplayGuard, RevocationList, SubscriptionStore, TenantStore,
+    UsageCounters,
 };
 use crate::tenant::Tenant;
 use crate::token::StoredKey;
@@ -29,6 +31,8 @@ pub struct MemoryStore {
     revoked: RwLock<HashMap<TokenId, OffsetDateTime>>,
     seen: Mutex<HashMap<String, OffsetDateTime>>,
     usage: Mutex<HashMap<(TenantId, time::Date, String), u64>>,
+    subscriptions: RwLock<HashMap<TenantId, Subscription>>,
+    billing_events: Mutex<HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -116,6 +120,13 @@ impl TenantStore for MemoryStore {
 
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
         Ok(read(&self.tenants).get(&id).cloned())
+    }
+
+    async fn set_tenant_tier(&self, id: TenantId, tier: &str) -> StoreResult<()> {
+        if let Some(t) = write(&self.tenants).get_mut(&id) {
+            tier.clone_into(&mut t.tier);
+        }
+        Ok(())
     }
 
     async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>> {
@@ -396,5 +407,28 @@ impl UsageCounters for MemoryStore {
             .get(&(tenant, day, metric.to_owned()))
             .copied()
             .unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for MemoryStore {
+    async fn subscription(&self, tenant: TenantId) -> StoreResult<Option<Subscription>> {
+        Ok(read(&self.subscriptions).get(&tenant).cloned())
+    }
+
+    async fn subscription_by_provider_id(&self, subscription_id: &str) -> StoreResult<Option<Subscription>> {
+        Ok(read(&self.subscriptions)
+            .values()
+            .find(|s| s.subscription_id.as_deref() == Some(subscription_id))
+            .cloned())
+    }
+
+    async fn put_subscription(&self, subscription: &Subscription) -> StoreResult<()> {
+        write(&self.subscriptions).insert(subscription.tenant_id, subscription.clone());
+        Ok(())
+    }
+
+    async fn claim_billing_event(&self, event_id: &str) -> StoreResult<bool> {
+        Ok(lock(&self.billing_events).insert(event_id.to_owned()))
     }
 }

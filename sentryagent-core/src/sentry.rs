@@ -8,7 +8,11 @@ use std::time::Duration;
 use crate::audit::writer::AuditSink;
 use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
 use crate::error::Error;
+use crate::billing::BillingProvider;
 use crate::health::{HealthCheck, HealthReport};
+use crate::metering::Meter;
+use crate::store::UsageCounters;
+use crate::tier::Tier;
 use crate::http::client_ip::IpNet;
 use crate::memory::MemoryStore;
 use crate::ratelimit::{LocalRateLimiter, Quota, RateLimiter, RouteGroup};
@@ -46,6 +50,10 @@ pub(crate) struct Inner {
     /// Stands in for a shared limiter while it is unreachable.
     pub(crate) local_limiter: LocalRateLimiter,
     pub(crate) limiter_down: AtomicBool,
+    pub(crate) meter: Meter,
+    /// Usage counters shared by every instance (Redis), if configured.
+    pub(crate) shared_usage: Option<Arc<dyn UsageCounters>>,
+    pub(crate) billing: Option<Arc<dyn BillingProvider>>,
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -132,6 +140,8 @@ pub struct SentryAgentBuilder {
     group_commit: bool,
     health_checks: Vec<Arc<dyn HealthCheck>>,
     rate_limiter: Option<Arc<dyn RateLimiter>>,
+    shared_usage: Option<Arc<dyn UsageCounters>>,
+    billing: Option<Arc<dyn BillingProvider>>,
 }
 
 impl SentryAgentBuilder {
@@ -264,6 +274,37 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// Usage counters shared by every instance (e.g. Redis): flushes add to
+    /// them too, and tier enforcement reads them.
+    pub fn shared_usage(mut self, counters: Arc<dyn UsageCounters>) -> Self {
+        self.shared_usage = Some(counters);
+        self
+    }
+
+    /// Whether tier limits are enforced (default on; metering goes on either way).
+    pub fn enforce_tiers(mut self, on: bool) -> Self {
+        self.settings.enforce_tiers = on;
+        self
+    }
+
+    /// How long a tenant's tier and usage summary are cached (default 60 s).
+    pub fn quota_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.quota_cache_ttl = ttl;
+        self
+    }
+
+    /// Changes a tier of the catalog (its limits, its provider price id).
+    pub fn tier(mut self, name: &str, change: impl FnOnce(&mut Tier)) -> Self {
+        self.settings.tiers.edit(name, change);
+        self
+    }
+
+    /// The billing provider (Stripe); without one, billing routes answer 503.
+    pub fn billing(mut self, provider: Arc<dyn BillingProvider>) -> Self {
+        self.billing = Some(provider);
+        self
+    }
+
     /// A backend for `GET /health/detailed` to probe.
     pub fn health_check(mut self, check: Arc<dyn HealthCheck>) -> Self {
         self.health_checks.push(check);
@@ -298,6 +339,9 @@ impl SentryAgentBuilder {
                 rate_limiter: self.rate_limiter.unwrap_or_else(|| Arc::new(LocalRateLimiter::new())),
                 local_limiter: LocalRateLimiter::new(),
                 limiter_down: AtomicBool::new(false),
+                meter: Meter::default(),
+                shared_usage: self.shared_usage,
+                billing: self.billing,
                 settings,
                 stores,
                 keys,

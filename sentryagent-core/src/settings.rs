@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::http::client_ip::IpNet;
 use crate::ratelimit::RateLimitSettings;
+use crate::tier::Tiers;
 use crate::token::SigningAlgorithm;
 
 /// Who may create tenants with `POST /tenants`.
@@ -43,6 +44,12 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The tier catalog.
+    pub tiers: Tiers,
+    /// Whether tier limits are enforced (metering goes on either way).
+    pub enforce_tiers: bool,
+    /// How long a tenant's usage summary and tier are cached for enforcement.
+    pub quota_cache_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -60,6 +67,9 @@ impl Default for Settings {
             clock_skew: Duration::from_secs(30),
             rate_limits: RateLimitSettings::default(),
             trusted_proxies: Vec::new(),
+            tiers: Tiers::default(),
+            enforce_tiers: true,
+            quota_cache_ttl: Duration::from_secs(60),
         }
     }
 }

@@ -21,41 +21,6 @@ pub struct Tenant {
     pub created_at: OffsetDateTime,
 }
 
-/// The limits of a tier. `None` is unlimited.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TierLimits {
-    /// How many agents a tenant may have (decommissioned ones do not count).
-    pub max_agents: Option<u64>,
-    /// API calls per UTC day.
-    pub api_calls_per_day: Option<u64>,
-    /// How long audit events are kept.
-    pub audit_retention_days: u32,
-}
-
-impl TierLimits {
-    /// The limits of `tier`; unknown tiers get the free tier's.
-    pub fn of(tier: &str) -> Self {
-        match tier {
-            "pro" => Self {
-                max_agents: Some(1_000),
-                api_calls_per_day: Some(1_000_000),
-                audit_retention_days: 365,
-            },
-            "enterprise" => Self {
-                max_agents: None,
-                api_calls_per_day: None,
-                audit_retention_days: 2_555,
-            },
-            _ => Self {
-                max_agents: Some(10),
-                api_calls_per_day: Some(1_000),
-                audit_retention_days: 90,
-            },
-        }
-    }
-}
-
 /// A new tenant with its first admin credential. The secret is shown once.
 #[derive(Debug)]
 pub struct TenantCreated {

@@ -3,6 +3,7 @@
 
 mod agents;
 mod audit;
+mod billing;
 mod cipher;
 mod credentials;
 mod error;

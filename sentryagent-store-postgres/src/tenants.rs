@@ -50,6 +50,16 @@ impl TenantStore for PgStore {
         Ok(row.map(Into::into))
     }
 
+    async fn set_tenant_tier(&self, id: TenantId, tier: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE tenants SET tier = $2 WHERE id = $1")
+            .bind(id.as_uuid())
+            .bind(tier)
+            .execute(&self.pool)
+            .await
+            .store()?;
+        Ok(())
+    }
+
     async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>> {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, name, tier, created_at FROM tenants WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",

@@ -496,6 +496,53 @@ pub async fn revocations_are_remembered<S: TestStore>(store: Arc<S>) {
     assert!(!store.is_revoked(other).await.expect("check"));
 }
 
+/// Subscriptions round-trip by tenant and by provider id; billing events are
+/// claimed once; tenant tiers change; usage roll-ups add up by day and month.
+pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
+    use sentryagent_core::billing::Subscription;
+
+    let t = tenant("Acme");
+    store.insert_tenant(&t).await.expect("insert");
+    store.set_tenant_tier(t.id, "pro").await.expect("tier");
+    assert_eq!(store.tenant(t.id).await.expect("get").map(|t| t.tier), Some("pro".to_owned()));
+
+    assert_eq!(store.subscription(t.id).await.expect("get"), None);
+    let sub_id = crate::services::unique_name("sub");
+    let mut sub = Subscription {
+        tenant_id: t.id,
+        tier: "pro".into(),
+        status: "active".into(),
+        customer_id: Some("cus_1".into()),
+        subscription_id: Some(sub_id.clone()),
+        current_period_end: Some(time::now() + ::time::Duration::days(30)),
+        updated_at: time::now(),
+    };
+    store.put_subscription(&sub).await.expect("put");
+    assert_eq!(store.subscription(t.id).await.expect("get"), Some(sub.clone()));
+    assert_eq!(store.subscription_by_provider_id(&sub_id).await.expect("get"), Some(sub.clone()));
+    sub.status = "canceled".into();
+    sub.tier = "free".into();
+    store.put_subscription(&sub).await.expect("replace");
+    assert_eq!(store.subscription(t.id).await.expect("get"), Some(sub));
+    assert_eq!(store.subscription_by_provider_id("sub_nobody").await.expect("get"), None);
+
+    let event = crate::services::unique_name("evt");
+    assert!(store.claim_billing_event(&event).await.expect("claim"));
+    assert!(!store.claim_billing_event(&event).await.expect("claim again"));
+
+    let day = ::time::macros::date!(2026 - 03 - 31);
+    let next = ::time::macros::date!(2026 - 04 - 01);
+    assert_eq!(store.add_usage(t.id, day, "api_calls", 5).await.expect("add"), 5);
+    assert_eq!(store.add_usage(t.id, day, "api_calls", 2).await.expect("add"), 7);
+    store.add_usage(t.id, next, "api_calls", 1).await.expect("add");
+    store.add_usage(t.id, next, "token_issuances", 9).await.expect("add");
+    assert_eq!(store.usage(t.id, day, "api_calls").await.expect("get"), 7);
+    let march = ::time::macros::date!(2026 - 03 - 01);
+    assert_eq!(store.usage_between(t.id, march, day, "api_calls").await.expect("sum"), 7);
+    assert_eq!(store.usage_between(t.id, march, next, "api_calls").await.expect("sum"), 8);
+    assert_eq!(store.usage_between(TenantId::new(), march, next, "api_calls").await.expect("sum"), 0);
+}
+
 /// Stamps every conformance case into a `#[tokio::test]` for the store that
 /// `$make` (an `async fn() -> Option<Arc<S>>`; `None` skips, see
 /// [`services`](crate::services)) returns, and hands the store to `$cleanup`
@@ -516,6 +563,7 @@ macro_rules! store_conformance {
             audit_prune_leaves_an_anchor,
             signing_keys_round_trip,
             revocations_are_remembered,
+            billing_and_usage_records,
         );
     };
     (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {

@@ -351,6 +351,11 @@ macro_rules! http_suite {
             limits::spoofed_forwarding_headers_do_not_escape_limits,
             limits::trusted_proxies_pass_the_client_address,
             limits::management_routes_are_limited_per_tenant,
+            tiers::tiers_are_public,
+            tiers::agent_limit_is_enforced,
+            tiers::daily_quota_is_enforced,
+            tiers::metering_goes_on_without_enforcement,
+            tiers::billing_without_a_provider,
         );
     };
     (@cases $start:path; $($module:ident :: $case:ident),* $(,)?) => {

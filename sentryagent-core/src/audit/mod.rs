@@ -230,7 +230,7 @@ impl crate::SentryAgent {
         loop {
             let tenants = stores.tenants.tenants(after, 500).await?;
             for tenant in &tenants {
-                let days = crate::tenant::TierLimits::of(&tenant.tier).audit_retention_days;
+                let days = self.inner.settings.tiers.get(&tenant.tier).limits.audit_retention_days;
                 let cutoff = now - time::Duration::days(i64::from(days));
                 pruned += stores.audit.prune_audit(tenant.id, cutoff, &self.inner.chain).await?;
             }

@@ -30,6 +30,11 @@ impl Error {
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+            Error::TierAgentLimit { .. } => (StatusCode::FORBIDDEN, "TIER_AGENT_LIMIT"),
+            Error::TierQuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "TIER_QUOTA_EXCEEDED"),
+            Error::BillingNotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "BILLING_NOT_CONFIGURED"),
+            Error::WebhookRejected(_) => (StatusCode::BAD_REQUEST, "WEBHOOK_REJECTED"),
+            Error::BillingProvider(_) => (StatusCode::BAD_GATEWAY, "BILLING_PROVIDER_ERROR"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             Error::UnsupportedMediaType { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             Error::Store(e) if e.kind() == StoreErrorKind::Unavailable => {
@@ -55,6 +60,10 @@ impl From<Error> for Response {
             }
             Error::InsufficientScope(scope) => {
                 details = Some(serde_json::json!({ "requiredScope": scope }));
+                err.to_string()
+            }
+            Error::TierAgentLimit { limit } | Error::TierQuotaExceeded { limit, .. } => {
+                details = Some(serde_json::json!({ "limit": limit }));
                 err.to_string()
             }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
@@ -88,7 +97,7 @@ impl From<Error> for Response {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }
-        if let Error::RateLimited { retry_after } = err {
+        if let Error::RateLimited { retry_after } | Error::TierQuotaExceeded { retry_after, .. } = err {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             response.headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
@@ -102,6 +111,7 @@ impl From<OAuthError> for Response {
             OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             OAuthErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthErrorCode::TierQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -114,7 +124,9 @@ impl From<OAuthError> for Response {
         if let Some(c) = challenge {
             response.headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(retry_after) = err.retry_after {
+            response.headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response

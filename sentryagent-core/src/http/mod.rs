@@ -280,7 +280,19 @@ impl SentryAgent {
                 retry_after: d.retry_after,
             }
             .into(),
-            _ => (route.handler)(self.clone(), request, ctx).await,
+            _ => match &ctx {
+                Ctx::Caller(caller) => {
+                    let tenant = caller.tenant();
+                    match self.check_quota(tenant).await {
+                        Ok(()) => {
+                            self.meter(tenant, crate::metering::metric::API_CALLS);
+                            (route.handler)(self.clone(), request, ctx).await
+                        }
+                        Err(e) => e.into(),
+                    }
+                }
+                Ctx::Anonymous(_) => (route.handler)(self.clone(), request, ctx).await,
+            },
         };
         if let Some(d) = decision {
             rate_headers(&mut response.headers, &d);

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
 use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
+use crate::billing::Subscription;
 use crate::credential::Credential;
 use crate::error::StoreResult;
 use crate::tenant::Tenant;
@@ -29,6 +30,8 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
     /// Tenants in id order after `after`, at most `limit` (for background tasks).
     async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>>;
+    /// Changes a tenant's tier.
+    async fn set_tenant_tier(&self, id: TenantId, tier: &str) -> StoreResult<()>;
 }
 
 /// Agents.
@@ -131,12 +134,51 @@ pub trait UsageCounters: Send + Sync + 'static {
     async fn add_usage(&self, tenant: TenantId, day: time::Date, metric: &str, n: u64) -> StoreResult<u64>;
     /// The current total.
     async fn usage(&self, tenant: TenantId, day: time::Date, metric: &str) -> StoreResult<u64>;
+    /// The total of the days from `first` to `last`, both included (a month).
+    async fn usage_between(
+        &self,
+        tenant: TenantId,
+        first: time::Date,
+        last: time::Date,
+        metric: &str,
+    ) -> StoreResult<u64> {
+        let mut total = 0;
+        let mut day = first;
+        while day <= last {
+            total += self.usage(tenant, day, metric).await?;
+            match day.next_day() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Tenants' subscriptions, as billing webhooks leave them.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync + 'static {
+    /// A tenant's subscription record.
+    async fn subscription(&self, tenant: TenantId) -> StoreResult<Option<Subscription>>;
+    /// The record holding this provider subscription id.
+    async fn subscription_by_provider_id(&self, subscription_id: &str) -> StoreResult<Option<Subscription>>;
+    /// Inserts or replaces a tenant's record.
+    async fn put_subscription(&self, subscription: &Subscription) -> StoreResult<()>;
+    /// Records a provider event id; `true` the first time, so each event is
+    /// applied once, durably.
+    async fn claim_billing_event(&self, event_id: &str) -> StoreResult<bool>;
 }
 
 /// A backend that stores every durable record.
-pub trait Store: TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore {}
+pub trait Store:
+    TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore + SubscriptionStore + UsageCounters
+{
+}
 
-impl<T: TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore> Store for T {}
+impl<T> Store for T where
+    T: TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore + SubscriptionStore + UsageCounters
+{
+}
 
 /// The backends of one [`SentryAgent`](crate::SentryAgent), each behind `Arc<dyn _>`.
 #[derive(Clone)]
@@ -151,6 +193,10 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     /// Signing keys.
     pub keys: Arc<dyn KeyStore>,
+    /// Subscriptions.
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// Durable usage roll-ups (daily; months are sums of days).
+    pub usage: Arc<dyn UsageCounters>,
     /// Revoked tokens.
     pub revocations: Arc<dyn RevocationList>,
 }
@@ -163,7 +209,9 @@ impl Stores {
             agents: store.clone(),
             credentials: store.clone(),
             audit: store.clone(),
-            keys: store,
+            keys: store.clone(),
+            subscriptions: store.clone(),
+            usage: store,
             revocations,
         }
     }

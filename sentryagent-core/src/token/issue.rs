@@ -248,6 +248,7 @@ impl SentryAgent {
                 return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, description));
             }
         };
+        self.check_quota(tenant).await?;
         let scopes = match request.scope {
             None => agent.scopes.clone(),
             Some(requested) => {
@@ -280,6 +281,8 @@ impl SentryAgent {
             .detail("scope", claims.scope.as_str())
             .detail("aud", claims.aud.as_str());
         self.record(tenant, vec![event]).await?;
+        self.meter(tenant, crate::metering::metric::API_CALLS);
+        self.meter(tenant, crate::metering::metric::TOKEN_ISSUANCES);
         Ok(TokenResponse {
             access_token: token,
             token_type: "Bearer",

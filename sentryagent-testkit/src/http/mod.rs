@@ -6,4 +6,5 @@ pub mod credentials;
 pub mod errors;
 pub mod isolation;
 pub mod limits;
+pub mod tiers;
 pub mod tokens;

@@ -2,6 +2,7 @@
 
 mod agents;
 mod audit;
+mod billing;
 mod meta;
 mod oauth;
 mod tenants;
@@ -84,6 +85,11 @@ pub(super) static ROUTES: &[Route] = &[
     route!(well_known GET "/.well-known/openid-configuration", "getOpenIdConfiguration", meta::openid_configuration),
     route!(bearer Management GET "/audit", "queryAudit", audit::query),
     route!(bearer AuditVerify GET "/audit/verify", "verifyAudit", audit::verify),
+    route!(open Public GET "/tiers", "listTiers", billing::tiers),
+    route!(bearer Management GET "/usage", "getUsage", billing::usage),
+    route!(bearer Management POST "/billing/checkout", "createCheckout", billing::checkout),
+    route!(bearer Management GET "/billing/subscription", "getSubscription", billing::subscription),
+    route!(open Public POST "/billing/webhook", "billingWebhook", billing::webhook),
     route!(open Public GET "/health", "getHealth", meta::health),
     route!(open Public GET "/health/detailed", "getHealthDetailed", meta::health_detailed),
 ];

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::Caller;
 use crate::http::body;
 use crate::http::{Request, Response};
-use crate::tenant::{Tenant, TierLimits};
+use crate::tenant::Tenant;
+use crate::tier::TierLimits;
 use crate::{Error, SentryAgent, TenantId};
 
 #[derive(Deserialize)]
@@ -49,6 +50,6 @@ struct TenantView {
 
 pub(super) async fn me(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
     let tenant = sa.tenant(&caller).await?;
-    let limits = TierLimits::of(&tenant.tier);
+    let limits = sa.settings().tiers.get(&tenant.tier).limits.clone();
     Ok(Response::json(StatusCode::OK, &TenantView { tenant, limits }))
 }
