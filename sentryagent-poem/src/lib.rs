@@ -1,1 +1,234 @@
-//! Placeholder: the poem adapter is being written.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+use poem::endpoint::make_sync;
+use poem::error::MethodNotAllowedError;
+use poem::http::Method;
+use poem::http::header::{ALLOW, AUTHORIZATION, HeaderValue};
+use poem::{Endpoint, EndpointExt, FromRequest, RequestBody, RouteMethod};
+
+use sentryagent_core::Error;
+use sentryagent_core::http::{Request, Response, Route, bearer_token, routes};
+#[doc(inline)]
+pub use sentryagent_core::{AgentIdentity, SentryAgent};
+
+/// The whole SentryAgent API as a [`poem::Route`] to nest under any prefix.
+/// Unknown paths and methods under it answer the API's error envelope.
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// let idp = sentryagent_poem::SentryAgent::builder().build().await?;
+/// let app = poem::Route::new().nest("/api/v1", sentryagent_poem::endpoint(idp));
+/// # Ok(()) }
+/// ```
+pub fn endpoint(idp: SentryAgent) -> poem::Route {
+    mount(idp, |_| true)
+}
+
+/// Only the well-known documents (JWKS, RFC 8414 and OpenID discovery), for a
+/// host to serve at its root as well: `.nest("/", well_known(idp))`. Like
+/// [`endpoint`], it answers the host's unmatched paths with the API's envelope.
+pub fn well_known(idp: SentryAgent) -> poem::Route {
+    mount(idp, |r| r.well_known)
+}
+
+fn mount(idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> poem::Route {
+    // poem takes a path's methods together; the table lists routes one by one.
+    let mut paths: Vec<(&'static str, Vec<&'static Route>)> = Vec::new();
+    for route in routes().iter().filter(|r| keep(r)) {
+        match paths.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, same_path)) => same_path.push(route),
+            None => paths.push((route.path, vec![route])),
+        }
+    }
+    let mut router = poem::Route::new();
+    for (path, same_path) in paths {
+        router = router.at(poem_path(path), methods(&idp, &same_path));
+    }
+    router.at("/*", make_sync(|_| answer(Error::RouteNotFound)))
+}
+
+/// One path's routes. As with axum, a `GET` route answers `HEAD` too (the
+/// server sends no body), and another method gets the envelope with `Allow`.
+fn methods(idp: &SentryAgent, same_path: &[&'static Route]) -> impl Endpoint<Output = poem::Response> + 'static {
+    let mut methods = RouteMethod::new();
+    let mut allow = Vec::new();
+    for &route in same_path {
+        let head = (route.method == Method::GET).then_some(Method::HEAD);
+        for method in std::iter::once(route.method.clone()).chain(head) {
+            allow.push(method.to_string());
+            methods = methods.method(
+                method,
+                Handle {
+                    idp: idp.clone(),
+                    route,
+                },
+            );
+        }
+    }
+    let allow = HeaderValue::from_str(&allow.join(",")).ok();
+    methods.catch_error(move |_: MethodNotAllowedError| {
+        let mut response = answer(Error::MethodNotAllowed);
+        if let Some(allow) = allow.clone() {
+            response.headers_mut().insert(ALLOW, allow);
+        }
+        async move { response }
+    })
+}
+
+/// `/agents/{agentId}` → `/agents/:agentId` (poem 3 reads only `:name`).
+fn poem_path(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| match param_name(segment) {
+            Some(name) => format!(":{name}"),
+            None => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn param_name(segment: &str) -> Option<&str> {
+    segment.strip_prefix('{')?.strip_suffix('}')
+}
+
+struct Handle {
+    idp: SentryAgent,
+    route: &'static Route,
+}
+
+impl Endpoint for Handle {
+    type Output = poem::Response;
+
+    async fn call(&self, mut req: poem::Request) -> poem::Result<poem::Response> {
+        Ok(into_poem(self.handle(&mut req).await))
+    }
+}
+
+impl Handle {
+    async fn handle(&self, req: &mut poem::Request) -> Response {
+        let mut params = Vec::new();
+        for name in self.route.path.split('/').filter_map(param_name) {
+            // poem leaves out a parameter that is not UTF-8 once decoded.
+            let Some(value) = req.raw_path_param(name) else {
+                return Error::RouteNotFound.into();
+            };
+            params.push((name.to_owned(), value.to_owned()));
+        }
+        let limit = self.idp.max_body_bytes();
+        let body = match req.take_body().into_bytes_limit(limit).await {
+            Ok(bytes) => bytes,
+            Err(_) => return Error::PayloadTooLarge { limit }.into(),
+        };
+        let request = Request {
+            params,
+            query: req.uri().query().map(str::to_owned),
+            headers: std::mem::take(req.headers_mut()),
+            body,
+            peer: req.remote_addr().as_socket_addr().copied(),
+        };
+        self.idp.handle(self.route, request).await
+    }
+}
+
+fn into_poem(response: Response) -> poem::Response {
+    let mut out = poem::Response::from(poem::Body::from_bytes(response.body));
+    out.set_status(response.status);
+    *out.headers_mut() = response.headers;
+    out
+}
+
+fn answer(error: Error) -> poem::Response {
+    into_poem(error.into())
+}
+
+/// The core's error as a poem error whose response is the API's envelope.
+fn reject(error: Error) -> poem::Error {
+    poem::Error::from_response(answer(error))
+}
+
+/// The agent behind a valid bearer token, for a host's own routes.
+///
+/// Verifies the signature, `exp`/`nbf`, issuer and audience (the IdP's
+/// audience, or the one a [`RequiredAudience`] in the request data names),
+/// revocation and the agent's status. Needs [`SentryAgent`] in the request
+/// data (`.data(idp)` on the host's route). A scope requirement is one line:
+///
+/// ```
+/// use poem::web::Json;
+/// use poem::{EndpointExt, Route, get, handler};
+/// use sentryagent_poem::{Agent, SentryAgent};
+///
+/// #[handler]
+/// async fn reports(agent: Agent) -> poem::Result<Json<String>> {
+///     agent.require_scope("reports:read")?;
+///     Ok(Json(format!("hello {}", agent.agent_id)))
+/// }
+///
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// let idp = SentryAgent::builder().build().await?;
+/// let app = Route::new().at("/reports", get(reports)).data(idp);
+/// # Ok(()) }
+/// ```
+///
+/// A refusal is a [`poem::Error`] whose response is the API's envelope.
+#[derive(Clone, Debug)]
+pub struct Agent(pub AgentIdentity);
+
+impl std::ops::Deref for Agent {
+    type Target = AgentIdentity;
+
+    fn deref(&self) -> &AgentIdentity {
+        &self.0
+    }
+}
+
+impl Agent {
+    /// `Ok` if the token grants `scope`; otherwise a 403 `INSUFFICIENT_SCOPE`.
+    ///
+    /// # Errors
+    /// The refusal to return from the handler.
+    pub fn require_scope(&self, scope: &'static str) -> poem::Result<()> {
+        self.0.require_scope(scope).map_err(reject)
+    }
+}
+
+/// Put this in the request data (e.g. with `.data(RequiredAudience(…))`) to
+/// make [`Agent`] check for an audience other than the IdP's own.
+#[derive(Clone, Debug)]
+pub struct RequiredAudience(pub String);
+
+impl<'a> FromRequest<'a> for Agent {
+    async fn from_request(req: &'a poem::Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let idp = req.data::<SentryAgent>().ok_or_else(|| {
+            reject(Error::Internal(
+                "no SentryAgent in the request data: add .data(idp)".into(),
+            ))
+        })?;
+        let token = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token)
+            .ok_or_else(|| reject(Error::unauthorized("a bearer access token is required")))?;
+        let audience = req.data::<RequiredAudience>().map(|a| a.0.as_str());
+        idp.verify_access_token(token, audience)
+            .await
+            .map(Agent)
+            .map_err(reject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_become_poem_paths() {
+        assert_eq!(poem_path("/agents"), "/agents");
+        assert_eq!(
+            poem_path("/agents/{agentId}/credentials/{credentialId}/rotate"),
+            "/agents/:agentId/credentials/:credentialId/rotate"
+        );
+    }
+}

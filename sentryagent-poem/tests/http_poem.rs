@@ -1,0 +1,31 @@
+//! The HTTP suite against the poem adapter, over a real socket.
+
+use poem::listener::TcpAcceptor;
+use poem::web::Json;
+use poem::{EndpointExt, Route, Server, get, handler};
+use sentryagent_poem::{Agent, SentryAgent};
+use serde_json::{Value, json};
+
+#[handler]
+async fn whoami(agent: Agent) -> Json<Value> {
+    Json(json!({
+        "agentId": agent.agent_id,
+        "tenantId": agent.tenant_id,
+        "clientId": agent.client_id,
+        "scopes": agent.scopes,
+    }))
+}
+
+async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
+    let app = Route::new()
+        .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
+        .nest("/", sentryagent_poem::well_known(idp.clone()))
+        .at("/whoami", get(whoami))
+        .data(idp);
+    let acceptor = TcpAcceptor::from_tokio(listener).expect("a poem acceptor on the listener");
+    tokio::spawn(async move {
+        let _ = Server::new_with_acceptor(acceptor).run(app).await;
+    });
+}
+
+sentryagent_testkit::http_suite!(start);
