@@ -5,8 +5,11 @@
 //!   router on a listener; the macro stamps every case into a `#[tokio::test]`.
 //! - The cases are plain async functions over a [`TestApp`], grouped by area
 //!   in [`http`].
+//! - [`Coverage`]: the suite also checks that its cases send a request to
+//!   every route of the core's table, on each adapter.
 
 pub mod conformance;
+mod coverage;
 pub mod hot_state;
 pub mod http;
 mod logs;
@@ -20,6 +23,7 @@ use reqwest::header::HeaderMap;
 use sentryagent_core::{MemoryStore, SentryAgent, SentryAgentBuilder};
 use serde_json::Value;
 
+pub use coverage::Coverage;
 pub use logs::captured_logs;
 
 /// How a test serves the IdP: mount the API under `/api/v1`, the well-known
@@ -48,6 +52,7 @@ pub struct TestApp {
     /// Its in-memory store, for tamper tests.
     pub store: Arc<MemoryStore>,
     client: reqwest::Client,
+    coverage: Option<Coverage>,
 }
 
 /// An HTTP answer with its body parsed as JSON (`Null` when empty or not JSON).
@@ -148,6 +153,7 @@ impl TestApp {
             idp,
             store,
             client: reqwest::Client::new(),
+            coverage: Coverage::current(),
         }
     }
 
@@ -162,7 +168,12 @@ impl TestApp {
 
     /// Sends a request.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request.send().await.expect("the request reaches the server");
+        let (client, request) = request.build_split();
+        let request = request.expect("a well-formed request");
+        if let Some(coverage) = &self.coverage {
+            coverage.record(request.method(), request.url().path());
+        }
+        let response = client.execute(request).await.expect("the request reaches the server");
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("a readable body");
@@ -318,7 +329,9 @@ pub fn string(v: &Value) -> String {
 }
 
 /// Stamps every HTTP case into a `#[tokio::test]` against the adapter that
-/// `$start` (a [`StartFn`]) serves.
+/// `$start` (a [`StartFn`]) serves, and `every_route_is_exercised`, which runs
+/// them all once more in sequence under a [`Coverage`] and fails naming each
+/// route of the table that no case sent a request to.
 #[macro_export]
 macro_rules! http_suite {
     ($start:path) => {
@@ -346,7 +359,9 @@ macro_rules! http_suite {
             audit::tampering_is_detected,
             audit::retention_keeps_the_chain_verifiable,
             errors::bad_input_gets_the_envelope,
+            errors::wrong_methods_name_the_allowed_ones,
             errors::signup_with_an_operator_key,
+            health::detailed_health_reports_each_backend,
             limits::token_endpoint_is_limited_per_client,
             limits::spoofed_forwarding_headers_do_not_escape_limits,
             limits::trusted_proxies_pass_the_client_address,
@@ -365,5 +380,14 @@ macro_rules! http_suite {
                 $crate::http::$module::$case($start).await;
             }
         )*
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_route_is_exercised() {
+            let coverage = $crate::Coverage::default();
+            $(
+                coverage.run($crate::http::$module::$case($start)).await;
+            )*
+            coverage.assert_every_route();
+        }
     };
 }

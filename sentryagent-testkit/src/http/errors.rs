@@ -86,6 +86,26 @@ pub async fn bad_input_gets_the_envelope(start: impl StartFn) {
         .assert_error(400, "VALIDATION_ERROR");
 }
 
+/// A known path with another method gets the envelope and an `Allow` header
+/// (RFC 9110), under the prefix and at the root; `HEAD` works where `GET` does.
+pub async fn wrong_methods_name_the_allowed_ones(start: impl StartFn) {
+    let app = TestApp::start(start).await;
+    for (method, path, allowed) in [
+        (Method::PUT, "/agents", ["GET", "HEAD", "POST"].as_slice()),
+        (Method::POST, "/health", &["GET", "HEAD"]),
+        (Method::POST, "//.well-known/jwks.json", &["GET", "HEAD"]),
+    ] {
+        let a = app.send(app.request(method, path, None)).await;
+        a.assert_error(405, "METHOD_NOT_ALLOWED");
+        let mut allow: Vec<&str> = a.header("allow").split(',').map(str::trim).collect();
+        allow.sort_unstable();
+        assert_eq!(allow, allowed, "Allow of {path}");
+    }
+    let head = app.send(app.request(Method::HEAD, "/health", None)).await;
+    head.assert_status(200);
+    assert!(head.text.is_empty());
+}
+
 /// With an operator key set, sign-up needs it.
 pub async fn signup_with_an_operator_key(start: impl StartFn) {
     let app = TestApp::start_with(start, |b| b.operator_key("op-key-0123456789")).await;

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod audit;
 pub mod credentials;
 pub mod errors;
+pub mod health;
 pub mod isolation;
 pub mod limits;
 pub mod tiers;
