@@ -1,16 +1,16 @@
 //! Runs the README's curl walk-through, verbatim but for the port, against
-//! the example server binary, and stops the server with SIGTERM.
+//! each example server binary (axum and poem), and stops it with SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/<this test> → target/<profile>/examples/server
+fn example_binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/<this test> → target/<profile>/examples/<name>
     let exe = std::env::current_exe().expect("the test binary's path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-    dir.join("examples").join("server")
+    dir.join("examples").join(name)
 }
 
 fn walkthrough_block() -> String {
@@ -30,6 +30,15 @@ fn free_port() -> u16 {
 
 #[test]
 fn readme_walkthrough_works_verbatim() {
+    walkthrough_against("server");
+}
+
+#[test]
+fn readme_walkthrough_works_verbatim_on_poem() {
+    walkthrough_against("poem_server");
+}
+
+fn walkthrough_against(example: &str) {
     for tool in ["bash", "curl", "jq"] {
         let found = Command::new("sh")
             .arg("-c")
@@ -39,10 +48,13 @@ fn readme_walkthrough_works_verbatim() {
         assert!(found.is_ok_and(|s| s.success()), "the walk-through needs `{tool}`");
     }
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("sentryagent-walkthrough-{}-{port}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "sentryagent-walkthrough-{example}-{}-{port}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("a scratch directory");
 
-    let mut server = Command::new(example_binary())
+    let mut server = Command::new(example_binary(example))
         .env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
         .env_remove("SENTRYAGENT_ISSUER")
         .env_remove("SENTRYAGENT_OPERATOR_KEY")
@@ -85,7 +97,10 @@ fn readme_walkthrough_works_verbatim() {
     let status = server.wait().expect("the server exits");
     let _ = std::fs::remove_dir_all(&dir);
 
-    assert!(out.status.success(), "walk-through failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "walk-through on {example} failed:\n{stdout}\n{stderr}"
+    );
     for expected in [
         "\"name\": \"build-bot@acme.example\"",
         "\"did\": \"did:web:127.0.0.1%3A",

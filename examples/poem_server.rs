@@ -1,0 +1,45 @@
+//! The example server's twin on poem: the whole SentryAgent API, in memory,
+//! with the same settings, output and routes as `server.rs`.
+//!
+//! ```text
+//! cargo run --example poem_server
+//! ```
+
+mod common;
+
+use poem::listener::TcpAcceptor;
+use poem::web::Json;
+use poem::{EndpointExt, Route, Server, get, handler};
+use sentryagent_poem::Agent;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() {
+    common::main(run).await;
+}
+
+async fn run() -> Result<(), common::BoxError> {
+    let (idp, bind) = common::start().await?;
+    let retention = tokio::spawn(common::prune_audit_daily(idp.clone()));
+    let app = Route::new()
+        .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
+        .nest("/", sentryagent_poem::well_known(idp.clone()))
+        .at("/whoami", get(whoami))
+        .data(idp);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    tracing::info!(%bind, "listening; API under /api/v1");
+    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        .run_with_graceful_shutdown(app, common::shutdown_signal(), None)
+        .await?;
+    retention.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The host's own route, protected by the extractor.
+#[handler]
+async fn whoami(agent: Agent) -> Json<Value> {
+    Json(common::whoami(&agent))
+}
