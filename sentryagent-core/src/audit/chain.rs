@@ -7,7 +7,8 @@
 
 use aws_lc_rs::digest;
 use serde::Serialize;
-use serde_json::Value;
+use serde::ser::{SerializeMap as _, Serializer};
+use serde_json::{Map, Value};
 
 use super::{AuditEvent, NewAuditEvent};
 use crate::secret::ServerKey;
@@ -102,7 +103,7 @@ impl AuditChain {
             outcome: &'a str,
             ip: Option<String>,
             at_micros: i128,
-            details: Value,
+            details: CanonicalMap<'a>,
         }
         let fields = Fields {
             id: event.id,
@@ -112,15 +113,18 @@ impl AuditChain {
             outcome: event.outcome.as_str(),
             ip: event.ip.map(|ip| ip.to_string()),
             at_micros: event.at.unix_timestamp_nanos() / 1_000,
-            details: canonical(Value::Object(event.details.clone())),
+            details: CanonicalMap(&event.details),
         };
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(&event.prev_hash);
         ctx.update(b"sentryagent-audit-v1");
         ctx.update(event.tenant_id.as_uuid().as_bytes());
         ctx.update(&event.seq.to_be_bytes());
-        // Serialising a struct of strings and JSON values cannot fail.
-        ctx.update(&serde_json::to_vec(&fields).unwrap_or_default());
+        // One buffer sized for a typical event; serialising a struct of
+        // strings and JSON values cannot fail.
+        let mut json = Vec::with_capacity(512);
+        let _ = serde_json::to_writer(&mut json, &fields);
+        ctx.update(&json);
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         out
@@ -169,20 +173,36 @@ fn mark_message(kind: MarkKind, tenant: TenantId, seq: u64, hash: &[u8; 32]) -> 
     m
 }
 
-/// Sorts object keys at every level.
-fn canonical(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut out = serde_json::Map::new();
-            for (k, v) in entries {
-                out.insert(k, canonical(v));
-            }
-            Value::Object(out)
+/// Serialises a JSON object with its keys sorted at every level, without
+/// copying it: the same bytes as sorting a clone and serialising that.
+struct CanonicalMap<'a>(&'a Map<String, Value>);
+
+/// A JSON value serialised as [`CanonicalMap`] serialises objects.
+struct Canonical<'a>(&'a Value);
+
+impl Serialize for CanonicalMap<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&String, &Value)> = self.0.iter().collect();
+        // serde_json's default map iterates in key order already; a map that
+        // keeps insertion order (the `preserve_order` feature) is sorted here.
+        if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+            entries.sort_by(|a, b| a.0.cmp(b.0));
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
-        other => other,
+        let mut map = serializer.serialize_map(Some(entries.len()))?;
+        for (k, v) in entries {
+            map.serialize_entry(k, &Canonical(v))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(map) => CanonicalMap(map).serialize(serializer),
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Canonical)),
+            other => other.serialize(serializer),
+        }
     }
 }
 
@@ -333,6 +353,39 @@ mod tests {
         head.hash = events[1].hash;
         let r = verify(&chain, tenant, &events[..2], head);
         assert!(!r.valid);
+    }
+
+    /// The hash before it streamed the canonical form: sort a clone, then
+    /// serialise. Stored chains depend on the bytes staying the same.
+    fn reference_canonical(value: Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut out = serde_json::Map::new();
+                for (k, v) in entries {
+                    out.insert(k, reference_canonical(v));
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(reference_canonical).collect()),
+            other => other,
+        }
+    }
+
+    #[test]
+    fn canonical_form_is_byte_identical_to_sorting_a_copy() {
+        let details = serde_json::json!({
+            "z": [3, {"b": 1, "a": [{"d": null, "c": "x\"y"}]}],
+            "a": {"y": 1.5, "x": true, "é": "ü", "A": -1},
+            "m": "plain",
+        });
+        let Value::Object(map) = details.clone() else {
+            unreachable!()
+        };
+        let streamed = serde_json::to_vec(&CanonicalMap(&map)).expect("serialises");
+        let reference = serde_json::to_vec(&reference_canonical(details)).expect("serialises");
+        assert_eq!(String::from_utf8_lossy(&streamed), String::from_utf8_lossy(&reference));
     }
 
     #[test]
