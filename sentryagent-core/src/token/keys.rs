@@ -27,6 +27,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::verified::VerifiedTokens;
 use crate::error::{Error, StoreError, StoreErrorKind};
 use crate::store::KeyStore;
 
@@ -300,6 +301,8 @@ pub(crate) struct KeySet {
     pub(crate) signer: SigningKey,
     pub(crate) verifiers: HashMap<String, VerifyingKey>,
     pub(crate) jwks: Bytes,
+    /// Tokens verified with these keys; a new key set starts empty.
+    pub(crate) verified: VerifiedTokens,
 }
 
 impl KeySet {
@@ -334,6 +337,7 @@ impl KeySet {
             signer,
             verifiers,
             jwks: Bytes::from(jwks),
+            verified: VerifiedTokens::default(),
         })
     }
 }

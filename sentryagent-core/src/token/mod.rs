@@ -8,6 +8,7 @@
 
 mod issue;
 pub(crate) mod keys;
+mod verified;
 mod verify;
 
 use serde::{Deserialize, Serialize};

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::AccessClaims;
 use super::issue::{ClientAuth, Form};
+use super::verified::VerifiedTokens;
 use crate::agent::AgentStatus;
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{Error, OAuthError, OAuthErrorCode, StoreError};
@@ -155,11 +156,20 @@ impl SentryAgent {
     /// key's pinned algorithm), type, issuer, audience (`None`: any) and
     /// validity period, and returns its claims. The reason of a failure is
     /// for logs, never for the caller.
+    ///
+    /// A token verified before with the same key set skips the signature
+    /// check (see [`super::verified`]); its time window and audience are
+    /// checked again, exactly as on the first use.
     pub(crate) fn decode_token(&self, token: &str, audience: Option<&str>) -> Result<AccessClaims, &'static str> {
         let settings = &self.inner.settings;
+        let keys = self.inner.keys.get();
+        let digest = VerifiedTokens::digest(token);
+        if let Some(claims) = keys.verified.get(&digest) {
+            check_window_and_audience(&claims, audience, settings.clock_skew.as_secs())?;
+            return Ok(claims);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token or unsupported algorithm")?;
         let kid = header.kid.ok_or("no kid in the header")?;
-        let keys = self.inner.keys.get();
         let key = keys.verifiers.get(&kid).ok_or("unknown kid")?;
         if header.alg != key.algorithm.jwt() {
             return Err("the header's alg is not the key's");
@@ -176,7 +186,7 @@ impl SentryAgent {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => "expired",
@@ -185,7 +195,9 @@ impl SentryAgent {
                 ErrorKind::InvalidIssuer => "wrong issuer",
                 ErrorKind::InvalidSignature => "bad signature",
                 _ => "invalid token",
-            })
+            })?;
+        keys.verified.insert(digest, &claims, now_secs());
+        Ok(claims)
     }
 
     /// Verifies a bearer token as a protected route must: signature,
@@ -366,6 +378,29 @@ impl SentryAgent {
     }
 }
 
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The checks of a remembered token that can change between uses, with the
+/// same bounds as `jsonwebtoken`'s validation: expired when `exp` is before
+/// now minus the leeway, immature when `nbf` is after now plus the leeway,
+/// and the audience (when one is required) equal to the token's.
+fn check_window_and_audience(claims: &AccessClaims, audience: Option<&str>, leeway: u64) -> Result<(), &'static str> {
+    let now = now_secs();
+    let leeway = i64::try_from(leeway).unwrap_or(i64::MAX);
+    if claims.exp < now.saturating_sub(leeway) {
+        return Err("expired");
+    }
+    if claims.nbf > now.saturating_add(leeway) {
+        return Err("not yet valid");
+    }
+    if audience.is_some_and(|aud| aud != claims.aud) {
+        return Err("wrong audience");
+    }
+    Ok(())
+}
+
 impl OAuthCaller {
     /// Whether the caller is in the token's tenant.
     fn may_see(&self, claims: &AccessClaims) -> bool {
@@ -374,5 +409,108 @@ impl OAuthCaller {
             OAuthCaller::Bearer(id) => id.tenant_id == claims.tenant,
             OAuthCaller::Client { tenant, .. } => *tenant == claims.tenant,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::token::TokenRequest;
+
+    async fn idp_and_token(ttl: Duration) -> (SentryAgent, String) {
+        let idp = SentryAgent::builder()
+            .issuer("https://idp.example.com")
+            .extra_audience("https://api.example.com")
+            .token_ttl(ttl)
+            .clock_skew(Duration::ZERO)
+            .build()
+            .await
+            .expect("idp");
+        let t = idp.create_tenant("Acme", None, None).await.expect("tenant");
+        let body = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            t.admin_client_id,
+            t.admin_client_secret.expose()
+        );
+        let request = TokenRequest::parse(None, body.as_bytes()).expect("request");
+        let token = idp.issue_token(request, None).await.expect("token").access_token;
+        (idp, token)
+    }
+
+    fn cached(idp: &SentryAgent) -> usize {
+        idp.inner.keys.get().verified.len()
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_still_held_to_its_audience() {
+        let (idp, token) = idp_and_token(Duration::from_secs(60)).await;
+        idp.verify_access_token(&token, None).await.expect("valid");
+        assert_eq!(cached(&idp), 1);
+        let other = idp.verify_access_token(&token, Some("https://api.example.com")).await;
+        assert!(matches!(other, Err(Error::Unauthorized(_))), "{other:?}");
+        idp.verify_access_token(&token, None).await.expect("still valid");
+        // Remembered after a check without audience, then asked for one.
+        let (idp, token) = idp_and_token(Duration::from_secs(60)).await;
+        assert!(idp.decode_token(&token, None).is_ok());
+        assert_eq!(
+            idp.decode_token(&token, Some("https://api.example.com")),
+            Err("wrong audience")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_expires() {
+        let (idp, token) = idp_and_token(Duration::from_secs(1)).await;
+        idp.verify_access_token(&token, None).await.expect("valid");
+        assert_eq!(cached(&idp), 1);
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        assert_eq!(idp.decode_token(&token, None), Err("expired"));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_can_be_revoked() {
+        let (idp, token) = idp_and_token(Duration::from_secs(60)).await;
+        idp.verify_access_token(&token, None).await.expect("valid");
+        let bearer = format!("Bearer {token}");
+        let body = format!("token={token}");
+        idp.revoke_token(Some(&bearer), body.as_bytes(), None)
+            .await
+            .expect("revoked");
+        let after = idp.verify_access_token(&token, None).await;
+        assert!(matches!(after, Err(Error::Unauthorized(_))), "{after:?}");
+        let introspected = idp.introspect(Some(&bearer), body.as_bytes()).await.expect("answer");
+        assert!(!introspected.active);
+    }
+
+    #[tokio::test]
+    async fn an_altered_copy_of_a_remembered_token_is_checked_in_full() {
+        let (idp, token) = idp_and_token(Duration::from_secs(60)).await;
+        idp.verify_access_token(&token, None).await.expect("valid");
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let payload = URL_SAFE_NO_PAD.decode(&parts[1]).expect("base64");
+        let mut claims: serde_json::Value = serde_json::from_slice(&payload).expect("json");
+        claims["scope"] = "admin agents:write".into();
+        parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let forged = parts.join(".");
+        assert_eq!(idp.decode_token(&forged, None), Err("bad signature"));
+        assert_eq!(cached(&idp), 1, "nothing new remembered");
+    }
+
+    #[tokio::test]
+    async fn a_rotation_starts_an_empty_cache_and_old_tokens_still_verify() {
+        let (idp, token) = idp_and_token(Duration::from_secs(60)).await;
+        idp.verify_access_token(&token, None).await.expect("valid");
+        assert_eq!(cached(&idp), 1);
+        idp.rotate_signing_keys().await.expect("rotation");
+        assert_eq!(cached(&idp), 0);
+        idp.verify_access_token(&token, None)
+            .await
+            .expect("the retired key still verifies");
+        assert_eq!(cached(&idp), 1);
     }
 }
