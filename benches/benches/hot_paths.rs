@@ -10,7 +10,10 @@
 //!   core: request parsing, client lookup, secret check (HMAC), agent lookup,
 //!   signing, and the `token.issued` audit append.
 //! - `token/verify`: a bearer token checked as the host-route extractor does
-//!   (`verify_access_token`: signature, claims, revocation, agent status).
+//!   (`verify_access_token`: signature, claims, revocation, agent status),
+//!   the same token each time as an agent presents it: after the first call
+//!   the signature check is remembered. `token/verify_uncached` cycles through
+//!   20,000 tokens, so every call checks a signature.
 //! - `token/introspect_*`: RFC 7662 introspection, by the token itself and by
 //!   an admin's bearer token (which is verified too).
 //! - `audit/record`: one event appended to the tenant's hash chain.
@@ -26,9 +29,12 @@ use aws_lc_rs::signature::{
     UnparsedPublicKey,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sentryagent_benches::{Fixture, TOKEN_BODY, runtime};
+use sentryagent_benches::{Fixture, TOKEN_BODY, issue, runtime};
 use sentryagent_core::audit::{NewAuditEvent, Outcome};
 use sentryagent_core::token::{SigningAlgorithm, TokenRequest};
+
+/// More tokens than the core remembers as verified (see `verify_uncached`).
+const UNCACHED_TOKENS: usize = 20_000;
 
 /// Times `iters` runs of an async operation inside one `block_on`, so the
 /// runtime's entry cost is not counted per run.
@@ -68,6 +74,27 @@ fn token(c: &mut Criterion) {
         async_iter!(b, rt, async {
             es.idp
                 .verify_access_token(black_box(&es.agent_token), None)
+                .await
+                .expect("valid token")
+        })
+    });
+
+    // Round-robin over more distinct tokens than the core's verified-token
+    // cache holds (8,192 per key set), so every verification is a miss and
+    // pays for the signature check.
+    let tokens: Vec<String> = rt.block_on(async {
+        let mut tokens = Vec::with_capacity(UNCACHED_TOKENS);
+        for _ in 0..UNCACHED_TOKENS {
+            tokens.push(issue(&es.idp, &es.agent_basic).await);
+        }
+        tokens
+    });
+    let mut next = tokens.iter().cycle();
+    g.bench_function("verify_uncached", |b| {
+        async_iter!(b, rt, async {
+            let token = next.next().expect("an endless cycle");
+            es.idp
+                .verify_access_token(black_box(token), None)
                 .await
                 .expect("valid token")
         })
