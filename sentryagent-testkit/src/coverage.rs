@@ -19,10 +19,16 @@ tokio::task_local! {
 pub struct Coverage(Arc<Mutex<BTreeSet<&'static str>>>);
 
 impl Coverage {
-    /// Runs a case; every [`TestApp`](crate::TestApp) it starts records its
-    /// requests here.
-    pub async fn run<F: Future>(&self, case: F) -> F::Output {
-        CURRENT.scope(self.clone(), case).await
+    /// Runs `case(start)`; every [`TestApp`](crate::TestApp) it starts
+    /// records its requests here. The case's future is made and boxed here,
+    /// not in the caller: a test that runs every case in turn would otherwise
+    /// hold all of them in one stack frame.
+    pub fn run<S, C, F>(&self, case: C, start: S) -> impl Future<Output = F::Output>
+    where
+        C: FnOnce(S) -> F,
+        F: Future,
+    {
+        CURRENT.scope(self.clone(), Box::pin(case(start)))
     }
 
     /// The coverage the running case records into, if any.

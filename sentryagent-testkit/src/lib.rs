@@ -385,7 +385,7 @@ macro_rules! http_suite {
         async fn every_route_is_exercised() {
             let coverage = $crate::Coverage::default();
             $(
-                coverage.run($crate::http::$module::$case($start)).await;
+                coverage.run($crate::http::$module::$case, $start).await;
             )*
             coverage.assert_every_route();
         }
