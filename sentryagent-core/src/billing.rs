@@ -116,7 +116,12 @@ pub trait BillingProvider: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`BillingError::BadSignature`] or [`BillingError::BadPayload`].
-    fn verify_webhook(&self, payload: &[u8], signature: &str, now: OffsetDateTime) -> Result<BillingEvent, BillingError>;
+    fn verify_webhook(
+        &self,
+        payload: &[u8],
+        signature: &str,
+        now: OffsetDateTime,
+    ) -> Result<BillingEvent, BillingError>;
 }
 
 /// A tenant's subscription as the webhooks have left it.
@@ -229,7 +234,8 @@ impl SentryAgent {
     /// or payload; a store error (the provider retries).
     pub async fn handle_billing_webhook(&self, payload: &[u8], signature: Option<&str>) -> Result<bool, Error> {
         let provider = self.billing_provider()?;
-        let signature = signature.ok_or_else(|| Error::WebhookRejected("the Stripe-Signature header is missing".into()))?;
+        let signature =
+            signature.ok_or_else(|| Error::WebhookRejected("the Stripe-Signature header is missing".into()))?;
         let event = provider
             .verify_webhook(payload, signature, OffsetDateTime::now_utc())
             .map_err(|e| Error::WebhookRejected(e.to_string()))?;
@@ -243,8 +249,12 @@ impl SentryAgent {
     async fn apply_billing_event(&self, event: BillingEvent) -> Result<bool, Error> {
         let subs = &self.inner.stores.subscriptions;
         let (tenant, provider_subscription) = match &event.kind {
-            BillingEventKind::CheckoutCompleted { tenant, subscription, .. } => (*tenant, subscription.clone()),
-            BillingEventKind::SubscriptionChanged { tenant, subscription, .. }
+            BillingEventKind::CheckoutCompleted {
+                tenant, subscription, ..
+            } => (*tenant, subscription.clone()),
+            BillingEventKind::SubscriptionChanged {
+                tenant, subscription, ..
+            }
             | BillingEventKind::SubscriptionDeleted { tenant, subscription } => (*tenant, Some(subscription.clone())),
             BillingEventKind::PaymentSucceeded { subscription } | BillingEventKind::PaymentFailed { subscription } => {
                 (None, subscription.clone())
@@ -285,7 +295,9 @@ impl SentryAgent {
         }
         let tiers = &self.inner.settings.tiers;
         match event.kind {
-            BillingEventKind::CheckoutCompleted { customer, subscription, .. } => {
+            BillingEventKind::CheckoutCompleted {
+                customer, subscription, ..
+            } => {
                 sub.customer_id = customer.or(sub.customer_id);
                 sub.subscription_id = subscription.or(sub.subscription_id);
                 if sub.status == "none" {
@@ -301,7 +313,10 @@ impl SentryAgent {
                 ..
             } => {
                 let paid = PAID_STATUSES.contains(&status.as_str());
-                let tier = price_id.as_deref().and_then(|p| tiers.by_price(p)).map(|t| t.name.clone());
+                let tier = price_id
+                    .as_deref()
+                    .and_then(|p| tiers.by_price(p))
+                    .map(|t| t.name.clone());
                 sub.tier = match (paid, tier) {
                     (true, Some(tier)) => tier,
                     (true, None) => sub.tier,

@@ -100,21 +100,14 @@ pub struct UsagePeriod {
 }
 
 fn until_next_utc_midnight(now: OffsetDateTime) -> Duration {
-    let midnight = now
-        .date()
-        .next_day()
-        .map(|d| d.midnight().assume_utc())
-        .unwrap_or(now);
+    let midnight = now.date().next_day().map(|d| d.midnight().assume_utc()).unwrap_or(now);
     let left = midnight - now;
     Duration::from_secs(left.whole_seconds().max(1) as u64)
 }
 
 impl SentryAgent {
     fn usage_source(&self) -> &Arc<dyn UsageCounters> {
-        self.inner
-            .shared_usage
-            .as_ref()
-            .unwrap_or(&self.inner.stores.usage)
+        self.inner.shared_usage.as_ref().unwrap_or(&self.inner.stores.usage)
     }
 
     /// Counts one request of `metric` for a tenant (request path, no I/O).
@@ -134,7 +127,12 @@ impl SentryAgent {
         let mut failure = None;
         for ((tenant, day, metric), n) in inner.meter.drain() {
             if failure.is_some() {
-                inner.meter.pending.entry((tenant, day, metric)).and_modify(|c| *c += n).or_insert(n);
+                inner
+                    .meter
+                    .pending
+                    .entry((tenant, day, metric))
+                    .and_modify(|c| *c += n)
+                    .or_insert(n);
                 continue;
             }
             match inner.stores.usage.add_usage(tenant, day, metric, n).await {
@@ -153,7 +151,12 @@ impl SentryAgent {
                     }
                 }
                 Err(e) => {
-                    inner.meter.pending.entry((tenant, day, metric)).and_modify(|c| *c += n).or_insert(n);
+                    inner
+                        .meter
+                        .pending
+                        .entry((tenant, day, metric))
+                        .and_modify(|c| *c += n)
+                        .or_insert(n);
                     failure = Some(e);
                 }
             }
@@ -251,10 +254,14 @@ impl SentryAgent {
         let first = today.replace_day(1).unwrap_or(today);
         let store = &self.inner.stores.usage;
         let mut periods = Vec::new();
-        for (from, period) in [(today, today.to_string()), (first, format!("{:04}-{:02}", today.year(), u8::from(today.month())))] {
+        for (from, period) in [
+            (today, today.to_string()),
+            (first, format!("{:04}-{:02}", today.year(), u8::from(today.month()))),
+        ] {
             let mut counts = [0u64; 2];
             for (i, m) in [metric::API_CALLS, metric::TOKEN_ISSUANCES].into_iter().enumerate() {
-                counts[i] = store.usage_between(tenant, from, today, m).await? + self.inner.meter.pending(tenant, today, m);
+                counts[i] =
+                    store.usage_between(tenant, from, today, m).await? + self.inner.meter.pending(tenant, today, m);
             }
             periods.push(UsagePeriod {
                 period,
@@ -262,8 +269,16 @@ impl SentryAgent {
                 token_issuances: counts[1],
             });
         }
-        let month = periods.pop().unwrap_or_else(|| UsagePeriod { period: String::new(), api_calls: 0, token_issuances: 0 });
-        let today = periods.pop().unwrap_or_else(|| UsagePeriod { period: String::new(), api_calls: 0, token_issuances: 0 });
+        let month = periods.pop().unwrap_or_else(|| UsagePeriod {
+            period: String::new(),
+            api_calls: 0,
+            token_issuances: 0,
+        });
+        let today = periods.pop().unwrap_or_else(|| UsagePeriod {
+            period: String::new(),
+            api_calls: 0,
+            token_issuances: 0,
+        });
         Ok(UsageReport {
             tenant_id: tenant,
             tier: tier.name.clone(),

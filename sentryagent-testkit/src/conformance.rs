@@ -504,7 +504,10 @@ pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     let t = tenant("Acme");
     store.insert_tenant(&t).await.expect("insert");
     store.set_tenant_tier(t.id, "pro").await.expect("tier");
-    assert_eq!(store.tenant(t.id).await.expect("get").map(|t| t.tier), Some("pro".to_owned()));
+    assert_eq!(
+        store.tenant(t.id).await.expect("get").map(|t| t.tier),
+        Some("pro".to_owned())
+    );
 
     assert_eq!(store.subscription(t.id).await.expect("get"), None);
     let sub_id = crate::services::unique_name("sub");
@@ -519,12 +522,18 @@ pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     };
     store.put_subscription(&sub).await.expect("put");
     assert_eq!(store.subscription(t.id).await.expect("get"), Some(sub.clone()));
-    assert_eq!(store.subscription_by_provider_id(&sub_id).await.expect("get"), Some(sub.clone()));
+    assert_eq!(
+        store.subscription_by_provider_id(&sub_id).await.expect("get"),
+        Some(sub.clone())
+    );
     sub.status = "canceled".into();
     sub.tier = "free".into();
     store.put_subscription(&sub).await.expect("replace");
     assert_eq!(store.subscription(t.id).await.expect("get"), Some(sub));
-    assert_eq!(store.subscription_by_provider_id("sub_nobody").await.expect("get"), None);
+    assert_eq!(
+        store.subscription_by_provider_id("sub_nobody").await.expect("get"),
+        None
+    );
 
     let event = crate::services::unique_name("evt");
     assert!(store.claim_billing_event(&event).await.expect("claim"));
@@ -538,9 +547,21 @@ pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     store.add_usage(t.id, next, "token_issuances", 9).await.expect("add");
     assert_eq!(store.usage(t.id, day, "api_calls").await.expect("get"), 7);
     let march = ::time::macros::date!(2026 - 03 - 01);
-    assert_eq!(store.usage_between(t.id, march, day, "api_calls").await.expect("sum"), 7);
-    assert_eq!(store.usage_between(t.id, march, next, "api_calls").await.expect("sum"), 8);
-    assert_eq!(store.usage_between(TenantId::new(), march, next, "api_calls").await.expect("sum"), 0);
+    assert_eq!(
+        store.usage_between(t.id, march, day, "api_calls").await.expect("sum"),
+        7
+    );
+    assert_eq!(
+        store.usage_between(t.id, march, next, "api_calls").await.expect("sum"),
+        8
+    );
+    assert_eq!(
+        store
+            .usage_between(TenantId::new(), march, next, "api_calls")
+            .await
+            .expect("sum"),
+        0
+    );
 }
 
 /// Stamps every conformance case into a `#[tokio::test]` for the store that

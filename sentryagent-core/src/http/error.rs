@@ -125,7 +125,9 @@ impl From<OAuthError> for Response {
             response.headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
         if let Some(retry_after) = err.retry_after {
-            response.headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+            response
+                .headers
+                .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
         } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }

@@ -31,7 +31,9 @@ pub async fn agent_limit_is_enforced(start: impl StartFn) {
     let refused = app.post("/agents", &admin, &json!({"name": "a3@acme.example"})).await;
     refused.assert_error(403, "TIER_AGENT_LIMIT");
     assert_eq!(refused.json["details"]["limit"], 2);
-    app.delete(&format!("/agents/{}", first.id), &admin).await.assert_status(200);
+    app.delete(&format!("/agents/{}", first.id), &admin)
+        .await
+        .assert_status(200);
     app.register(&admin, "a3@acme.example", json!({})).await;
 }
 
@@ -59,7 +61,9 @@ pub async fn daily_quota_is_enforced(start: impl StartFn) {
     // Counts survive a flush without being counted twice.
     app.idp.flush_usage().await.expect("flush");
     tokio::time::sleep(Duration::from_millis(60)).await;
-    app.get("/agents", &admin).await.assert_error(429, "TIER_QUOTA_EXCEEDED");
+    app.get("/agents", &admin)
+        .await
+        .assert_error(429, "TIER_QUOTA_EXCEEDED");
     // Another tenant has its own quota.
     let other_admin = app.admin_token(&other).await;
     app.get("/agents", &other_admin).await.assert_status(200);
@@ -68,7 +72,8 @@ pub async fn daily_quota_is_enforced(start: impl StartFn) {
 /// With enforcement off, calls pass the limits and are still metered.
 pub async fn metering_goes_on_without_enforcement(start: impl StartFn) {
     let app = TestApp::start_with(start, |b| {
-        b.tier("free", |t| t.limits.api_calls_per_day = Some(2)).enforce_tiers(false)
+        b.tier("free", |t| t.limits.api_calls_per_day = Some(2))
+            .enforce_tiers(false)
     })
     .await;
     let t = app.signup("Acme").await;
@@ -85,7 +90,10 @@ pub async fn metering_goes_on_without_enforcement(start: impl StartFn) {
     assert_eq!(usage.json["limits"]["apiCallsPerDay"], 2);
     app.idp.flush_usage().await.expect("flush");
     let after = app.get("/usage", &admin).await;
-    assert_eq!(after.json["today"]["apiCalls"], 7, "flushed counts are not counted twice");
+    assert_eq!(
+        after.json["today"]["apiCalls"], 7,
+        "flushed counts are not counted twice"
+    );
     assert_eq!(after.json["month"]["apiCalls"], 7);
     assert_eq!(after.json["tier"], "free");
 }

@@ -36,5 +36,8 @@ pub(super) async fn subscription(sa: SentryAgent, _req: Request, caller: Caller)
 pub(super) async fn webhook(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     let signature = req.header(http::HeaderName::from_static("stripe-signature"));
     let applied = sa.handle_billing_webhook(&req.body, signature).await?;
-    Ok(Response::json(StatusCode::OK, &json!({ "received": true, "applied": applied })))
+    Ok(Response::json(
+        StatusCode::OK,
+        &json!({ "received": true, "applied": applied }),
+    ))
 }
