@@ -7,18 +7,18 @@ use std::time::Duration;
 
 use crate::audit::writer::AuditSink;
 use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
-use crate::error::Error;
 use crate::billing::BillingProvider;
+use crate::error::Error;
 use crate::health::{HealthCheck, HealthReport};
-use crate::metering::Meter;
-use crate::store::UsageCounters;
-use crate::tier::Tier;
 use crate::http::client_ip::IpNet;
 use crate::memory::MemoryStore;
+use crate::metering::Meter;
 use crate::ratelimit::{LocalRateLimiter, Quota, RateLimiter, RouteGroup};
 use crate::secret::ServerKey;
 use crate::settings::{Settings, Signup};
+use crate::store::UsageCounters;
 use crate::store::{RevocationList, Store, Stores};
+use crate::tier::Tier;
 use crate::token::{Keyring, SigningAlgorithm};
 use crate::{AgentId, TenantId};
 
