@@ -116,6 +116,14 @@ impl SentryAgent {
         self.inner.keys.rotate(retire_after).await
     }
 
+    /// Whether the store holds no tenant yet (a first start).
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.inner.stores.tenants.tenants(None, 1).await?.is_empty())
+    }
+
     /// Probes every configured backend (`GET /health/detailed`).
     pub async fn health(&self) -> HealthReport {
         crate::health::probe_all(&self.inner.health_checks, Duration::from_secs(2)).await
