@@ -6,8 +6,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use sentryagent_core::ratelimit::{Quota, RouteGroup};
+use sentryagent_core::store::{RevocationList, Stores};
 use sentryagent_core::token::SigningAlgorithm;
-use sentryagent_core::{AgentIdentity, SentryAgent};
+use sentryagent_core::{AgentIdentity, SentryAgent, SentryAgentBuilder};
+use sentryagent_store_postgres::{PgOptions, PgStore};
+use sentryagent_store_redis::{RedisOptions, RedisStore};
 use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
@@ -31,8 +37,8 @@ fn env(name: &str) -> Option<String> {
 }
 
 /// The IdP the environment describes (see the README's table) and the
-/// address to listen on. On an empty in-memory store it makes the default
-/// tenant and prints its admin credential on stdout, once.
+/// address to listen on. On an empty store it makes the default tenant and
+/// prints its admin credential on stdout, once.
 pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
     let bind: SocketAddr = env("SENTRYAGENT_BIND")
         .unwrap_or_else(|| "127.0.0.1:3000".into())
@@ -43,7 +49,8 @@ pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
     if let Some(key) = env("SENTRYAGENT_OPERATOR_KEY") {
         builder = builder.operator_key(key);
     }
-    if let Some(secret) = env("SENTRYAGENT_SECRET_KEY") {
+    let secret = env("SENTRYAGENT_SECRET_KEY");
+    if let Some(secret) = &secret {
         builder = builder
             .server_secret(secret.as_bytes())
             .map_err(|e| format!("SENTRYAGENT_SECRET_KEY: {e}"))?;
@@ -53,23 +60,158 @@ pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
         builder = builder.signing_algorithm(alg);
     }
     if let Some(ttl) = env("SENTRYAGENT_TOKEN_TTL_SECS") {
-        let secs: u64 = ttl
-            .parse()
-            .map_err(|_| "SENTRYAGENT_TOKEN_TTL_SECS must be a number of seconds")?;
-        builder = builder.token_ttl(Duration::from_secs(secs));
+        builder = builder.token_ttl(Duration::from_secs(number("SENTRYAGENT_TOKEN_TTL_SECS", &ttl)?));
     }
-    let idp = builder.build().await?;
-    tracing::info!(store = "memory", %issuer, "SentryAgent starting");
+    builder = limits(builder)?;
+    builder = tiers(builder)?;
 
-    let created = idp
-        .create_tenant("default", env("SENTRYAGENT_OPERATOR_KEY").as_deref(), None)
-        .await?;
-    println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", created.admin_client_id);
-    println!(
-        "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
-        created.admin_client_secret.expose()
-    );
+    // Backends: PostgreSQL for durable records, Redis for shared hot state.
+    let redis = match env("REDIS_URL") {
+        Some(url) => {
+            let redis = Arc::new(RedisStore::connect(&url, RedisOptions::default()).await?);
+            builder = builder
+                .rate_limiter(redis.clone())
+                .shared_usage(redis.clone())
+                .health_check(redis.clone());
+            Some(redis)
+        }
+        None => None,
+    };
+    let store = match env("DATABASE_URL") {
+        Some(url) => {
+            let secret = secret.as_deref().ok_or(
+                "DATABASE_URL needs SENTRYAGENT_SECRET_KEY (32+ bytes, the same on every start): it encrypts the \
+                 signing keys and peppers the client-secret hashes stored there",
+            )?;
+            let mut options = PgOptions::default();
+            if let Some(n) = env("SENTRYAGENT_DB_MAX_CONNECTIONS") {
+                options = options.max_connections(number("SENTRYAGENT_DB_MAX_CONNECTIONS", &n)? as u32);
+            }
+            if let Some(schema) = env("SENTRYAGENT_DB_SCHEMA") {
+                options = options.schema(schema);
+            }
+            if env("SENTRYAGENT_DB_MIGRATE").is_some_and(|v| v == "false" || v == "0") {
+                options = options.migrate(false);
+            }
+            let pg = Arc::new(PgStore::connect(&url, secret.as_bytes(), options).await?);
+            let revocations: Arc<dyn RevocationList> = match &redis {
+                Some(redis) => redis.clone(),
+                None => pg.clone(),
+            };
+            builder = builder
+                .stores(Stores::new(pg.clone(), revocations))
+                .group_commit(true)
+                .health_check(pg);
+            "postgres"
+        }
+        None => {
+            if let Some(redis) = &redis {
+                builder = builder.revocation_list(redis.clone());
+            }
+            "memory"
+        }
+    };
+    let idp = builder.build().await?;
+    tracing::info!(store, redis = redis.is_some(), %issuer, "SentryAgent starting");
+
+    if idp.is_empty().await? {
+        let created = idp
+            .create_tenant("default", env("SENTRYAGENT_OPERATOR_KEY").as_deref(), None)
+            .await?;
+        println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", created.admin_client_id);
+        println!(
+            "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
+            created.admin_client_secret.expose()
+        );
+    } else {
+        tracing::info!("the store has tenants already; no default tenant made");
+    }
     Ok((idp, bind))
+}
+
+fn number(name: &str, value: &str) -> Result<u64, BoxError> {
+    value
+        .parse()
+        .map_err(|_| format!("{name} must be a whole number, not `{value}`").into())
+}
+
+/// `SENTRYAGENT_RATE_LIMIT_<GROUP>=20/60s` per route group (`TOKEN`, `OAUTH`,
+/// `OIDC`, `SIGNUP`, `AUDIT_VERIFY`, `MANAGEMENT`, `PUBLIC`),
+/// `SENTRYAGENT_RATE_LIMITS=off`, `SENTRYAGENT_RATE_LIMIT_FAIL_CLOSED=token,oidc`
+/// and `SENTRYAGENT_TRUSTED_PROXIES=10.0.0.0/8,…`.
+fn limits(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError> {
+    if env("SENTRYAGENT_RATE_LIMITS").is_some_and(|v| v == "off") {
+        builder = builder.rate_limiting(false);
+    }
+    for group in RouteGroup::ALL {
+        let name = format!(
+            "SENTRYAGENT_RATE_LIMIT_{}",
+            group.as_str().to_uppercase().replace('-', "_")
+        );
+        if let Some(value) = env(&name) {
+            let quota: Quota = value.parse().map_err(|e| format!("{name}: {e}"))?;
+            builder = builder.rate_limit(group, quota);
+        }
+    }
+    for name in env("SENTRYAGENT_RATE_LIMIT_FAIL_CLOSED").unwrap_or_default().split(',') {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let group = RouteGroup::ALL
+            .into_iter()
+            .find(|g| g.as_str() == name)
+            .ok_or_else(|| format!("SENTRYAGENT_RATE_LIMIT_FAIL_CLOSED: unknown route group `{name}`"))?;
+        builder = builder.fail_closed(group);
+    }
+    for net in env("SENTRYAGENT_TRUSTED_PROXIES").unwrap_or_default().split(',') {
+        if !net.trim().is_empty() {
+            builder = builder.trusted_proxy(net.parse().map_err(|e| format!("SENTRYAGENT_TRUSTED_PROXIES: {e}"))?);
+        }
+    }
+    Ok(builder)
+}
+
+/// `BILLING_ENABLED=false` turns tier enforcement off (metering goes on);
+/// `SENTRYAGENT_FREE_MAX_AGENTS`, `SENTRYAGENT_FREE_API_CALLS_PER_DAY` and
+/// `SENTRYAGENT_QUOTA_CACHE_SECS` adjust the free tier and the summary cache.
+fn tiers(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError> {
+    if env("BILLING_ENABLED").is_some_and(|v| v == "false" || v == "0") {
+        builder = builder.enforce_tiers(false);
+    }
+    if let Some(n) = env("SENTRYAGENT_FREE_MAX_AGENTS") {
+        let n = number("SENTRYAGENT_FREE_MAX_AGENTS", &n)?;
+        builder = builder.tier("free", |t| t.limits.max_agents = Some(n));
+    }
+    if let Some(n) = env("SENTRYAGENT_FREE_API_CALLS_PER_DAY") {
+        let n = number("SENTRYAGENT_FREE_API_CALLS_PER_DAY", &n)?;
+        builder = builder.tier("free", |t| t.limits.api_calls_per_day = Some(n));
+    }
+    if let Some(secs) = env("SENTRYAGENT_QUOTA_CACHE_SECS") {
+        builder = builder.quota_cache_ttl(Duration::from_secs(number("SENTRYAGENT_QUOTA_CACHE_SECS", &secs)?));
+    }
+    Ok(builder)
+}
+
+/// Starts the background work: usage flushes (`SENTRYAGENT_METERING_FLUSH_SECS`,
+/// default 60) and the daily audit retention pass.
+pub(crate) fn spawn_background(idp: &SentryAgent) -> Result<(), BoxError> {
+    let secs = match env("SENTRYAGENT_METERING_FLUSH_SECS") {
+        Some(v) => number("SENTRYAGENT_METERING_FLUSH_SECS", &v)?.max(1),
+        None => 60,
+    };
+    idp.spawn_usage_flusher(Duration::from_secs(secs));
+    tokio::spawn(prune_audit_daily(idp.clone()));
+    Ok(())
+}
+
+/// After the server has stopped: flush the last usage counts.
+pub(crate) async fn stop(idp: &SentryAgent) {
+    match idp.flush_usage().await {
+        Ok(n) => tracing::info!(flushed = n, "usage flushed"),
+        Err(e) => tracing::error!(error = %e, "the last usage flush failed"),
+    }
+    tracing::info!("stopped");
 }
 
 /// The host route's answer: who the agent token belongs to.

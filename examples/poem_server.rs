@@ -20,12 +20,12 @@ async fn main() {
 
 async fn run() -> Result<(), common::BoxError> {
     let (idp, bind) = common::start().await?;
-    let retention = tokio::spawn(common::prune_audit_daily(idp.clone()));
+    common::spawn_background(&idp)?;
     let app = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
         .nest("/", sentryagent_poem::well_known(idp.clone()))
         .at("/whoami", get(whoami))
-        .data(idp);
+        .data(idp.clone());
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
@@ -33,8 +33,7 @@ async fn run() -> Result<(), common::BoxError> {
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
         .run_with_graceful_shutdown(app, common::shutdown_signal(), None)
         .await?;
-    retention.abort();
-    tracing::info!("stopped");
+    common::stop(&idp).await;
     Ok(())
 }
 

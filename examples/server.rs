@@ -26,12 +26,12 @@ async fn main() {
 
 async fn run() -> Result<(), common::BoxError> {
     let (idp, bind) = common::start().await?;
-    let retention = tokio::spawn(common::prune_audit_daily(idp.clone()));
+    common::spawn_background(&idp)?;
     let app = Router::new()
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
         .merge(sentryagent_axum::well_known(idp.clone()))
         .route("/whoami", get(whoami))
-        .with_state(idp);
+        .with_state(idp.clone());
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
@@ -39,8 +39,7 @@ async fn run() -> Result<(), common::BoxError> {
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(common::shutdown_signal())
         .await?;
-    retention.abort();
-    tracing::info!("stopped");
+    common::stop(&idp).await;
     Ok(())
 }
 
