@@ -292,7 +292,7 @@ impl SentryAgent {
     }
 
     /// Refuses a registration past the tier's agent limit (the built-in admin
-    /// and decommissioned agents do not count).
+    /// and OIDC bootstrap agents and decommissioned agents do not count).
     async fn check_agent_limit(&self, tenant: TenantId) -> Result<(), Error> {
         if !self.inner.settings.enforce_tiers {
             return Ok(());
@@ -310,7 +310,9 @@ impl SentryAgent {
             let agents = self.inner.stores.agents.list_agents(tenant, &query).await?;
             counted += agents
                 .iter()
-                .filter(|a| a.name != crate::tenant::ADMIN_AGENT_NAME)
+                .filter(|a| {
+                    a.name != crate::tenant::ADMIN_AGENT_NAME && a.name != crate::federation::BOOTSTRAP_AGENT_NAME
+                })
                 .count() as u64;
         }
         if counted >= limit {

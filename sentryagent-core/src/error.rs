@@ -93,6 +93,9 @@ pub enum Error {
     /// The path exists but not with this method (405 `METHOD_NOT_ALLOWED`).
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
+    /// The OIDC token exchange refused (status and code per variant).
+    #[error(transparent)]
+    Federation(#[from] crate::federation::FederationError),
     /// A backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),

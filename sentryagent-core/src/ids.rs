@@ -80,3 +80,7 @@ id_type!(
     /// The `jti` of an access token: what the revocation list keys on.
     TokenId
 );
+id_type!(
+    /// Identifies an OIDC trust policy (workload identity federation).
+    TrustPolicyId
+);

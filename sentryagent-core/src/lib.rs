@@ -7,6 +7,7 @@ pub mod billing;
 pub mod credential;
 pub mod did;
 mod error;
+pub mod federation;
 pub mod health;
 pub mod http;
 mod ids;
@@ -27,7 +28,7 @@ pub mod token;
 pub mod testing;
 
 pub use error::{Error, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
-pub use ids::{AgentId, CredentialId, EventId, TenantId, TokenId};
+pub use ids::{AgentId, CredentialId, EventId, TenantId, TokenId, TrustPolicyId};
 pub use memory::MemoryStore;
 pub use sentry::{Caller, SentryAgent, SentryAgentBuilder};
 pub use settings::{Settings, Signup};

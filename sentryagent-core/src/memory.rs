@@ -20,6 +20,8 @@ use crate::tenant::Tenant;
 use crate::token::StoredKey;
 use crate::{AgentId, CredentialId, TenantId, TokenId};
 
+mod trust_policies;
+
 /// Every record in memory; lost when the process exits.
 #[derive(Default)]
 pub struct MemoryStore {
@@ -33,6 +35,7 @@ pub struct MemoryStore {
     usage: Mutex<HashMap<(TenantId, time::Date, String), u64>>,
     subscriptions: RwLock<HashMap<TenantId, Subscription>>,
     billing_events: Mutex<HashSet<String>>,
+    trust_policies: RwLock<BTreeMap<crate::TrustPolicyId, crate::federation::TrustPolicy>>,
 }
 
 #[derive(Default)]

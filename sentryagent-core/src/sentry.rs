@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     /// Usage counters shared by every instance (Redis), if configured.
     pub(crate) shared_usage: Option<Arc<dyn UsageCounters>>,
     pub(crate) billing: Option<Arc<dyn BillingProvider>>,
+    /// The OIDC issuer's cached keys.
+    pub(crate) federation: crate::federation::Federation,
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -150,6 +152,7 @@ pub struct SentryAgentBuilder {
     rate_limiter: Option<Arc<dyn RateLimiter>>,
     shared_usage: Option<Arc<dyn UsageCounters>>,
     billing: Option<Arc<dyn BillingProvider>>,
+    jwks_fetcher: Option<Arc<dyn crate::federation::JwksFetcher>>,
 }
 
 impl SentryAgentBuilder {
@@ -313,6 +316,52 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// How `POST /oidc/token` fetches the OIDC issuer's keys (e.g.
+    /// `sentryagent-federation-reqwest`); without one it answers 503
+    /// `OIDC_NOT_CONFIGURED`. Trust policies can be managed either way.
+    pub fn jwks_fetcher(mut self, fetcher: Arc<dyn crate::federation::JwksFetcher>) -> Self {
+        self.jwks_fetcher = Some(fetcher);
+        self
+    }
+
+    /// The OIDC issuer workflow tokens must come from (default GitHub's,
+    /// `https://token.actions.githubusercontent.com`).
+    pub fn oidc_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.settings.federation.issuer = issuer.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The issuer's JWKS URL (default: the `jwks_uri` of its discovery document).
+    pub fn oidc_jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.federation.jwks_url = Some(url.into());
+        self
+    }
+
+    /// The audience workflow tokens must carry (default: the issuer URL of
+    /// this IdP).
+    pub fn oidc_audience(mut self, audience: impl Into<String>) -> Self {
+        self.settings.federation.audience = Some(audience.into());
+        self
+    }
+
+    /// Least time between two fetches of the issuer's keys (default 30 s):
+    /// tokens with unknown key ids cause at most one fetch per interval.
+    pub fn jwks_refetch_interval(mut self, interval: Duration) -> Self {
+        self.settings.federation.jwks_refetch_interval = interval;
+        self
+    }
+
+    /// A replay guard shared by every instance (e.g. Redis), so a workflow
+    /// token is exchanged once across them; the default is in memory.
+    pub fn replay_guard(mut self, guard: Arc<dyn crate::store::ReplayGuard>) -> Self {
+        let stores = self.stores.take().unwrap_or_else(default_stores);
+        self.stores = Some(Stores {
+            replay: guard,
+            ..stores
+        });
+        self
+    }
+
     /// A backend for `GET /health/detailed` to probe.
     pub fn health_check(mut self, check: Arc<dyn HealthCheck>) -> Self {
         self.health_checks.push(check);
@@ -339,8 +388,10 @@ impl SentryAgentBuilder {
         } else {
             AuditSink::Direct
         };
+        let federation = crate::federation::Federation::new(&settings.federation, self.jwks_fetcher);
         Ok(SentryAgent {
             inner: Arc::new(Inner {
+                federation,
                 chain,
                 audit_sink,
                 health_checks: self.health_checks,

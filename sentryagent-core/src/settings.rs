@@ -50,6 +50,8 @@ pub struct Settings {
     pub enforce_tiers: bool,
     /// How long a tenant's usage summary and tier are cached for enforcement.
     pub quota_cache_ttl: Duration,
+    /// Workload identity federation (`POST /oidc/token`).
+    pub federation: crate::federation::FederationSettings,
 }
 
 impl Default for Settings {
@@ -70,6 +72,7 @@ impl Default for Settings {
             tiers: Tiers::default(),
             enforce_tiers: true,
             quota_cache_ttl: Duration::from_secs(60),
+            federation: crate::federation::FederationSettings::default(),
         }
     }
 }

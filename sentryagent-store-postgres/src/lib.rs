@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod revocations;
 mod tenants;
+mod trust_policies;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -37,6 +37,7 @@ impl Error {
             Error::BillingProvider(_) => (StatusCode::BAD_GATEWAY, "BILLING_PROVIDER_ERROR"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             Error::UnsupportedMediaType { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+            Error::Federation(e) => e.status_and_code(),
             Error::Store(e) if e.kind() == StoreErrorKind::Unavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
             }
@@ -60,6 +61,10 @@ impl From<Error> for Response {
             }
             Error::InsufficientScope(scope) => {
                 details = Some(serde_json::json!({ "requiredScope": scope }));
+                err.to_string()
+            }
+            Error::Federation(e) => {
+                details = e.details();
                 err.to_string()
             }
             Error::TierAgentLimit { limit } | Error::TierQuotaExceeded { limit, .. } => {

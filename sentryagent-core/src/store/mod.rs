@@ -17,9 +17,10 @@ use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent}
 use crate::billing::Subscription;
 use crate::credential::Credential;
 use crate::error::StoreResult;
+use crate::federation::{Provider, TrustPolicy};
 use crate::tenant::Tenant;
 use crate::token::StoredKey;
-use crate::{AgentId, CredentialId, TenantId, TokenId};
+use crate::{AgentId, CredentialId, TenantId, TokenId, TrustPolicyId};
 
 /// Tenants.
 #[async_trait]
@@ -109,6 +110,48 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
 }
 
+/// OIDC trust policies (workload identity federation).
+#[async_trait]
+pub trait TrustPolicyStore: Send + Sync + 'static {
+    /// Stores a new policy.
+    async fn insert_trust_policy(&self, policy: &TrustPolicy) -> StoreResult<()>;
+    /// One policy of the tenant.
+    async fn trust_policy(&self, tenant: TenantId, id: TrustPolicyId) -> StoreResult<Option<TrustPolicy>>;
+    /// The tenant's policies in id (creation) order after `after`, at most `limit`.
+    async fn list_trust_policies(
+        &self,
+        tenant: TenantId,
+        after: Option<TrustPolicyId>,
+        limit: usize,
+    ) -> StoreResult<Vec<TrustPolicy>>;
+    /// Deletes a policy; `true` if it existed.
+    async fn delete_trust_policy(&self, tenant: TenantId, id: TrustPolicyId) -> StoreResult<bool>;
+    /// The policies of `provider` whose repository owner equals `owner`
+    /// (ASCII lower case, as [`TrustPolicy::owner_key`]), of `tenant` or of
+    /// every tenant, in id order, at most `limit`: the token endpoint's
+    /// candidates, before it knows the tenant.
+    async fn trust_policies_for_owner(
+        &self,
+        provider: Provider,
+        owner: &str,
+        tenant: Option<TenantId>,
+        limit: usize,
+    ) -> StoreResult<Vec<TrustPolicy>>;
+    /// Trust on first use, atomically: sets the policy's `repository_id` to
+    /// `repository_id` and its `repository_owner_id` to `owner_id`, each
+    /// only where given and still unset, and `pinned_at` to `at` if either
+    /// changed. Returns the policy as stored afterwards (`None`: deleted),
+    /// so a caller that raced another first use sees the winner's ids.
+    async fn pin_trust_policy(
+        &self,
+        tenant: TenantId,
+        id: TrustPolicyId,
+        repository_id: Option<&str>,
+        owner_id: Option<&str>,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<TrustPolicy>>;
+}
+
 /// Revoked token ids, kept until the token would have expired anyway.
 #[async_trait]
 pub trait RevocationList: Send + Sync + 'static {
@@ -171,12 +214,26 @@ pub trait SubscriptionStore: Send + Sync + 'static {
 
 /// A backend that stores every durable record.
 pub trait Store:
-    TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore + SubscriptionStore + UsageCounters
+    TenantStore
+    + AgentStore
+    + CredentialStore
+    + AuditStore
+    + KeyStore
+    + SubscriptionStore
+    + UsageCounters
+    + TrustPolicyStore
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + AgentStore + CredentialStore + AuditStore + KeyStore + SubscriptionStore + UsageCounters
+    T: TenantStore
+        + AgentStore
+        + CredentialStore
+        + AuditStore
+        + KeyStore
+        + SubscriptionStore
+        + UsageCounters
+        + TrustPolicyStore
 {
 }
 
@@ -199,10 +256,15 @@ pub struct Stores {
     pub usage: Arc<dyn UsageCounters>,
     /// Revoked tokens.
     pub revocations: Arc<dyn RevocationList>,
+    /// OIDC trust policies.
+    pub trust_policies: Arc<dyn TrustPolicyStore>,
+    /// Ids already used (OIDC token ids); in memory unless shared (Redis).
+    pub replay: Arc<dyn ReplayGuard>,
 }
 
 impl Stores {
-    /// Every durable record in `store`, revocations in `revocations`.
+    /// Every durable record in `store`, revocations in `revocations`, and an
+    /// in-memory replay guard (see [`SentryAgentBuilder::replay_guard`](crate::SentryAgentBuilder::replay_guard)).
     pub fn new<S: Store>(store: Arc<S>, revocations: Arc<dyn RevocationList>) -> Self {
         Self {
             tenants: store.clone(),
@@ -211,8 +273,10 @@ impl Stores {
             audit: store.clone(),
             keys: store.clone(),
             subscriptions: store.clone(),
+            trust_policies: store.clone(),
             usage: store,
             revocations,
+            replay: Arc::new(crate::memory::MemoryStore::new()),
         }
     }
 }

@@ -5,6 +5,7 @@ mod audit;
 mod billing;
 mod meta;
 mod oauth;
+mod oidc;
 mod tenants;
 
 use http::Method;
@@ -90,6 +91,12 @@ pub(super) static ROUTES: &[Route] = &[
     route!(bearer Management POST "/billing/checkout", "createCheckout", billing::checkout),
     route!(bearer Management GET "/billing/subscription", "getSubscription", billing::subscription),
     route!(open Public POST "/billing/webhook", "billingWebhook", billing::webhook),
+    route!(bearer Management POST "/oidc/trust-policies", "createTrustPolicy", oidc::create),
+    route!(bearer Management GET "/oidc/trust-policies", "listTrustPolicies", oidc::list),
+    route!(bearer Management POST "/oidc/trust-policies/evaluate", "evaluateTrustPolicies", oidc::evaluate),
+    route!(bearer Management GET "/oidc/trust-policies/{policyId}", "getTrustPolicy", oidc::get),
+    route!(bearer Management DELETE "/oidc/trust-policies/{policyId}", "deleteTrustPolicy", oidc::delete),
+    route!(open Oidc POST "/oidc/token", "exchangeOidcToken", oidc::token),
     route!(open Public GET "/health", "getHealth", meta::health),
     route!(open Public GET "/health/detailed", "getHealthDetailed", meta::health_detailed),
 ];
