@@ -94,6 +94,12 @@ impl PgOptions {
         self.acquire_timeout = timeout;
         self
     }
+
+    /// Close connections idle for this long.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
 }
 
 /// Why [`PgStore::connect`] failed.

@@ -8,6 +8,7 @@
 //! - [`Coverage`]: the suite also checks that its cases send a request to
 //!   every route of the core's table, on each adapter.
 
+mod backend;
 pub mod conformance;
 mod coverage;
 pub mod hot_state;
@@ -23,6 +24,7 @@ use reqwest::header::HeaderMap;
 use sentryagent_core::{MemoryStore, SentryAgent, SentryAgentBuilder};
 use serde_json::Value;
 
+pub use backend::{BackendFactory, Tamper, TestBackend, backend_ready, use_backend};
 pub use coverage::Coverage;
 pub use logs::captured_logs;
 
@@ -50,9 +52,10 @@ pub struct TestApp {
     /// The identity provider being served.
     pub idp: SentryAgent,
     /// Its in-memory store, for tamper tests.
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn Tamper>,
     client: reqwest::Client,
     coverage: Option<Coverage>,
+    cleanup: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 /// An HTTP answer with its body parsed as JSON (`Null` when empty or not JSON).
@@ -125,6 +128,14 @@ pub struct Registered {
     pub credential_id: String,
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup();
+        }
+    }
+}
+
 impl TestApp {
     /// Starts a server with default settings.
     pub async fn start(start: impl StartFn) -> Self {
@@ -141,17 +152,24 @@ impl TestApp {
             .await
             .expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
-        let store = Arc::new(MemoryStore::new());
-        let builder = SentryAgent::builder()
-            .issuer(&base)
-            .api_path("/api/v1")
-            .store(store.clone());
+        let builder = SentryAgent::builder().issuer(&base).api_path("/api/v1");
+        let (builder, store, cleanup): (_, Arc<dyn Tamper>, _) = match backend::factory() {
+            None => {
+                let memory = Arc::new(MemoryStore::new());
+                (builder.store(memory.clone()), memory, None)
+            }
+            Some(make) => {
+                let b = make().await.expect("the test backend (check backend_ready first)");
+                (builder.stores(b.stores).group_commit(true), b.tamper, b.cleanup)
+            }
+        };
         let idp = configure(builder).build().await.expect("build the IdP");
         start(listener, idp.clone()).await;
         Self {
             base,
             idp,
             store,
+            cleanup,
             client: reqwest::Client::new(),
             coverage: Coverage::current(),
         }
@@ -334,8 +352,14 @@ pub fn string(v: &Value) -> String {
 /// route of the table that no case sent a request to.
 #[macro_export]
 macro_rules! http_suite {
+    ($start:path, backend = $backend:path) => {
+        $crate::http_suite!(@with $start, Some($backend as $crate::BackendFactory));
+    };
     ($start:path) => {
-        $crate::http_suite!(@cases $start;
+        $crate::http_suite!(@with $start, None);
+    };
+    (@with $start:path, $backend:expr) => {
+        $crate::http_suite!(@cases $start, $backend;
             tokens::walkthrough_end_to_end,
             tokens::token_verifies_with_an_independent_library_and_the_jwks,
             tokens::client_authentication_methods_and_oauth_errors,
@@ -373,16 +397,28 @@ macro_rules! http_suite {
             tiers::billing_without_a_provider,
         );
     };
-    (@cases $start:path; $($module:ident :: $case:ident),* $(,)?) => {
+    (@cases $start:path, $backend:expr; $($module:ident :: $case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
+                if let Some(factory) = $backend {
+                    $crate::use_backend(factory);
+                }
+                if !$crate::backend_ready().await {
+                    return;
+                }
                 $crate::http::$module::$case($start).await;
             }
         )*
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn every_route_is_exercised() {
+            if let Some(factory) = $backend {
+                $crate::use_backend(factory);
+            }
+            if !$crate::backend_ready().await {
+                return;
+            }
             let coverage = $crate::Coverage::default();
             $(
                 coverage.run($crate::http::$module::$case, $start).await;

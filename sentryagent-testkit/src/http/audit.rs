@@ -152,14 +152,14 @@ pub async fn tampering_is_detected(start: impl StartFn) {
     assert!(checked >= 10, "{}", ok.text);
 
     let tenant: sentryagent_core::TenantId = t.id.parse().expect("a tenant id");
-    let mut edited_id = None;
-    assert!(app.store.tamper_audit_event(tenant, 5, |e| {
-        e.details.insert("name".into(), json!("someone-else@acme.example"));
-        edited_id = Some(e.id.to_string());
-    }));
+    let edited = app
+        .store
+        .set_audit_detail(tenant, 5, "name", json!("someone-else@acme.example"))
+        .await
+        .expect("event 5 exists");
     let bad = app.get("/audit/verify", &admin).await;
     assert_eq!(bad.json["valid"], false, "{}", bad.text);
-    assert_eq!(bad.json["firstInvalidEventId"], edited_id.unwrap_or_default().as_str());
+    assert_eq!(bad.json["firstInvalidEventId"], edited.to_string().as_str());
     assert_eq!(bad.json["checked"], 4);
 
     let other = app.signup("Other").await;
@@ -167,7 +167,7 @@ pub async fn tampering_is_detected(start: impl StartFn) {
     app.register(&other_admin, "x@other.example", json!({})).await;
     assert_eq!(app.get("/audit/verify", &other_admin).await.json["valid"], true);
     let other_tenant: sentryagent_core::TenantId = other.id.parse().expect("a tenant id");
-    app.store.delete_newest_audit_events(other_tenant, 2);
+    app.store.delete_newest_audit_events(other_tenant, 2).await;
     let truncated = app.get("/audit/verify", &other_admin).await;
     assert_eq!(truncated.json["valid"], false, "{}", truncated.text);
 }

@@ -1,0 +1,103 @@
+//! The HTTP suite on PostgreSQL: the same cases as on the in-memory store,
+//! through the axum adapter over a real socket, each in a schema of its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::routing::get;
+use axum::{Json, Router};
+use sentryagent_axum::{Agent, SentryAgent};
+use sentryagent_core::store::Stores;
+use sentryagent_core::{EventId, TenantId};
+use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
+use sentryagent_testkit::{Tamper, TestBackend, services};
+use serde_json::{Value, json};
+
+async fn whoami(agent: Agent) -> Json<Value> {
+    Json(json!({
+        "agentId": agent.agent_id,
+        "tenantId": agent.tenant_id,
+        "clientId": agent.client_id,
+        "scopes": agent.scopes,
+    }))
+}
+
+async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
+    let app = Router::new()
+        .nest("/api/v1", sentryagent_axum::router(idp.clone()))
+        .merge(sentryagent_axum::well_known(idp.clone()))
+        .route("/whoami", get(whoami))
+        .with_state(idp);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
+    });
+}
+
+/// Tampering straight in the tables, as an attacker with database access would.
+struct PgTamper(Arc<PgStore>);
+
+#[async_trait]
+impl Tamper for PgTamper {
+    async fn set_audit_detail(&self, tenant: TenantId, seq: u64, key: &str, value: Value) -> Option<EventId> {
+        let id: Option<uuid::Uuid> = sqlx::query_scalar(
+            "UPDATE audit_events SET details = jsonb_set(details, ARRAY[$3], $4) \
+             WHERE tenant_id = $1 AND seq = $2 RETURNING id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(seq as i64)
+        .bind(key)
+        .bind(value)
+        .fetch_optional(self.0.pool())
+        .await
+        .expect("update");
+        id.map(EventId::from_uuid)
+    }
+
+    async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize) {
+        sqlx::query(
+            "DELETE FROM audit_events WHERE tenant_id = $1 AND seq IN \
+             (SELECT seq FROM audit_events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(n as i64)
+        .execute(self.0.pool())
+        .await
+        .expect("delete");
+    }
+}
+
+fn postgres() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<TestBackend>> + Send>> {
+    Box::pin(async {
+        let schema = services::unique_name("sa_test");
+        let options = PgOptions::default()
+            .schema(&schema)
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5));
+        let store = match PgStore::connect(&services::database_url(), &[7u8; 32], options).await {
+            Ok(store) => Arc::new(store),
+            Err(e) => return services::unavailable("HTTP suite on PostgreSQL", &e),
+        };
+        let pool = store.pool().clone();
+        let cleanup = move || {
+            // Each case's server lives on until the test binary exits; close
+            // its pool so the cases do not run PostgreSQL out of connections.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { pool.close().await });
+            }
+            let _ = std::process::Command::new("psql")
+                .args([&services::database_url(), "-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        };
+        Some(TestBackend {
+            stores: Stores::new(store.clone(), store.clone()),
+            tamper: Arc::new(PgTamper(store)),
+            cleanup: Some(Box::new(cleanup)),
+        })
+    })
+}
+
+sentryagent_testkit::http_suite!(start, backend = postgres);

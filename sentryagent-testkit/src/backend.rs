@@ -1,0 +1,89 @@
+//! The store the HTTP suite runs on: the in-memory store by default, or a
+//! backend a test binary installs (PostgreSQL), so the same cases prove
+//! every store behind the API.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use sentryagent_core::store::Stores;
+use sentryagent_core::{EventId, MemoryStore, TenantId};
+
+/// Direct writes to a store behind the chain's back, for tamper tests.
+#[async_trait]
+pub trait Tamper: Send + Sync {
+    /// Sets one detail of the tenant's event `seq`; returns the event's id.
+    async fn set_audit_detail(&self, tenant: TenantId, seq: u64, key: &str, value: serde_json::Value)
+    -> Option<EventId>;
+    /// Deletes the tenant's newest `n` events, leaving the checkpoint.
+    async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize);
+}
+
+#[async_trait]
+impl Tamper for MemoryStore {
+    async fn set_audit_detail(
+        &self,
+        tenant: TenantId,
+        seq: u64,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Option<EventId> {
+        let mut id = None;
+        self.tamper_audit_event(tenant, seq, |e| {
+            e.details.insert(key.to_owned(), value);
+            id = Some(e.id);
+        });
+        id
+    }
+
+    async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize) {
+        MemoryStore::delete_newest_audit_events(self, tenant, n);
+    }
+}
+
+/// A backend for one [`TestApp`](crate::TestApp).
+pub struct TestBackend {
+    /// Its stores.
+    pub stores: Stores,
+    /// Its tamper hooks.
+    pub tamper: Arc<dyn Tamper>,
+    /// Run when the app is dropped (drop a schema, delete keys).
+    pub cleanup: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+/// Makes a fresh backend; `None` when its service is unreachable (and not
+/// required, see [`services`](crate::services)).
+pub type BackendFactory = fn() -> Pin<Box<dyn Future<Output = Option<TestBackend>> + Send>>;
+
+static BACKEND: OnceLock<BackendFactory> = OnceLock::new();
+static READY: OnceLock<bool> = OnceLock::new();
+
+/// Makes every `TestApp` of this test binary run on `factory`'s backend.
+pub fn use_backend(factory: BackendFactory) {
+    let _ = BACKEND.set(factory);
+}
+
+pub(crate) fn factory() -> Option<BackendFactory> {
+    BACKEND.get().copied()
+}
+
+/// Whether the installed backend can be had (always, for the default).
+pub async fn backend_ready() -> bool {
+    if let Some(ready) = READY.get() {
+        return *ready;
+    }
+    let ready = match factory() {
+        None => true,
+        Some(make) => match make().await {
+            Some(backend) => {
+                if let Some(cleanup) = backend.cleanup {
+                    cleanup();
+                }
+                true
+            }
+            None => false,
+        },
+    };
+    *READY.get_or_init(|| ready)
+}
