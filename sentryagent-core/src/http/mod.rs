@@ -126,7 +126,7 @@ pub struct Route {
     /// HTTP method.
     pub method: Method,
     /// Path template relative to the mount point, with `{name}` parameters
-    /// (the syntax axum 0.8 and poem's `{}` both read).
+    /// (axum 0.8's syntax; the poem adapter rewrites it to poem's `:name`).
     pub path: &'static str,
     /// Stable operation id (the OpenAPI `operationId`).
     pub operation_id: &'static str,
