@@ -17,6 +17,9 @@ use sentryagent_core::token::{KeyState, SigningAlgorithm, StoredKey};
 use sentryagent_core::{AgentId, CredentialId, StoreErrorKind, TenantId, TokenId, time};
 use serde_json::json;
 
+mod trust_policies;
+pub use trust_policies::*;
+
 /// What a backend under test must be.
 pub trait TestStore: Store + RevocationList {}
 impl<T: Store + RevocationList> TestStore for T {}
@@ -585,6 +588,9 @@ macro_rules! store_conformance {
             signing_keys_round_trip,
             revocations_are_remembered,
             billing_and_usage_records,
+            trust_policies_round_trip_and_scoped,
+            trust_policies_found_by_owner,
+            trust_policies_pin_on_first_use,
         );
     };
     (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {

@@ -14,6 +14,7 @@ mod coverage;
 pub mod hot_state;
 pub mod http;
 mod logs;
+pub mod oidc;
 pub mod services;
 
 use std::future::Future;
@@ -386,6 +387,16 @@ macro_rules! http_suite {
             errors::wrong_methods_name_the_allowed_ones,
             errors::signup_with_an_operator_key,
             health::detailed_health_reports_each_backend,
+            oidc::oidc_trust_policy_crud,
+            oidc::oidc_exchange_issues_an_agent_token,
+            oidc::oidc_exchange_refusals,
+            oidc::oidc_bootstrap_token_stays_in_its_lane,
+            oidc::oidc_tenants_never_share_policies,
+            oidc::oidc_conditions_and_patterns,
+            oidc::oidc_first_use_pins_the_repository,
+            oidc::oidc_keys_are_refetched_sparingly,
+            oidc::oidc_discovery_names_the_keys,
+            oidc::oidc_evaluate_explains_each_policy,
             limits::token_endpoint_is_limited_per_client,
             limits::spoofed_forwarding_headers_do_not_escape_limits,
             limits::trusted_proxies_pass_the_client_address,

@@ -7,5 +7,6 @@ pub mod errors;
 pub mod health;
 pub mod isolation;
 pub mod limits;
+pub mod oidc;
 pub mod tiers;
 pub mod tokens;
