@@ -148,14 +148,14 @@ impl SentryAgent {
             });
         }
         let mut events = Vec::new();
-        if policy.agent_id.is_none() {
-            if let Some(created) = self.ensure_bootstrap_agent(caller.tenant()).await? {
-                events.push(
-                    caller
-                        .event("agent.created", Some(created.id))
-                        .detail("name", created.name.as_str()),
-                );
-            }
+        if policy.agent_id.is_none()
+            && let Some(created) = self.ensure_bootstrap_agent(caller.tenant()).await?
+        {
+            events.push(
+                caller
+                    .event("agent.created", Some(created.id))
+                    .detail("name", created.name.as_str()),
+            );
         }
         stores.trust_policies.insert_trust_policy(&policy).await?;
         events.push(
