@@ -15,10 +15,20 @@
 # and prints one table: requests per second, p50/p99 latency, non-2xx
 # responses, socket errors, and the server's peak RSS during each run.
 #
-# Backends: the server's environment is passed through, so DATABASE_URL and
-# REDIS_URL reach it once the example server reads them (later issues). The
-# table's "store" is what the server itself logs at start-up (`store=...`),
-# so a run never claims a backend the server did not use.
+# Backends: the in-memory store unless the environment says otherwise; it is
+# passed through to the server, so DATABASE_URL (PostgreSQL) and REDIS_URL
+# (rate limits, revocations, usage) select those backends. With DATABASE_URL
+# the run gets a fresh schema (SENTRYAGENT_DB_SCHEMA, dropped afterwards with
+# psql when it is installed) and a random SENTRYAGENT_SECRET_KEY unless set,
+# so the server starts empty and prints its admin credential. The table's
+# store and redis are what the server itself logs at start-up.
+#
+# Rate limits and tier quotas stay on, but their defaults would refuse a load
+# test from one client within a second (the token endpoint's 600/min per
+# client; the free tier's daily API calls). Unless set, the run raises them:
+# SENTRYAGENT_RATE_LIMIT_TOKEN=1000000000/1s and
+# SENTRYAGENT_FREE_API_CALLS_PER_DAY=1000000000000. Every request still pays
+# for the rate-limit check and the usage metering; none is refused by them.
 #
 # Traffic goes only to 127.0.0.1; every wait is bounded; everything this
 # script starts is stopped on exit (trap). Needs curl, jq and wrk; missing
@@ -72,6 +82,7 @@ fi
 WORK=$(mktemp -d)
 SERVER_PID=
 WRK_PID=
+DROP_SCHEMA=
 cleanup() {
     local pid
     for pid in $WRK_PID $SERVER_PID; do
@@ -83,12 +94,24 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    if [[ -n $DROP_SCHEMA ]] && command -v psql >/dev/null; then
+        psql -q "$DATABASE_URL" -c "DROP SCHEMA IF EXISTS $DROP_SCHEMA CASCADE" >/dev/null 2>&1 || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The environment, DATABASE_URL and REDIS_URL included, passes through.
+export SENTRYAGENT_RATE_LIMIT_TOKEN=${SENTRYAGENT_RATE_LIMIT_TOKEN:-1000000000/1s}
+export SENTRYAGENT_FREE_API_CALLS_PER_DAY=${SENTRYAGENT_FREE_API_CALLS_PER_DAY:-1000000000000}
+if [[ -n ${DATABASE_URL:-} ]]; then
+    if [[ -z ${SENTRYAGENT_DB_SCHEMA:-} ]]; then
+        export SENTRYAGENT_DB_SCHEMA=load_$(date +%s)_$$
+        DROP_SCHEMA=$SENTRYAGENT_DB_SCHEMA
+    fi
+    [[ -n ${SENTRYAGENT_SECRET_KEY:-} ]] || export SENTRYAGENT_SECRET_KEY=$(head -c 48 /dev/urandom | base64 -w0)
+fi
 SENTRYAGENT_BIND=$HOST:$PORT RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 \
     "$SERVER_BIN" >"$WORK/server.out" 2>"$WORK/server.log" &
 SERVER_PID=$!
@@ -109,6 +132,8 @@ done
 # The log may carry colour codes; strip them before looking for `store=`.
 STORE=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" | grep -o 'store="\?[A-Za-z0-9_-]*' | head -1 | sed 's/store="\?//' || true)
 STORE=${STORE:-unknown}
+REDIS=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" | grep -o 'redis=[a-z]*' | head -1 | sed 's/redis=//' || true)
+REDIS=${REDIS:-unknown}
 
 # --- an agent and its token --------------------------------------------------
 curl_() { curl -sS --max-time 10 "$@"; }
@@ -150,6 +175,7 @@ EOF
 kib() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$SERVER_PID/status"; }
 RSS_NOTE=
 ROWS=()
+NOTES=()
 run() { # run LABEL PATH LUA
     # Reset the peak-RSS mark so each row shows its own run's peak.
     echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || RSS_NOTE=" (peak RSS: since start; clear_refs refused)"
@@ -163,6 +189,9 @@ run() { # run LABEL PATH LUA
     local r
     r=$(grep '^RESULT ' "$WORK/wrk.out") || { cat "$WORK/wrk.out" >&2; die "no result from wrk"; }
     read -r _ n dur p50 p99 non2xx errs <<<"$r"
+    if ((non2xx > 0)); then
+        NOTES+=("$1: $non2xx of $n answers were not 2xx; see the server log, or raise the quota that refused them")
+    fi
     ROWS+=("$(awk -v l="$1" -v n="$n" -v d="$dur" -v p50="$p50" -v p99="$p99" -v s="$non2xx" -v e="$errs" \
         -v rss="$(kib VmHWM)" 'BEGIN { printf "| %-26s | %8.0f | %7.2f | %7.2f | %8d | %7d | %6d | %12.1f |",
         l, n / (d / 1e6), p50 / 1e3, p99 / 1e3, n, s, e, rss / 1024 }')")
@@ -175,8 +204,14 @@ run "GET /whoami" /whoami "$WORK/whoami.lua"
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $HOST; alg ${SENTRYAGENT_SIGNING_ALG:-ES256}; store $STORE;" \
-    "$(nproc) cores, $CPU; load average before: $LOAD_BEFORE$RSS_NOTE"
+    "redis $REDIS; token rate limit $SENTRYAGENT_RATE_LIMIT_TOKEN;" \
+    "free tier $SENTRYAGENT_FREE_API_CALLS_PER_DAY calls/day; $(nproc) cores, $CPU;" \
+    "load average before: $LOAD_BEFORE$RSS_NOTE"
 echo
 echo "| scenario                   |    req/s | p50 ms  | p99 ms  | requests | non-2xx | errors | peak RSS MiB |"
 echo "| -------------------------- | -------: | ------: | ------: | -------: | ------: | -----: | -----------: |"
 printf '%s\n' "${ROWS[@]}"
+if ((${#NOTES[@]})); then
+    echo
+    printf 'note: %s\n' "${NOTES[@]}"
+fi

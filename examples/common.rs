@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use sentryagent_billing_stripe::{StripeBilling, StripeConfig};
 use sentryagent_core::ratelimit::{Quota, RouteGroup};
 use sentryagent_core::store::{RevocationList, Stores};
 use sentryagent_core::token::SigningAlgorithm;
@@ -186,6 +187,16 @@ fn tiers(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError
     if let Some(n) = env("SENTRYAGENT_FREE_API_CALLS_PER_DAY") {
         let n = number("SENTRYAGENT_FREE_API_CALLS_PER_DAY", &n)?;
         builder = builder.tier("free", |t| t.limits.api_calls_per_day = Some(n));
+    }
+    for (tier, var) in [("pro", "STRIPE_PRICE_PRO"), ("enterprise", "STRIPE_PRICE_ENTERPRISE")] {
+        if let Some(price) = env(var) {
+            builder = builder.tier(tier, |t| t.price_id = Some(price));
+        }
+    }
+    // STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and STRIPE_API_BASE; without
+    // them the billing routes answer 503 and everything else works.
+    if let Some(config) = StripeConfig::from_env()? {
+        builder = builder.billing(Arc::new(StripeBilling::new(config)?));
     }
     if let Some(secs) = env("SENTRYAGENT_QUOTA_CACHE_SECS") {
         builder = builder.quota_cache_ttl(Duration::from_secs(number("SENTRYAGENT_QUOTA_CACHE_SECS", &secs)?));

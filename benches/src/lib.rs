@@ -3,7 +3,8 @@
 //!
 //! Everything here goes through the public API of `sentryagent-core`: an
 //! identity provider with the in-memory store and the default settings
-//! (ES256, audit on), a tenant, and one agent with a credential and a token.
+//! (ES256, audit chain, tier quotas and metering on), a tenant, and one agent
+//! with a credential and a token.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -54,9 +55,13 @@ impl Fixture {
     /// # Panics
     /// If any step fails: a benchmark on a broken setup is meaningless.
     pub async fn new(algorithm: SigningAlgorithm) -> Self {
+        // Tier enforcement and metering stay on; the free tier's daily API
+        // calls are raised so that a benchmark's millions of tokens are not
+        // refused after the first thousand.
         let idp = SentryAgent::builder()
             .issuer(ISSUER)
             .signing_algorithm(algorithm)
+            .tier("free", |t| t.limits.api_calls_per_day = Some(u64::MAX / 2))
             .build()
             .await
             .expect("identity provider");
