@@ -65,6 +65,7 @@ pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
     }
     builder = limits(builder)?;
     builder = tiers(builder)?;
+    builder = federation(builder)?;
 
     // Backends: PostgreSQL for durable records, Redis for shared hot state.
     let redis = match env("REDIS_URL") {
@@ -112,6 +113,10 @@ pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
             "memory"
         }
     };
+    if let Some(redis) = &redis {
+        // One GitHub OIDC token is exchanged once across every instance.
+        builder = builder.replay_guard(redis.clone());
+    }
     let idp = builder.build().await?;
     tracing::info!(store, redis = redis.is_some(), %issuer, "SentryAgent starting");
 
@@ -200,6 +205,26 @@ fn tiers(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError
     }
     if let Some(secs) = env("SENTRYAGENT_QUOTA_CACHE_SECS") {
         builder = builder.quota_cache_ttl(Duration::from_secs(number("SENTRYAGENT_QUOTA_CACHE_SECS", &secs)?));
+    }
+    Ok(builder)
+}
+
+/// GitHub Actions OIDC federation (`POST /oidc/token`): keys fetched with
+/// reqwest; `SENTRYAGENT_GITHUB_ISSUER` (default GitHub's),
+/// `SENTRYAGENT_GITHUB_JWKS_URL` (default: from the issuer's discovery
+/// document) and `SENTRYAGENT_OIDC_AUDIENCE` (default: the issuer URL).
+fn federation(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError> {
+    let fetcher = sentryagent_federation_reqwest::ReqwestFetcher::new()
+        .map_err(|e| format!("cannot set up the HTTP client for OIDC keys: {e}"))?;
+    builder = builder.jwks_fetcher(Arc::new(fetcher));
+    if let Some(issuer) = env("SENTRYAGENT_GITHUB_ISSUER") {
+        builder = builder.oidc_issuer(issuer);
+    }
+    if let Some(url) = env("SENTRYAGENT_GITHUB_JWKS_URL") {
+        builder = builder.oidc_jwks_url(url);
+    }
+    if let Some(audience) = env("SENTRYAGENT_OIDC_AUDIENCE") {
+        builder = builder.oidc_audience(audience);
     }
     Ok(builder)
 }

@@ -245,10 +245,12 @@ impl SentryAgent {
             .trust_policies_for_owner(Provider::GitHub, &owner, request.tenant_id, limit + 1)
             .await?;
         if candidates.len() > limit {
+            // Too many to read for one exchange: only a named tenant narrows it.
+            let tenants: BTreeSet<TenantId> = candidates.iter().map(|p| p.tenant_id).collect();
             return Err(FederationError::Ambiguous {
                 field: "tenantId",
                 what: "tenant",
-                count: candidates.len(),
+                count: tenants.len(),
             }
             .into());
         }
