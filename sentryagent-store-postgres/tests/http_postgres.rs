@@ -87,7 +87,11 @@ fn postgres() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<TestB
                 runtime.spawn(async move { pool.close().await });
             }
             let _ = std::process::Command::new("psql")
-                .args([&services::database_url(), "-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+                .args([
+                    &services::database_url(),
+                    "-qc",
+                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                ])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();

@@ -14,8 +14,13 @@ use sentryagent_core::{EventId, MemoryStore, TenantId};
 #[async_trait]
 pub trait Tamper: Send + Sync {
     /// Sets one detail of the tenant's event `seq`; returns the event's id.
-    async fn set_audit_detail(&self, tenant: TenantId, seq: u64, key: &str, value: serde_json::Value)
-    -> Option<EventId>;
+    async fn set_audit_detail(
+        &self,
+        tenant: TenantId,
+        seq: u64,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Option<EventId>;
     /// Deletes the tenant's newest `n` events, leaving the checkpoint.
     async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize);
 }
