@@ -110,8 +110,10 @@ impl SentryAgent {
         self.inner.shared_usage.as_ref().unwrap_or(&self.inner.stores.usage)
     }
 
-    /// Counts one request of `metric` for a tenant (request path, no I/O).
-    pub(crate) fn meter(&self, tenant: TenantId, metric: &'static str) {
+    /// Counts one request of `metric` for a tenant: a map update on the
+    /// request path, no I/O. The route layer calls it for every API call and
+    /// the token endpoint for every token.
+    pub fn meter(&self, tenant: TenantId, metric: &'static str) {
         self.inner.meter.count(tenant, metric, 1);
     }
 
@@ -218,8 +220,13 @@ impl SentryAgent {
         Ok(self.inner.settings.tiers.get(&summary.tier).clone())
     }
 
-    /// Refuses a call past the tier's daily quota.
-    pub(crate) async fn check_quota(&self, tenant: TenantId) -> Result<(), Error> {
+    /// Refuses a call past the tier's daily quota. Reads the cached summary
+    /// (one store read per tenant per cache period) and this instance's
+    /// unflushed counts.
+    ///
+    /// # Errors
+    /// [`Error::TierQuotaExceeded`]; a store error while refreshing the summary.
+    pub async fn check_quota(&self, tenant: TenantId) -> Result<(), Error> {
         if !self.inner.settings.enforce_tiers {
             return Ok(());
         }
