@@ -58,14 +58,18 @@ fn metering(c: &mut Criterion) {
         .tenant
         .id;
     let mut g = c.benchmark_group("metering");
-    g.bench_function("increment", |b| b.iter(|| idp.meter(black_box(tenant), metric::API_CALLS)));
+    g.bench_function("increment", |b| {
+        b.iter(|| idp.meter(black_box(tenant), metric::API_CALLS))
+    });
     // The tier check as the route layer runs it: the cached summary plus the
     // unflushed count. `block_on` of a future that is ready at once adds a
     // few tens of nanoseconds.
     g.bench_function("tier_check", |b| {
         b.iter(|| rt.block_on(idp.check_quota(black_box(tenant))).is_ok())
     });
-    g.bench_function("block_on_ready_future", |b| b.iter(|| rt.block_on(async { black_box(1) })));
+    g.bench_function("block_on_ready_future", |b| {
+        b.iter(|| rt.block_on(async { black_box(1) }))
+    });
     g.finish();
 }
 
