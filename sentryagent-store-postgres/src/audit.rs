@@ -302,7 +302,14 @@ mod plans {
         let tenant = TenantId::new();
         let agent = AgentId::new();
         // 100,000 events for the tenant (one agent in 50, eight actions, one
-        // failure in ten, a minute apart) and 50,000 of another tenant's.
+        // failure in ten, a minute apart) and 50,000 of another tenant's. The
+        // seed may take longer than the store's statement timeout on a busy
+        // machine (other suites seed in parallel): none on its connection.
+        let mut conn = store.pool().acquire().await.expect("a connection");
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await
+            .expect("no timeout");
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash) \
              SELECT CASE WHEN g <= 100000 THEN $1 ELSE gen_random_uuid() END, g, gen_random_uuid(), \
@@ -313,9 +320,10 @@ mod plans {
         )
         .bind(tenant.as_uuid())
         .bind(agent.as_uuid())
-        .execute(store.pool())
+        .execute(&mut *conn)
         .await
         .expect("seed");
+        drop(conn);
         sqlx::query("ANALYZE audit_events")
             .execute(store.pool())
             .await
