@@ -57,6 +57,10 @@ pub struct Agent {
     pub scopes: Vec<String>,
     /// Lifecycle state.
     pub status: AgentStatus,
+    /// Whether the public marketplace lists the agent (while it is active).
+    /// Agents are listed by default; a tenant opts one out. Built-in agents
+    /// (the tenant's admin, the OIDC bootstrap agent) are never listed.
+    pub listed: bool,
     /// When it was registered.
     pub created_at: OffsetDateTime,
     /// When it last changed.
@@ -150,6 +154,8 @@ pub struct NewAgent {
     /// Scopes the agent may request. Management scopes can only be granted
     /// by a caller who holds them.
     pub scopes: Vec<String>,
+    /// Whether the public marketplace lists the agent; `None` lists it.
+    pub listed: Option<bool>,
 }
 
 /// A change to an agent; `None` leaves a field alone.
@@ -165,6 +171,8 @@ pub struct AgentPatch {
     pub scopes: Option<Vec<String>>,
     /// `Active` (reactivate) or `Suspended`.
     pub status: Option<AgentStatus>,
+    /// List the agent in the marketplace, or not.
+    pub listed: Option<bool>,
 }
 
 /// A registered agent with its first credential; the secret is shown once.
@@ -259,6 +267,7 @@ impl SentryAgent {
             metadata: new.metadata,
             scopes: new.scopes,
             status: AgentStatus::Active,
+            listed: new.listed.unwrap_or(true),
             created_at: now,
             updated_at: now,
         };
@@ -381,6 +390,9 @@ impl SentryAgent {
         if patch.status == Some(AgentStatus::Suspended) && id == caller.identity.agent_id {
             return Err(Error::Forbidden("an agent cannot suspend itself".into()));
         }
+        if patch.listed == Some(true) && crate::marketplace::is_built_in(&agent.name) {
+            return Err(Error::invalid("listed", "built-in agents are never listed"));
+        }
         let before = agent.status;
         let mut changed = Vec::new();
         if let Some(d) = patch.description {
@@ -398,6 +410,10 @@ impl SentryAgent {
         if let Some(s) = patch.scopes {
             agent.scopes = s;
             changed.push("scopes");
+        }
+        if let Some(l) = patch.listed {
+            agent.listed = l;
+            changed.push("listed");
         }
         if let Some(s) = patch.status {
             agent.status = s;

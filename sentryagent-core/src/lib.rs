@@ -11,6 +11,7 @@ pub mod federation;
 pub mod health;
 pub mod http;
 mod ids;
+pub mod marketplace;
 pub mod memory;
 pub mod metering;
 pub mod ratelimit;

@@ -11,10 +11,12 @@ use crate::agent::{Agent, AgentQuery};
 use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
 use crate::billing::Subscription;
 use crate::credential::{Credential, CredentialStatus};
+use crate::did::{AgentKey, DidSubject};
 use crate::error::{StoreError, StoreResult};
+use crate::marketplace::{MarketplaceAgent, MarketplaceQuery};
 use crate::store::{
-    AgentStore, AuditStore, CredentialStore, KeyStore, ReplayGuard, RevocationList, SubscriptionStore, TenantStore,
-    UsageCounters,
+    AgentKeyStore, AgentStore, AuditStore, CredentialStore, DirectoryStore, KeyStore, ReplayGuard, RevocationList,
+    SubscriptionStore, TenantStore, UsageCounters,
 };
 use crate::tenant::Tenant;
 use crate::token::StoredKey;
@@ -36,12 +38,16 @@ pub struct MemoryStore {
     subscriptions: RwLock<HashMap<TenantId, Subscription>>,
     billing_events: Mutex<HashSet<String>>,
     trust_policies: RwLock<BTreeMap<crate::TrustPolicyId, crate::federation::TrustPolicy>>,
+    agent_keys: RwLock<HashMap<(TenantId, AgentId), Vec<AgentKey>>>,
 }
 
 #[derive(Default)]
 struct Agents {
     by_id: BTreeMap<(TenantId, AgentId), Agent>,
     names: HashSet<(TenantId, String)>,
+    /// Each agent's tenant: ids are unique across tenants, and the public
+    /// reads find agents by id alone.
+    tenant_of: HashMap<AgentId, TenantId>,
 }
 
 #[derive(Default)]
@@ -150,9 +156,13 @@ impl TenantStore for MemoryStore {
 impl AgentStore for MemoryStore {
     async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
         let mut agents = write(&self.agents);
+        if agents.tenant_of.contains_key(&agent.id) {
+            return Err(StoreError::conflict("agent id exists"));
+        }
         if !agents.names.insert((agent.tenant_id, agent.name.clone())) {
             return Err(StoreError::conflict("agent name taken"));
         }
+        agents.tenant_of.insert(agent.id, agent.tenant_id);
         agents.by_id.insert((agent.tenant_id, agent.id), agent.clone());
         Ok(())
     }
@@ -190,6 +200,90 @@ impl AgentStore for MemoryStore {
             .take(query.limit)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl AgentKeyStore for MemoryStore {
+    async fn insert_agent_key(&self, key: &AgentKey) -> StoreResult<()> {
+        let mut keys = write(&self.agent_keys);
+        let list = keys.entry((key.tenant_id, key.agent_id)).or_default();
+        if list.iter().any(|k| k.id == key.id) {
+            return Err(StoreError::conflict("agent key exists"));
+        }
+        list.push(key.clone());
+        list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(())
+    }
+
+    async fn agent_keys(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<AgentKey>> {
+        Ok(read(&self.agent_keys)
+            .get(&(tenant, agent))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn delete_agent_key(&self, tenant: TenantId, agent: AgentId, id: &str) -> StoreResult<bool> {
+        let mut keys = write(&self.agent_keys);
+        let Some(list) = keys.get_mut(&(tenant, agent)) else {
+            return Ok(false);
+        };
+        let before = list.len();
+        list.retain(|k| k.id != id);
+        Ok(list.len() < before)
+    }
+}
+
+impl MemoryStore {
+    /// The agent with this id, in whichever tenant holds it.
+    fn agent_by_id(&self, id: AgentId) -> Option<Agent> {
+        let agents = read(&self.agents);
+        let tenant = agents.tenant_of.get(&id)?;
+        agents.by_id.get(&(*tenant, id)).cloned()
+    }
+
+    fn with_tenant_name(&self, agent: &Agent) -> Option<MarketplaceAgent> {
+        read(&self.tenants)
+            .get(&agent.tenant_id)
+            .map(|t| MarketplaceAgent::new(agent, &t.name))
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for MemoryStore {
+    async fn marketplace_agents(&self, query: &MarketplaceQuery) -> StoreResult<Vec<MarketplaceAgent>> {
+        let mut found: Vec<Agent> = read(&self.agents)
+            .by_id
+            .values()
+            .filter(|a| crate::marketplace::is_listed(a))
+            .filter(|a| query.after.is_none_or(|after| a.id > after))
+            .filter(|a| query.matches(a))
+            .cloned()
+            .collect();
+        found.sort_by_key(|a| a.id);
+        Ok(found
+            .iter()
+            .filter_map(|a| self.with_tenant_name(a))
+            .take(query.limit)
+            .collect())
+    }
+
+    async fn marketplace_agent(&self, id: AgentId) -> StoreResult<Option<MarketplaceAgent>> {
+        Ok(self
+            .agent_by_id(id)
+            .filter(crate::marketplace::is_listed)
+            .and_then(|a| self.with_tenant_name(&a)))
+    }
+
+    async fn did_subject(&self, id: AgentId) -> StoreResult<Option<DidSubject>> {
+        let Some(agent) = self.agent_by_id(id) else {
+            return Ok(None);
+        };
+        Ok(Some(DidSubject {
+            agent_id: id,
+            status: agent.status,
+            keys: self.agent_keys(agent.tenant_id, id).await?,
+        }))
     }
 }
 

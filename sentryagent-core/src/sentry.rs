@@ -362,6 +362,13 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// Turns the public marketplace (`GET /marketplace/agents…`) on (the
+    /// default) or off; off, its routes answer 404 `NOT_FOUND`.
+    pub fn marketplace(mut self, enabled: bool) -> Self {
+        self.settings.marketplace_enabled = enabled;
+        self
+    }
+
     /// A backend for `GET /health/detailed` to probe.
     pub fn health_check(mut self, check: Arc<dyn HealthCheck>) -> Self {
         self.health_checks.push(check);

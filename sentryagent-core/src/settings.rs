@@ -52,6 +52,9 @@ pub struct Settings {
     pub quota_cache_ttl: Duration,
     /// Workload identity federation (`POST /oidc/token`).
     pub federation: crate::federation::FederationSettings,
+    /// Whether the public marketplace routes answer (default on); off, they
+    /// answer 404 `NOT_FOUND`. DID documents are served either way.
+    pub marketplace_enabled: bool,
 }
 
 impl Default for Settings {
@@ -73,6 +76,7 @@ impl Default for Settings {
             enforce_tiers: true,
             quota_cache_ttl: Duration::from_secs(60),
             federation: crate::federation::FederationSettings::default(),
+            marketplace_enabled: true,
         }
     }
 }

@@ -88,6 +88,7 @@ impl crate::SentryAgent {
             metadata: serde_json::Map::new(),
             scopes: vec![crate::scope::ADMIN.to_owned()],
             status: crate::agent::AgentStatus::Active,
+            listed: false,
             created_at: now,
             updated_at: now,
         };

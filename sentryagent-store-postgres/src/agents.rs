@@ -11,7 +11,7 @@ use crate::error::{ResultExt, corrupt};
 
 macro_rules! agent_columns {
     () => {
-        "tenant_id, id, name, description, capabilities, metadata, scopes, status, created_at, updated_at"
+        "tenant_id, id, name, description, capabilities, metadata, scopes, status, listed, created_at, updated_at"
     };
 }
 
@@ -25,6 +25,7 @@ pub(crate) struct Row {
     pub(crate) metadata: serde_json::Value,
     pub(crate) scopes: Vec<String>,
     pub(crate) status: String,
+    pub(crate) listed: bool,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) updated_at: OffsetDateTime,
 }
@@ -45,6 +46,7 @@ impl TryFrom<Row> for Agent {
             metadata,
             scopes: r.scopes,
             status: AgentStatus::parse(&r.status).ok_or_else(|| corrupt("unknown agent status"))?,
+            listed: r.listed,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -57,7 +59,7 @@ impl AgentStore for PgStore {
         sqlx::query(concat!(
             "INSERT INTO agents (",
             agent_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(agent.tenant_id.as_uuid())
         .bind(agent.id.as_uuid())
@@ -67,6 +69,7 @@ impl AgentStore for PgStore {
         .bind(serde_json::Value::Object(agent.metadata.clone()))
         .bind(&agent.scopes)
         .bind(agent.status.as_str())
+        .bind(agent.listed)
         .bind(agent.created_at)
         .bind(agent.updated_at)
         .execute(&self.pool)
@@ -92,7 +95,7 @@ impl AgentStore for PgStore {
     async fn update_agent(&self, agent: &Agent) -> StoreResult<()> {
         sqlx::query(
             "UPDATE agents SET description = $3, capabilities = $4, metadata = $5, scopes = $6, status = $7, \
-             updated_at = $8 WHERE tenant_id = $1 AND id = $2",
+             updated_at = $8, listed = $9 WHERE tenant_id = $1 AND id = $2",
         )
         .bind(agent.tenant_id.as_uuid())
         .bind(agent.id.as_uuid())
@@ -102,6 +105,7 @@ impl AgentStore for PgStore {
         .bind(&agent.scopes)
         .bind(agent.status.as_str())
         .bind(agent.updated_at)
+        .bind(agent.listed)
         .execute(&self.pool)
         .await
         .store()?;

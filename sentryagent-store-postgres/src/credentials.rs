@@ -61,6 +61,7 @@ struct ClientRow {
     a_status: Option<String>,
     a_created_at: Option<OffsetDateTime>,
     a_updated_at: Option<OffsetDateTime>,
+    a_listed: Option<bool>,
 }
 
 #[async_trait]
@@ -120,7 +121,7 @@ impl CredentialStore for PgStore {
             "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
             "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
             "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
-            "a.created_at AS a_created_at, a.updated_at AS a_updated_at ",
+            "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed ",
             "FROM credentials c LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id ",
             "WHERE c.client_id = $1"
         ))
@@ -142,6 +143,7 @@ impl CredentialStore for PgStore {
                     metadata: row.a_metadata.unwrap_or(serde_json::Value::Null),
                     scopes: row.a_scopes.unwrap_or_default(),
                     status: row.a_status.unwrap_or_default(),
+                    listed: row.a_listed.unwrap_or_default(),
                     created_at: row.a_created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
                     updated_at: row.a_updated_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
                 }

@@ -6,6 +6,7 @@ mod audit;
 mod billing;
 mod cipher;
 mod credentials;
+mod directory;
 mod error;
 mod keys;
 mod revocations;

@@ -17,7 +17,9 @@ use sentryagent_core::token::{KeyState, SigningAlgorithm, StoredKey};
 use sentryagent_core::{AgentId, CredentialId, StoreErrorKind, TenantId, TokenId, time};
 use serde_json::json;
 
+mod marketplace;
 mod trust_policies;
+pub use marketplace::*;
 pub use trust_policies::*;
 
 /// What a backend under test must be.
@@ -47,6 +49,7 @@ fn agent(tenant: TenantId, name: &str, description: &str) -> Agent {
             .unwrap_or_default(),
         scopes: vec!["agents:read".into()],
         status: AgentStatus::Active,
+        listed: true,
         created_at: now,
         updated_at: now,
     }
@@ -591,6 +594,10 @@ macro_rules! store_conformance {
             trust_policies_round_trip_and_scoped,
             trust_policies_found_by_owner,
             trust_policies_pin_on_first_use,
+            agent_keys_and_did_subjects,
+            marketplace_searches_name_and_description,
+            marketplace_lists_only_listed_active_agents,
+            marketplace_pages_stay_stable_while_agents_are_added,
         );
     };
     (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {

@@ -253,6 +253,7 @@ impl SentryAgent {
             metadata: serde_json::Map::new(),
             scopes: vec![scope::AGENTS_WRITE.to_owned()],
             status: AgentStatus::Active,
+            listed: false,
             created_at: now,
             updated_at: now,
         };

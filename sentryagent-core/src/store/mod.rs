@@ -16,8 +16,10 @@ use crate::agent::{Agent, AgentQuery};
 use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
 use crate::billing::Subscription;
 use crate::credential::Credential;
+use crate::did::{AgentKey, DidSubject};
 use crate::error::StoreResult;
 use crate::federation::{Provider, TrustPolicy};
+use crate::marketplace::{MarketplaceAgent, MarketplaceQuery};
 use crate::tenant::Tenant;
 use crate::token::StoredKey;
 use crate::{AgentId, CredentialId, TenantId, TokenId, TrustPolicyId};
@@ -48,6 +50,35 @@ pub trait AgentStore: Send + Sync + 'static {
     async fn update_agent(&self, agent: &Agent) -> StoreResult<()>;
     /// Agents matching `query`, in id (registration) order.
     async fn list_agents(&self, tenant: TenantId, query: &AgentQuery) -> StoreResult<Vec<Agent>>;
+}
+
+/// Public keys registered for agents: their DIDs' verification methods.
+#[async_trait]
+pub trait AgentKeyStore: Send + Sync + 'static {
+    /// Stores a key; a [`Conflict`](crate::StoreErrorKind::Conflict) when the
+    /// agent already has a key with this id.
+    async fn insert_agent_key(&self, key: &AgentKey) -> StoreResult<()>;
+    /// An agent's keys, oldest first (by creation time, then id).
+    async fn agent_keys(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<AgentKey>>;
+    /// Deletes one key of an agent; whether it existed.
+    async fn delete_agent_key(&self, tenant: TenantId, agent: AgentId, id: &str) -> StoreResult<bool>;
+}
+
+/// The public reads across tenants: the marketplace and DID documents.
+/// Agents are found by id alone here (ids are unique across tenants), and
+/// only public fields leave the store.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync + 'static {
+    /// Listed agents ([`is_listed`](crate::marketplace::is_listed)) whose
+    /// tenant exists, matching `query`
+    /// ([`MarketplaceQuery::matches`]), in id order after `query.after`, at
+    /// most `query.limit`, with their tenant's name.
+    async fn marketplace_agents(&self, query: &MarketplaceQuery) -> StoreResult<Vec<MarketplaceAgent>>;
+    /// One agent, if it is listed and its tenant exists.
+    async fn marketplace_agent(&self, id: AgentId) -> StoreResult<Option<MarketplaceAgent>>;
+    /// Any agent's status and keys (oldest first), decommissioned ones
+    /// included: what its DID document is made of.
+    async fn did_subject(&self, id: AgentId) -> StoreResult<Option<DidSubject>>;
 }
 
 /// Client credentials.
@@ -222,6 +253,8 @@ pub trait Store:
     + SubscriptionStore
     + UsageCounters
     + TrustPolicyStore
+    + AgentKeyStore
+    + DirectoryStore
 {
 }
 
@@ -234,6 +267,8 @@ impl<T> Store for T where
         + SubscriptionStore
         + UsageCounters
         + TrustPolicyStore
+        + AgentKeyStore
+        + DirectoryStore
 {
 }
 
@@ -254,6 +289,10 @@ pub struct Stores {
     pub subscriptions: Arc<dyn SubscriptionStore>,
     /// Durable usage roll-ups (daily; months are sums of days).
     pub usage: Arc<dyn UsageCounters>,
+    /// Agents' public keys.
+    pub agent_keys: Arc<dyn AgentKeyStore>,
+    /// Marketplace and DID document reads.
+    pub directory: Arc<dyn DirectoryStore>,
     /// Revoked tokens.
     pub revocations: Arc<dyn RevocationList>,
     /// OIDC trust policies.
@@ -274,7 +313,9 @@ impl Stores {
             keys: store.clone(),
             subscriptions: store.clone(),
             trust_policies: store.clone(),
-            usage: store,
+            usage: store.clone(),
+            agent_keys: store.clone(),
+            directory: store,
             revocations,
             replay: Arc::new(crate::memory::MemoryStore::new()),
         }

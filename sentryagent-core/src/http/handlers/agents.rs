@@ -20,6 +20,7 @@ struct AgentView<'a> {
     metadata: &'a serde_json::Map<String, serde_json::Value>,
     scopes: &'a [String],
     status: AgentStatus,
+    listed: bool,
     did: String,
     #[serde(with = "crate::time::rfc3339")]
     created_at: OffsetDateTime,
@@ -36,6 +37,7 @@ fn view<'a>(sa: &SentryAgent, agent: &'a Agent) -> AgentView<'a> {
         metadata: &agent.metadata,
         scopes: &agent.scopes,
         status: agent.status,
+        listed: agent.listed,
         did: crate::did::agent_did(&sa.settings().issuer, agent.id),
         created_at: agent.created_at,
         updated_at: agent.updated_at,
@@ -49,6 +51,7 @@ struct RegisterBody {
     capabilities: Option<Vec<String>>,
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
     scopes: Option<Vec<String>>,
+    listed: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -64,7 +67,7 @@ struct RegisteredView<'a> {
 pub(super) async fn register(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let body: RegisterBody = body::json(
         &req,
-        &["name", "description", "capabilities", "metadata", "scopes"],
+        &["name", "description", "capabilities", "metadata", "scopes", "listed"],
         false,
     )?;
     let new = NewAgent {
@@ -73,6 +76,7 @@ pub(super) async fn register(sa: SentryAgent, req: Request, caller: Caller) -> R
         capabilities: body.capabilities.unwrap_or_default(),
         metadata: body.metadata.unwrap_or_default(),
         scopes: body.scopes.unwrap_or_default(),
+        listed: body.listed,
     };
     let created = sa.register_agent(&caller, new).await?;
     let view = RegisteredView {
@@ -86,9 +90,9 @@ pub(super) async fn register(sa: SentryAgent, req: Request, caller: Caller) -> R
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
+pub(super) struct Page<T> {
+    pub(super) items: Vec<T>,
+    pub(super) next_cursor: Option<String>,
 }
 
 pub(super) async fn list(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
@@ -122,13 +126,14 @@ struct PatchBody {
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
     scopes: Option<Vec<String>>,
     status: Option<AgentStatus>,
+    listed: Option<bool>,
 }
 
 pub(super) async fn update(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let id = body::path_id(&req, "agentId")?;
     let body: PatchBody = body::json(
         &req,
-        &["description", "capabilities", "metadata", "scopes", "status"],
+        &["description", "capabilities", "metadata", "scopes", "status", "listed"],
         false,
     )?;
     let patch = AgentPatch {
@@ -137,6 +142,7 @@ pub(super) async fn update(sa: SentryAgent, req: Request, caller: Caller) -> Res
         metadata: body.metadata,
         scopes: body.scopes,
         status: body.status,
+        listed: body.listed,
     };
     let agent = sa.update_agent(&caller, id, patch).await?;
     Ok(Response::json(StatusCode::OK, &view(&sa, &agent)))
