@@ -406,6 +406,16 @@ macro_rules! http_suite {
             tiers::daily_quota_is_enforced,
             tiers::metering_goes_on_without_enforcement,
             tiers::billing_without_a_provider,
+            marketplace::search_finds_agents_by_a_word_of_the_description,
+            marketplace::capability_filter_is_exact,
+            marketplace::opting_out_hides_an_agent,
+            marketplace::suspension_hides_an_agent,
+            marketplace::pages_are_stable_while_agents_are_added,
+            marketplace::marketplace_off_answers_404,
+            marketplace::marketplace_is_limited_per_ip,
+            marketplace::no_private_field_in_any_answer,
+            dids::did_documents_resolve_and_publish_keys,
+            dids::deactivated_documents_say_so,
         );
     };
     (@cases $start:path, $backend:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -130,8 +130,10 @@ pub struct Route {
     pub path: &'static str,
     /// Stable operation id (the OpenAPI `operationId`).
     pub operation_id: &'static str,
-    /// Whether the route is one of the well-known documents a host may also
-    /// serve at its root.
+    /// Whether the route is one of the documents a host may also serve at
+    /// its root: the `/.well-known` metadata, and the agents' DID documents
+    /// (`/agents/{agentId}/did.json`), which `did:web` resolves from the
+    /// issuer's root.
     pub well_known: bool,
     /// How the caller is authenticated.
     pub auth: Auth,

@@ -3,10 +3,12 @@
 pub mod agents;
 pub mod audit;
 pub mod credentials;
+pub mod dids;
 pub mod errors;
 pub mod health;
 pub mod isolation;
 pub mod limits;
+pub mod marketplace;
 pub mod oidc;
 pub mod tiers;
 pub mod tokens;

@@ -3,6 +3,8 @@
 mod agents;
 mod audit;
 mod billing;
+mod did;
+mod marketplace;
 mod meta;
 mod oauth;
 mod oidc;
@@ -84,6 +86,13 @@ pub(super) static ROUTES: &[Route] = &[
     route!(well_known GET "/.well-known/jwks.json", "getJwks", meta::jwks),
     route!(well_known GET "/.well-known/oauth-authorization-server", "getAuthorizationServerMetadata", meta::oauth_metadata),
     route!(well_known GET "/.well-known/openid-configuration", "getOpenIdConfiguration", meta::openid_configuration),
+    route!(bearer Management POST "/agents/{agentId}/keys", "addAgentKey", did::add_key),
+    route!(bearer Management GET "/agents/{agentId}/keys", "listAgentKeys", did::list_keys),
+    route!(bearer Management DELETE "/agents/{agentId}/keys/{keyId}", "removeAgentKey", did::remove_key),
+    // Also served at the issuer's root, where did:web resolution looks.
+    route!(well_known GET "/agents/{agentId}/did.json", "getAgentDidDocument", did::document),
+    route!(open Public GET "/marketplace/agents", "listMarketplaceAgents", marketplace::list),
+    route!(open Public GET "/marketplace/agents/{agentId}", "getMarketplaceAgent", marketplace::get),
     route!(bearer Management GET "/audit", "queryAudit", audit::query),
     route!(bearer AuditVerify GET "/audit/verify", "verifyAudit", audit::verify),
     route!(open Public GET "/tiers", "listTiers", billing::tiers),
