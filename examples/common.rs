@@ -66,6 +66,9 @@ pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
     builder = limits(builder)?;
     builder = tiers(builder)?;
     builder = federation(builder)?;
+    if env("MARKETPLACE_ENABLED").is_some_and(|v| v == "false" || v == "0") {
+        builder = builder.marketplace(false);
+    }
 
     // Backends: PostgreSQL for durable records, Redis for shared hot state.
     let redis = match env("REDIS_URL") {

@@ -30,7 +30,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
     mount(idp, |_| true)
 }
 
-/// Only the well-known documents (JWKS, RFC 8414 and OpenID discovery), for a
+/// Only the root documents (JWKS, RFC 8414 and OpenID discovery, and the
+/// agents' DID documents that `did:web` resolves at the root), for a
 /// host to serve at its root as well.
 pub fn well_known<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
     mount(idp, |r| r.well_known)

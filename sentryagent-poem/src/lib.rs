@@ -25,8 +25,9 @@ pub fn endpoint(idp: SentryAgent) -> poem::Route {
     mount(idp, |_| true)
 }
 
-/// Only the well-known documents (JWKS, RFC 8414 and OpenID discovery), for a
-/// host to serve at its root as well: `.nest("/", well_known(idp))`. Like
+/// Only the root documents (JWKS, RFC 8414 and OpenID discovery, and the
+/// agents' DID documents that `did:web` resolves at the root), for a host to
+/// serve at its root as well: `.nest("/", well_known(idp))`. Like
 /// [`endpoint`], it answers the host's unmatched paths with the API's envelope.
 pub fn well_known(idp: SentryAgent) -> poem::Route {
     mount(idp, |r| r.well_known)
