@@ -274,11 +274,7 @@ impl SentryAgent {
                         allowed: f[0].allowed.as_str().unwrap_or_default().to_owned(),
                         provided: f[0].provided.as_str().unwrap_or_default().to_owned(),
                     },
-                    None => FederationError::PolicyNotFound {
-                        repository: claims.repository.clone(),
-                        git_ref: claims.git_ref.clone().unwrap_or_else(|| "-".into()),
-                        event: claims.event_name.clone().unwrap_or_else(|| "-".into()),
-                    },
+                    None => not_found(&claims),
                 };
                 return Err(self.deny(&concerned, &claims, None, refusal, ip).await);
             }
@@ -332,12 +328,7 @@ impl SentryAgent {
                 .await?;
             // A concurrent first exchange from another repository may have won.
             if pinned.as_ref().is_none_or(|p| !evaluate(p, &claims).is_empty()) {
-                let e = FederationError::PolicyNotFound {
-                    repository: claims.repository.clone(),
-                    git_ref: claims.git_ref.clone().unwrap_or_else(|| "-".into()),
-                    event: claims.event_name.clone().unwrap_or_else(|| "-".into()),
-                };
-                return Err(self.deny(&one, &claims, Some(policy), e, ip).await);
+                return Err(self.deny(&one, &claims, Some(policy), not_found(&claims), ip).await);
             }
             let mut event = NewAuditEvent::new("trust_policy.pinned", Outcome::Success, actor(&claims))
                 .ip(ip)
@@ -530,6 +521,15 @@ impl SentryAgent {
             refusal,
             policies: verdicts,
         })
+    }
+}
+
+/// `TRUST_POLICY_NOT_FOUND` for `claims`, echoing what the token presented.
+fn not_found(claims: &GitHubClaims) -> FederationError {
+    FederationError::PolicyNotFound {
+        repository: claims.repository.clone(),
+        git_ref: claims.git_ref.clone().unwrap_or_else(|| "-".into()),
+        event: claims.event_name.clone().unwrap_or_else(|| "-".into()),
     }
 }
 
