@@ -373,3 +373,62 @@ async fn outage_answers_503_and_recovers() {
         .expect("tokens again after recovery");
     assert_eq!(idp.health().await.status, "ok");
 }
+
+/// A host application's own sqlx migrations on the same database and ours
+/// keep separate histories: both apply, in either order, and re-running
+/// either is a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_migrations_and_ours_coexist() {
+    let ours = services::unique_name("sa_test");
+    let host = services::unique_name("sa_test_host");
+    let Some(store) = store(&services::database_url(), &ours).await else {
+        return;
+    };
+    // The host's migrations: its own directory, its own schema as search path
+    // (standing in for `public`), sqlx's default `_sqlx_migrations` table.
+    let dir = std::env::temp_dir().join(services::unique_name("host_migrations"));
+    std::fs::create_dir_all(&dir).expect("a migrations directory");
+    std::fs::write(
+        dir.join("0001_host_orders.sql"),
+        "CREATE TABLE orders (id bigint PRIMARY KEY);",
+    )
+    .expect("a host migration");
+    let host_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(
+            std::str::FromStr::from_str(&services::database_url())
+                .map(|o: sqlx::postgres::PgConnectOptions| o.options([("search_path", host.as_str())]))
+                .expect("options"),
+        )
+        .await
+        .expect("the host's pool");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {host}")))
+        .execute(&host_pool)
+        .await
+        .expect("the host's schema");
+    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .expect("the host's migrator");
+    migrator.run(&host_pool).await.expect("host migrations after ours");
+    store.migrate().await.expect("ours again, after the host's");
+    migrator.run(&host_pool).await.expect("the host's again");
+
+    let count = |sql: String| {
+        let pool = host_pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count(format!("SELECT count(*) FROM {host}._sqlx_migrations")).await, 1);
+    let ours_applied = count(format!("SELECT count(*) FROM {ours}._sqlx_migrations")).await;
+    assert!(ours_applied >= 3, "our history is ours: {ours_applied}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {host} CASCADE")))
+        .execute(&host_pool)
+        .await
+        .expect("drop the host's schema");
+    drop_schema(&store).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
