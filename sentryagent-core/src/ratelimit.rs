@@ -218,7 +218,7 @@ impl LocalRateLimiter {
                 }
             }
             Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let wait = not_until.wait_time_from(limiter.clock().now());
                 RateDecision {
                     allowed: false,
                     limit: quota.limit,
