@@ -12,10 +12,9 @@ use sentryagent_billing_stripe::{StripeBilling, StripeConfig};
 use sentryagent_core::ratelimit::{Quota, RouteGroup};
 use sentryagent_core::store::{RevocationList, Stores};
 use sentryagent_core::token::SigningAlgorithm;
-use sentryagent_core::{AgentIdentity, SentryAgent, SentryAgentBuilder};
+use sentryagent_core::{SentryAgent, SentryAgentBuilder};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
-use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -251,16 +250,6 @@ pub(crate) async fn stop(idp: &SentryAgent) {
         Err(e) => tracing::error!(error = %e, "the last usage flush failed"),
     }
     tracing::info!("stopped");
-}
-
-/// The host route's answer: who the agent token belongs to.
-pub(crate) fn whoami(agent: &AgentIdentity) -> Value {
-    json!({
-        "agentId": agent.agent_id,
-        "tenantId": agent.tenant_id,
-        "clientId": agent.client_id,
-        "scopes": agent.scopes,
-    })
 }
 
 /// Prunes the audit log past each tenant's retention window, once a day.

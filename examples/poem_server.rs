@@ -10,8 +10,8 @@ mod common;
 use poem::listener::TcpAcceptor;
 use poem::web::Json;
 use poem::{EndpointExt, Route, Server, get, handler};
+use sentryagent_core::AgentIdentity;
 use sentryagent_poem::Agent;
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() {
@@ -39,6 +39,6 @@ async fn run() -> Result<(), common::BoxError> {
 
 /// The host's own route, protected by the extractor.
 #[handler]
-async fn whoami(agent: Agent) -> Json<Value> {
-    Json(common::whoami(&agent))
+async fn whoami(agent: Agent) -> Json<AgentIdentity> {
+    Json(agent.0)
 }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use axum::routing::get;
 use axum::{Json, Router};
 use sentryagent_axum::Agent;
-use serde_json::Value;
+use sentryagent_core::AgentIdentity;
 
 #[tokio::main]
 async fn main() {
@@ -44,6 +44,6 @@ async fn run() -> Result<(), common::BoxError> {
 }
 
 /// The host's own route, protected by the extractor.
-async fn whoami(agent: Agent) -> Json<Value> {
-    Json(common::whoami(&agent))
+async fn whoami(agent: Agent) -> Json<AgentIdentity> {
+    Json(agent.0)
 }

@@ -4,16 +4,10 @@ use std::net::SocketAddr;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use sentryagent_axum::{Agent, SentryAgent};
-use serde_json::{Value, json};
+use sentryagent_axum::{Agent, AgentIdentity, SentryAgent};
 
-async fn whoami(agent: Agent) -> Json<Value> {
-    Json(json!({
-        "agentId": agent.agent_id,
-        "tenantId": agent.tenant_id,
-        "clientId": agent.client_id,
-        "scopes": agent.scopes,
-    }))
+async fn whoami(agent: Agent) -> Json<AgentIdentity> {
+    Json(agent.0)
 }
 
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {

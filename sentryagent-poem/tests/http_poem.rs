@@ -3,17 +3,11 @@
 use poem::listener::TcpAcceptor;
 use poem::web::Json;
 use poem::{EndpointExt, Route, Server, get, handler};
-use sentryagent_poem::{Agent, SentryAgent};
-use serde_json::{Value, json};
+use sentryagent_poem::{Agent, AgentIdentity, SentryAgent};
 
 #[handler]
-async fn whoami(agent: Agent) -> Json<Value> {
-    Json(json!({
-        "agentId": agent.agent_id,
-        "tenantId": agent.tenant_id,
-        "clientId": agent.client_id,
-        "scopes": agent.scopes,
-    }))
+async fn whoami(agent: Agent) -> Json<AgentIdentity> {
+    Json(agent.0)
 }
 
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {

@@ -8,20 +8,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::routing::get;
 use axum::{Json, Router};
-use sentryagent_axum::{Agent, SentryAgent};
+use sentryagent_axum::{Agent, AgentIdentity, SentryAgent};
 use sentryagent_core::store::Stores;
 use sentryagent_core::{EventId, TenantId};
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 use sentryagent_testkit::{Tamper, TestBackend, services};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-async fn whoami(agent: Agent) -> Json<Value> {
-    Json(json!({
-        "agentId": agent.agent_id,
-        "tenantId": agent.tenant_id,
-        "clientId": agent.client_id,
-        "scopes": agent.scopes,
-    }))
+async fn whoami(agent: Agent) -> Json<AgentIdentity> {
+    Json(agent.0)
 }
 
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {

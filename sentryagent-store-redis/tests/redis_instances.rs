@@ -16,8 +16,8 @@ use sentryagent_store_redis::{RedisOptions, RedisStore};
 use sentryagent_testkit::services;
 use serde_json::{Value, json};
 
-async fn whoami(agent: Agent) -> axum::Json<Value> {
-    axum::Json(json!({ "agentId": agent.agent_id }))
+async fn whoami(agent: Agent) -> axum::Json<sentryagent_core::AgentIdentity> {
+    axum::Json(agent.0)
 }
 
 /// Serves an instance on a loopback port; returns its base URL.

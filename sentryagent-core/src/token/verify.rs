@@ -15,8 +15,11 @@ use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{Error, OAuthError, OAuthErrorCode, StoreError};
 use crate::{AgentId, SentryAgent, TenantId, TokenId, scope};
 
-/// The verified caller behind a bearer token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The verified caller behind a bearer token. It serialises as
+/// `{agentId, tenantId, clientId, scopes, tokenId, expiresAt}`, what a host's
+/// `/whoami`-style route answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AgentIdentity {
     /// The agent (`sub`).
     pub agent_id: AgentId,
