@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{FromRef, FromRequestParts, RawPathParams};
+use axum::extract::{FromRef, FromRequestParts, Path, RawPathParams};
 use axum::response::IntoResponse;
-use axum::routing::{MethodFilter, on};
+use axum::routing::{MethodFilter, get, on};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
@@ -27,7 +27,20 @@ pub use sentryagent_core::{AgentIdentity, SentryAgent};
 /// # Ok(()) }
 /// ```
 pub fn router<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
-    mount(idp, |_| true)
+    explorer(idp.clone()).merge(mount(idp, |_| true))
+}
+
+/// The API explorer at `/docs/` (the core serves its files).
+fn explorer<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
+    let page = idp.clone();
+    let files = idp.clone();
+    Router::new()
+        .route("/docs", get(move || async move { into_axum(idp.explorer(None)) }))
+        .route("/docs/", get(move || async move { into_axum(page.explorer(Some(""))) }))
+        .route(
+            "/docs/{*file}",
+            get(move |Path(file): Path<String>| async move { into_axum(files.explorer(Some(&file))) }),
+        )
 }
 
 /// Only the root documents (JWKS, RFC 8414 and OpenID discovery, and the

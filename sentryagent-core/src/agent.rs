@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::{AgentId, TenantId};
 
 /// Lifecycle state of an agent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentStatus {
     /// Can obtain and use tokens.

@@ -125,7 +125,7 @@ pub trait BillingProvider: Send + Sync + 'static {
 }
 
 /// A tenant's subscription as the webhooks have left it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     /// The tenant.

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::{AgentId, CredentialId, TenantId};
 
 /// Whether a credential can still authenticate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialStatus {
     /// Usable.
@@ -36,7 +36,7 @@ impl CredentialStatus {
 
 /// A stored credential. The secret itself is never stored, only its keyed
 /// hash; this type never serialises the hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Credential {
     /// The credential's id; stays the same across rotations.

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// What went wrong with one field of a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name as the API spells it (`name`, `capabilities[2]`, `from`).
     pub field: String,
@@ -210,7 +210,7 @@ impl StoreError {
 }
 
 /// An OAuth 2.0 error code (RFC 6749 §5.2, RFC 7009, RFC 8707).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OAuthErrorCode {
@@ -244,7 +244,7 @@ pub enum OAuthErrorCode {
 }
 
 /// An RFC 6749 §5.2 error answer.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, utoipa::ToSchema)]
 #[error("{error:?}: {error_description}")]
 pub struct OAuthError {
     /// The error code.

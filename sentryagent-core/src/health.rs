@@ -22,7 +22,7 @@ pub trait HealthCheck: Send + Sync + 'static {
 }
 
 /// The result of probing one backend.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckResult {
     /// The backend.
@@ -39,7 +39,7 @@ pub struct CheckResult {
 }
 
 /// The answer of `GET /health/detailed`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct HealthReport {
     /// `ok`, `degraded` (an optional backend is down) or `down` (a required one is).
     pub status: &'static str,

@@ -70,7 +70,7 @@ impl Meter {
 }
 
 /// A tenant's usage beside its limits (`GET /usage`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageReport {
     /// The tenant.
@@ -88,7 +88,7 @@ pub struct UsageReport {
 }
 
 /// Counts over a period.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsagePeriod {
     /// `2026-11-23` or `2026-11`.

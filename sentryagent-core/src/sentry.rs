@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     pub(crate) billing: Option<Arc<dyn BillingProvider>>,
     /// The OIDC issuer's cached keys.
     pub(crate) federation: crate::federation::Federation,
+    /// The serialised OpenAPI document, built on first request.
+    pub(crate) openapi: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -399,6 +401,7 @@ impl SentryAgentBuilder {
         Ok(SentryAgent {
             inner: Arc::new(Inner {
                 federation,
+                openapi: std::sync::OnceLock::new(),
                 chain,
                 audit_sink,
                 health_checks: self.health_checks,

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::TenantId;
 
 /// A tenant: an organisation with its own agents, credentials and audit log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     /// The tenant's id.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// The limits of a tier. `None` is unlimited.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierLimits {
     /// How many agents a tenant may have (its built-in admin and
@@ -17,7 +17,7 @@ pub struct TierLimits {
 }
 
 /// One tier of the catalog.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tier {
     /// `free`, `pro`, `enterprise`.

@@ -22,7 +22,22 @@ pub use sentryagent_core::{AgentIdentity, SentryAgent};
 /// # Ok(()) }
 /// ```
 pub fn endpoint(idp: SentryAgent) -> poem::Route {
+    let page = idp.clone();
+    let files = idp.clone();
+    let bare = idp.clone();
     mount(idp, |_| true)
+        // The API explorer at `/docs/` (the core serves its files).
+        .at("/docs", poem::get(make_sync(move |_| into_poem(bare.explorer(None)))))
+        .at(
+            "/docs/",
+            poem::get(make_sync(move |_| into_poem(page.explorer(Some(""))))),
+        )
+        .at(
+            "/docs/*file",
+            poem::get(make_sync(move |req: poem::Request| {
+                into_poem(files.explorer(Some(req.raw_path_param("file").unwrap_or_default())))
+            })),
+        )
 }
 
 /// Only the root documents (JWKS, RFC 8414 and OpenID discovery, and the

@@ -416,6 +416,8 @@ macro_rules! http_suite {
             marketplace::no_private_field_in_any_answer,
             dids::did_documents_resolve_and_publish_keys,
             dids::deactivated_documents_say_so,
+            openapi::openapi_document_matches_the_answers,
+            openapi::explorer_is_served_from_the_binary,
         );
     };
     (@cases $start:path, $backend:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -276,7 +276,7 @@ impl ChainVerifier<'_> {
 }
 
 /// The answer of `GET /audit/verify`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
     /// Whether the whole chain is intact.

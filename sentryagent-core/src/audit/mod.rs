@@ -19,7 +19,7 @@ use crate::{AgentId, EventId, TenantId};
 pub use chain::{AuditChain, ChainMark, Verification};
 
 /// Whether the audited action succeeded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// It succeeded.
@@ -103,7 +103,7 @@ impl NewAuditEvent {
 }
 
 /// A stored audit event with its place in the tenant's chain.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     /// The event's id.
@@ -124,6 +124,7 @@ pub struct AuditEvent {
     pub outcome: Outcome,
     /// The caller's address.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "203.0.113.7")]
     pub ip: Option<IpAddr>,
     /// When it happened.
     #[serde(with = "crate::time::rfc3339")]

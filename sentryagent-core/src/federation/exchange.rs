@@ -28,7 +28,7 @@ use crate::{AgentId, Caller, SentryAgent, TenantId, TrustPolicyId, scope};
 const MAX_CANDIDATES: usize = 500;
 
 /// The body of `POST /oidc/token`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeRequest {
     /// The workflow's OIDC token.
@@ -94,7 +94,7 @@ fn only_branch_failed(failures: &[Failure]) -> bool {
 }
 
 /// The answer of `POST /oidc/trust-policies/evaluate`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Evaluation {
     /// How the token verified (`None` when claims were given instead).
@@ -113,7 +113,7 @@ pub struct Evaluation {
 }
 
 /// How a presented token fared.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCheck {
     /// Whether it verified.
@@ -127,7 +127,7 @@ pub struct TokenCheck {
 }
 
 /// One policy's verdict.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyVerdict {
     /// The policy.
@@ -143,7 +143,7 @@ pub struct PolicyVerdict {
 }
 
 /// The body of `POST /oidc/trust-policies/evaluate`: a token, or its claims.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluateRequest {
     /// A workflow's OIDC token (an expired one is fine: its claims are

@@ -8,7 +8,7 @@ use crate::error::Validator;
 use crate::{AgentId, TenantId, TrustPolicyId};
 
 /// Who issues the workload tokens a policy trusts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// GitHub Actions (`token.actions.githubusercontent.com`, or the issuer
@@ -31,7 +31,7 @@ impl Provider {
 }
 
 /// Whether a ref is a branch or a tag (`ref_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RefType {
     /// `refs/heads/…`.
@@ -148,7 +148,7 @@ pub fn owner_key(repository: &str) -> String {
 /// The claims of a GitHub Actions OIDC token that policies look at. The
 /// token carries more (`sub`, `sha`, `actor`…); `sub` is deliberately not
 /// used for matching.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitHubClaims {
     /// `owner/name`.
     pub repository: String,
@@ -192,7 +192,7 @@ impl GitHubClaims {
 }
 
 /// The first reason a policy does not admit a set of claims.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
     /// The condition, as the API names it (`repository`, `branch`, `eventName`…).
@@ -302,7 +302,7 @@ fn denied_events(policy: &TrustPolicy) -> Vec<String> {
 }
 
 /// What creating a trust policy takes.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewTrustPolicy {
     /// `github`.

@@ -94,19 +94,20 @@ impl Query {
         }
     }
 
-    /// A parameter's value; empty counts as absent.
+    /// A free-text parameter's value; empty counts as absent.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
-    /// A parameter parsed with `parse`, or a validation error naming it.
+    /// A typed parameter parsed with `parse`, or a validation error naming
+    /// it (an empty value is not a value of any type, so it is refused too).
     pub(crate) fn parse_with<T>(
         &self,
         key: &str,
         expected: &str,
         parse: impl FnOnce(&str) -> Option<T>,
     ) -> Result<Option<T>, Error> {
-        match self.get(key) {
+        match self.0.get(key).map(String::as_str) {
             None => Ok(None),
             Some(v) => parse(v)
                 .map(Some)

@@ -9,11 +9,18 @@ use serde::Serialize;
 use super::Response;
 use crate::error::{Error, OAuthError, OAuthErrorCode, StoreErrorKind};
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// The API's error envelope.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// A stable `SCREAMING_SNAKE` code, e.g. `VALIDATION_ERROR`.
+    #[schema(example = "VALIDATION_ERROR")]
     code: &'a str,
+    /// A human sentence.
     message: &'a str,
+    /// More about the error: for `VALIDATION_ERROR`, a message per bad field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
     details: Option<serde_json::Value>,
 }
 
@@ -71,6 +78,7 @@ impl From<Error> for Response {
                 details = Some(serde_json::json!({ "limit": limit }));
                 err.to_string()
             }
+            Error::BillingNotConfigured => err.to_string(),
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
                 tracing::warn!(error = %err, "backend unavailable");
                 "the service is temporarily unavailable; retry later".to_owned()
@@ -83,7 +91,7 @@ impl From<Error> for Response {
         };
         let mut response = Response::json(
             status,
-            &Envelope {
+            &ErrorBody {
                 code,
                 message: &message,
                 details,

@@ -7,7 +7,9 @@
 mod body;
 pub mod client_ip;
 mod error;
+mod explorer;
 mod handlers;
+pub mod openapi;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};

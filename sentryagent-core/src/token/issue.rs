@@ -185,7 +185,7 @@ impl TokenRequest {
 }
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: String,

@@ -18,7 +18,7 @@ use crate::{AgentId, SentryAgent, TenantId, TokenId, scope};
 /// The verified caller behind a bearer token. It serialises as
 /// `{agentId, tenantId, clientId, scopes, tokenId, expiresAt}`, what a host's
 /// `/whoami`-style route answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentIdentity {
     /// The agent (`sub`).
@@ -80,8 +80,42 @@ pub struct Introspection {
     pub claims: Option<IntrospectedClaims>,
 }
 
+impl utoipa::PartialSchema for Introspection {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        // Either shape, told apart by `active` (a derive would make the
+        // flattened claims a nullable member).
+        let schema = serde_json::json!({
+            "description": "An introspection answer (RFC 7662).",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["active"],
+                    "properties": { "active": { "const": false } },
+                    "additionalProperties": false,
+                },
+                {
+                    "allOf": [
+                        { "$ref": "#/components/schemas/IntrospectedClaims" },
+                        { "type": "object", "required": ["active"], "properties": { "active": { "const": true } } },
+                    ],
+                },
+            ],
+        });
+        serde_json::from_value(schema).unwrap_or_else(|_| utoipa::openapi::RefOr::T(Default::default()))
+    }
+}
+
+impl utoipa::ToSchema for Introspection {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((
+            "IntrospectedClaims".into(),
+            <IntrospectedClaims as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
 /// The claims of an active token, as RFC 7662 names them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IntrospectedClaims {
     /// The agent.
     pub sub: AgentId,

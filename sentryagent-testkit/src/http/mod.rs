@@ -10,5 +10,6 @@ pub mod isolation;
 pub mod limits;
 pub mod marketplace;
 pub mod oidc;
+pub mod openapi;
 pub mod tiers;
 pub mod tokens;

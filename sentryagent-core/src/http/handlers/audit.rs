@@ -1,5 +1,8 @@
 use http::StatusCode;
 use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::params::PageParams;
 
 use crate::Caller;
 use crate::audit::{AuditEvent, AuditQuery, Outcome};
@@ -7,13 +10,26 @@ use crate::http::body::{self, Query};
 use crate::http::{Request, Response};
 use crate::{AgentId, Error, SentryAgent};
 
-#[derive(Serialize)]
+/// One page of audit events, newest first.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Page {
+#[schema(as = AuditPage)]
+pub(super) struct Page {
     items: Vec<AuditEvent>,
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/audit", tag = "Audit", operation_id = "queryAudit",
+    params(
+        ("agentId" = Option<AgentId>, Query, description = "Only events about this agent."),
+        ("action" = Option<String>, Query, description = "Only this action, e.g. `token.issued`."),
+        ("outcome" = Option<Outcome>, Query, description = "Only successes or only failures."),
+        ("from" = Option<String>, Query, format = DateTime, description = "Events at or after this time (RFC 3339)."),
+        ("to" = Option<String>, Query, format = DateTime, description = "Events before this time (RFC 3339)."),
+        PageParams,
+    ),
+    responses((status = 200, description = "Matching events, newest first.", body = Page)),
+    security(("bearer" = ["audit:read"])))]
 pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let q = Query::parse(&req, &["agentId", "action", "outcome", "from", "to", "limit", "cursor"])?;
     let rfc3339 = "an RFC 3339 date-time such as 2026-01-31T12:00:00Z";
@@ -36,6 +52,9 @@ pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Resu
     Ok(Response::json(StatusCode::OK, &Page { items, next_cursor }))
 }
 
+#[utoipa::path(get, path = "/audit/verify", tag = "Audit", operation_id = "verifyAudit",
+    responses((status = 200, description = "Whether the tenant's hash chain is intact.", body = crate::audit::Verification)),
+    security(("bearer" = ["audit:read"])))]
 pub(super) async fn verify(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
     let result = sa.verify_audit(&caller).await?;
     Ok(Response::json(StatusCode::OK, &result))

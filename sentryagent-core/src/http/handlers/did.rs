@@ -6,19 +6,27 @@ use http::StatusCode;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use super::agents::Page;
+use super::params::AgentIdParam;
 use crate::did::{AgentKey, DID_MEDIA_TYPE};
 use crate::http::body;
+use crate::http::openapi::{DidDocument, ErrorBody};
 use crate::http::{Request, Response};
 use crate::{Caller, Error, SentryAgent};
 
 /// A registered key as the API shows it to its tenant.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct KeyView<'a> {
+#[schema(as = AgentKey)]
+pub(super) struct KeyView<'a> {
+    /// The key's RFC 7638 thumbprint: its `kid`.
     key_id: &'a str,
+    /// The key's verification method in the agent's DID document.
     verification_method: String,
+    /// The public JWK.
+    #[schema(value_type = Object)]
     jwk: &'a serde_json::Map<String, serde_json::Value>,
     #[serde(with = "crate::time::rfc3339")]
     created_at: OffsetDateTime,
@@ -33,6 +41,10 @@ fn view<'a>(sa: &SentryAgent, key: &'a AgentKey) -> KeyView<'a> {
     }
 }
 
+#[utoipa::path(get, path = "/agents/{agentId}/did.json", tag = "DIDs", operation_id = "getAgentDidDocument",
+    params(AgentIdParam),
+    responses((status = 200, description = "The agent's `did:web` DID document; `deactivated` once decommissioned.",
+        body = DidDocument, content_type = "application/did+ld+json")))]
 pub(super) async fn document(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     let doc = sa.did_document(body::path_id(&req, "agentId")?).await?;
     let mut response = Response::json(StatusCode::OK, &doc);
@@ -45,11 +57,24 @@ pub(super) async fn document(sa: SentryAgent, req: Request, _ip: Option<IpAddr>)
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct AddKeyBody {
+/// A public key to register.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AddAgentKey)]
+pub(super) struct AddKeyBody {
+    /// A public JWK (EC P-256, OKP Ed25519 or RSA); private members are refused.
+    #[schema(required = true, value_type = Object, example = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}))]
     jwk: Option<serde_json::Value>,
 }
 
+#[utoipa::path(post, path = "/agents/{agentId}/keys", tag = "DIDs", operation_id = "addAgentKey",
+    params(AgentIdParam),
+    request_body = AddKeyBody,
+    responses(
+        (status = 201, description = "The key, now in the agent's DID document.", body = KeyView),
+        (status = 409, description = "`AGENT_KEY_EXISTS`, `AGENT_KEY_LIMIT` or `AGENT_DECOMMISSIONED`.", body = ErrorBody),
+    ),
+    security(("bearer" = ["agents:write"])))]
 pub(super) async fn add_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let agent = body::path_id(&req, "agentId")?;
     let body: AddKeyBody = body::json(&req, &["jwk"], false)?;
@@ -58,6 +83,10 @@ pub(super) async fn add_key(sa: SentryAgent, req: Request, caller: Caller) -> Re
     Ok(Response::json(StatusCode::CREATED, &view(&sa, &key)))
 }
 
+#[utoipa::path(get, path = "/agents/{agentId}/keys", tag = "DIDs", operation_id = "listAgentKeys",
+    params(AgentIdParam),
+    responses((status = 200, description = "The agent's registered public keys.", body = Page<KeyView<'static>>)),
+    security(("bearer" = ["agents:read"])))]
 pub(super) async fn list_keys(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let keys = sa.agent_keys(&caller, body::path_id(&req, "agentId")?).await?;
     let page = Page {
@@ -67,6 +96,13 @@ pub(super) async fn list_keys(sa: SentryAgent, req: Request, caller: Caller) -> 
     Ok(Response::json(StatusCode::OK, &page))
 }
 
+#[utoipa::path(delete, path = "/agents/{agentId}/keys/{keyId}", tag = "DIDs", operation_id = "removeAgentKey",
+    params(AgentIdParam, ("keyId" = String, Path, description = "The key's thumbprint.")),
+    responses(
+        (status = 200, description = "The removed key.", body = KeyView),
+        (status = 409, description = "`AGENT_DECOMMISSIONED`.", body = ErrorBody),
+    ),
+    security(("bearer" = ["agents:write"])))]
 pub(super) async fn remove_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
     let agent = body::path_id(&req, "agentId")?;
     let key = sa.remove_agent_key(&caller, agent, req.param("keyId")).await?;

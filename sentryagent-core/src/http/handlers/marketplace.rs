@@ -6,8 +6,10 @@ use http::StatusCode;
 use http::header::{CACHE_CONTROL, HeaderValue};
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use super::agents::Page;
+use super::params::{AgentIdParam, PageParams};
 use crate::http::body::{self, Query};
 use crate::http::{Request, Response};
 use crate::marketplace::{MarketplaceAgent, MarketplaceQuery};
@@ -15,9 +17,10 @@ use crate::{AgentId, Error, SentryAgent};
 
 /// A listed agent as anyone may see it. Nothing else is ever shown: no
 /// credentials, metadata, scopes, status or tenant id.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ListingView<'a> {
+#[schema(as = MarketplaceAgent)]
+pub(super) struct ListingView<'a> {
     agent_id: AgentId,
     name: &'a str,
     description: &'a str,
@@ -55,6 +58,13 @@ fn check_enabled(sa: &SentryAgent) -> Result<(), Error> {
     }
 }
 
+#[utoipa::path(get, path = "/marketplace/agents", tag = "Marketplace", operation_id = "listMarketplaceAgents",
+    params(
+        ("q" = Option<String>, Query, description = "Words to look for in names and descriptions."),
+        ("capability" = Option<String>, Query, description = "Only agents with this capability."),
+        PageParams,
+    ),
+    responses((status = 200, description = "Listed agents' public fields.", body = Page<ListingView<'static>>)))]
 pub(super) async fn list(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     // Off means absent: no parameter is looked at.
     check_enabled(&sa)?;
@@ -76,6 +86,9 @@ pub(super) async fn list(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> 
     Ok(public(Response::json(StatusCode::OK, &Page { items, next_cursor })))
 }
 
+#[utoipa::path(get, path = "/marketplace/agents/{agentId}", tag = "Marketplace", operation_id = "getMarketplaceAgent",
+    params(AgentIdParam),
+    responses((status = 200, description = "A listed agent's public fields.", body = ListingView)))]
 pub(super) async fn get(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     check_enabled(&sa)?;
     let agent = sa.marketplace_agent(body::path_id(&req, "agentId")?).await?;

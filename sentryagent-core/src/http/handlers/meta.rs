@@ -2,11 +2,16 @@ use std::net::IpAddr;
 
 use http::StatusCode;
 use http::header::{CACHE_CONTROL, HeaderValue};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::health::HealthReport;
+use crate::http::openapi::Jwks;
 use crate::http::{Request, Response};
 use crate::{Error, SentryAgent, scope};
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "Discovery", operation_id = "getJwks",
+    responses((status = 200, description = "The public keys tokens are signed with, the next key included.", body = Jwks)))]
 pub(super) async fn jwks(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     let mut response = Response::raw_json(StatusCode::OK, sa.inner.keys.get().jwks.clone());
     // Short, so a rotation's next key is picked up well before it signs.
@@ -16,49 +21,89 @@ pub(super) async fn jwks(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) ->
     Ok(response)
 }
 
-fn metadata(sa: &SentryAgent) -> serde_json::Value {
+/// Authorization server metadata (RFC 8414); the OpenID configuration adds
+/// two members.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuthorizationServerMetadata)]
+pub(super) struct Metadata<'a> {
+    issuer: &'a str,
+    token_endpoint: String,
+    jwks_uri: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    grant_types_supported: [&'static str; 1],
+    response_types_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [&'static str; 2],
+    revocation_endpoint_auth_methods_supported: [&'static str; 2],
+    introspection_endpoint_auth_methods_supported: [&'static str; 1],
+    scopes_supported: &'static [&'static str],
+    token_endpoint_auth_signing_alg_values_supported: [&'static str; 1],
+    /// OpenID configuration only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    subject_types_supported: Option<[&'static str; 1]>,
+    /// OpenID configuration only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    id_token_signing_alg_values_supported: Option<[&'static str; 1]>,
+}
+
+fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
     let s = sa.settings();
     let auth_methods = ["client_secret_basic", "client_secret_post"];
-    json!({
-        "issuer": s.issuer,
-        "token_endpoint": s.endpoint("/oauth2/token"),
-        "jwks_uri": s.endpoint("/.well-known/jwks.json"),
-        "introspection_endpoint": s.endpoint("/oauth2/introspect"),
-        "revocation_endpoint": s.endpoint("/oauth2/revoke"),
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": ["token"],
-        "token_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": ["bearer"],
-        "scopes_supported": scope::MANAGEMENT,
-        "token_endpoint_auth_signing_alg_values_supported": [s.algorithm.as_str()],
-    })
+    let alg = [s.algorithm.as_str()];
+    Metadata {
+        issuer: &s.issuer,
+        token_endpoint: s.endpoint("/oauth2/token"),
+        jwks_uri: s.endpoint("/.well-known/jwks.json"),
+        introspection_endpoint: s.endpoint("/oauth2/introspect"),
+        revocation_endpoint: s.endpoint("/oauth2/revoke"),
+        grant_types_supported: ["client_credentials"],
+        response_types_supported: ["token"],
+        token_endpoint_auth_methods_supported: auth_methods,
+        revocation_endpoint_auth_methods_supported: auth_methods,
+        introspection_endpoint_auth_methods_supported: ["bearer"],
+        scopes_supported: scope::MANAGEMENT,
+        token_endpoint_auth_signing_alg_values_supported: alg,
+        subject_types_supported: openid.then_some(["public"]),
+        id_token_signing_alg_values_supported: openid.then_some(alg),
+    }
 }
 
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "Discovery", operation_id = "getAuthorizationServerMetadata",
+    responses((status = 200, description = "RFC 8414 metadata.", body = Metadata)))]
 pub(super) async fn oauth_metadata(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
-    Ok(Response::json(StatusCode::OK, &metadata(&sa)))
+    Ok(Response::json(StatusCode::OK, &metadata(&sa, false)))
 }
 
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "Discovery", operation_id = "getOpenIdConfiguration",
+    responses((status = 200, description = "OpenID Connect discovery: the RFC 8414 metadata and two members more.", body = Metadata)))]
 pub(super) async fn openid_configuration(
     sa: SentryAgent,
     _req: Request,
     _ip: Option<IpAddr>,
 ) -> Result<Response, Error> {
-    let mut doc = metadata(&sa);
-    if let Some(map) = doc.as_object_mut() {
-        map.insert("subject_types_supported".into(), json!(["public"]));
-        map.insert(
-            "id_token_signing_alg_values_supported".into(),
-            json!([sa.settings().algorithm.as_str()]),
-        );
-    }
-    Ok(Response::json(StatusCode::OK, &doc))
+    Ok(Response::json(StatusCode::OK, &metadata(&sa, true)))
 }
 
+/// Liveness.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Alive {
+    /// `ok`.
+    status: &'static str,
+}
+
+#[utoipa::path(get, path = "/health", tag = "Health", operation_id = "getHealth",
+    responses((status = 200, description = "The process is up.", body = Alive)))]
 pub(super) async fn health(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
-    Ok(Response::json(StatusCode::OK, &json!({"status": "ok"})))
+    Ok(Response::json(StatusCode::OK, &Alive { status: "ok" }))
 }
 
+#[utoipa::path(get, path = "/health/detailed", tag = "Health", operation_id = "getHealthDetailed",
+    responses(
+        (status = 200, description = "Every backend up (`ok`), or an optional one down (`degraded`).", body = HealthReport),
+        (status = 503, description = "A required backend is down.", body = HealthReport),
+    ))]
 pub(super) async fn health_detailed(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     let report = sa.health().await;
     let status = if report.status == "down" {
@@ -71,4 +116,10 @@ pub(super) async fn health_detailed(sa: SentryAgent, _req: Request, _ip: Option<
         .headers
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "Discovery", operation_id = "getOpenApi",
+    responses((status = 200, description = "This document.", body = Object)))]
+pub(super) async fn openapi(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+    Ok(Response::raw_json(StatusCode::OK, sa.openapi_json()))
 }

@@ -8,6 +8,7 @@ mod marketplace;
 mod meta;
 mod oauth;
 mod oidc;
+mod params;
 mod tenants;
 
 use http::Method;
@@ -68,6 +69,40 @@ macro_rules! route {
     };
 }
 
+/// Every operation, as the handlers describe them; `super::openapi` adds
+/// what the route layer does.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        tenants::create, tenants::me,
+        agents::register, agents::list, agents::get, agents::update, agents::decommission,
+        agents::create_credential, agents::list_credentials, agents::rotate_credential, agents::revoke_credential,
+        oauth::token, oauth::introspect, oauth::revoke,
+        meta::jwks, meta::oauth_metadata, meta::openid_configuration, meta::openapi,
+        did::add_key, did::list_keys, did::remove_key, did::document,
+        marketplace::list, marketplace::get,
+        audit::query, audit::verify,
+        billing::tiers, billing::usage, billing::checkout, billing::subscription, billing::webhook,
+        oidc::create, oidc::list, oidc::evaluate, oidc::get, oidc::delete, oidc::token,
+        meta::health, meta::health_detailed,
+    ),
+    components(schemas(crate::OAuthError, super::openapi::ErrorBody)),
+    tags(
+        (name = "Tenants", description = "Sign-up and the caller's tenant."),
+        (name = "Agents", description = "The agent registry."),
+        (name = "Credentials", description = "Client credentials of an agent: generate, list, rotate, revoke."),
+        (name = "OAuth 2.0", description = "The client-credentials grant, introspection (RFC 7662) and revocation (RFC 7009)."),
+        (name = "Discovery", description = "JWKS, RFC 8414 and OpenID metadata, and this document."),
+        (name = "DIDs", description = "Agents' `did:web` DID documents and public keys."),
+        (name = "Marketplace", description = "The public directory of listed agents."),
+        (name = "Audit", description = "The tamper-evident audit log."),
+        (name = "Billing", description = "Tiers, usage and subscriptions."),
+        (name = "Federation", description = "GitHub Actions OIDC trust policies and token exchange."),
+        (name = "Health", description = "Liveness and backend probes."),
+    )
+)]
+pub(super) struct ApiDoc;
+
 pub(super) static ROUTES: &[Route] = &[
     route!(open Signup POST "/tenants", "createTenant", tenants::create),
     route!(bearer Management GET "/tenants/me", "getMyTenant", tenants::me),
@@ -108,4 +143,5 @@ pub(super) static ROUTES: &[Route] = &[
     route!(open Oidc POST "/oidc/token", "exchangeOidcToken", oidc::token),
     route!(open Public GET "/health", "getHealth", meta::health),
     route!(open Public GET "/health/detailed", "getHealthDetailed", meta::health_detailed),
+    route!(open Public GET "/openapi.json", "getOpenApi", meta::openapi),
 ];

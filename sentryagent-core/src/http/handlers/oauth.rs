@@ -2,12 +2,48 @@ use std::net::IpAddr;
 
 use http::StatusCode;
 use http::header::AUTHORIZATION;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::SentryAgent;
 use crate::error::OAuthError;
 use crate::http::body;
 use crate::http::{Request, Response};
-use crate::token::TokenRequest;
+use crate::token::{Introspection, TokenRequest, TokenResponse};
+
+/// The token request's form (RFC 6749 §4.4), for the document: the core
+/// parses the form itself.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct TokenForm {
+    /// `client_credentials`.
+    #[schema(example = "client_credentials")]
+    grant_type: String,
+    /// Space-separated scopes, within what the agent may hold.
+    scope: Option<String>,
+    /// The audience of the token (RFC 8707 `resource` is the same).
+    audience: Option<String>,
+    /// Same as `audience`.
+    resource: Option<String>,
+    /// With `client_secret`, instead of HTTP Basic.
+    client_id: Option<String>,
+    /// With `client_id`, instead of HTTP Basic.
+    client_secret: Option<String>,
+}
+
+/// The form of introspection (RFC 7662) and revocation (RFC 7009).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct TokenHintForm {
+    /// The access token.
+    token: String,
+    /// `access_token` (the only kind there is).
+    token_type_hint: Option<String>,
+    /// With `client_secret`, when the caller authenticates as a client.
+    client_id: Option<String>,
+    /// With `client_id`.
+    client_secret: Option<String>,
+}
 
 fn require_form(req: &Request) -> Result<(), OAuthError> {
     if body::is_form(req) {
@@ -19,6 +55,14 @@ fn require_form(req: &Request) -> Result<(), OAuthError> {
     }
 }
 
+#[utoipa::path(post, path = "/oauth2/token", tag = "OAuth 2.0", operation_id = "issueToken",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token (RFC 9068 JWT).", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_scope`, `invalid_target`, `unsupported_grant_type`, or `unauthorized_client` (the agent is suspended or decommissioned).", body = OAuthError),
+        (status = 401, description = "`invalid_client`: unknown client, wrong secret, or a revoked or expired credential.", body = OAuthError),
+    ),
+    security(("clientBasic" = []), ()))]
 pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, OAuthError> {
     require_form(&req)?;
     let request = TokenRequest::parse(req.header(AUTHORIZATION), &req.body)?;
@@ -26,12 +70,30 @@ pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> 
     Ok(Response::json(StatusCode::OK, &response).no_store())
 }
 
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "OAuth 2.0", operation_id = "introspectToken",
+    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "`{\"active\": false}`, or the active token's claims.", body = Introspection),
+        (status = 400, description = "`invalid_request`.", body = OAuthError),
+        (status = 401, description = "`invalid_client` or `invalid_token`: the caller is not authenticated.", body = OAuthError),
+        (status = 403, description = "`insufficient_scope`: introspecting another token needs `tokens:introspect`.", body = OAuthError),
+    ),
+    security(("bearer" = ["tokens:introspect"]), ("clientBasic" = [])))]
 pub(super) async fn introspect(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, OAuthError> {
     require_form(&req)?;
     let answer = sa.introspect(req.header(AUTHORIZATION), &req.body).await?;
     Ok(Response::json(StatusCode::OK, &answer).no_store())
 }
 
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "OAuth 2.0", operation_id = "revokeToken",
+    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked (or not a token of this issuer): the answer is the same."),
+        (status = 400, description = "`invalid_request`.", body = OAuthError),
+        (status = 401, description = "`invalid_client` or `invalid_token`.", body = OAuthError),
+        (status = 403, description = "`insufficient_scope`.", body = OAuthError),
+    ),
+    security(("bearer" = []), ("clientBasic" = [])))]
 pub(super) async fn revoke(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, OAuthError> {
     require_form(&req)?;
     sa.revoke_token(req.header(AUTHORIZATION), &req.body, ip).await?;

@@ -3,22 +3,30 @@ use std::net::IpAddr;
 use http::StatusCode;
 use http::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::Caller;
 use crate::http::body;
+use crate::http::openapi::ErrorBody;
 use crate::http::{Request, Response};
 use crate::tenant::Tenant;
 use crate::tier::TierLimits;
 use crate::{Error, SentryAgent, TenantId};
 
-#[derive(Deserialize)]
-struct CreateTenant {
+/// What signing up takes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateTenant {
+    /// Display name, 1 to 200 characters.
+    #[schema(required = true, nullable = false, example = "Acme")]
     name: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A new tenant with its first admin credential; the secret is shown once.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TenantCreatedView<'a> {
+#[schema(as = TenantCreated)]
+pub(super) struct TenantCreatedView<'a> {
     tenant_id: TenantId,
     name: &'a str,
     tier: &'a str,
@@ -26,6 +34,13 @@ struct TenantCreatedView<'a> {
     admin_client_secret: &'a str,
 }
 
+#[utoipa::path(post, path = "/tenants", tag = "Tenants", operation_id = "createTenant",
+    request_body = CreateTenant,
+    responses(
+        (status = 201, description = "The tenant and its admin credential (secret shown once).", body = TenantCreatedView),
+        (status = 401, description = "Sign-up needs the operator key (`Authorization: Bearer <operator key>`).", body = ErrorBody),
+    ),
+    security((), ("operatorKey" = [])))]
 pub(super) async fn create(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, Error> {
     let body: CreateTenant = body::json(&req, &["name"], false)?;
     let name = body.name.ok_or_else(|| Error::invalid("name", "is required"))?;
@@ -41,13 +56,18 @@ pub(super) async fn create(sa: SentryAgent, req: Request, ip: Option<IpAddr>) ->
     Ok(Response::json(StatusCode::CREATED, &view).no_store())
 }
 
-#[derive(Serialize)]
-struct TenantView {
+/// The caller's tenant with its tier's limits.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TenantWithLimits)]
+pub(super) struct TenantView {
     #[serde(flatten)]
     tenant: Tenant,
     limits: TierLimits,
 }
 
+#[utoipa::path(get, path = "/tenants/me", tag = "Tenants", operation_id = "getMyTenant",
+    responses((status = 200, description = "The caller's tenant, its tier and limits.", body = TenantView)),
+    security(("bearer" = [])))]
 pub(super) async fn me(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
     let tenant = sa.tenant(&caller).await?;
     let limits = sa.settings().tiers.get(&tenant.tier).limits.clone();
