@@ -63,7 +63,7 @@ fn view<'a>(sa: &SentryAgent, agent: &'a Agent) -> AgentView<'a> {
 #[schema(as = RegisterAgent)]
 pub(super) struct RegisterBody {
     /// Email-format identifier, unique in the tenant.
-    #[schema(required = true, nullable = false, example = "build-bot@acme.example")]
+    #[schema(required = true, nullable = false, format = Email, max_length = 254, example = "build-bot@acme.example")]
     name: Option<String>,
     /// Free text, at most 1,000 characters.
     description: Option<String>,

@@ -17,7 +17,7 @@ use crate::token::{Introspection, TokenRequest, TokenResponse};
 #[allow(dead_code)]
 pub(super) struct TokenForm {
     /// `client_credentials`.
-    #[schema(example = "client_credentials")]
+    #[schema(pattern = "^client_credentials$", example = "client_credentials")]
     grant_type: String,
     /// Space-separated scopes, within what the agent may hold.
     scope: Option<String>,
