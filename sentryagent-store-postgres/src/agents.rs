@@ -1,12 +1,15 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use sentryagent_core::agent::{Agent, AgentQuery, AgentStatus};
 use sentryagent_core::store::AgentStore;
 use sentryagent_core::{AgentId, StoreResult, TenantId};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::PgStore;
+use crate::lookups::BatchFuture;
 use crate::error::{ResultExt, corrupt};
 
 macro_rules! agent_columns {
@@ -53,6 +56,29 @@ impl TryFrom<Row> for Agent {
     }
 }
 
+/// These agents, in one query (see [`crate::lookups`]).
+pub(crate) fn agents(pool: PgPool, keys: Vec<(TenantId, AgentId)>) -> BatchFuture<(TenantId, AgentId), Agent> {
+    Box::pin(async move {
+        let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = keys.iter().map(|(t, a)| (*t.as_uuid(), *a.as_uuid())).unzip();
+        let rows: Vec<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE (tenant_id, id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))"
+        ))
+        .bind(tenants)
+        .bind(ids)
+        .fetch_all(&pool)
+        .await
+        .store()?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let agent = Agent::try_from(row)?;
+            found.insert((agent.tenant_id, agent.id), agent);
+        }
+        Ok(found)
+    })
+}
+
 #[async_trait]
 impl AgentStore for PgStore {
     async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
@@ -79,17 +105,7 @@ impl AgentStore for PgStore {
     }
 
     async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>> {
-        let row: Option<Row> = sqlx::query_as(concat!(
-            "SELECT ",
-            agent_columns!(),
-            " FROM agents WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .store()?;
-        row.map(Agent::try_from).transpose()
+        self.reads.agents.get(&self.pool, (tenant, id)).await
     }
 
     async fn update_agent(&self, agent: &Agent) -> StoreResult<()> {

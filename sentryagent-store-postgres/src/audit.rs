@@ -3,6 +3,9 @@ use sentryagent_core::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, New
 use sentryagent_core::store::AuditStore;
 use sentryagent_core::{AgentId, EventId, StoreError, StoreResult, TenantId};
 use sqlx::{Postgres, QueryBuilder};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -117,6 +120,129 @@ fn seq(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The chain heads this instance wrote last, one per tenant. A hint only:
+/// an append built on a stale head changes nothing and falls back to
+/// locking the head (see [`insert_linked`]).
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache(Mutex<HashMap<TenantId, ChainMark>>);
+
+impl HeadCache {
+    /// Tenants remembered at most; past that the cache starts again empty.
+    const CAPACITY: usize = 4_096;
+
+    fn get(&self, tenant: TenantId) -> Option<ChainMark> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&tenant).cloned()
+    }
+
+    fn set(&self, tenant: TenantId, head: ChainMark) {
+        let mut heads = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if heads.len() >= Self::CAPACITY && !heads.contains_key(&tenant) {
+            heads.clear();
+        }
+        heads.insert(tenant, head);
+    }
+}
+
+/// Seals `events` one after another onto `head`.
+fn seal_all(chain: &AuditChain, tenant: TenantId, head: &ChainMark, events: Vec<NewAuditEvent>) -> Vec<AuditEvent> {
+    let mut link = head.clone();
+    let mut sealed = Vec::with_capacity(events.len());
+    for event in events {
+        let event = chain.seal(tenant, &link, event);
+        // Sealing reads only seq and hash: the MAC is computed once, below.
+        link.seq = event.seq;
+        link.hash = event.hash;
+        sealed.push(event);
+    }
+    sealed
+}
+
+/// The checkpoint after the last of `sealed`.
+fn checkpoint_after(chain: &AuditChain, tenant: TenantId, head: &ChainMark, sealed: &[AuditEvent]) -> ChainMark {
+    match sealed.last() {
+        Some(last) => chain.checkpoint(tenant, last.seq, last.hash),
+        None => head.clone(),
+    }
+}
+
+/// Undoes [`AuditChain::seal`], to link the events again elsewhere.
+fn unseal(event: AuditEvent) -> NewAuditEvent {
+    NewAuditEvent {
+        id: event.id,
+        agent_id: event.agent_id,
+        actor: event.actor,
+        action: event.action,
+        outcome: event.outcome,
+        ip: event.ip,
+        at: event.at,
+        details: event.details,
+    }
+}
+
+/// Moves the tenant's head from `head` to `new_head` and inserts `sealed`,
+/// in one statement (one round trip, one commit when autocommitted). When
+/// the head is no longer `head`, nothing changes and it returns 0. The SQL
+/// is the same whatever the batch size, so it is prepared once per
+/// connection.
+async fn insert_linked<'c, E>(
+    db: E,
+    tenant: TenantId,
+    head: &ChainMark,
+    new_head: &ChainMark,
+    sealed: &[AuditEvent],
+) -> StoreResult<u64>
+where
+    E: sqlx::Executor<'c, Database = Postgres>,
+{
+    let n = sealed.len();
+    let (mut seqs, mut ids, mut agents) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut actors, mut actions, mut outcomes) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ips, mut ats, mut details) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut prevs, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for e in sealed {
+        seqs.push(seq(e.seq));
+        ids.push(*e.id.as_uuid());
+        agents.push(e.agent_id.map(|a| *a.as_uuid()));
+        actors.push(e.actor.as_str());
+        actions.push(e.action.as_str());
+        outcomes.push(e.outcome.as_str());
+        ips.push(e.ip.map(|ip| ip.to_string()));
+        ats.push(e.at);
+        details.push(sqlx::types::Json(&e.details));
+        prevs.push(e.prev_hash);
+        hashes.push(e.hash);
+    }
+    let done = sqlx::query(
+        "WITH head AS (UPDATE audit_heads SET seq = $2, hash = $3, mac = $4 \
+                       WHERE tenant_id = $1 AND seq = $5 AND hash = $6 RETURNING tenant_id) \
+         INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash) \
+         SELECT head.tenant_id, e.* FROM head, UNNEST($7::bigint[], $8::uuid[], $9::uuid[], $10::text[], \
+                $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::bytea[], $17::bytea[]) \
+             AS e(seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(seq(new_head.seq))
+    .bind(&new_head.hash[..])
+    .bind(&new_head.mac[..])
+    .bind(seq(head.seq))
+    .bind(&head.hash[..])
+    .bind(seqs)
+    .bind(ids)
+    .bind(agents)
+    .bind(actors)
+    .bind(actions)
+    .bind(outcomes)
+    .bind(ips)
+    .bind(ats)
+    .bind(details)
+    .bind(prevs)
+    .bind(hashes)
+    .execute(db)
+    .await
+    .store()?;
+    Ok(done.rows_affected())
+}
+
 #[async_trait]
 impl AuditStore for PgStore {
     async fn append_audit(
@@ -128,10 +254,24 @@ impl AuditStore for PgStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        // Fast path: link onto the head this instance wrote last, in one
+        // autocommitted statement that moves the head only if it is still
+        // there. Another instance having appended since makes it a no-op.
+        let mut events = events;
+        if let Some(head) = self.audit_heads.get(tenant) {
+            let sealed = seal_all(chain, tenant, &head, events);
+            let new_head = checkpoint_after(chain, tenant, &head, &sealed);
+            let inserted = insert_linked(&self.pool, tenant, &head, &new_head, &sealed).await?;
+            if inserted == sealed.len() as u64 {
+                self.audit_heads.set(tenant, new_head);
+                return Ok(sealed);
+            }
+            events = sealed.into_iter().map(unseal).collect();
+        }
+        // Slow path: lock the head (creating it on first use), so appends to
+        // one tenant's chain are serialised across every instance.
         let genesis = chain.genesis(tenant);
         let mut tx = self.pool.begin().await.store()?;
-        // Creates the head on first use and, either way, locks it until commit:
-        // appends to one tenant's chain are serialised across every instance.
         let head: MarkRow = sqlx::query_as(
             "INSERT INTO audit_heads (tenant_id, seq, hash, mac) VALUES ($1, 0, $2, $3) \
              ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id \
@@ -143,42 +283,15 @@ impl AuditStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .store()?;
-        let mut head = ChainMark::try_from(head)?;
-        let mut sealed = Vec::with_capacity(events.len());
-        for event in events {
-            let event = chain.seal(tenant, &head, event);
-            head = chain.checkpoint(tenant, event.seq, event.hash);
-            sealed.push(event);
+        let head = ChainMark::try_from(head)?;
+        let sealed = seal_all(chain, tenant, &head, events);
+        let new_head = checkpoint_after(chain, tenant, &head, &sealed);
+        let inserted = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed).await?;
+        if inserted != sealed.len() as u64 {
+            return Err(corrupt("the locked audit head moved"));
         }
-        let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
-            "WITH inserted AS (INSERT INTO audit_events (",
-            audit_columns!(),
-            ") "
-        ));
-        sql.push_values(&sealed, |mut row, e| {
-            row.push_bind(e.tenant_id.as_uuid())
-                .push_bind(seq(e.seq))
-                .push_bind(e.id.as_uuid())
-                .push_bind(e.agent_id.map(|a| *a.as_uuid()))
-                .push_bind(e.actor.as_str())
-                .push_bind(e.action.as_str())
-                .push_bind(e.outcome.as_str())
-                .push_bind(e.ip.map(|ip| ip.to_string()))
-                .push_bind(e.at)
-                .push_bind(serde_json::Value::Object(e.details.clone()))
-                .push_bind(&e.prev_hash[..])
-                .push_bind(&e.hash[..]);
-        });
-        sql.push(") UPDATE audit_heads SET seq = ")
-            .push_bind(seq(head.seq))
-            .push(", hash = ")
-            .push_bind(&head.hash[..])
-            .push(", mac = ")
-            .push_bind(&head.mac[..])
-            .push(" WHERE tenant_id = ")
-            .push_bind(tenant.as_uuid());
-        sql.build().execute(&mut *tx).await.store()?;
         tx.commit().await.store()?;
+        self.audit_heads.set(tenant, new_head);
         Ok(sealed)
     }
 

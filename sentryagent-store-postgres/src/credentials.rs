@@ -1,12 +1,16 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use sentryagent_core::agent::Agent;
 use sentryagent_core::credential::{Credential, CredentialStatus};
 use sentryagent_core::store::CredentialStore;
 use sentryagent_core::{AgentId, CredentialId, StoreResult, TenantId};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::PgStore;
+use crate::lookups::{BatchFuture, Client};
 use crate::error::{ResultExt, corrupt};
 
 macro_rules! credential_columns {
@@ -64,6 +68,52 @@ struct ClientRow {
     a_listed: Option<bool>,
 }
 
+/// The credentials with these client ids, each with its agent, in one
+/// query: the token endpoint's read (see [`crate::lookups`]).
+pub(crate) fn clients(pool: PgPool, client_ids: Vec<String>) -> BatchFuture<String, Client> {
+    Box::pin(async move { read_clients(&pool, &client_ids).await })
+}
+
+async fn read_clients(pool: &PgPool, client_ids: &[String]) -> StoreResult<HashMap<String, Client>> {
+    let rows: Vec<ClientRow> = sqlx::query_as(concat!(
+        "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
+        "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
+        "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
+        "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed ",
+        "FROM credentials c LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id ",
+        "WHERE c.client_id = ANY($1)"
+    ))
+    .bind(client_ids)
+    .fetch_all(pool)
+    .await
+    .store()?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let agent = match row.a_id {
+            Some(id) => Some(
+                crate::agents::Row {
+                    tenant_id: row.credential.tenant_id,
+                    id,
+                    name: row.a_name.unwrap_or_default(),
+                    description: row.a_description.unwrap_or_default(),
+                    capabilities: row.a_capabilities.unwrap_or_default(),
+                    metadata: row.a_metadata.unwrap_or(serde_json::Value::Null),
+                    scopes: row.a_scopes.unwrap_or_default(),
+                    status: row.a_status.unwrap_or_default(),
+                    listed: row.a_listed.unwrap_or_default(),
+                    created_at: row.a_created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    updated_at: row.a_updated_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                }
+                .try_into()?,
+            ),
+            None => None,
+        };
+        let credential = Credential::try_from(row.credential)?;
+        found.insert(credential.client_id.clone(), (credential, agent));
+    }
+    Ok(found)
+}
+
 #[async_trait]
 impl CredentialStore for PgStore {
     async fn insert_credential(&self, c: &Credential) -> StoreResult<()> {
@@ -116,42 +166,7 @@ impl CredentialStore for PgStore {
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<(Credential, Option<Agent>)>> {
-        // One round trip for the token endpoint: the credential and its agent.
-        let row: Option<ClientRow> = sqlx::query_as(concat!(
-            "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
-            "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
-            "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
-            "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed ",
-            "FROM credentials c LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id ",
-            "WHERE c.client_id = $1"
-        ))
-        .bind(client_id)
-        .fetch_optional(&self.pool)
-        .await
-        .store()?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let agent = match row.a_id {
-            Some(id) => Some(
-                crate::agents::Row {
-                    tenant_id: row.credential.tenant_id,
-                    id,
-                    name: row.a_name.unwrap_or_default(),
-                    description: row.a_description.unwrap_or_default(),
-                    capabilities: row.a_capabilities.unwrap_or_default(),
-                    metadata: row.a_metadata.unwrap_or(serde_json::Value::Null),
-                    scopes: row.a_scopes.unwrap_or_default(),
-                    status: row.a_status.unwrap_or_default(),
-                    listed: row.a_listed.unwrap_or_default(),
-                    created_at: row.a_created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                    updated_at: row.a_updated_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                }
-                .try_into()?,
-            ),
-            None => None,
-        };
-        Ok(Some((row.credential.try_into()?, agent)))
+        self.reads.clients.get(&self.pool, client_id.to_owned()).await
     }
 
     async fn list_credentials(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<Credential>> {

@@ -9,6 +9,7 @@ mod credentials;
 mod directory;
 mod error;
 mod keys;
+mod lookups;
 mod revocations;
 mod tenants;
 mod trust_policies;
@@ -30,6 +31,8 @@ pub struct PgStore {
     pool: PgPool,
     cipher: Arc<KeyCipher>,
     schema: Arc<str>,
+    audit_heads: Arc<audit::HeadCache>,
+    reads: lookups::HotReads,
 }
 
 /// Connection settings. The defaults suit one application instance; see the
@@ -211,6 +214,8 @@ impl PgStore {
             pool,
             cipher: Arc::new(KeyCipher::new(key_secret)),
             schema: options.schema.into(),
+            audit_heads: Arc::default(),
+            reads: lookups::HotReads::default(),
         };
         if options.migrate {
             store.migrate().await?;

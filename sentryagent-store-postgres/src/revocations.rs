@@ -1,9 +1,14 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use sentryagent_core::store::RevocationList;
 use sentryagent_core::{StoreResult, TokenId};
+use sqlx::PgPool;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::PgStore;
+use crate::lookups::BatchFuture;
 use crate::error::ResultExt;
 
 /// Revoked token ids in PostgreSQL: durable and shared by every instance on
@@ -25,11 +30,19 @@ impl RevocationList for PgStore {
     }
 
     async fn is_revoked(&self, jti: TokenId) -> StoreResult<bool> {
-        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM revoked_tokens WHERE jti = $1")
-            .bind(jti.as_uuid())
-            .fetch_optional(&self.pool)
+        Ok(self.reads.revoked.get(&self.pool, jti).await?.is_some())
+    }
+}
+
+/// Which of these token ids are revoked, in one query (see [`crate::lookups`]).
+pub(crate) fn revoked(pool: PgPool, jtis: Vec<TokenId>) -> BatchFuture<TokenId, ()> {
+    Box::pin(async move {
+        let ids: Vec<Uuid> = jtis.iter().map(|j| *j.as_uuid()).collect();
+        let found: Vec<Uuid> = sqlx::query_scalar("SELECT jti FROM revoked_tokens WHERE jti = ANY($1)")
+            .bind(ids)
+            .fetch_all(&pool)
             .await
             .store()?;
-        Ok(found.is_some())
-    }
+        Ok(found.into_iter().map(|j| (TokenId::from_uuid(j), ())).collect::<HashMap<_, _>>())
+    })
 }

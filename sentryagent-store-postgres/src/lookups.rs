@@ -1,0 +1,253 @@
+//! Coalesced reads for the hot paths: the token endpoint's client lookup,
+//! and the revocation and agent-status checks of bearer verification.
+//!
+//! These reads are never cached (a rotation, a revocation or a suspension
+//! committed on another instance must count at once). On a busy server a
+//! round trip per request costs more than the query itself: each wakes a
+//! PostgreSQL backend and the server's socket. So reads of one kind that
+//! queue while earlier ones are in flight are sent together as one query
+//! (`= ANY($1)`), with at most [`MAX_IN_FLIGHT`] such queries out at once.
+//! An idle server sends a read at once; under load, batches grow with it.
+//!
+//! A read joins a batch only before that batch's query is sent, so the
+//! query's snapshot is always taken after the read was asked for:
+//! coalescing never answers with older data than a query of its own would.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use sentryagent_core::agent::Agent;
+use sentryagent_core::credential::Credential;
+use sentryagent_core::{AgentId, StoreError, StoreErrorKind, StoreResult, TenantId, TokenId};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+
+/// Queries of one kind out at once. Lower gives bigger batches and fewer
+/// round trips; higher, less waiting when the database is slow to answer.
+const MAX_IN_FLIGHT: usize = 3;
+
+/// Most keys in one query.
+const MAX_BATCH: usize = 256;
+
+/// The future of one batch query.
+pub(crate) type BatchFuture<K, V> = Pin<Box<dyn Future<Output = StoreResult<HashMap<K, V>>> + Send>>;
+
+/// Reads the values of these distinct keys in one query; keys with no
+/// value are left out of the map.
+pub(crate) type BatchFn<K, V> = fn(PgPool, Vec<K>) -> BatchFuture<K, V>;
+
+/// A credential and its agent, as the token endpoint reads them.
+pub(crate) type Client = (Credential, Option<Agent>);
+
+/// The coalesced reads of one store (and its clones).
+#[derive(Clone)]
+pub(crate) struct HotReads {
+    /// `CredentialStore::client`: by client id.
+    pub(crate) clients: Coalesced<String, Client>,
+    /// `AgentStore::agent`: by tenant and id.
+    pub(crate) agents: Coalesced<(TenantId, AgentId), Agent>,
+    /// `RevocationList::is_revoked`: the revoked ones among token ids.
+    pub(crate) revoked: Coalesced<TokenId, ()>,
+}
+
+impl Default for HotReads {
+    fn default() -> Self {
+        Self {
+            clients: Coalesced::new(crate::credentials::clients),
+            agents: Coalesced::new(crate::agents::agents),
+            revoked: Coalesced::new(crate::revocations::revoked),
+        }
+    }
+}
+
+type Reply<V> = oneshot::Sender<StoreResult<Option<V>>>;
+
+struct Queue<K, V> {
+    waiting: Vec<(K, Reply<V>)>,
+    in_flight: usize,
+}
+
+/// One kind of coalesced read, shared by a store's clones.
+pub(crate) struct Coalesced<K, V> {
+    queue: Arc<Mutex<Queue<K, V>>>,
+    fetch: BatchFn<K, V>,
+}
+
+impl<K, V> Clone for Coalesced<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+            fetch: self.fetch,
+        }
+    }
+}
+
+impl<K, V> Coalesced<K, V>
+where
+    K: Clone + Eq + Hash + Ord + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    pub(crate) fn new(fetch: BatchFn<K, V>) -> Self {
+        Self {
+            queue: Arc::new(Mutex::new(Queue {
+                waiting: Vec::new(),
+                in_flight: 0,
+            })),
+            fetch,
+        }
+    }
+
+    /// The value of `key`, read by a query that starts after this call.
+    pub(crate) async fn get(&self, pool: &PgPool, key: K) -> StoreResult<Option<V>> {
+        let (reply, answer) = oneshot::channel();
+        let start_sender = {
+            let mut queue = self.lock();
+            queue.waiting.push((key, reply));
+            let start = queue.in_flight < MAX_IN_FLIGHT;
+            if start {
+                queue.in_flight += 1;
+            }
+            start
+        };
+        if start_sender {
+            // A task of its own, so a request that goes away (its client
+            // hung up) does not take the others' answers with it.
+            tokio::spawn(send_batches(
+                Sender {
+                    reads: self.clone(),
+                    counted_out: false,
+                },
+                pool.clone(),
+            ));
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::new(StoreErrorKind::Unavailable, "the read was dropped"))?
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue<K, V>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One of the at most [`MAX_IN_FLIGHT`] senders. It counts itself out when
+/// nothing waits, or when its task is dropped mid-query (a runtime shutting
+/// down), so later reads can always start another.
+struct Sender<K, V> {
+    reads: Coalesced<K, V>,
+    counted_out: bool,
+}
+
+impl<K, V> Sender<K, V>
+where
+    K: Clone + Eq + Hash + Ord + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    /// The next batch to send; `None` when nothing waits.
+    fn next_batch(&mut self) -> Option<Vec<(K, Reply<V>)>> {
+        let mut queue = self.reads.lock();
+        if queue.waiting.is_empty() {
+            queue.in_flight -= 1;
+            self.counted_out = true;
+            return None;
+        }
+        let n = queue.waiting.len().min(MAX_BATCH);
+        Some(queue.waiting.drain(..n).collect())
+    }
+}
+
+impl<K, V> Drop for Sender<K, V> {
+    fn drop(&mut self) {
+        if !self.counted_out {
+            self.reads.queue.lock().unwrap_or_else(PoisonError::into_inner).in_flight -= 1;
+        }
+    }
+}
+
+async fn send_batches<K, V>(mut sender: Sender<K, V>, pool: PgPool)
+where
+    K: Clone + Eq + Hash + Ord + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    while let Some(batch) = sender.next_batch() {
+        let mut keys: Vec<K> = batch.iter().map(|(key, _)| key.clone()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        match (sender.reads.fetch)(pool.clone(), keys).await {
+            Ok(found) => {
+                for (key, reply) in batch {
+                    let _ = reply.send(Ok(found.get(&key).cloned()));
+                }
+            }
+            Err(e) => {
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(StoreError::new(e.kind(), e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batching itself, against a real PostgreSQL: many reads at once
+    //! are answered correctly by fewer queries than reads.
+
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{BatchFuture, Coalesced};
+
+    static QUERIES: AtomicUsize = AtomicUsize::new(0);
+
+    fn squares(pool: sqlx::PgPool, keys: Vec<i64>) -> BatchFuture<i64, i64> {
+        Box::pin(async move {
+            QUERIES.fetch_add(1, Ordering::SeqCst);
+            let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT k, k * k FROM UNNEST($1::bigint[]) AS k WHERE k % 7 <> 0")
+                .bind(keys)
+                .fetch_all(&pool)
+                .await
+                .map_err(crate::error::store_error)?;
+            Ok(rows.into_iter().collect::<HashMap<_, _>>())
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reads_share_queries_and_get_their_own_answers() {
+        let url = sentryagent_testkit::services::database_url();
+        let pool = match sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await {
+            Ok(pool) => pool,
+            Err(e) => {
+                let e = crate::error::store_error(e);
+                return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
+            }
+        };
+        let reads = Coalesced::new(squares);
+        // 400 reads of 100 keys, all asked for at once.
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..400_i64 {
+            let (reads, pool) = (reads.clone(), pool.clone());
+            tasks.spawn(async move { (i % 100, reads.get(&pool, i % 100).await) });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (key, answer) = done.expect("no panic");
+            let expected = (key % 7 != 0).then_some(key * key);
+            assert_eq!(answer.expect("answered"), expected, "key {key}");
+        }
+        let queries = QUERIES.load(Ordering::SeqCst);
+        assert!(queries < 400, "{queries} queries for 400 reads");
+        // Idle again: the next read goes out on its own and is answered.
+        assert_eq!(reads.get(&pool, 3).await.expect("answered"), Some(9));
+        // Each sender counts itself out just after its last answer.
+        for _ in 0..100 {
+            if reads.lock().in_flight == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{} senders never counted themselves out", reads.lock().in_flight);
+    }
+}
