@@ -80,8 +80,8 @@ async fn read_clients(pool: &PgPool, client_ids: &[String]) -> StoreResult<HashM
         "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
         "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
         "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed ",
-        "FROM credentials c LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id ",
-        "WHERE c.client_id = ANY($1)"
+        "FROM UNNEST($1::text[]) AS k(client_id) JOIN credentials c ON c.client_id = k.client_id ",
+        "LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id"
     ))
     .bind(client_ids)
     .fetch_all(pool)

@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 /// round trips; higher, less waiting when the database is slow to answer.
 const MAX_IN_FLIGHT: usize = 3;
 
-/// Most keys in one query.
+/// Most keys in one query, unless a read sets fewer.
 const MAX_BATCH: usize = 256;
 
 /// The future of one batch query.
@@ -56,9 +56,9 @@ pub(crate) struct HotReads {
 impl Default for HotReads {
     fn default() -> Self {
         Self {
-            clients: Coalesced::new(crate::credentials::clients),
-            agents: Coalesced::new(crate::agents::agents),
-            revoked: Coalesced::new(crate::revocations::revoked),
+            clients: Coalesced::new(crate::credentials::clients, MAX_BATCH),
+            agents: Coalesced::new(crate::agents::agents, MAX_BATCH),
+            revoked: Coalesced::new(crate::revocations::revoked, crate::revocations::BATCH),
         }
     }
 }
@@ -74,6 +74,7 @@ struct Queue<K, V> {
 pub(crate) struct Coalesced<K, V> {
     queue: Arc<Mutex<Queue<K, V>>>,
     fetch: BatchFn<K, V>,
+    max_batch: usize,
 }
 
 impl<K, V> Clone for Coalesced<K, V> {
@@ -81,6 +82,7 @@ impl<K, V> Clone for Coalesced<K, V> {
         Self {
             queue: self.queue.clone(),
             fetch: self.fetch,
+            max_batch: self.max_batch,
         }
     }
 }
@@ -90,13 +92,15 @@ where
     K: Clone + Eq + Hash + Ord + Send + 'static,
     V: Clone + Send + 'static,
 {
-    pub(crate) fn new(fetch: BatchFn<K, V>) -> Self {
+    /// Reads with `fetch`, at most `max_batch` keys a query.
+    pub(crate) fn new(fetch: BatchFn<K, V>, max_batch: usize) -> Self {
         Self {
             queue: Arc::new(Mutex::new(Queue {
                 waiting: Vec::new(),
                 in_flight: 0,
             })),
             fetch,
+            max_batch: max_batch.clamp(1, MAX_BATCH),
         }
     }
 
@@ -154,7 +158,7 @@ where
             self.counted_out = true;
             return None;
         }
-        let n = queue.waiting.len().min(MAX_BATCH);
+        let n = queue.waiting.len().min(self.reads.max_batch);
         Some(queue.waiting.drain(..n).collect())
     }
 }
@@ -225,7 +229,7 @@ mod tests {
                 return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
             }
         };
-        let reads = Coalesced::new(squares);
+        let reads = Coalesced::new(squares, 16);
         // 400 reads of 100 keys, all asked for at once.
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..400_i64 {
