@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::lookups::BatchFuture;
 use crate::error::{ResultExt, corrupt};
+use crate::lookups::BatchFuture;
 
 macro_rules! agent_columns {
     () => {

@@ -131,7 +131,11 @@ impl HeadCache {
     const CAPACITY: usize = 4_096;
 
     fn get(&self, tenant: TenantId) -> Option<ChainMark> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&tenant).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .cloned()
     }
 
     fn set(&self, tenant: TenantId, head: ChainMark) {

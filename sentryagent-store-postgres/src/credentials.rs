@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::lookups::{BatchFuture, Client};
 use crate::error::{ResultExt, corrupt};
+use crate::lookups::{BatchFuture, Client};
 
 macro_rules! credential_columns {
     () => {

@@ -5,9 +5,12 @@
 //! committed on another instance must count at once). On a busy server a
 //! round trip per request costs more than the query itself: each wakes a
 //! PostgreSQL backend and the server's socket. So reads of one kind that
-//! queue while earlier ones are in flight are sent together as one query
-//! (`= ANY($1)`), with at most [`MAX_IN_FLIGHT`] such queries out at once.
-//! An idle server sends a read at once; under load, batches grow with it.
+//! queue while earlier ones are in flight are sent together as one query,
+//! with at most [`MAX_IN_FLIGHT`] such queries out at once. An idle server
+//! sends a read at once; under load, batches grow with it. Each batch query
+//! is written (a join on `UNNEST`, or a fixed list of parameters) so that
+//! PostgreSQL settles on one generic plan per connection: planning a query
+//! afresh costs several times what running it does.
 //!
 //! A read joins a batch only before that batch's query is sent, so the
 //! query's snapshot is always taken after the read was asked for:
@@ -27,7 +30,7 @@ use tokio::sync::oneshot;
 
 /// Queries of one kind out at once. Lower gives bigger batches and fewer
 /// round trips; higher, less waiting when the database is slow to answer.
-const MAX_IN_FLIGHT: usize = 3;
+const MAX_IN_FLIGHT: usize = 2;
 
 /// Most keys in one query, unless a read sets fewer.
 const MAX_BATCH: usize = 256;
@@ -166,7 +169,11 @@ where
 impl<K, V> Drop for Sender<K, V> {
     fn drop(&mut self) {
         if !self.counted_out {
-            self.reads.queue.lock().unwrap_or_else(PoisonError::into_inner).in_flight -= 1;
+            self.reads
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .in_flight -= 1;
         }
     }
 }
@@ -210,11 +217,12 @@ mod tests {
     fn squares(pool: sqlx::PgPool, keys: Vec<i64>) -> BatchFuture<i64, i64> {
         Box::pin(async move {
             QUERIES.fetch_add(1, Ordering::SeqCst);
-            let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT k, k * k FROM UNNEST($1::bigint[]) AS k WHERE k % 7 <> 0")
-                .bind(keys)
-                .fetch_all(&pool)
-                .await
-                .map_err(crate::error::store_error)?;
+            let rows: Vec<(i64, i64)> =
+                sqlx::query_as("SELECT k, k * k FROM UNNEST($1::bigint[]) AS k WHERE k % 7 <> 0")
+                    .bind(keys)
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(crate::error::store_error)?;
             Ok(rows.into_iter().collect::<HashMap<_, _>>())
         })
     }
@@ -222,7 +230,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_reads_share_queries_and_get_their_own_answers() {
         let url = sentryagent_testkit::services::database_url();
-        let pool = match sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await {
+        let pool = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+        {
             Ok(pool) => pool,
             Err(e) => {
                 let e = crate::error::store_error(e);

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::lookups::BatchFuture;
 use crate::error::ResultExt;
+use crate::lookups::BatchFuture;
 
 /// Revoked token ids in PostgreSQL: durable and shared by every instance on
 /// the same database. Expired entries are deleted as new ones arrive.
@@ -51,7 +51,10 @@ pub(crate) fn revoked(pool: PgPool, jtis: Vec<TokenId>) -> BatchFuture<TokenId, 
             query = query.bind(jti);
         }
         let found: Vec<Uuid> = query.fetch_all(&pool).await.store()?;
-        Ok(found.into_iter().map(|j| (TokenId::from_uuid(j), ())).collect::<HashMap<_, _>>())
+        Ok(found
+            .into_iter()
+            .map(|j| (TokenId::from_uuid(j), ()))
+            .collect::<HashMap<_, _>>())
     })
 }
 
