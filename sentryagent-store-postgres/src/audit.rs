@@ -169,20 +169,6 @@ fn checkpoint_after(chain: &AuditChain, tenant: TenantId, head: &ChainMark, seal
     }
 }
 
-/// Undoes [`AuditChain::seal`], to link the events again elsewhere.
-fn unseal(event: AuditEvent) -> NewAuditEvent {
-    NewAuditEvent {
-        id: event.id,
-        agent_id: event.agent_id,
-        actor: event.actor,
-        action: event.action,
-        outcome: event.outcome,
-        ip: event.ip,
-        at: event.at,
-        details: event.details,
-    }
-}
-
 /// Moves the tenant's head from `head` to `new_head` and inserts `sealed`,
 /// in one statement (one round trip, one commit when autocommitted). When
 /// the head is no longer `head`, nothing changes and it returns 0. The SQL
@@ -270,7 +256,7 @@ impl AuditStore for PgStore {
                 self.audit_heads.set(tenant, new_head);
                 return Ok(sealed);
             }
-            events = sealed.into_iter().map(unseal).collect();
+            events = sealed.into_iter().map(NewAuditEvent::from).collect();
         }
         // Slow path: lock the head (creating it on first use), so appends to
         // one tenant's chain are serialised across every instance.

@@ -102,6 +102,24 @@ impl NewAuditEvent {
     }
 }
 
+/// An event taken out of its chain (its `seq` and hashes dropped), to be
+/// linked again elsewhere: a store whose append lost a race for the head
+/// seals it anew on the head it finds.
+impl From<AuditEvent> for NewAuditEvent {
+    fn from(event: AuditEvent) -> Self {
+        Self {
+            id: event.id,
+            agent_id: event.agent_id,
+            actor: event.actor,
+            action: event.action,
+            outcome: event.outcome,
+            ip: event.ip,
+            at: event.at,
+            details: event.details,
+        }
+    }
+}
+
 /// A stored audit event with its place in the tenant's chain.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
