@@ -238,7 +238,7 @@ impl AuditStore for PgStore {
     async fn append_audit(
         &self,
         tenant: TenantId,
-        events: Vec<NewAuditEvent>,
+        mut events: Vec<NewAuditEvent>,
         chain: &AuditChain,
     ) -> StoreResult<Vec<AuditEvent>> {
         if events.is_empty() {
@@ -247,7 +247,6 @@ impl AuditStore for PgStore {
         // Fast path: link onto the head this instance wrote last, in one
         // autocommitted statement that moves the head only if it is still
         // there. Another instance having appended since makes it a no-op.
-        let mut events = events;
         if let Some(head) = self.audit_heads.get(tenant) {
             let sealed = seal_all(chain, tenant, &head, events);
             let new_head = checkpoint_after(chain, tenant, &head, &sealed);

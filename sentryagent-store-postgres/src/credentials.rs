@@ -71,47 +71,45 @@ struct ClientRow {
 /// The credentials with these client ids, each with its agent, in one
 /// query: the token endpoint's read (see [`crate::lookups`]).
 pub(crate) fn clients(pool: PgPool, client_ids: Vec<String>) -> BatchFuture<String, Client> {
-    Box::pin(async move { read_clients(&pool, &client_ids).await })
-}
-
-async fn read_clients(pool: &PgPool, client_ids: &[String]) -> StoreResult<HashMap<String, Client>> {
-    let rows: Vec<ClientRow> = sqlx::query_as(concat!(
-        "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
-        "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
-        "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
-        "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed ",
-        "FROM UNNEST($1::text[]) AS k(client_id) JOIN credentials c ON c.client_id = k.client_id ",
-        "LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id"
-    ))
-    .bind(client_ids)
-    .fetch_all(pool)
-    .await
-    .store()?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let agent = match row.a_id {
-            Some(id) => Some(
-                crate::agents::Row {
-                    tenant_id: row.credential.tenant_id,
-                    id,
-                    name: row.a_name.unwrap_or_default(),
-                    description: row.a_description.unwrap_or_default(),
-                    capabilities: row.a_capabilities.unwrap_or_default(),
-                    metadata: row.a_metadata.unwrap_or(serde_json::Value::Null),
-                    scopes: row.a_scopes.unwrap_or_default(),
-                    status: row.a_status.unwrap_or_default(),
-                    listed: row.a_listed.unwrap_or_default(),
-                    created_at: row.a_created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                    updated_at: row.a_updated_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                }
-                .try_into()?,
-            ),
-            None => None,
-        };
-        let credential = Credential::try_from(row.credential)?;
-        found.insert(credential.client_id.clone(), (credential, agent));
-    }
-    Ok(found)
+    Box::pin(async move {
+        let rows: Vec<ClientRow> = sqlx::query_as(concat!(
+            "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
+            "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
+            "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
+            "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed ",
+            "FROM UNNEST($1::text[]) AS k(client_id) JOIN credentials c ON c.client_id = k.client_id ",
+            "LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id"
+        ))
+        .bind(client_ids)
+        .fetch_all(&pool)
+        .await
+        .store()?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let agent = match row.a_id {
+                Some(id) => Some(
+                    crate::agents::Row {
+                        tenant_id: row.credential.tenant_id,
+                        id,
+                        name: row.a_name.unwrap_or_default(),
+                        description: row.a_description.unwrap_or_default(),
+                        capabilities: row.a_capabilities.unwrap_or_default(),
+                        metadata: row.a_metadata.unwrap_or(serde_json::Value::Null),
+                        scopes: row.a_scopes.unwrap_or_default(),
+                        status: row.a_status.unwrap_or_default(),
+                        listed: row.a_listed.unwrap_or_default(),
+                        created_at: row.a_created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                        updated_at: row.a_updated_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    }
+                    .try_into()?,
+                ),
+                None => None,
+            };
+            let credential = Credential::try_from(row.credential)?;
+            found.insert(credential.client_id.clone(), (credential, agent));
+        }
+        Ok(found)
+    })
 }
 
 #[async_trait]

@@ -134,7 +134,9 @@ where
             .await
             .map_err(|_| StoreError::new(StoreErrorKind::Unavailable, "the read was dropped"))?
     }
+}
 
+impl<K, V> Coalesced<K, V> {
     fn lock(&self) -> MutexGuard<'_, Queue<K, V>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -145,6 +147,9 @@ where
 /// down), so later reads can always start another.
 struct Sender<K, V> {
     reads: Coalesced<K, V>,
+    /// Set where `next_batch` found the queue empty: that check and the
+    /// count going down share one lock, or a read queued between them would
+    /// find every sender counted in and none left to send it.
     counted_out: bool,
 }
 
@@ -169,11 +174,7 @@ where
 impl<K, V> Drop for Sender<K, V> {
     fn drop(&mut self) {
         if !self.counted_out {
-            self.reads
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .in_flight -= 1;
+            self.reads.lock().in_flight -= 1;
         }
     }
 }

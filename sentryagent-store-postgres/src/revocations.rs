@@ -60,3 +60,13 @@ pub(crate) fn revoked(pool: PgPool, jtis: Vec<TokenId>) -> BatchFuture<TokenId, 
 
 const REVOKED_AMONG: &str = "SELECT jti FROM revoked_tokens WHERE jti IN \
      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_revocation_query_has_one_parameter_a_slot() {
+        let last = format!("${}", super::BATCH);
+        assert!(super::REVOKED_AMONG.contains(&format!("{last})")), "ends with {last}");
+        assert_eq!(super::REVOKED_AMONG.matches('$').count(), super::BATCH);
+    }
+}

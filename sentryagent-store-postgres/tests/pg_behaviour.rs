@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 use sentryagent_core::agent::NewAgent;
+use sentryagent_core::audit::{NewAuditEvent, Outcome};
 use sentryagent_core::http::Request;
 use sentryagent_core::store::Stores;
 use sentryagent_core::token::TokenRequest;
@@ -136,6 +137,37 @@ async fn two_instances_append_one_chain() {
         assert!(v.valid, "{v:?}");
         // sign-up wrote 3 events, the admin token 1, each registration 2.
         assert_eq!(v.checked, 3 + 1 + 40 * 2);
+    }
+    drop_schema(&s1).await;
+}
+
+/// Each instance remembers the chain head it wrote last. Appending in turns,
+/// every append after the first finds that head stale (the other instance
+/// moved it): it must link after the other's events, not onto its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_remembered_head_links_after_the_other_instance() {
+    let schema = services::unique_name("sa_test");
+    let url = services::database_url();
+    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+        return;
+    };
+    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
+    let (caller, _) = admin(&a).await;
+    let tenant = caller.identity.tenant_id;
+    let mut seqs = Vec::new();
+    for round in 0..3 {
+        for idp in [&a, &b] {
+            let event = NewAuditEvent::new("test.turn", Outcome::Success, "operator").detail("round", round);
+            let sealed = idp.record(tenant, vec![event.clone(), event]).await.expect("record");
+            seqs.extend(sealed.iter().map(|e| e.seq));
+        }
+    }
+    // sign-up wrote 3 events and the admin token 1 before these 12.
+    assert_eq!(seqs, (5..=16).collect::<Vec<u64>>());
+    for idp in [&a, &b] {
+        let v = idp.verify_audit_chain(tenant).await.expect("verify");
+        assert!(v.valid, "{v:?}");
+        assert_eq!(v.checked, 16);
     }
     drop_schema(&s1).await;
 }
