@@ -71,17 +71,33 @@ async fn admin(idp: &SentryAgent) -> (Caller, String) {
     (Caller { identity, ip: None }, token)
 }
 
+/// Two application instances, each with its own store (pool, remembered
+/// audit heads, coalesced reads), on one fresh schema, and an admin caller
+/// of a new tenant made through the first. `None`: PostgreSQL is not there
+/// (and not required).
+struct TwoInstances {
+    s1: Arc<PgStore>,
+    a: SentryAgent,
+    b: SentryAgent,
+    caller: Caller,
+}
+
+async fn two_instances() -> Option<TwoInstances> {
+    let schema = services::unique_name("sa_test");
+    let url = services::database_url();
+    let (s1, s2) = (store(&url, &schema).await?, store(&url, &schema).await?);
+    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
+    let (caller, _) = admin(&a).await;
+    Some(TwoInstances { s1, a, b, caller })
+}
+
 /// Two instances register the same name at once: one wins, the other gets
 /// AGENT_NAME_TAKEN, never an internal error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_registrations_of_one_name() {
-    let schema = services::unique_name("sa_test");
-    let url = services::database_url();
-    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+    let Some(TwoInstances { s1, a, b, caller }) = two_instances().await else {
         return;
     };
-    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
-    let (caller, _) = admin(&a).await;
     for round in 0..10 {
         let new = NewAgent {
             name: format!("twin{round}@acme.example"),
@@ -111,13 +127,9 @@ async fn concurrent_registrations_of_one_name() {
 /// Bursts of audit events from two instances stay one valid chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_append_one_chain() {
-    let schema = services::unique_name("sa_test");
-    let url = services::database_url();
-    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+    let Some(TwoInstances { s1, a, b, caller }) = two_instances().await else {
         return;
     };
-    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
-    let (caller, _) = admin(&a).await;
     let mut tasks = Vec::new();
     for i in 0..40 {
         let (idp, caller) = (if i % 2 == 0 { a.clone() } else { b.clone() }, caller.clone());
@@ -146,13 +158,9 @@ async fn two_instances_append_one_chain() {
 /// moved it): it must link after the other's events, not onto its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_remembered_head_links_after_the_other_instance() {
-    let schema = services::unique_name("sa_test");
-    let url = services::database_url();
-    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+    let Some(TwoInstances { s1, a, b, caller }) = two_instances().await else {
         return;
     };
-    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
-    let (caller, _) = admin(&a).await;
     let tenant = caller.identity.tenant_id;
     let mut seqs = Vec::new();
     for round in 0..3 {
@@ -176,13 +184,9 @@ async fn a_stale_remembered_head_links_after_the_other_instance() {
 /// with issuance racing it on another instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_racing_issuance() {
-    let schema = services::unique_name("sa_test");
-    let url = services::database_url();
-    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+    let Some(TwoInstances { s1, a, b, caller }) = two_instances().await else {
         return;
     };
-    let (a, b) = (instance(s1.clone()).await, instance(s2).await);
-    let (caller, _) = admin(&a).await;
     let created = a
         .register_agent(
             &caller,
