@@ -15,7 +15,8 @@
 # and prints one table: requests per second, p50/p99 latency, non-2xx
 # responses, socket errors, the server's peak RSS during each run, and the
 # server's CPU time (user + system) per request, which depends much less on
-# what else the machine is running than requests per second do.
+# what else the machine is running than requests per second do, and the same
+# for the PostgreSQL and Redis processes on this machine.
 #
 # Backends: the in-memory store unless the environment says otherwise; it is
 # passed through to the server, so DATABASE_URL (PostgreSQL) and REDIS_URL
@@ -178,6 +179,13 @@ kib() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$SERVER_PID/status"
 # The server's CPU time so far (user + system) in clock ticks: its cost per
 # request depends much less on what else the machine is doing than req/s.
 ticks() { sed 's/^.*) //' "/proc/$SERVER_PID/stat" | awk '{ print $12 + $13 }'; }
+# The same summed over this machine's PostgreSQL and Redis processes (0 when
+# they run elsewhere): on a shared machine their cost per request is what
+# the backends take from the cores the server also needs.
+backend_ticks() { # cat, not awk, reads the files: it goes on past a process that has just exited
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+        awk '$2 == "(postgres)" || $2 == "(redis-server)" { t += $14 + $15 } END { print t + 0 }'
+}
 HZ=$(getconf CLK_TCK)
 RSS_NOTE=
 ROWS=()
@@ -186,25 +194,28 @@ run() { # run LABEL PATH LUA
     # Reset the peak-RSS mark so each row shows its own run's peak.
     echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || RSS_NOTE=" (peak RSS: since start; clear_refs refused)"
     echo "load.sh: $1 for $DURATION" >&2
-    local cpu0
+    local cpu0 db0
     cpu0=$(ticks)
+    db0=$(backend_ticks)
     timeout 300 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 5s -s "$3" "$BASE$2" \
         >"$WORK/wrk.out" 2>&1 &
     WRK_PID=$!
     wait "$WRK_PID" || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
     WRK_PID=
     kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; die "the server died under load"; }
-    local r cpu
+    local r cpu db
     cpu=$(($(ticks) - cpu0))
+    db=$(($(backend_ticks) - db0))
     r=$(grep '^RESULT ' "$WORK/wrk.out") || { cat "$WORK/wrk.out" >&2; die "no result from wrk"; }
     read -r _ n dur p50 p99 non2xx errs <<<"$r"
     if ((non2xx > 0)); then
         NOTES+=("$1: $non2xx of $n answers were not 2xx; see the server log, or raise the quota that refused them")
     fi
     ROWS+=("$(awk -v l="$1" -v n="$n" -v d="$dur" -v p50="$p50" -v p99="$p99" -v s="$non2xx" -v e="$errs" \
-        -v rss="$(kib VmHWM)" -v cpu="$cpu" -v hz="$HZ" 'BEGIN {
-        printf "| %-26s | %8.0f | %7.2f | %7.2f | %8d | %7d | %6d | %12.1f | %15.1f |",
-        l, n / (d / 1e6), p50 / 1e3, p99 / 1e3, n, s, e, rss / 1024, cpu / hz * 1e6 / (n > 0 ? n : 1) }')")
+        -v rss="$(kib VmHWM)" -v cpu="$cpu" -v db="$db" -v hz="$HZ" 'BEGIN {
+        n1 = n > 0 ? n : 1
+        printf "| %-26s | %8.0f | %7.2f | %7.2f | %8d | %7d | %6d | %12.1f | %15.1f | %16.1f |",
+        l, n / (d / 1e6), p50 / 1e3, p99 / 1e3, n, s, e, rss / 1024, cpu / hz * 1e6 / n1, db / hz * 1e6 / n1 }')")
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -218,8 +229,8 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $HOST; alg ${SENTRYAGENT_SIGN
     "free tier $SENTRYAGENT_FREE_API_CALLS_PER_DAY calls/day; $(nproc) cores, $CPU;" \
     "load average before: $LOAD_BEFORE$RSS_NOTE"
 echo
-echo "| scenario                   |    req/s | p50 ms  | p99 ms  | requests | non-2xx | errors | peak RSS MiB | server CPU µs/req |"
-echo "| -------------------------- | -------: | ------: | ------: | -------: | ------: | -----: | -----------: | --------------: |"
+echo "| scenario                   |    req/s | p50 ms  | p99 ms  | requests | non-2xx | errors | peak RSS MiB | server CPU µs/req | backend CPU µs/req |"
+echo "| -------------------------- | -------: | ------: | ------: | -------: | ------: | -----: | -----------: | --------------: | ---------------: |"
 printf '%s\n' "${ROWS[@]}"
 if ((${#NOTES[@]})); then
     echo
