@@ -1,8 +1,9 @@
 //! Group commit for audit appends. With a remote store every append is a
 //! transaction holding the tenant's chain head; done per request, requests of
 //! one tenant would queue behind each other's round trips. The writer takes
-//! everything queued while the previous batch was being written and appends
-//! it in one transaction per tenant. Each request still waits until the batch
+//! everything a tenant queued while that tenant's previous batch was being
+//! written and appends it as one batch; tenants are written side by side and
+//! never wait for each other. Each request still waits until the batch
 //! carrying its events has committed, so nothing is reported done that could
 //! be lost.
 
@@ -17,7 +18,7 @@ use crate::TenantId;
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::store::AuditStore;
 
-/// Most events written in one round of batches.
+/// Most events of one tenant written in one batch.
 const MAX_BATCH: usize = 1_024;
 
 pub(crate) struct Pending {
@@ -61,31 +62,70 @@ impl AuditSink {
     }
 }
 
+/// A tenant's events waiting for its write in flight to finish.
+#[derive(Default)]
+struct Lane {
+    queued: Vec<Pending>,
+    writing: bool,
+}
+
+/// Each tenant's chain is written by at most one batch at a time (the chain
+/// is sequential), but tenants do not wait for each other: a tenant's next
+/// batch starts as soon as its own previous one is done, with everything
+/// that tenant queued meanwhile.
 async fn run(store: Arc<dyn AuditStore>, chain: AuditChain, mut rx: mpsc::Receiver<Pending>) {
-    while let Some(first) = rx.recv().await {
-        let mut queued = first.events.len();
-        let mut batch = vec![first];
-        while queued < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => {
-                    queued += p.events.len();
-                    batch.push(p);
+    let mut lanes: HashMap<TenantId, Lane> = HashMap::new();
+    let mut writes = JoinSet::new();
+    // Which tenant each write is for, by task: a write that panicked still
+    // frees its tenant's lane.
+    let mut writing_for: HashMap<tokio::task::Id, TenantId> = HashMap::new();
+    let mut open = true;
+    while open || !writes.is_empty() {
+        tokio::select! {
+            received = rx.recv(), if open => match received {
+                Some(p) => lanes.entry(p.tenant).or_default().queued.push(p),
+                None => open = false,
+            },
+            Some(done) = writes.join_next_with_id() => {
+                let task = match done {
+                    Ok((task, ())) => task,
+                    // Its waiters have seen their channels close.
+                    Err(e) => e.id(),
+                };
+                if let Some(lane) = writing_for.remove(&task).and_then(|tenant| lanes.get_mut(&tenant)) {
+                    lane.writing = false;
                 }
-                Err(_) => break,
             }
         }
-        let mut by_tenant: HashMap<TenantId, Vec<Pending>> = HashMap::new();
-        for p in batch {
-            by_tenant.entry(p.tenant).or_default().push(p);
+        // Whatever else queued meanwhile joins the batches started now.
+        while let Ok(p) = rx.try_recv() {
+            lanes.entry(p.tenant).or_default().queued.push(p);
         }
-        // Tenants' chains are independent: write them side by side.
-        let mut writes = JoinSet::new();
-        for (tenant, group) in by_tenant {
-            let (store, chain) = (store.clone(), chain.clone());
-            writes.spawn(write_group(store, chain, tenant, group));
+        for (&tenant, lane) in lanes.iter_mut() {
+            if lane.writing || lane.queued.is_empty() {
+                continue;
+            }
+            let group = take_batch(&mut lane.queued);
+            lane.writing = true;
+            let task = writes.spawn(write_group(store.clone(), chain.clone(), tenant, group));
+            writing_for.insert(task.id(), tenant);
         }
-        while writes.join_next().await.is_some() {}
+        lanes.retain(|_, lane| lane.writing || !lane.queued.is_empty());
     }
+}
+
+/// The oldest of `queued`, up to [`MAX_BATCH`] events (at least one request).
+fn take_batch(queued: &mut Vec<Pending>) -> Vec<Pending> {
+    let mut events = 0;
+    let n = queued
+        .iter()
+        .position(|p| {
+            events += p.events.len();
+            events > MAX_BATCH
+        })
+        .unwrap_or(queued.len())
+        .max(1);
+    queued.drain(..n).collect()
 }
 
 async fn write_group(store: Arc<dyn AuditStore>, chain: AuditChain, tenant: TenantId, group: Vec<Pending>) {
@@ -108,5 +148,130 @@ async fn write_group(store: Arc<dyn AuditStore>, chain: AuditChain, tenant: Tena
                 let _ = done.send(Err(StoreError::new(e.kind(), e.to_string())));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The writer against the in-memory store behind a gate that can hold
+    //! one tenant's appends, as a slow or locked database would.
+
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use time::OffsetDateTime;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::audit::{AuditQuery, ChainMark, Outcome};
+    use crate::memory::MemoryStore;
+
+    /// The in-memory store, holding appends of `held` tenants until `open`.
+    #[derive(Default)]
+    struct Gated {
+        inner: MemoryStore,
+        held: Mutex<HashSet<TenantId>>,
+        open: Notify,
+        appends: Mutex<Vec<(TenantId, usize)>>,
+    }
+
+    #[async_trait]
+    impl AuditStore for Gated {
+        async fn append_audit(
+            &self,
+            tenant: TenantId,
+            events: Vec<NewAuditEvent>,
+            chain: &AuditChain,
+        ) -> StoreResult<Vec<AuditEvent>> {
+            let opened = self.open.notified();
+            if self.held.lock().expect("not poisoned").contains(&tenant) {
+                opened.await;
+            }
+            self.appends.lock().expect("not poisoned").push((tenant, events.len()));
+            self.inner.append_audit(tenant, events, chain).await
+        }
+        async fn query_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+            self.inner.query_audit(tenant, query).await
+        }
+        async fn audit_chain(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+            self.inner.audit_chain(tenant, after_seq, limit).await
+        }
+        async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
+            self.inner.audit_checkpoint(tenant).await
+        }
+        async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
+            self.inner.audit_anchor(tenant).await
+        }
+        async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {
+            self.inner.prune_audit(tenant, before, chain).await
+        }
+    }
+
+    fn event() -> Vec<NewAuditEvent> {
+        vec![NewAuditEvent::new("token.issued", Outcome::Success, "test")]
+    }
+
+    #[tokio::test]
+    async fn a_held_tenant_does_not_hold_up_another_and_its_queue_goes_in_one_batch() {
+        let store = Arc::new(Gated::default());
+        let chain = AuditChain::new(crate::secret::ServerKey::random());
+        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone()));
+        let (slow, fast) = (TenantId::new(), TenantId::new());
+        store.held.lock().expect("not poisoned").insert(slow);
+
+        // The slow tenant's first append is held; five more queue behind it.
+        let mut held = JoinSet::new();
+        for _ in 0..6 {
+            let (sink, store, chain) = (sink.clone(), store.clone(), chain.clone());
+            held.spawn(async move {
+                let store: Arc<dyn AuditStore> = store;
+                sink.append(&store, &chain, slow, event()).await
+            });
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Meanwhile the other tenant's appends are written and answered.
+        let dyn_store: Arc<dyn AuditStore> = store.clone();
+        for n in 1..=3 {
+            let sealed = tokio::time::timeout(Duration::from_secs(5), sink.append(&dyn_store, &chain, fast, event()))
+                .await
+                .expect("not held up by the other tenant")
+                .expect("appended");
+            assert_eq!(sealed[0].seq, n);
+        }
+        assert!(
+            held.try_join_next().is_none(),
+            "the held tenant's appends are still waiting"
+        );
+
+        store.held.lock().expect("not poisoned").clear();
+        store.open.notify_waiters();
+        let mut seqs = Vec::new();
+        while let Some(done) = held.join_next().await {
+            seqs.push(done.expect("no panic").expect("appended")[0].seq);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+        let slow_appends: Vec<usize> = store
+            .appends
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(t, _)| *t == slow)
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(
+            slow_appends,
+            [1, 5],
+            "the first alone, then everything queued behind it at once"
+        );
+        let checkpoint = store.audit_checkpoint(slow).await.expect("read");
+        let mut verifier = chain.verifier(slow, None, checkpoint);
+        for e in &store.audit_chain(slow, 0, 100).await.expect("read") {
+            verifier.feed(e);
+        }
+        let verified = verifier.finish();
+        assert!(verified.valid && verified.checked == 6, "{verified:?}");
     }
 }
