@@ -158,6 +158,7 @@ mod tests {
 
     use std::collections::HashSet;
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use async_trait::async_trait;
@@ -174,6 +175,10 @@ mod tests {
         inner: MemoryStore,
         held: Mutex<HashSet<TenantId>>,
         open: Notify,
+        /// Tenants whose next append panics, as a store bug would.
+        panic_once: Mutex<HashSet<TenantId>>,
+        /// Appends waiting at the gate now.
+        waiting: AtomicUsize,
         appends: Mutex<Vec<(TenantId, usize)>>,
     }
 
@@ -185,9 +190,14 @@ mod tests {
             events: Vec<NewAuditEvent>,
             chain: &AuditChain,
         ) -> StoreResult<Vec<AuditEvent>> {
+            if self.panic_once.lock().expect("not poisoned").remove(&tenant) {
+                panic!("a store bug (this test expects it)");
+            }
             let opened = self.open.notified();
             if self.held.lock().expect("not poisoned").contains(&tenant) {
+                self.waiting.fetch_add(1, Ordering::SeqCst);
                 opened.await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
             }
             self.appends.lock().expect("not poisoned").push((tenant, events.len()));
             self.inner.append_audit(tenant, events, chain).await
@@ -221,15 +231,25 @@ mod tests {
         let (slow, fast) = (TenantId::new(), TenantId::new());
         store.held.lock().expect("not poisoned").insert(slow);
 
-        // The slow tenant's first append is held; five more queue behind it.
+        // The slow tenant's first append is held at the store; five more
+        // queue behind it in the writer.
         let mut held = JoinSet::new();
-        for _ in 0..6 {
-            let (sink, store, chain) = (sink.clone(), store.clone(), chain.clone());
+        for i in 0..6 {
+            let (sink, to, chain) = (sink.clone(), store.clone(), chain.clone());
             held.spawn(async move {
-                let store: Arc<dyn AuditStore> = store;
-                sink.append(&store, &chain, slow, event()).await
+                let to: Arc<dyn AuditStore> = to;
+                sink.append(&to, &chain, slow, event()).await
             });
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            if i == 0 {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                while store.waiting.load(Ordering::SeqCst) == 0 {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the first append never reached the store"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
         }
         // Meanwhile the other tenant's appends are written and answered.
         let dyn_store: Arc<dyn AuditStore> = store.clone();
@@ -273,5 +293,22 @@ mod tests {
         }
         let verified = verifier.finish();
         assert!(verified.valid && verified.checked == 6, "{verified:?}");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panicked_does_not_block_its_tenant() {
+        let store = Arc::new(Gated::default());
+        let chain = AuditChain::new(crate::secret::ServerKey::random());
+        let sink = AuditSink::batched(store.clone(), chain.clone());
+        let tenant = TenantId::new();
+        store.panic_once.lock().expect("not poisoned").insert(tenant);
+        let to: Arc<dyn AuditStore> = store.clone();
+        let failed = sink.append(&to, &chain, tenant, event()).await;
+        assert!(failed.is_err(), "the panicked write is reported failed");
+        let sealed = tokio::time::timeout(Duration::from_secs(5), sink.append(&to, &chain, tenant, event()))
+            .await
+            .expect("the tenant's next write is not stuck behind the panicked one")
+            .expect("appended");
+        assert_eq!(sealed[0].seq, 1);
     }
 }
