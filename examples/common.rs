@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use sentryagent_billing_stripe::{StripeBilling, StripeConfig};
 use sentryagent_core::ratelimit::{Quota, RouteGroup};
+use sentryagent_core::resource::ResourcePolicy;
 use sentryagent_core::store::{RevocationList, Stores};
 use sentryagent_core::token::SigningAlgorithm;
-use sentryagent_core::{SentryAgent, SentryAgentBuilder};
+use sentryagent_core::{SentryAgent, SentryAgentBuilder, Signup};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
 use tracing_subscriber::EnvFilter;
@@ -46,9 +47,7 @@ pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
         .map_err(|e| format!("SENTRYAGENT_BIND is not an address such as 127.0.0.1:3000: {e}"))?;
     let issuer = env("SENTRYAGENT_ISSUER").unwrap_or_else(|| format!("http://{bind}"));
     let mut builder = SentryAgent::builder().issuer(&issuer).api_path("/api/v1");
-    if let Some(key) = env("SENTRYAGENT_OPERATOR_KEY") {
-        builder = builder.operator_key(key);
-    }
+    builder = doors(builder)?;
     let secret = env("SENTRYAGENT_SECRET_KEY");
     if let Some(secret) = &secret {
         builder = builder
@@ -122,19 +121,72 @@ pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
     let idp = builder.build().await?;
     tracing::info!(store, redis = redis.is_some(), %issuer, "SentryAgent starting");
 
-    if idp.is_empty().await? {
-        let created = idp
-            .create_tenant("default", env("SENTRYAGENT_OPERATOR_KEY").as_deref(), None)
-            .await?;
-        println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", created.admin_client_id);
-        println!(
-            "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
-            created.admin_client_secret.expose()
+    let default_tenant = match idp.first_tenant().await? {
+        Some(tenant) => {
+            tracing::info!("the store has tenants already; no default tenant made");
+            tenant.id
+        }
+        None => {
+            let created = idp.create_tenant("default").await?;
+            println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", created.admin_client_id);
+            println!(
+                "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
+                created.admin_client_secret.expose()
+            );
+            created.tenant.id
+        }
+    };
+    // The host route `/whoami` is a resource of its own: the default
+    // tenant's agents only, unless SENTRYAGENT_WHOAMI_ANY_TENANT widens it.
+    let whoami = ResourcePolicy::new(idp.settings().audience.clone()).tenant(default_tenant);
+    if flag("SENTRYAGENT_WHOAMI_ANY_TENANT", false)? {
+        tracing::warn!(
+            "GET /whoami accepts the agents of every tenant: unset SENTRYAGENT_WHOAMI_ANY_TENANT to accept the default tenant's only"
         );
+        idp.protect(whoami.any_tenant());
     } else {
-        tracing::info!("the store has tenants already; no default tenant made");
+        idp.protect(whoami);
     }
     Ok((idp, bind))
+}
+
+/// A boolean setting: `true`/`false` (also `1`/`0`, `on`/`off`, `yes`/`no`).
+fn flag(name: &str, default: bool) -> Result<bool, BoxError> {
+    match env(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if ["true", "1", "on", "yes"].contains(&v.as_str()) => Ok(true),
+        Some(v) if ["false", "0", "off", "no"].contains(&v.as_str()) => Ok(false),
+        Some(v) => Err(format!("{name} must be true or false, not `{v}`").into()),
+    }
+}
+
+/// The doors a public SaaS opens and the library keeps closed: the example
+/// server opens them by default, says so at start-up, and each has a setting.
+/// `SENTRYAGENT_OPERATOR_KEY` (sign-up needs it), `SENTRYAGENT_SIGNUP`
+/// (`open` or `closed`, default `open`), `SENTRYAGENT_LIST_NEW_AGENTS`
+/// (default `true`) and `SENTRYAGENT_ENFORCE_TIERS` (default `true`).
+fn doors(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError> {
+    match (env("SENTRYAGENT_OPERATOR_KEY"), env("SENTRYAGENT_SIGNUP").as_deref()) {
+        (Some(key), _) => builder = builder.operator_key(key),
+        (None, None | Some("open")) => {
+            tracing::warn!(
+                "sign-up is open to anyone: set SENTRYAGENT_OPERATOR_KEY to close it (or SENTRYAGENT_SIGNUP=closed)"
+            );
+            builder = builder.signup(Signup::Open);
+        }
+        (None, Some("closed")) => builder = builder.signup(Signup::Closed),
+        (None, Some(other)) => return Err(format!("SENTRYAGENT_SIGNUP must be open or closed, not `{other}`").into()),
+    }
+    if flag("SENTRYAGENT_LIST_NEW_AGENTS", true)? {
+        tracing::warn!(
+            "new agents are listed in the public marketplace unless registered with listed: false: set SENTRYAGENT_LIST_NEW_AGENTS=false to list them only when asked"
+        );
+        builder = builder.list_new_agents(true);
+    }
+    // BILLING_ENABLED=false is the older spelling.
+    let enforce = flag("SENTRYAGENT_ENFORCE_TIERS", true)? && flag("BILLING_ENABLED", true)?;
+    builder = builder.enforce_tiers(enforce);
+    Ok(builder)
 }
 
 fn number(name: &str, value: &str) -> Result<u64, BoxError> {
@@ -180,13 +232,9 @@ fn limits(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxErro
     Ok(builder)
 }
 
-/// `BILLING_ENABLED=false` turns tier enforcement off (metering goes on);
 /// `SENTRYAGENT_FREE_MAX_AGENTS`, `SENTRYAGENT_FREE_API_CALLS_PER_DAY` and
 /// `SENTRYAGENT_QUOTA_CACHE_SECS` adjust the free tier and the summary cache.
 fn tiers(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError> {
-    if env("BILLING_ENABLED").is_some_and(|v| v == "false" || v == "0") {
-        builder = builder.enforce_tiers(false);
-    }
     if let Some(n) = env("SENTRYAGENT_FREE_MAX_AGENTS") {
         let n = number("SENTRYAGENT_FREE_MAX_AGENTS", &n)?;
         builder = builder.tier("free", |t| t.limits.max_agents = Some(n));

@@ -103,7 +103,7 @@ async fn main() -> Result<(), BoxError> {
     let idp = identity_provider(&format!("http://{bind}")).await?;
     if idp.is_empty().await? {
         // A first tenant, so that someone can log in. Its secret is shown once.
-        let tenant = idp.create_tenant("default", None, None).await?;
+        let tenant = idp.create_tenant("default").await?;
         println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", tenant.admin_client_id);
         println!(
             "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",

@@ -281,6 +281,7 @@ impl DirectoryStore for MemoryStore {
         };
         Ok(Some(DidSubject {
             agent_id: id,
+            tenant_id: agent.tenant_id,
             status: agent.status,
             keys: self.agent_keys(agent.tenant_id, id).await?,
         }))

@@ -38,22 +38,40 @@ pub struct TenantCreated {
 pub const ADMIN_AGENT_NAME: &str = "admin@sentryagent.local";
 
 impl crate::SentryAgent {
-    /// Signs up a tenant: creates it, its admin agent (scope `admin`) and the
-    /// admin credential. With [`Signup::OperatorKey`](crate::Signup), the
-    /// caller must present that key.
+    /// Creates a tenant, its admin agent (scope `admin`) and the admin
+    /// credential: how an embedding host makes tenants, whatever the sign-up
+    /// setting. Audited with the actor `operator`.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), sentryagent_core::Error> {
+    /// let idp = sentryagent_core::SentryAgent::builder().build().await?;
+    /// let created = idp.create_tenant("Acme").await?;
+    /// println!("admin client id: {}", created.admin_client_id);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// [`Error::Unauthorized`](crate::Error) without the operator key when one
-    /// is required; a validation error for a bad name; a store error.
-    pub async fn create_tenant(
+    /// A validation error for a bad name; a store error.
+    pub async fn create_tenant(&self, name: &str) -> Result<TenantCreated, crate::Error> {
+        self.make_tenant(name, "operator", None).await
+    }
+
+    /// `POST /tenants`: sign-up over HTTP, as the [`Signup`](crate::Signup)
+    /// setting allows: closed (403 `SIGNUP_CLOSED`), open to anyone, or to
+    /// callers presenting the operator key.
+    ///
+    /// # Errors
+    /// [`Error::SignupClosed`](crate::Error::SignupClosed);
+    /// [`Error::Unauthorized`](crate::Error) without the operator key when
+    /// one is required; a validation error for a bad name; a store error.
+    pub async fn sign_up(
         &self,
         name: &str,
         operator_key: Option<&str>,
         ip: Option<std::net::IpAddr>,
     ) -> Result<TenantCreated, crate::Error> {
-        use crate::audit::{NewAuditEvent, Outcome};
-
         let actor = match &self.inner.settings.signup {
+            crate::Signup::Closed => return Err(crate::Error::SignupClosed),
             crate::Signup::Open => "anonymous",
             crate::Signup::OperatorKey(key) => {
                 let presented = operator_key.unwrap_or_default();
@@ -63,6 +81,17 @@ impl crate::SentryAgent {
                 "operator"
             }
         };
+        self.make_tenant(name, actor, ip).await
+    }
+
+    async fn make_tenant(
+        &self,
+        name: &str,
+        actor: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<TenantCreated, crate::Error> {
+        use crate::audit::{NewAuditEvent, Outcome};
+
         let name = name.trim();
         let mut v = crate::error::Validator::default();
         v.check(
@@ -89,6 +118,7 @@ impl crate::SentryAgent {
             scopes: vec![crate::scope::ADMIN.to_owned()],
             status: crate::agent::AgentStatus::Active,
             listed: false,
+            origin: None,
             created_at: now,
             updated_at: now,
         };

@@ -35,7 +35,7 @@ async fn server() -> Server {
         .build()
         .await
         .expect("idp");
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let app = Router::new()
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
         .with_state(idp);

@@ -63,7 +63,7 @@ async fn token(idp: &SentryAgent, id: &str, secret: &str) -> Result<String, sent
 }
 
 async fn admin(idp: &SentryAgent) -> (Caller, String) {
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let token = token(idp, &tenant.admin_client_id, tenant.admin_client_secret.expose())
         .await
         .expect("admin token");
@@ -375,7 +375,7 @@ async fn outage_answers_503_and_recovers() {
     pg.start();
     let store = store(&pg.url(), "sentryagent").await.expect("own PostgreSQL");
     let idp = instance(store).await;
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let admin = token(&idp, &tenant.admin_client_id, tenant.admin_client_secret.expose())
         .await
         .expect("token");

@@ -106,7 +106,7 @@ async fn revocation_through_one_instance_is_seen_by_the_other() {
         idps.push(idp);
     }
     let (a, b) = (serve(idps[0].clone()).await, serve(idps[1].clone()).await);
-    let tenant = idps[0].create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idps[0].create_tenant("Acme").await.expect("tenant");
     let client = reqwest::Client::new();
     let token: Value = client
         .post(format!("{a}/api/v1/oauth2/token"))
@@ -209,7 +209,7 @@ async fn redis_outage_falls_back_and_recovers() {
         .await
         .expect("build");
     let base = serve(idp.clone()).await;
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let client = reqwest::Client::new();
     let admin: Value = client
         .post(format!("{base}/api/v1/oauth2/token"))

@@ -50,6 +50,7 @@ fn agent(tenant: TenantId, name: &str, description: &str) -> Agent {
         scopes: vec!["agents:read".into()],
         status: AgentStatus::Active,
         listed: true,
+        origin: None,
         created_at: now,
         updated_at: now,
     }
@@ -128,6 +129,19 @@ pub async fn agents_round_trip_unique_and_scoped<S: TestStore>(store: Arc<S>) {
         .insert_agent(&agent(b, "bot@acme.example", "Other tenant"))
         .await
         .expect("same name in another tenant");
+
+    // An agent a CI workflow registered keeps where it came from; it is
+    // written once and never changed.
+    let mut from_ci = agent(a, "ci-bot@acme.example", "From CI");
+    from_ci.origin = Some(sentryagent_core::agent::AgentOrigin {
+        trust_policy_id: sentryagent_core::TrustPolicyId::new(),
+        repository: "acme/app".into(),
+        repository_id: "101".into(),
+        git_ref: Some("refs/heads/main".into()),
+        run_id: Some("42".into()),
+    });
+    store.insert_agent(&from_ci).await.expect("insert");
+    assert_eq!(store.agent(a, from_ci.id).await.expect("get"), Some(from_ci.clone()));
 
     let mut changed = bot.clone();
     changed.name = "renamed@acme.example".into();

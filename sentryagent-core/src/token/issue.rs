@@ -264,14 +264,14 @@ impl SentryAgent {
             }
         };
         let audience = match request.audience {
-            Some(a) if !inner.settings.allows_audience(&a) => {
+            Some(a) if !self.allows_audience(&a) => {
                 self.record(tenant, vec![deny("audience_not_allowed")]).await?;
                 return Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "unknown audience"));
             }
             Some(a) => a,
             None => inner.settings.audience.clone(),
         };
-        let (token, claims) = self.mint(&agent, client_id, scopes.join(" "), audience)?;
+        let (token, claims) = self.mint(&agent, client_id, scopes.join(" "), audience, None)?;
         let event = NewAuditEvent::new("token.issued", Outcome::Success, client_id)
             .agent(agent.id)
             .ip(ip)
@@ -299,6 +299,7 @@ impl SentryAgent {
         client_id: &str,
         scope: String,
         audience: String,
+        act: Option<super::Actor>,
     ) -> Result<(String, AccessClaims), OAuthError> {
         let settings = &self.inner.settings;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -313,6 +314,7 @@ impl SentryAgent {
             client_id: client_id.to_owned(),
             scope,
             tenant: agent.tenant_id,
+            act,
         };
         let token = self.inner.keys.get().signer.sign(&claims).map_err(|e| {
             tracing::error!(error = %e, "token signing failed");
