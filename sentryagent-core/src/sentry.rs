@@ -102,10 +102,12 @@ impl SentryAgent {
         target: Option<&crate::agent::Agent>,
         granting: &[String],
     ) -> Result<(), Error> {
-        let ceiling = match self.bootstrap_policy_of(caller).await? {
-            Some(policy) => Some(policy.map(|p| p.max_scopes).unwrap_or_default()),
-            None => None,
-        };
+        // A bootstrap token grants within its policy's ceiling; a deleted
+        // policy leaves it none.
+        let ceiling = self
+            .bootstrap_policy_of(caller)
+            .await?
+            .map(|policy| policy.map(|p| p.max_scopes).unwrap_or_default());
         let principal = Principal {
             scopes: &caller.identity.scopes,
             bootstrap_ceiling: ceiling.as_deref(),

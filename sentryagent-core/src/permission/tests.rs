@@ -297,7 +297,7 @@ mod random_walk {
 
         fn subset(&mut self, from: &[&str]) -> Vec<String> {
             from.iter()
-                .filter(|_| self.next() % 3 == 0)
+                .filter(|_| self.next().is_multiple_of(3))
                 .map(|s| (*s).to_owned())
                 .collect()
         }
@@ -425,7 +425,9 @@ mod random_walk {
         };
         for step in 0..40 {
             let (client_id, secret) = world.held[rng.below(world.held.len())].clone();
-            let asked = (rng.next() % 2 == 0)
+            let asked = rng
+                .next()
+                .is_multiple_of(2)
                 .then(|| rng.subset(SCOPES).join(" "))
                 .filter(|s| !s.is_empty());
             let Some((caller, token)) = caller_of(&world.idp, &client_id, &secret, asked).await else {
@@ -502,7 +504,7 @@ mod random_walk {
                 }
                 5 => {
                     let target = world.random_agent(&mut rng).await;
-                    let status = if rng.next() % 2 == 0 {
+                    let status = if rng.next().is_multiple_of(2) {
                         AgentStatus::Suspended
                     } else {
                         AgentStatus::Active

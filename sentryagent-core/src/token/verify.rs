@@ -37,7 +37,7 @@ pub struct AgentIdentity {
     pub expires_at: i64,
     /// The CI workflow acting through the token (bootstrap exchanges).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub actor: Option<super::Actor>,
+    pub actor: Option<Box<super::Actor>>,
 }
 
 impl AgentIdentity {
@@ -71,7 +71,7 @@ impl AgentIdentity {
                 .collect(),
             token_id: claims.jti,
             expires_at: claims.exp,
-            actor: claims.act,
+            actor: claims.act.map(Box::new),
         }
     }
 }
