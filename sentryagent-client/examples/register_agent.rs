@@ -10,7 +10,7 @@ use sentryagent_client::{Client, ClientCredentials, NewAgent, RegisteredAgent};
 
 /// Registers `name` with the admin credentials given, and returns the agent
 /// with its first credential.
-pub async fn register(
+pub(crate) async fn register(
     url: &str,
     client_id: &str,
     client_secret: &str,
