@@ -689,3 +689,59 @@ fn audit_tail_follows_new_events_backs_off_while_the_server_is_down_and_stops_on
     server.stop();
     cli_support::drop_schema(&schema);
 }
+
+#[test]
+fn the_readmes_cli_walkthrough_works_verbatim() {
+    support::require_tools(&["bash", "curl", "jq"]);
+    let server = shared();
+    let readme = std::fs::read_to_string(support::workspace_root().join("README.md")).expect("README.md");
+    let block = support::fenced_blocks(&readme)
+        .into_iter()
+        .find(|b| b.is(&["sh", "cli-walkthrough"]))
+        .expect("a ```sh cli-walkthrough block in README.md")
+        .body;
+    let dir = Scratch::new("cli-walkthrough");
+    std::fs::write(
+        dir.0.join("sentryagent.env"),
+        format!(
+            "SENTRYAGENT_ADMIN_CLIENT_ID={}\nSENTRYAGENT_ADMIN_CLIENT_SECRET={}\n",
+            server.client_id, server.client_secret
+        ),
+    )
+    .expect("write sentryagent.env");
+    // A name of its own: the other tests share this server.
+    let script = block
+        .replace("127.0.0.1:3000", &format!("127.0.0.1:{}", server.port))
+        .replace("build-bot@acme.example", &unique("build-bot"));
+    let bin = example_binary("sentryagent");
+    let path = format!(
+        "{}:{}",
+        bin.parent().expect("the examples directory").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let config = dir.0.join("config").display().to_string();
+    let out = support::bash(
+        &script,
+        &dir.0,
+        &[("PATH", &path), ("XDG_CONFIG_HOME", &config), ("NO_COLOR", "1")],
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the walk-through failed:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for expected in [
+        "Saved as profile `default`",
+        "\"agentId\"",
+        "active     true",
+        "Revoked: the token fails from now on.",
+        "active  false",
+        "token.revoked",
+        "agent.created",
+        "valid                true",
+    ] {
+        assert!(stdout.contains(expected), "`{expected}` missing from:\n{stdout}");
+    }
+    assert!(!stdout.contains(&server.client_secret), "the admin secret was printed");
+}
