@@ -5,13 +5,16 @@
 
 use std::process::Command;
 
+/// The script for `shell` in a file of its own (tests run in parallel).
 fn script(shell: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out = Command::new(env!("CARGO_BIN_EXE_sentryagent"))
         .args(["completions", shell])
         .output()
         .expect("sentryagent runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let path = std::env::temp_dir().join(format!("sentryagent-completion-{}.{shell}", std::process::id()));
+    let path = std::env::temp_dir().join(format!("sentryagent-completion-{}-{n}.{shell}", std::process::id()));
     std::fs::write(&path, &out.stdout).expect("write the script");
     path
 }
