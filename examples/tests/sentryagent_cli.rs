@@ -644,13 +644,6 @@ fn audit_tail_follows_new_events_backs_off_while_the_server_is_down_and_stops_on
         .spawn()
         .expect("tail starts");
     let rx = lines_of(&mut tail);
-    // The tail is polling once an event made after its start shows.
-    let before = register(&session, &unique("tail-before"), &[]);
-    let seen = next_event(&rx, "agent.created");
-    assert_eq!(seen["agentId"], before["agentId"]);
-
-    server.stop();
-    // While down, the tail keeps trying: wait for two back-off notices.
     let stderr = tail.stderr.take().expect("stderr");
     let (etx, erx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -658,6 +651,16 @@ fn audit_tail_follows_new_events_backs_off_while_the_server_is_down_and_stops_on
             let _ = etx.send(line);
         }
     });
+    // Once it says it follows, it has its starting point: what comes after
+    // is new.
+    let first = erx.recv_timeout(Duration::from_secs(60)).expect("tail started");
+    assert!(first.starts_with("following http://127.0.0.1:"), "{first}");
+    let before = register(&session, &unique("tail-before"), &[]);
+    let seen = next_event(&rx, "agent.created");
+    assert_eq!(seen["agentId"], before["agentId"]);
+
+    server.stop();
+    // While down, the tail keeps trying: wait for its back-off notices.
     let mut notices = Vec::new();
     while notices.len() < 3 {
         let line = erx.recv_timeout(Duration::from_secs(60)).expect("a back-off notice");

@@ -164,9 +164,8 @@ async fn tail(
     for e in recent.iter().take(lines).rev() {
         line(out, e)?;
     }
-    if !out.json {
-        out.note(&format!("following {} (Ctrl-C to stop)", client.base_url()))?;
-    }
+    // On stderr in JSON output too: it says the tail has its starting point.
+    out.note(&format!("following {} (Ctrl-C to stop)", client.base_url()))?;
     let mut wait = interval;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
