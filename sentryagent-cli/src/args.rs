@@ -406,6 +406,10 @@ pub(crate) struct NewPolicy {
     /// Free text.
     #[arg(long)]
     pub(crate) description: Option<String>,
+    /// Bootstrap policies: a scope agents registered through the policy may
+    /// be given (repeatable; default none).
+    #[arg(long = "max-scope", value_name = "SCOPE")]
+    pub(crate) max_scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -62,12 +62,34 @@ pub struct Agent {
     pub listed: bool,
     /// Its `did:web` DID.
     pub did: String,
+    /// Where it came from, when a CI workflow registered it through a
+    /// bootstrap trust policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<AgentOrigin>,
     /// When it was registered.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it last changed.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// The bootstrap trust policy and workflow run that registered an agent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentOrigin {
+    /// The bootstrap trust policy.
+    pub trust_policy_id: crate::ids::TrustPolicyId,
+    /// The repository (`owner/name`).
+    pub repository: String,
+    /// Its numeric id.
+    pub repository_id: String,
+    /// The ref the workflow ran on.
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The workflow run.
+    #[serde(default)]
+    pub run_id: Option<String>,
 }
 
 /// A newly registered agent with its first credential.

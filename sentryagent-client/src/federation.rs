@@ -59,6 +59,9 @@ pub struct TrustPolicy {
     pub denied_events: Vec<String>,
     /// Free text.
     pub description: String,
+    /// Bootstrap policies: the most an agent registered through it may hold.
+    #[serde(default)]
+    pub max_scopes: Vec<String>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -105,6 +108,10 @@ pub struct NewTrustPolicy {
     /// Free text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Bootstrap policies only: the scopes agents registered through it may
+    /// be given (default none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_scopes: Option<Vec<String>>,
 }
 
 /// A workflow token's claims, as GitHub names them.

@@ -53,6 +53,8 @@ pub struct Tenant {
     pub created_at: OffsetDateTime,
     /// Its tier's limits.
     pub limits: TierLimits,
+    /// Whether the server enforces them (metering goes on either way).
+    pub limits_enforced: bool,
 }
 
 /// A tier with its price and limits.

@@ -26,6 +26,7 @@ pub(crate) async fn policies(client: &Client, command: &PoliciesCommand, out: &O
                 allowed_events: p.allowed_events.clone(),
                 denied_events: p.denied_events.clone(),
                 description: p.description.clone(),
+                max_scopes: p.max_scopes.clone(),
             };
             print_policy(out, &client.create_trust_policy(&new).await?)
         }
@@ -137,6 +138,7 @@ fn print_policy(out: &Out, p: &TrustPolicy) -> Result<(), CliError> {
             p.allowed_events.as_deref().map_or_else(|| "any".to_owned(), list),
         ),
         ("denied events", list(&p.denied_events)),
+        ("max scopes", list(&p.max_scopes)),
         (
             "description",
             if p.description.is_empty() {
