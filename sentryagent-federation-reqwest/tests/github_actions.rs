@@ -45,17 +45,7 @@ async fn server() -> Server {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
     });
     let client = reqwest::Client::new();
-    let answer: Value = client
-        .post(format!("{base}/api/v1/oauth2/token"))
-        .basic_auth(&tenant.admin_client_id, Some(tenant.admin_client_secret.expose()))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token json");
-    let admin = answer["access_token"].as_str().expect("admin token").to_owned();
+    let admin = admin_token(&client, &format!("{base}/api/v1"), &tenant).await;
     Server {
         base,
         idp,
@@ -64,6 +54,21 @@ async fn server() -> Server {
         admin,
         client,
     }
+}
+
+/// A tenant admin's token, by the client-credentials grant.
+async fn admin_token(client: &reqwest::Client, api: &str, tenant: &sentryagent_core::tenant::TenantCreated) -> String {
+    let answer: Value = client
+        .post(format!("{api}/oauth2/token"))
+        .basic_auth(&tenant.admin_client_id, Some(tenant.admin_client_secret.expose()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token json");
+    answer["access_token"].as_str().expect("admin token").to_owned()
 }
 
 impl Server {
@@ -378,18 +383,7 @@ async fn a_strangers_policy_never_captures_the_repository() {
     s.policy(json!({"provider": "github", "repository": "acme/app", "branch": "main", "maxScopes": ["reports:read"]}))
         .await;
     let stranger = s.idp.create_tenant("Stranger").await.expect("tenant");
-    let answer: Value = s
-        .client
-        .post(format!("{}/oauth2/token", s.api()))
-        .basic_auth(&stranger.admin_client_id, Some(stranger.admin_client_secret.expose()))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token json");
-    let stranger_admin = answer["access_token"].as_str().expect("admin token").to_owned();
+    let stranger_admin = admin_token(&s.client, &s.api(), &stranger).await;
     let created = s
         .client
         .post(format!("{}/oidc/trust-policies", s.api()))
@@ -433,29 +427,15 @@ async fn a_strangers_policy_never_captures_the_repository() {
     failed(&r);
     assert!(r.log.contains("HTTP 403 TRUST_POLICY_BRANCH_MISMATCH"), "{}", r.log);
 
-    let theirs = s
-        .client
-        .get(format!("{}/audit?limit=100", s.api()))
-        .bearer_auth(&stranger_admin)
-        .send()
-        .await
-        .expect("audit")
-        .text()
-        .await
-        .expect("text");
+    let get = |path: &str| {
+        let request = s.client.get(format!("{}{path}", s.api())).bearer_auth(&stranger_admin);
+        async move { request.send().await.expect("request").text().await.expect("text") }
+    };
+    let theirs = get("/audit?limit=100").await;
     assert!(
         !theirs.contains("acme/app"),
         "nothing of the victim reaches the stranger: {theirs}"
     );
-    let agents = s
-        .client
-        .get(format!("{}/agents", s.api()))
-        .bearer_auth(&stranger_admin)
-        .send()
-        .await
-        .expect("agents")
-        .text()
-        .await
-        .expect("text");
+    let agents = get("/agents").await;
     assert!(!agents.contains("@acme.example"), "{agents}");
 }
