@@ -383,6 +383,8 @@ macro_rules! http_suite {
             audit::filters_and_pages,
             audit::tampering_is_detected,
             audit::retention_keeps_the_chain_verifiable,
+            audit::a_lost_checkpoint_is_reported_until_an_operator_reanchors,
+            audit::signed_checkpoints_catch_a_rollback_and_a_wipe,
             errors::bad_input_gets_the_envelope,
             errors::wrong_methods_name_the_allowed_ones,
             errors::signup_with_an_operator_key,

@@ -248,6 +248,9 @@ mod tests {
         async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
             self.inner.audit_anchor(tenant).await
         }
+        async fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> StoreResult<Option<ChainMark>> {
+            self.inner.reanchor_audit(tenant, chain).await
+        }
         async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {
             self.inner.prune_audit(tenant, before, chain).await
         }

@@ -108,8 +108,13 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Appends events to the tenant's chain, atomically: with the tenant's
     /// head held, each event is sealed with [`AuditChain::seal`] after the
     /// previous one, and the new head is stored as the checkpoint
-    /// ([`AuditChain::checkpoint`]). Concurrent appends, from this process
+    /// ([`AuditChain::advance`]). Concurrent appends, from this process
     /// or another, must never fork the chain or leave a gap.
+    ///
+    /// A tenant without a checkpoint starts at [`AuditChain::genesis`] only
+    /// if it has no events and no retention anchor; otherwise the head is
+    /// made on its last stored event (or the anchor) with
+    /// [`AuditChain::lost`], never as a plain checkpoint.
     async fn append_audit(
         &self,
         tenant: TenantId,
@@ -124,6 +129,13 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>>;
     /// The retention anchor, if events were ever pruned.
     async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>>;
+    /// An operator's re-anchoring: with the head held, a head whose
+    /// checkpoint was lost (or a missing head, made as
+    /// [`append_audit`](Self::append_audit) would) is stored as a plain
+    /// checkpoint again ([`AuditChain::reanchor`]). Returns the head as it
+    /// was; `None` (and nothing changed) when the checkpoint is intact or
+    /// the chain empty.
+    async fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> StoreResult<Option<ChainMark>>;
     /// Deletes the tenant's events older than `before`, as a prefix of the
     /// chain, and stores the anchor ([`AuditChain::anchor`]) of the last one
     /// deleted. Returns how many were deleted.
