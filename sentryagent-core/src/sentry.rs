@@ -58,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) federation: crate::federation::Federation,
     /// The serialised OpenAPI document, built on first request.
     pub(crate) openapi: std::sync::OnceLock<bytes::Bytes>,
+    /// The last readiness probe and when it ran.
+    pub(crate) readiness: tokio::sync::Mutex<Option<(std::time::Instant, HealthReport)>>,
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -131,6 +133,23 @@ impl SentryAgent {
     /// Probes every configured backend (`GET /health/detailed`).
     pub async fn health(&self) -> HealthReport {
         crate::health::probe_all(&self.inner.health_checks, Duration::from_secs(2)).await
+    }
+
+    /// Whether this instance can serve (`GET /health/ready`): the backends'
+    /// report, ready unless a required one is down. The route is never rate
+    /// limited, so the backends are probed at most once a second however
+    /// many ask; callers meanwhile get the last report.
+    pub async fn readiness(&self) -> HealthReport {
+        const FRESH: Duration = Duration::from_secs(1);
+        let mut last = self.inner.readiness.lock().await;
+        if let Some((at, report)) = last.as_ref()
+            && at.elapsed() < FRESH
+        {
+            return report.clone();
+        }
+        let report = self.health().await;
+        *last = Some((std::time::Instant::now(), report.clone()));
+        report
     }
 
     /// Re-reads signing keys from the store, to pick up another instance's rotation.
@@ -402,6 +421,7 @@ impl SentryAgentBuilder {
             inner: Arc::new(Inner {
                 federation,
                 openapi: std::sync::OnceLock::new(),
+                readiness: tokio::sync::Mutex::new(None),
                 chain,
                 audit_sink,
                 health_checks: self.health_checks,

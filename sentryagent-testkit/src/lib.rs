@@ -389,6 +389,7 @@ macro_rules! http_suite {
             errors::wrong_methods_name_the_allowed_ones,
             errors::signup_with_an_operator_key,
             health::detailed_health_reports_each_backend,
+            health::probes_are_never_rate_limited,
             oidc::oidc_trust_policy_crud,
             oidc::oidc_exchange_issues_an_agent_token,
             oidc::oidc_exchange_refusals,
