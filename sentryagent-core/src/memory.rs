@@ -583,7 +583,17 @@ impl SubscriptionStore for MemoryStore {
         Ok(())
     }
 
-    async fn claim_billing_event(&self, event_id: &str) -> StoreResult<bool> {
-        Ok(lock(&self.billing_events).insert(event_id.to_owned()))
+    async fn apply_billing_event(&self, event_id: &str, subscription: &Subscription) -> StoreResult<bool> {
+        // Held throughout, so the record and the change are seen together.
+        let mut handled = lock(&self.billing_events);
+        if handled.contains(event_id) {
+            return Ok(false);
+        }
+        write(&self.subscriptions).insert(subscription.tenant_id, subscription.clone());
+        if let Some(t) = write(&self.tenants).get_mut(&subscription.tenant_id) {
+            subscription.tier.clone_into(&mut t.tier);
+        }
+        handled.insert(event_id.to_owned());
+        Ok(true)
     }
 }

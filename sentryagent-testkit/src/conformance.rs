@@ -502,8 +502,9 @@ pub async fn revocations_are_remembered<S: TestStore>(store: Arc<S>) {
     assert!(!store.is_revoked(other).await.expect("check"));
 }
 
-/// Subscriptions round-trip by tenant and by provider id; billing events are
-/// claimed once; tenant tiers change; usage roll-ups add up by day and month.
+/// Subscriptions round-trip by tenant and by provider id; a billing event
+/// applies its subscription and tier together, once; tenant tiers change;
+/// usage roll-ups add up by day and month.
 pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     use sentryagent_core::billing::Subscription;
 
@@ -535,15 +536,40 @@ pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     sub.status = "canceled".into();
     sub.tier = "free".into();
     store.put_subscription(&sub).await.expect("replace");
-    assert_eq!(store.subscription(t.id).await.expect("get"), Some(sub));
+    assert_eq!(store.subscription(t.id).await.expect("get"), Some(sub.clone()));
     assert_eq!(
         store.subscription_by_provider_id("sub_nobody").await.expect("get"),
         None
     );
 
+    // An event applies its subscription and the tenant's tier together, once.
     let event = crate::services::unique_name("evt");
-    assert!(store.claim_billing_event(&event).await.expect("claim"));
-    assert!(!store.claim_billing_event(&event).await.expect("claim again"));
+    let upgraded = Subscription {
+        tier: "enterprise".into(),
+        status: "active".into(),
+        ..sub.clone()
+    };
+    assert!(store.apply_billing_event(&event, &upgraded).await.expect("apply"));
+    assert_eq!(store.subscription(t.id).await.expect("get"), Some(upgraded.clone()));
+    assert_eq!(
+        store.tenant(t.id).await.expect("get").map(|t| t.tier),
+        Some("enterprise".into())
+    );
+    let other = Subscription {
+        status: "past_due".into(),
+        tier: "free".into(),
+        ..upgraded.clone()
+    };
+    assert!(!store.apply_billing_event(&event, &other).await.expect("apply again"));
+    assert_eq!(
+        store.subscription(t.id).await.expect("get"),
+        Some(upgraded),
+        "the second time changes nothing"
+    );
+    assert_eq!(
+        store.tenant(t.id).await.expect("get").map(|t| t.tier),
+        Some("enterprise".into())
+    );
 
     let day = ::time::macros::date!(2026 - 03 - 31);
     let next = ::time::macros::date!(2026 - 04 - 01);

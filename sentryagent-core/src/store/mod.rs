@@ -250,9 +250,12 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     async fn subscription_by_provider_id(&self, subscription_id: &str) -> StoreResult<Option<Subscription>>;
     /// Inserts or replaces a tenant's record.
     async fn put_subscription(&self, subscription: &Subscription) -> StoreResult<()>;
-    /// Records a provider event id; `true` the first time, so each event is
-    /// applied once, durably.
-    async fn claim_billing_event(&self, event_id: &str) -> StoreResult<bool>;
+    /// Applies a provider event once, atomically: records `event_id` as
+    /// handled, stores `subscription` (inserted or replacing the tenant's
+    /// record) and sets the tenant's tier to its tier, all or nothing.
+    /// `false`, with nothing changed, when the event was handled before. A
+    /// failure leaves the event unhandled, so the provider's retry applies it.
+    async fn apply_billing_event(&self, event_id: &str, subscription: &Subscription) -> StoreResult<bool>;
 }
 
 /// A backend that stores every durable record.
