@@ -35,6 +35,7 @@ pub struct MemoryStore {
     revoked: RwLock<HashMap<TokenId, OffsetDateTime>>,
     seen: Mutex<HashMap<String, OffsetDateTime>>,
     usage: Mutex<HashMap<(TenantId, time::Date, String), u64>>,
+    usage_batches: Mutex<HashSet<String>>,
     subscriptions: RwLock<HashMap<TenantId, Subscription>>,
     billing_events: Mutex<HashSet<String>>,
     trust_policies: RwLock<BTreeMap<crate::TrustPolicyId, crate::federation::TrustPolicy>>,
@@ -562,6 +563,18 @@ impl UsageCounters for MemoryStore {
             .get(&(tenant, day, metric.to_owned()))
             .copied()
             .unwrap_or(0))
+    }
+
+    async fn add_usage_batch(&self, batch_id: &str, counts: &[(TenantId, time::Date, &str, u64)]) -> StoreResult<bool> {
+        let mut batches = lock(&self.usage_batches);
+        if !batches.insert(batch_id.to_owned()) {
+            return Ok(false);
+        }
+        let mut usage = lock(&self.usage);
+        for &(tenant, day, metric, n) in counts {
+            *usage.entry((tenant, day, metric.to_owned())).or_default() += n;
+        }
+        Ok(true)
     }
 }
 

@@ -319,6 +319,18 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// A directory where the last usage flush at shutdown
+    /// ([`SentryAgent::flush_usage_at_shutdown`]) writes the counts the store
+    /// did not take (a database down at that moment), and where
+    /// [`SentryAgent::recover_spilled_usage`] finds them at a later start to
+    /// store them, each file once. A volume every instance mounts lets any
+    /// of them recover what another left. Without one, such counts are
+    /// logged, tenant by tenant, and lost.
+    pub fn usage_spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.settings.usage_spill_dir = Some(dir.into());
+        self
+    }
+
     /// How long a tenant's tier and usage summary are cached (default 60 s).
     pub fn quota_cache_ttl(mut self, ttl: Duration) -> Self {
         self.settings.quota_cache_ttl = ttl;

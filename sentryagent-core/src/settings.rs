@@ -55,6 +55,10 @@ pub struct Settings {
     /// Whether the public marketplace routes answer (default on); off, they
     /// answer 404 `NOT_FOUND`. DID documents are served either way.
     pub marketplace_enabled: bool,
+    /// Where the last usage flush at shutdown writes the counts the store
+    /// did not take, for a later start to store (default none: they are
+    /// logged, tenant by tenant, and lost).
+    pub usage_spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -77,6 +81,7 @@ impl Default for Settings {
             quota_cache_ttl: Duration::from_secs(60),
             federation: crate::federation::FederationSettings::default(),
             marketplace_enabled: true,
+            usage_spill_dir: None,
         }
     }
 }

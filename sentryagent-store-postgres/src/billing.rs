@@ -139,6 +139,33 @@ impl UsageCounters for PgStore {
         self.usage_between(tenant, day, day, metric).await
     }
 
+    async fn add_usage_batch(&self, batch_id: &str, counts: &[(TenantId, Date, &str, u64)]) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.store()?;
+        let claimed = sqlx::query("INSERT INTO usage_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        if claimed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for &(tenant, day, metric, n) in counts {
+            sqlx::query(
+                "INSERT INTO usage_daily (tenant_id, day, metric, count) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, day, metric) DO UPDATE SET count = usage_daily.count + EXCLUDED.count",
+            )
+            .bind(tenant.as_uuid())
+            .bind(day)
+            .bind(metric)
+            .bind(signed(n))
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        }
+        tx.commit().await.store()?;
+        Ok(true)
+    }
+
     async fn usage_between(&self, tenant: TenantId, first: Date, last: Date, metric: &str) -> StoreResult<u64> {
         let total: Option<i64> = sqlx::query_scalar(
             "SELECT sum(count)::bigint FROM usage_daily WHERE tenant_id = $1 AND metric = $2 AND day BETWEEN $3 AND $4",

@@ -504,7 +504,7 @@ pub async fn revocations_are_remembered<S: TestStore>(store: Arc<S>) {
 
 /// Subscriptions round-trip by tenant and by provider id; a billing event
 /// applies its subscription and tier together, once; tenant tiers change;
-/// usage roll-ups add up by day and month.
+/// usage roll-ups add up by day and month, and a spilled batch adds once.
 pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     use sentryagent_core::billing::Subscription;
 
@@ -594,6 +594,14 @@ pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
             .expect("sum"),
         0
     );
+
+    // A spilled batch adds once, however often it is offered.
+    let batch = crate::services::unique_name("batch");
+    let counts = [(t.id, day, "api_calls", 10), (t.id, next, "token_issuances", 1)];
+    assert!(store.add_usage_batch(&batch, &counts).await.expect("add a batch"));
+    assert!(!store.add_usage_batch(&batch, &counts).await.expect("add it again"));
+    assert_eq!(store.usage(t.id, day, "api_calls").await.expect("get"), 17);
+    assert_eq!(store.usage(t.id, next, "token_issuances").await.expect("get"), 10);
 }
 
 /// Stamps every conformance case into a `#[tokio::test]` for the store that

@@ -220,6 +220,18 @@ pub trait UsageCounters: Send + Sync + 'static {
     async fn add_usage(&self, tenant: TenantId, day: time::Date, metric: &str, n: u64) -> StoreResult<u64>;
     /// The current total.
     async fn usage(&self, tenant: TenantId, day: time::Date, metric: &str) -> StoreResult<u64>;
+    /// Adds every count of a batch and records `batch_id`, all or nothing;
+    /// `false`, with nothing added, when that batch was added before. For
+    /// usage spilled at a shutdown: however many starts find the same
+    /// batch, it counts once. Durable stores implement it; the default
+    /// refuses.
+    async fn add_usage_batch(&self, batch_id: &str, counts: &[(TenantId, time::Date, &str, u64)]) -> StoreResult<bool> {
+        let _ = (batch_id, counts);
+        Err(crate::StoreError::new(
+            crate::StoreErrorKind::Other,
+            "this usage store cannot add a batch exactly once",
+        ))
+    }
     /// The total of the days from `first` to `last`, both included (a month).
     async fn usage_between(
         &self,
