@@ -1,7 +1,8 @@
 //! The example server through an operator's troubles, on PostgreSQL: a
 //! start that cannot listen prints no admin secret and makes no tenant; a
-//! lost admin secret is recovered with `recover-admin`; usage counted while
-//! the database goes down before a SIGTERM is spilled, named in the log, and
+//! lost admin secret is recovered with `recover-admin`, a lost audit
+//! checkpoint re-anchored with `reanchor-audit`; usage counted while the
+//! database goes down before a SIGTERM is spilled, named in the log, and
 //! stored once by the next start.
 
 mod support;
@@ -226,6 +227,28 @@ async fn a_failed_start_loses_no_secret_and_a_lost_one_is_recovered() {
         get(&client, &server, "/api/v1/audit/verify", &new_admin).await["valid"],
         true
     );
+
+    // The audit checkpoint deleted behind the chain's back: reported until
+    // the operator re-anchors it.
+    let deleted = Command::new("psql")
+        .args([
+            &database,
+            "-qc",
+            &format!("DELETE FROM {schema}.audit_heads WHERE tenant_id = '{tenant}'"),
+        ])
+        .status();
+    assert!(deleted.is_ok_and(|s| s.success()));
+    let lost = get(&client, &server, "/api/v1/audit/verify", &new_admin).await;
+    assert_eq!(lost["valid"], false, "{lost}");
+    let reanchored = operator(&database, &schema, &["reanchor-audit", "--tenant", &tenant]);
+    assert!(
+        reanchored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reanchored.stderr)
+    );
+    assert!(String::from_utf8_lossy(&reanchored.stdout).starts_with("re-anchored: the checkpoint was missing at seq"));
+    let verified = get(&client, &server, "/api/v1/audit/verify", &new_admin).await;
+    assert_eq!(verified["valid"], true, "{verified}");
 
     for (args, says) in [
         (&["recover-admin", "--tenant", "nope"][..], "--tenant takes a tenant id"),
