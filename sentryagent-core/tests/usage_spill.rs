@@ -80,7 +80,7 @@ async fn counts_the_store_cannot_take_at_shutdown_are_spilled_and_stored_once_la
     let last = first.flush_usage_at_shutdown().await;
     assert_eq!((last.written, last.spilled, last.lost), (0, 4, 0), "{last:?}");
     let file = last.spill_file.expect("a spill file");
-    assert_eq!(spill_files(&dir), [file.clone()]);
+    assert_eq!(spill_files(&dir), std::slice::from_ref(&file));
     let text = std::fs::read_to_string(&file).expect("readable");
     assert!(
         text.contains(&tenant.to_string()) && text.contains("api_calls"),
