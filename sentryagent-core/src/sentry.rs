@@ -61,6 +61,8 @@ pub(crate) struct Inner {
     pub(crate) openapi: std::sync::OnceLock<bytes::Bytes>,
     /// The host's protected resources.
     pub(crate) resources: crate::resource::Resources,
+    /// The last readiness probe and when it ran.
+    pub(crate) readiness: tokio::sync::Mutex<Option<(std::time::Instant, HealthReport)>>,
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -212,6 +214,23 @@ impl SentryAgent {
     /// Probes every configured backend (`GET /health/detailed`).
     pub async fn health(&self) -> HealthReport {
         crate::health::probe_all(&self.inner.health_checks, Duration::from_secs(2)).await
+    }
+
+    /// Whether this instance can serve (`GET /health/ready`): the backends'
+    /// report, ready unless a required one is down. The route is never rate
+    /// limited, so the backends are probed at most once a second however
+    /// many ask; callers meanwhile get the last report.
+    pub async fn readiness(&self) -> HealthReport {
+        const FRESH: Duration = Duration::from_secs(1);
+        let mut last = self.inner.readiness.lock().await;
+        if let Some((at, report)) = last.as_ref()
+            && at.elapsed() < FRESH
+        {
+            return report.clone();
+        }
+        let report = self.health().await;
+        *last = Some((std::time::Instant::now(), report.clone()));
+        report
     }
 
     /// Re-reads signing keys from the store, to pick up another instance's rotation.
@@ -410,6 +429,18 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// A directory where the last usage flush at shutdown
+    /// ([`SentryAgent::flush_usage_at_shutdown`]) writes the counts the store
+    /// did not take (a database down at that moment), and where
+    /// [`SentryAgent::recover_spilled_usage`] finds them at a later start to
+    /// store them, each file once. A volume every instance mounts lets any
+    /// of them recover what another left. Without one, such counts are
+    /// logged, tenant by tenant, and lost.
+    pub fn usage_spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.settings.usage_spill_dir = Some(dir.into());
+        self
+    }
+
     /// How long a tenant's tier and usage summary are cached (default 60 s).
     pub fn quota_cache_ttl(mut self, ttl: Duration) -> Self {
         self.settings.quota_cache_ttl = ttl;
@@ -518,6 +549,7 @@ impl SentryAgentBuilder {
                 federation,
                 openapi: std::sync::OnceLock::new(),
                 resources,
+                readiness: tokio::sync::Mutex::new(None),
                 chain,
                 audit_sink,
                 health_checks: self.health_checks,

@@ -77,6 +77,10 @@ pub struct Settings {
     /// Whether a new agent is listed in the marketplace when its
     /// registration does not say (default off: listed only when asked).
     pub list_new_agents: bool,
+    /// Where the last usage flush at shutdown writes the counts the store
+    /// did not take, for a later start to store (default none: they are
+    /// logged, tenant by tenant, and lost).
+    pub usage_spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -100,6 +104,7 @@ impl Default for Settings {
             federation: crate::federation::FederationSettings::default(),
             marketplace_enabled: true,
             list_new_agents: false,
+            usage_spill_dir: None,
         }
     }
 }

@@ -141,6 +141,10 @@ pub struct Route {
     pub auth: Auth,
     /// The rate-limit group.
     pub group: RouteGroup,
+    /// Whether the route counts against its group's quota. Only the
+    /// orchestrators' probes (`/health/live`, `/health/ready`) do not: a
+    /// probe refused under load would get a healthy instance restarted.
+    pub rate_limited: bool,
     handler: Handler,
 }
 
@@ -272,12 +276,16 @@ impl SentryAgent {
             },
             Auth::None => Ctx::Anonymous(ip),
         };
-        let decision = match self
-            .rate_limit(route.group, &rate_key(route.group, &ctx, &request))
-            .await
-        {
-            Ok(decision) => decision,
-            Err(e) => return e.into(),
+        let decision = if route.rate_limited {
+            match self
+                .rate_limit(route.group, &rate_key(route.group, &ctx, &request))
+                .await
+            {
+                Ok(decision) => decision,
+                Err(e) => return e.into(),
+            }
+        } else {
+            None
         };
         let mut response = match decision {
             Some(d) if !d.allowed => Error::RateLimited {
