@@ -240,6 +240,12 @@ async fn every_operation_works_against_the_example_server_with_strict_types() {
     called.mark(ops::QUERY_AUDIT);
     assert!(client.verify_audit().await.expect("verify").valid);
     called.mark(ops::VERIFY_AUDIT);
+    let signed = client.audit_checkpoint().await.expect("checkpoint");
+    assert!(signed.seq > 0 && signed.checkpoint.split('.').count() == 3);
+    called.mark(ops::GET_AUDIT_CHECKPOINT);
+    let keys = public.audit_keys().await.expect("audit keys");
+    assert!(!keys.keys.is_empty());
+    called.mark(ops::GET_AUDIT_KEYS);
 
     // Decommissioning, last.
     let gone = client.decommission_agent(&id).await.expect("decommission");
@@ -267,6 +273,10 @@ async fn every_operation_works_against_the_example_server_with_strict_types() {
     called.mark(ops::GET_HEALTH);
     assert_eq!(public.health_detailed().await.expect("health").status, "ok");
     called.mark(ops::GET_HEALTH_DETAILED);
+    assert_eq!(public.liveness().await.expect("live").status, "ok");
+    called.mark(ops::GET_LIVENESS);
+    assert_eq!(public.readiness().await.expect("ready").status, "ok");
+    called.mark(ops::GET_READINESS);
     public.openapi().await.expect("the document");
     called.mark(ops::GET_OPENAPI);
 

@@ -97,6 +97,25 @@ pub struct Verification {
     pub reason: Option<String>,
 }
 
+/// A signed, exportable checkpoint of a tenant's audit chain.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedCheckpoint {
+    /// The compact JWS (`typ: audit-checkpoint+jwt`).
+    pub checkpoint: String,
+    /// The id of the audit key that signed it.
+    pub kid: String,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The `seq` of the chain's last event.
+    pub seq: u64,
+    /// That event's hash, base64url.
+    pub head_hash: String,
+    /// When it was signed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
 fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
     t.and_then(|t| t.format(&Rfc3339).ok())
 }
@@ -137,5 +156,22 @@ impl Client {
     /// The server's refusal (rate limited to a few a minute), or no answer.
     pub async fn verify_audit(&self) -> Result<Verification, Error> {
         self.json(Call::new(ops::VERIFY_AUDIT)).await
+    }
+
+    /// The tenant's chain head, signed by the server's audit key: keep it
+    /// outside the server to prove later that the chain still holds it.
+    ///
+    /// # Errors
+    /// The server's refusal (`audit:read`), or no answer.
+    pub async fn audit_checkpoint(&self) -> Result<SignedCheckpoint, Error> {
+        self.json(Call::new(ops::GET_AUDIT_CHECKPOINT)).await
+    }
+
+    /// The public keys that sign audit checkpoints (a JWKS; public).
+    ///
+    /// # Errors
+    /// No answer, or an unreadable one.
+    pub async fn audit_keys(&self) -> Result<crate::oauth::Jwks, Error> {
+        self.json(Call::new(ops::GET_AUDIT_KEYS).public()).await
     }
 }

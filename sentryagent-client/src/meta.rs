@@ -49,6 +49,28 @@ impl Client {
         self.json(Call::new(ops::GET_HEALTH).public()).await
     }
 
+    /// Liveness for an orchestrator (public, never rate limited).
+    ///
+    /// # Errors
+    /// No answer.
+    pub async fn liveness(&self) -> Result<Alive, Error> {
+        self.json(Call::new(ops::GET_LIVENESS).public()).await
+    }
+
+    /// Readiness for an orchestrator (public, never rate limited): `down`
+    /// (with 503) while a required backend is down.
+    ///
+    /// # Errors
+    /// No answer.
+    pub async fn readiness(&self) -> Result<HealthReport, Error> {
+        self.json(
+            Call::new(ops::GET_READINESS)
+                .public()
+                .also_ok(StatusCode::SERVICE_UNAVAILABLE),
+        )
+        .await
+    }
+
     /// Every backend with its status and probe latency (public); a report
     /// that says `down` is an answer too, not an error.
     ///

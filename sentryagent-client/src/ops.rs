@@ -76,6 +76,8 @@ operations! {
     GET_MARKETPLACE_AGENT = Get "/marketplace/agents/{agentId}" "getMarketplaceAgent";
     QUERY_AUDIT = Get "/audit" "queryAudit";
     VERIFY_AUDIT = Get "/audit/verify" "verifyAudit";
+    GET_AUDIT_CHECKPOINT = Get "/audit/checkpoint" "getAuditCheckpoint";
+    GET_AUDIT_KEYS = Get "/audit/keys" "getAuditKeys";
     LIST_TIERS = Get "/tiers" "listTiers";
     GET_USAGE = Get "/usage" "getUsage";
     CREATE_CHECKOUT = Post "/billing/checkout" "createCheckout";
@@ -88,6 +90,8 @@ operations! {
     EXCHANGE_OIDC_TOKEN = Post "/oidc/token" "exchangeOidcToken";
     GET_HEALTH = Get "/health" "getHealth";
     GET_HEALTH_DETAILED = Get "/health/detailed" "getHealthDetailed";
+    GET_LIVENESS = Get "/health/live" "getLiveness";
+    GET_READINESS = Get "/health/ready" "getReadiness";
     GET_OPENAPI = Get "/openapi.json" "getOpenApi";
 }
 

@@ -70,6 +70,8 @@ pub enum Operation {
     QueryAudit,
     /// `GET /audit/verify`.
     VerifyAudit,
+    /// `GET /audit/checkpoint`.
+    ReadAuditCheckpoint,
     /// `GET /usage`.
     ReadUsage,
     /// `POST /billing/checkout`.
@@ -110,6 +112,7 @@ impl Operation {
         Operation::RemoveAgentKey,
         Operation::QueryAudit,
         Operation::VerifyAudit,
+        Operation::ReadAuditCheckpoint,
         Operation::ReadUsage,
         Operation::Checkout,
         Operation::ReadSubscription,
@@ -140,6 +143,7 @@ impl Operation {
             Operation::RemoveAgentKey => "removeAgentKey",
             Operation::QueryAudit => "queryAudit",
             Operation::VerifyAudit => "verifyAudit",
+            Operation::ReadAuditCheckpoint => "getAuditCheckpoint",
             Operation::ReadUsage => "getUsage",
             Operation::Checkout => "createCheckout",
             Operation::ReadSubscription => "getSubscription",
@@ -170,7 +174,7 @@ impl Operation {
             | Operation::RotateCredential
             | Operation::RevokeCredential
             | Operation::RevokeToken => scope::CREDENTIALS_WRITE,
-            Operation::QueryAudit | Operation::VerifyAudit => scope::AUDIT_READ,
+            Operation::QueryAudit | Operation::VerifyAudit | Operation::ReadAuditCheckpoint => scope::AUDIT_READ,
             Operation::ReadUsage | Operation::ReadSubscription => scope::USAGE_READ,
             Operation::Checkout => scope::BILLING_WRITE,
             Operation::CreateTrustPolicy

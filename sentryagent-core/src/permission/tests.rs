@@ -49,6 +49,7 @@ const TABLE: &[Row] = &[
     row("removeAgentKey", WRITE, true, false),
     row("queryAudit", Some("audit:read"), false, false),
     row("verifyAudit", Some("audit:read"), false, false),
+    row("getAuditCheckpoint", Some("audit:read"), false, false),
     row("getUsage", Some("usage:read"), false, false),
     row("createCheckout", Some("billing:write"), false, false),
     row("getSubscription", Some("usage:read"), false, false),
