@@ -10,7 +10,7 @@ use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
 use crate::billing::BillingProvider;
 use crate::error::Error;
 use crate::health::{HealthCheck, HealthReport};
-use crate::http::client_ip::IpNet;
+use crate::http::client_ip::{ForwardedHeader, IpNet};
 use crate::memory::MemoryStore;
 use crate::metering::Meter;
 use crate::ratelimit::{LocalRateLimiter, Quota, RateLimiter, RouteGroup};
@@ -281,9 +281,18 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// A proxy (or range) whose forwarding headers name the client.
-    pub fn trusted_proxy(mut self, net: IpNet) -> Self {
-        self.settings.trusted_proxies.push(net);
+    /// A proxy (an address, or a range such as `10.0.0.0/8`) whose
+    /// forwarding header names the client; see
+    /// [`client_ip`](crate::http::client_ip) for the rule.
+    pub fn trusted_proxy(mut self, net: impl Into<IpNet>) -> Self {
+        self.settings.trusted_proxies.push(net.into());
+        self
+    }
+
+    /// Which header the trusted proxies set (default `X-Forwarded-For`); the
+    /// other one is ignored, whoever sent it.
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.settings.forwarded_header = header;
         self
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::http::client_ip::IpNet;
+use crate::http::client_ip::{ForwardedHeader, IpNet};
 use crate::ratelimit::RateLimitSettings;
 use crate::tier::Tiers;
 use crate::token::SigningAlgorithm;
@@ -42,8 +42,11 @@ pub struct Settings {
     pub clock_skew: Duration,
     /// Quotas per route group.
     pub rate_limits: RateLimitSettings,
-    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
+    /// Proxies whose forwarding header is believed (see
+    /// [`client_ip`](crate::http::client_ip) for the rule).
     pub trusted_proxies: Vec<IpNet>,
+    /// The forwarding header the trusted proxies set; the other is ignored.
+    pub forwarded_header: ForwardedHeader,
     /// The tier catalog.
     pub tiers: Tiers,
     /// Whether tier limits are enforced (metering goes on either way).
@@ -72,6 +75,7 @@ impl Default for Settings {
             clock_skew: Duration::from_secs(30),
             rate_limits: RateLimitSettings::default(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             tiers: Tiers::default(),
             enforce_tiers: true,
             quota_cache_ttl: Duration::from_secs(60),

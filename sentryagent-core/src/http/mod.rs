@@ -264,6 +264,7 @@ impl SentryAgent {
             request.peer.map(|p| p.ip()),
             &request.headers,
             &settings.trusted_proxies,
+            settings.forwarded_header,
         );
         let ctx = match route.auth {
             Auth::Bearer => match self.authenticate(&request, ip).await {

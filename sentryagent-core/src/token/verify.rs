@@ -360,9 +360,7 @@ impl SentryAgent {
                 "this caller may not revoke that token",
             ));
         }
-        let expires = time::OffsetDateTime::from_unix_timestamp(claims.exp)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-            + self.inner.settings.clock_skew;
+        let expires = super::stops_verifying(claims.exp, self.inner.settings.clock_skew);
         self.inner.stores.revocations.revoke(claims.jti, expires).await?;
         let actor = match &caller {
             OAuthCaller::Itself => claims.sub.to_string(),

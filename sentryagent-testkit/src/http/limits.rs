@@ -57,7 +57,7 @@ pub async fn spoofed_forwarding_headers_do_not_escape_limits(start: impl StartFn
 pub async fn trusted_proxies_pass_the_client_address(start: impl StartFn) {
     let app = TestApp::start_with(start, |b| {
         b.rate_limit(RouteGroup::Signup, quota("1/60s"))
-            .trusted_proxy("127.0.0.1".parse().expect("an address"))
+            .trusted_proxy(std::net::IpAddr::from([127, 0, 0, 1]))
     })
     .await;
     let body = serde_json::json!({"name": "Acme"});
