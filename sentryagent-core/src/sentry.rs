@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     /// Stands in for a shared limiter while it is unreachable.
     pub(crate) local_limiter: LocalRateLimiter,
     pub(crate) limiter_down: AtomicBool,
+    /// Windows of repeated refusals being counted rather than audited.
+    pub(crate) repeats: crate::audit::repeats::Repeats,
     pub(crate) meter: Meter,
     /// Usage counters shared by every instance (Redis), if configured.
     pub(crate) shared_usage: Option<Arc<dyn UsageCounters>>,
@@ -296,6 +298,14 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// How long repeated refusals of one token or client are only counted
+    /// (default 60 s): the first is audited at once, the count of the others
+    /// as one event when the window ends.
+    pub fn refusal_audit_window(mut self, window: Duration) -> Self {
+        self.settings.refusal_audit_window = window;
+        self
+    }
+
     /// Usage counters shared by every instance (e.g. Redis): flushes add to
     /// them too, and tier enforcement reads them.
     pub fn shared_usage(mut self, counters: Arc<dyn UsageCounters>) -> Self {
@@ -417,6 +427,7 @@ impl SentryAgentBuilder {
                 rate_limiter: self.rate_limiter.unwrap_or_else(|| Arc::new(LocalRateLimiter::new())),
                 local_limiter: LocalRateLimiter::new(),
                 limiter_down: AtomicBool::new(false),
+                repeats: Default::default(),
                 meter: Meter::default(),
                 shared_usage: self.shared_usage,
                 billing: self.billing,

@@ -47,6 +47,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// The forwarding header the trusted proxies set; the other is ignored.
     pub forwarded_header: ForwardedHeader,
+    /// How long repeated refusals of one token or client are counted before
+    /// their count is audited as one event (the first is audited at once).
+    pub refusal_audit_window: Duration,
     /// The tier catalog.
     pub tiers: Tiers,
     /// Whether tier limits are enforced (metering goes on either way).
@@ -76,6 +79,7 @@ impl Default for Settings {
             rate_limits: RateLimitSettings::default(),
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
+            refusal_audit_window: Duration::from_secs(60),
             tiers: Tiers::default(),
             enforce_tiers: true,
             quota_cache_ttl: Duration::from_secs(60),

@@ -7,6 +7,7 @@
 //! a MACed anchor where the chain was cut, so it stays verifiable.
 
 pub mod chain;
+pub(crate) mod repeats;
 pub(crate) mod writer;
 
 use std::net::IpAddr;

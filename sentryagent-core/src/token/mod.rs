@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use issue::{ClientAuth, Form, TokenRequest, TokenResponse};
+pub(crate) use issue::TokenRefusal;
 pub(crate) use keys::Keyring;
 pub use keys::{KeyState, SigningAlgorithm, StoredKey};
 pub use verify::{AgentIdentity, Introspection};

@@ -256,7 +256,9 @@ impl SentryAgent {
                 .agent(claims.sub)
                 .detail("jti", claims.jti.to_string())
                 .detail("reason", denied.reason());
-            self.record(claims.tenant, vec![event]).await?;
+            // Once per token and window, with the count of the others.
+            let key = format!("token.rejected:{}:{}", claims.jti, denied.reason());
+            self.record_repeated(claims.tenant, key, event).await?;
             return Err(denied.into());
         }
         Ok(AgentIdentity::from_claims(claims))
