@@ -144,8 +144,9 @@ fn number(name: &str, value: &str) -> Result<u64, BoxError> {
         .map_err(|_| format!("{name} must be a whole number, not `{value}`").into())
 }
 
-/// `SENTRYAGENT_RATE_LIMIT_<GROUP>=20/60s` per route group (`TOKEN`, `OAUTH`,
-/// `OIDC`, `SIGNUP`, `AUDIT_VERIFY`, `MANAGEMENT`, `PUBLIC`),
+/// `SENTRYAGENT_RATE_LIMIT_<GROUP>=20/60s` per group (`TOKEN`,
+/// `TOKEN_FAILURES`, `CLIENT_FAILURES`, `REFUSED_TOKENS`, `OAUTH`, `OIDC`,
+/// `SIGNUP`, `AUDIT_VERIFY`, `MANAGEMENT`, `TENANT`, `PUBLIC`),
 /// `SENTRYAGENT_RATE_LIMITS=off`, `SENTRYAGENT_RATE_LIMIT_FAIL_CLOSED=token,oidc`,
 /// `SENTRYAGENT_TRUSTED_PROXIES=10.0.0.0/8,…` and
 /// `SENTRYAGENT_FORWARDED_HEADER=x-forwarded-for|forwarded`.

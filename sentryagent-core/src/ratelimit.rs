@@ -557,18 +557,32 @@ mod tests {
             period: Duration::from_secs(3600),
         };
         for _ in 0..3 {
-            assert!(limiter.check_now(RouteGroup::TokenFailures, "ip:attacker", quota).allowed);
+            assert!(
+                limiter
+                    .check_now(RouteGroup::TokenFailures, "ip:attacker", quota)
+                    .allowed
+            );
         }
-        assert!(!limiter.check_now(RouteGroup::TokenFailures, "ip:attacker", quota).allowed);
+        assert!(
+            !limiter
+                .check_now(RouteGroup::TokenFailures, "ip:attacker", quota)
+                .allowed
+        );
         let mut most = 0;
         for i in 0..10_000 {
             limiter.check_now(RouteGroup::TokenFailures, &format!("ip:made-up-{i}"), quota);
             most = most.max(limiter.len());
         }
-        assert!(most <= limiter.capacity(), "{most} keys held, capacity {}", limiter.capacity());
+        assert!(
+            most <= limiter.capacity(),
+            "{most} keys held, capacity {}",
+            limiter.capacity()
+        );
         assert!(limiter.capacity() < 1_100);
         assert!(
-            !limiter.check_now(RouteGroup::TokenFailures, "ip:attacker", quota).allowed,
+            !limiter
+                .check_now(RouteGroup::TokenFailures, "ip:attacker", quota)
+                .allowed,
             "still limited after the flood"
         );
     }

@@ -27,9 +27,13 @@ async fn repeated_refusals_of_a_token_are_audited_as_a_count() {
     );
     let request = TokenRequest::parse(None, body.as_bytes()).expect("request");
     let token = idp.issue_token(request, None).await.expect("token").access_token;
-    idp.revoke_token(Some(&format!("Bearer {token}")), format!("token={token}").as_bytes(), None)
-        .await
-        .expect("revoked");
+    idp.revoke_token(
+        Some(&format!("Bearer {token}")),
+        format!("token={token}").as_bytes(),
+        None,
+    )
+    .await
+    .expect("revoked");
 
     let rejected = || async {
         let query = AuditQuery {

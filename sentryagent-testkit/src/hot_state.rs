@@ -75,18 +75,34 @@ pub async fn limiter_peeks_without_counting(s: HotState) {
         assert!(d.allowed);
         assert_eq!(d.remaining, 2);
     }
-    assert!(s.limiter.check(RouteGroup::TokenFailures, &key, q).await.expect("check").allowed);
+    assert!(
+        s.limiter
+            .check(RouteGroup::TokenFailures, &key, q)
+            .await
+            .expect("check")
+            .allowed
+    );
     let d = s.limiter.peek(RouteGroup::TokenFailures, &key, q).await.expect("peek");
     assert!(d.allowed);
     assert_eq!(d.remaining, 1);
-    assert!(s.limiter.check(RouteGroup::TokenFailures, &key, q).await.expect("check").allowed);
+    assert!(
+        s.limiter
+            .check(RouteGroup::TokenFailures, &key, q)
+            .await
+            .expect("check")
+            .allowed
+    );
     let over = s.limiter.peek(RouteGroup::TokenFailures, &key, q).await.expect("peek");
     assert!(!over.allowed);
     assert!(
         over.retry_after > Duration::from_secs(25) && over.retry_after <= Duration::from_secs(30),
         "{over:?}"
     );
-    let checked = s.limiter.check(RouteGroup::TokenFailures, &key, q).await.expect("check");
+    let checked = s
+        .limiter
+        .check(RouteGroup::TokenFailures, &key, q)
+        .await
+        .expect("check");
     assert!(!checked.allowed);
 }
 
@@ -180,10 +196,16 @@ pub async fn revoked_tokens_never_verify_again(s: HotState) {
     );
     let request = sentryagent_core::token::TokenRequest::parse(None, body.as_bytes()).expect("request");
     let token = idp.issue_token(request, None).await.expect("token").access_token;
-    idp.verify_access_token(&token, None).await.expect("valid before revocation");
-    idp.revoke_token(Some(&format!("Bearer {token}")), format!("token={token}").as_bytes(), None)
+    idp.verify_access_token(&token, None)
         .await
-        .expect("revoked");
+        .expect("valid before revocation");
+    idp.revoke_token(
+        Some(&format!("Bearer {token}")),
+        format!("token={token}").as_bytes(),
+        None,
+    )
+    .await
+    .expect("revoked");
     // Poll until verification says expired (about 3 s: 1 s of life, 1 s of
     // skew and the second of exp + skew); not one answer may accept it.
     let mut checks = 0;

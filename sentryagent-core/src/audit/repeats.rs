@@ -62,7 +62,12 @@ impl SentryAgent {
     ///
     /// # Errors
     /// A store error for an event recorded now.
-    pub(crate) async fn record_repeated(&self, tenant: TenantId, key: String, event: NewAuditEvent) -> Result<(), Error> {
+    pub(crate) async fn record_repeated(
+        &self,
+        tenant: TenantId,
+        key: String,
+        event: NewAuditEvent,
+    ) -> Result<(), Error> {
         // Without a runtime to close the window, every refusal is recorded.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return self.record(tenant, vec![event]).await.map(drop);

@@ -125,10 +125,7 @@ fn forwarded_for(element: &str) -> Option<&str> {
 /// `[2001:db8::1]:4711`, quoted or not.
 fn parse_node(node: &str) -> Option<IpAddr> {
     let node = node.trim();
-    let node = node
-        .strip_prefix('"')
-        .and_then(|n| n.strip_suffix('"'))
-        .unwrap_or(node);
+    let node = node.strip_prefix('"').and_then(|n| n.strip_suffix('"')).unwrap_or(node);
     let ip = if let Some(rest) = node.strip_prefix('[') {
         rest.split_once(']')?.0.parse::<IpAddr>().ok()?
     } else {
@@ -151,7 +148,9 @@ pub(crate) fn limit_key(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => format!("ip:{v4}"),
         IpAddr::V6(v6) => {
-            let net = Ipv6Net::new(v6, 64).map(|n| n.trunc()).unwrap_or_else(|_| Ipv6Net::from(v6));
+            let net = Ipv6Net::new(v6, 64)
+                .map(|n| n.trunc())
+                .unwrap_or_else(|_| Ipv6Net::from(v6));
             format!("ip:{net}")
         }
     }
@@ -206,7 +205,10 @@ mod tests {
             headers(&[("x-forwarded-for", "\"6.6.6.6, 198.51.100.7")]),
             // A Forwarded header is the client's own when the proxy sets X-Forwarded-For.
             headers(&[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "198.51.100.7")]),
-            headers(&[("x-forwarded-for", "198.51.100.7"), ("forwarded", "for=6.6.6.6, for=10.0.0.2")]),
+            headers(&[
+                ("x-forwarded-for", "198.51.100.7"),
+                ("forwarded", "for=6.6.6.6, for=10.0.0.2"),
+            ]),
             // Ports and brackets some proxies add.
             headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7:51234")]),
         ] {
@@ -227,7 +229,10 @@ mod tests {
         for h in [
             headers(&[("forwarded", "for=\"[2001:db8::1]:4711\"")]),
             headers(&[("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\", for=10.0.0.2")]),
-            headers(&[("forwarded", "for=6.6.6.6;proto=http"), ("forwarded", "proto=https;For=\"[2001:db8::1]\";by=10.0.0.1")]),
+            headers(&[
+                ("forwarded", "for=6.6.6.6;proto=http"),
+                ("forwarded", "proto=https;For=\"[2001:db8::1]\";by=10.0.0.1"),
+            ]),
             headers(&[("forwarded", "for=\"6.6.6.6, for=\"[2001:db8::1]\"")]),
             // The X-Forwarded-For a client sends is passed through untouched: ignored.
             headers(&[("x-forwarded-for", "6.6.6.6"), ("forwarded", "for=\"[2001:db8::1]\"")]),
@@ -263,7 +268,10 @@ mod tests {
         let trusted = nets(&["10.0.0.0/8"]);
         let h = headers(&[("x-forwarded-for", "10.0.0.7, 10.0.0.5")]);
         assert_eq!(client_ip(ip(PROXY), &h, &trusted, XForwardedFor), ip("10.0.0.7"));
-        assert_eq!(client_ip(ip(PROXY), &HeaderMap::new(), &trusted, XForwardedFor), ip(PROXY));
+        assert_eq!(
+            client_ip(ip(PROXY), &HeaderMap::new(), &trusted, XForwardedFor),
+            ip(PROXY)
+        );
         assert_eq!(client_ip(None, &h, &trusted, XForwardedFor), None);
     }
 
@@ -296,7 +304,10 @@ mod tests {
             limit_key("2001:db8:1:2:aaaa::1".parse().expect("ip")),
             limit_key("2001:db8:1:2:bbbb::9".parse().expect("ip"))
         );
-        assert_eq!(limit_key("2001:db8:1:2::1".parse().expect("ip")), "ip:2001:db8:1:2::/64");
+        assert_eq!(
+            limit_key("2001:db8:1:2::1".parse().expect("ip")),
+            "ip:2001:db8:1:2::/64"
+        );
         assert_ne!(
             limit_key("2001:db8:1:2::1".parse().expect("ip")),
             limit_key("2001:db8:1:3::1".parse().expect("ip"))

@@ -235,7 +235,10 @@ impl From<crate::Error> for TokenRefusal {
             crate::Error::RateLimited { retry_after } => TokenRefusal::RateLimited(retry_after),
             other => {
                 tracing::error!(error = %other, "token endpoint");
-                TokenRefusal::OAuth(OAuthError::new(OAuthErrorCode::ServerError, "an unexpected error occurred"))
+                TokenRefusal::OAuth(OAuthError::new(
+                    OAuthErrorCode::ServerError,
+                    "an unexpected error occurred",
+                ))
             }
         }
     }
@@ -268,7 +271,10 @@ impl SentryAgent {
         match self.check_client(&request.client).await? {
             ClientCheck::Authenticated(credential, agent) => self.grant(request, credential, agent, ip).await,
             ClientCheck::Unknown => {
-                tracing::info!(client_id = loggable(request.client.client_id()), "token denied: unknown client");
+                tracing::info!(
+                    client_id = loggable(request.client.client_id()),
+                    "token denied: unknown client"
+                );
                 Err(OAuthError::invalid_client())
             }
             ClientCheck::Failed(credential, reason) => {
@@ -314,7 +320,10 @@ impl SentryAgent {
                 return Ok(self.grant(request, credential, agent, ip).await?);
             }
             ClientCheck::Unknown => {
-                tracing::info!(client_id = loggable(request.client.client_id()), "token denied: unknown client");
+                tracing::info!(
+                    client_id = loggable(request.client.client_id()),
+                    "token denied: unknown client"
+                );
                 *decision = self.rate_limit(RouteGroup::TokenFailures, &address).await?;
                 return match *decision {
                     Some(d) if !d.allowed => Err(TokenRefusal::RateLimited(d.retry_after)),
@@ -355,10 +364,7 @@ impl SentryAgent {
             return Ok(ClientCheck::Unknown);
         };
         Ok(
-            if !inner
-                .server_key
-                .verify_secret(client.secret(), &credential.secret_hash)
-            {
+            if !inner.server_key.verify_secret(client.secret(), &credential.secret_hash) {
                 ClientCheck::Failed(credential, "invalid_secret")
             } else if !credential.is_usable(crate::time::now()) {
                 ClientCheck::Failed(credential, "credential_inactive")

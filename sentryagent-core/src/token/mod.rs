@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use issue::{ClientAuth, Form, TokenRequest, TokenResponse};
 pub(crate) use issue::TokenRefusal;
+pub use issue::{ClientAuth, Form, TokenRequest, TokenResponse};
 pub(crate) use keys::Keyring;
 pub use keys::{KeyState, SigningAlgorithm, StoredKey};
 pub use verify::{AgentIdentity, Introspection};
@@ -56,7 +56,9 @@ pub struct AccessClaims {
 /// answer stays late enough whatever the rounding. What must outlive a token
 /// (its revocation, a replay guard's entry) is kept until this instant.
 pub(crate) fn stops_verifying(exp: i64, clock_skew: Duration) -> OffsetDateTime {
-    let skew = clock_skew.as_secs().saturating_add(u64::from(clock_skew.subsec_nanos() > 0));
+    let skew = clock_skew
+        .as_secs()
+        .saturating_add(u64::from(clock_skew.subsec_nanos() > 0));
     let secs = exp
         .saturating_add(i64::try_from(skew).unwrap_or(i64::MAX))
         .saturating_add(1);
@@ -73,6 +75,9 @@ mod tests {
         assert_eq!(at(1_000, Duration::ZERO), 1_001);
         assert_eq!(at(1_000, Duration::from_secs(30)), 1_031);
         assert_eq!(at(1_000, Duration::from_millis(1_500)), 1_003);
-        assert_eq!(stops_verifying(i64::MAX, Duration::from_secs(30)), time::PrimitiveDateTime::MAX.assume_utc());
+        assert_eq!(
+            stops_verifying(i64::MAX, Duration::from_secs(30)),
+            time::PrimitiveDateTime::MAX.assume_utc()
+        );
     }
 }

@@ -71,7 +71,12 @@ pub async fn nobody_can_lock_a_client_out_of_the_token_endpoint(start: impl Star
     // One attacker's address: five failures, then 429, the right secret too.
     let mut statuses = Vec::new();
     for _ in 0..20 {
-        statuses.push(token_from(&app, "198.51.100.66", &a.client_id, "sa_sk_guess").await.status.as_u16());
+        statuses.push(
+            token_from(&app, "198.51.100.66", &a.client_id, "sa_sk_guess")
+                .await
+                .status
+                .as_u16(),
+        );
     }
     assert_eq!(statuses[..5], [401; 5], "{statuses:?}");
     assert_eq!(statuses[5..], [429; 15], "{statuses:?}");
@@ -186,8 +191,7 @@ pub async fn spoofed_forwarding_headers_do_not_escape_limits(start: impl StartFn
 /// Behind a trusted proxy, each forwarded client has its own bucket.
 pub async fn trusted_proxies_pass_the_client_address(start: impl StartFn) {
     let app = TestApp::start_with(start, |b| {
-        b.rate_limit(RouteGroup::Signup, quota("1/60s"))
-            .trusted_proxy(LOOPBACK)
+        b.rate_limit(RouteGroup::Signup, quota("1/60s")).trusted_proxy(LOOPBACK)
     })
     .await;
     let body = serde_json::json!({"name": "Acme"});
