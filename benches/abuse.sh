@@ -8,10 +8,13 @@
 # It builds the example server in release mode, starts it on 127.0.0.1 with
 # 127.0.0.1 as a trusted proxy, and sends REQUESTS token requests
 # (client_secret_post) with wrk, each naming a different made-up client id
-# of about 1 KiB and coming, by X-Forwarded-For, from a different address:
+# of ID_BYTES (default 60,000, near the 64 KiB body limit) and coming, by
+# X-Forwarded-For, from a different address:
 # the worst case for a limiter that keeps state per client id or per
-# address. It prints the server's resident memory (VmRSS) before and after,
-# its peak (VmHWM), and how the answers split between 401 and 429.
+# address. wrk runs for a time, not a count, so it runs in rounds of ROUND
+# (default 1s) until REQUESTS are answered; the count printed is the real
+# one. It prints the server's resident memory (VmRSS) before and after, its
+# peak (VmHWM), and how the answers split between 401 and 429.
 #
 # Rate limits keep their defaults: made-up ids are failures of the address
 # sending them (TOKEN_FAILURES, 60/60s per address) and keep no state of
@@ -27,6 +30,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HOST=127.0.0.1 # never anything but loopback
 PORT=${PORT:-3901}
 REQUESTS=${REQUESTS:-100000}
+ID_BYTES=${ID_BYTES:-60000}
 CONNECTIONS=${CONNECTIONS:-32}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BASE=http://$HOST:$PORT
@@ -39,6 +43,7 @@ die() {
 [[ $PORT =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "PORT must be a port number"
 [[ $REQUESTS =~ ^[0-9]+$ ]] && ((REQUESTS > 0)) || die "REQUESTS must be a positive number"
 [[ $CONNECTIONS =~ ^[0-9]+$ ]] && ((CONNECTIONS > 0)) || die "CONNECTIONS must be a positive number"
+[[ $ID_BYTES =~ ^[0-9]+$ ]] && ((ID_BYTES > 0 && ID_BYTES <= 65000)) || die "ID_BYTES must be 1 to 65000 (the body limit is 64 KiB)"
 
 need() { # need COMMAND [DEBIAN-PACKAGE]
     command -v "$1" >/dev/null && return
@@ -96,25 +101,24 @@ curl -sS --max-time 10 -o /dev/null "$BASE/api/v1/health" || die "the server doe
 mib() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$SERVER_PID/status" | awk '{ printf "%.1f", $1 / 1024 }'; }
 RSS_BEFORE=$(mib VmRSS)
 
-# Each thread stops once it has its share of answers; ids and addresses are
-# made from a counter and the thread's own offset, so none repeats.
+# wrk runs for a duration, not a count: it runs in rounds of ROUND until
+# REQUESTS are answered. Ids and addresses come from a counter that starts
+# at each round's base and steps by the number of threads, so none repeats.
 cat >"$WORK/flood.lua" <<'EOF'
 local threads = {}
-local counter = 0
 function setup(thread)
-  counter = counter + 1
-  thread:set("offset", counter * 16777216)
   table.insert(threads, thread)
+  thread:set("index", #threads)
 end
 function init(args)
-  share = tonumber(args[1])
-  pad = string.rep("x", 1000)
+  base, step = tonumber(args[1]), tonumber(args[2])
+  pad = string.rep("x", tonumber(args[3]))
   sent, answered, s401, s429, other = 0, 0, 0, 0, 0
   wrk.method = "POST"
 end
 function request()
+  local n = base + index + step * sent
   sent = sent + 1
-  local n = offset + sent
   local f = math.floor -- LuaJIT: no bit operators
   local ip = string.format("%d.%d.%d.%d", 11 + f(n / 16777216) % 200, f(n / 65536) % 256, f(n / 256) % 256, n % 256)
   local body = string.format("grant_type=client_credentials&client_id=sa_ci_%010d%s&client_secret=sa_sk_guess", n, pad)
@@ -124,26 +128,33 @@ end
 function response(status, headers, body)
   answered = answered + 1
   if status == 401 then s401 = s401 + 1 elseif status == 429 then s429 = s429 + 1 else other = other + 1 end
-  if answered >= share then wrk.thread:stop() end
 end
 function done(summary, latency, requests)
-  local a, b, c, d = 0, 0, 0, 0
+  local a, b, c, d, m = 0, 0, 0, 0, 0
   for _, t in ipairs(threads) do
     a = a + t:get("answered"); b = b + t:get("s401"); c = c + t:get("s429"); d = d + t:get("other")
+    m = math.max(m, t:get("sent"))
   end
-  io.write(string.format("RESULT %d %d %d %d %d\n", a, b, c, d, summary.duration))
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", a, b, c, d, summary.duration, m * #threads))
 end
 EOF
 THREADS=2
-SHARE=$(((REQUESTS + THREADS - 1) / THREADS))
+ROUND=${ROUND:-1s}
+[[ $ROUND =~ ^[0-9]+[sm]?$ ]] || die "ROUND must look like 1s"
 echo "abuse.sh: $REQUESTS token requests with made-up client ids from as many addresses" >&2
-timeout 900 wrk -t"$THREADS" -c"$CONNECTIONS" -d600s --timeout 10s -s "$WORK/flood.lua" "$BASE/api/v1/oauth2/token" -- "$SHARE" \
-    >"$WORK/wrk.out" 2>&1 &
-WRK_PID=$!
-wait "$WRK_PID" || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
-WRK_PID=
-kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; die "the server died under the flood"; }
-read -r _ answered s401 s429 other dur < <(grep '^RESULT ' "$WORK/wrk.out") || { cat "$WORK/wrk.out" >&2; die "no result from wrk"; }
+answered=0 s401=0 s429=0 other=0 dur=0 base=0
+while ((answered < REQUESTS)); do
+    timeout 300 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$ROUND" --timeout 10s -s "$WORK/flood.lua" \
+        "$BASE/api/v1/oauth2/token" -- "$base" "$THREADS" "$ID_BYTES" >"$WORK/wrk.out" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
+    WRK_PID=
+    kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; die "the server died under the flood"; }
+    read -r _ a b c d u sent < <(grep '^RESULT ' "$WORK/wrk.out") || { cat "$WORK/wrk.out" >&2; die "no result from wrk"; }
+    ((a > 0)) || die "no answer in a round of $ROUND"
+    answered=$((answered + a)) s401=$((s401 + b)) s429=$((s429 + c)) other=$((other + d)) dur=$((dur + u))
+    base=$((base + sent + THREADS))
+done
 RSS_AFTER=$(mib VmRSS)
 PEAK=$(mib VmHWM)
 
