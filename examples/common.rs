@@ -1,6 +1,7 @@
 //! What the example servers share, whatever the framework: settings from the
 //! environment, logs, the default tenant, audit retention, the `/whoami`
-//! answer and graceful shutdown. Each server includes it with `mod common;`.
+//! answer, graceful shutdown, and the operator commands (`recover-admin`,
+//! `reanchor-audit`). Each server includes it with `mod common;`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,45 +12,146 @@ use std::sync::Arc;
 use sentryagent_billing_stripe::{StripeBilling, StripeConfig};
 use sentryagent_core::http::client_ip::{ForwardedHeader, parse_net};
 use sentryagent_core::ratelimit::{Quota, RouteGroup};
+use sentryagent_core::resource::ResourcePolicy;
 use sentryagent_core::store::{RevocationList, Stores};
 use sentryagent_core::token::SigningAlgorithm;
-use sentryagent_core::{SentryAgent, SentryAgentBuilder};
+use sentryagent_core::{SentryAgent, SentryAgentBuilder, Signup, TenantId};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
+use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Logs to stderr, runs `serve`, and exits with status 1 on its error.
+const USAGE: &str = "usage: server [recover-admin --tenant <tenant id> | reanchor-audit --tenant <tenant id>]";
+
+/// Logs to stderr, runs `serve` (or the operator command the arguments
+/// name), and exits with status 1 on its error.
 pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl FnOnce() -> F) {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = serve().await {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None => serve().await,
+        Some("recover-admin") => recover_admin(&args[1..]).await,
+        Some("reanchor-audit") => reanchor_audit(&args[1..]).await,
+        Some(_) => Err(USAGE.into()),
+    };
+    if let Err(e) = result {
         tracing::error!("{e}");
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
+/// `--tenant <id>` of an operator command.
+fn tenant_argument(args: &[String]) -> Result<TenantId, BoxError> {
+    match args {
+        [flag, id] if flag == "--tenant" => id
+            .parse()
+            .map_err(|_| format!("--tenant takes a tenant id (a UUID), not `{id}`").into()),
+        _ => Err(USAGE.into()),
+    }
+}
+
+/// The IdP of an operator command: the durable store the environment names.
+async fn operator_idp(command: &str) -> Result<SentryAgent, BoxError> {
+    if env("DATABASE_URL").is_none() {
+        return Err(format!(
+            "{command} needs DATABASE_URL and SENTRYAGENT_SECRET_KEY, as the server runs with: an in-memory server's \
+             tenants live only in its own process"
+        )
+        .into());
+    }
+    Ok(build().await?.0)
+}
+
+/// `recover-admin --tenant <id>`: a new admin credential for a tenant whose
+/// admin secret is lost, printed once like the first start's; audited as
+/// `credential.created` by `operator`; nothing is revoked.
+async fn recover_admin(args: &[String]) -> Result<(), BoxError> {
+    let tenant = tenant_argument(args)?;
+    let idp = operator_idp("recover-admin").await?;
+    let recovered = idp.recover_admin_credential(tenant).await?;
+    println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", recovered.admin_client_id);
+    println!(
+        "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
+        recovered.admin_client_secret.expose()
+    );
+    Ok(())
+}
+
+/// `reanchor-audit --tenant <id>`: re-anchors a tenant's audit chain whose
+/// checkpoint was lost (audited as `audit.reanchored` by `operator`).
+async fn reanchor_audit(args: &[String]) -> Result<(), BoxError> {
+    let tenant = tenant_argument(args)?;
+    let idp = operator_idp("reanchor-audit").await?;
+    match idp.reanchor_audit(tenant, "operator").await? {
+        Some(lost_at) => println!("re-anchored: the checkpoint was missing at seq {lost_at}"),
+        None => println!("nothing to re-anchor: the checkpoint is intact"),
+    }
+    Ok(())
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The IdP the environment describes (see the README's table) and the
-/// address to listen on. On an empty store it makes the default tenant and
-/// prints its admin credential on stdout, once.
-pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
+/// The IdP the environment describes (see the README's table), listening.
+/// Usage an earlier shutdown spilled is stored. On an empty store it makes
+/// the default tenant and prints its admin credential on stdout, once, and
+/// only once the port is bound: a start that cannot listen must not print
+/// (and lose) the only copy of the admin secret.
+pub(crate) async fn start() -> Result<(SentryAgent, TcpListener), BoxError> {
+    let (idp, bind) = build().await?;
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    match idp.recover_spilled_usage().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(counts = n, "usage spilled by an earlier shutdown stored"),
+        Err(e) => tracing::warn!(error = %e, "spilled usage not stored yet; the usage flusher tries again"),
+    }
+    let default_tenant = match idp.first_tenant().await? {
+        Some(tenant) => {
+            tracing::info!("the store has tenants already; no default tenant made");
+            tenant.id
+        }
+        None => {
+            let created = idp.create_tenant("default").await?;
+            println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", created.admin_client_id);
+            println!(
+                "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
+                created.admin_client_secret.expose()
+            );
+            created.tenant.id
+        }
+    };
+    // The host route `/whoami` is a resource of its own: the default
+    // tenant's agents only, unless SENTRYAGENT_WHOAMI_ANY_TENANT widens it.
+    let whoami = ResourcePolicy::new(idp.settings().audience.clone()).tenant(default_tenant);
+    if flag("SENTRYAGENT_WHOAMI_ANY_TENANT", false)? {
+        tracing::warn!(
+            "GET /whoami accepts the agents of every tenant: unset SENTRYAGENT_WHOAMI_ANY_TENANT to accept the default tenant's only"
+        );
+        idp.protect(whoami.any_tenant());
+    } else {
+        idp.protect(whoami);
+    }
+    Ok((idp, listener))
+}
+
+/// The IdP the environment describes and the address to listen on.
+async fn build() -> Result<(SentryAgent, SocketAddr), BoxError> {
     let bind: SocketAddr = env("SENTRYAGENT_BIND")
         .unwrap_or_else(|| "127.0.0.1:3000".into())
         .parse()
         .map_err(|e| format!("SENTRYAGENT_BIND is not an address such as 127.0.0.1:3000: {e}"))?;
     let issuer = env("SENTRYAGENT_ISSUER").unwrap_or_else(|| format!("http://{bind}"));
     let mut builder = SentryAgent::builder().issuer(&issuer).api_path("/api/v1");
-    if let Some(key) = env("SENTRYAGENT_OPERATOR_KEY") {
-        builder = builder.operator_key(key);
-    }
+    builder = doors(builder)?;
     let secret = env("SENTRYAGENT_SECRET_KEY");
     if let Some(secret) = &secret {
         builder = builder
@@ -120,22 +222,51 @@ pub(crate) async fn start() -> Result<(SentryAgent, SocketAddr), BoxError> {
         // One GitHub OIDC token is exchanged once across every instance.
         builder = builder.replay_guard(redis.clone());
     }
+    if let Some(dir) = env("SENTRYAGENT_USAGE_SPILL_DIR") {
+        builder = builder.usage_spill_dir(dir);
+    }
     let idp = builder.build().await?;
     tracing::info!(store, redis = redis.is_some(), %issuer, "SentryAgent starting");
-
-    if idp.is_empty().await? {
-        let created = idp
-            .create_tenant("default", env("SENTRYAGENT_OPERATOR_KEY").as_deref(), None)
-            .await?;
-        println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", created.admin_client_id);
-        println!(
-            "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
-            created.admin_client_secret.expose()
-        );
-    } else {
-        tracing::info!("the store has tenants already; no default tenant made");
-    }
     Ok((idp, bind))
+}
+
+/// A boolean setting: `true`/`false` (also `1`/`0`, `on`/`off`, `yes`/`no`).
+fn flag(name: &str, default: bool) -> Result<bool, BoxError> {
+    match env(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if ["true", "1", "on", "yes"].contains(&v.as_str()) => Ok(true),
+        Some(v) if ["false", "0", "off", "no"].contains(&v.as_str()) => Ok(false),
+        Some(v) => Err(format!("{name} must be true or false, not `{v}`").into()),
+    }
+}
+
+/// The doors a public SaaS opens and the library keeps closed: the example
+/// server opens them by default, says so at start-up, and each has a setting.
+/// `SENTRYAGENT_OPERATOR_KEY` (sign-up needs it), `SENTRYAGENT_SIGNUP`
+/// (`open` or `closed`, default `open`), `SENTRYAGENT_LIST_NEW_AGENTS`
+/// (default `true`) and `SENTRYAGENT_ENFORCE_TIERS` (default `true`).
+fn doors(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError> {
+    match (env("SENTRYAGENT_OPERATOR_KEY"), env("SENTRYAGENT_SIGNUP").as_deref()) {
+        (Some(key), _) => builder = builder.operator_key(key),
+        (None, None | Some("open")) => {
+            tracing::warn!(
+                "sign-up is open to anyone: set SENTRYAGENT_OPERATOR_KEY to close it (or SENTRYAGENT_SIGNUP=closed)"
+            );
+            builder = builder.signup(Signup::Open);
+        }
+        (None, Some("closed")) => builder = builder.signup(Signup::Closed),
+        (None, Some(other)) => return Err(format!("SENTRYAGENT_SIGNUP must be open or closed, not `{other}`").into()),
+    }
+    if flag("SENTRYAGENT_LIST_NEW_AGENTS", true)? {
+        tracing::warn!(
+            "new agents are listed in the public marketplace unless registered with listed: false: set SENTRYAGENT_LIST_NEW_AGENTS=false to list them only when asked"
+        );
+        builder = builder.list_new_agents(true);
+    }
+    // BILLING_ENABLED=false is the older spelling.
+    let enforce = flag("SENTRYAGENT_ENFORCE_TIERS", true)? && flag("BILLING_ENABLED", true)?;
+    builder = builder.enforce_tiers(enforce);
+    Ok(builder)
 }
 
 fn number(name: &str, value: &str) -> Result<u64, BoxError> {
@@ -189,13 +320,9 @@ fn limits(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxErro
     Ok(builder)
 }
 
-/// `BILLING_ENABLED=false` turns tier enforcement off (metering goes on);
 /// `SENTRYAGENT_FREE_MAX_AGENTS`, `SENTRYAGENT_FREE_API_CALLS_PER_DAY` and
 /// `SENTRYAGENT_QUOTA_CACHE_SECS` adjust the free tier and the summary cache.
 fn tiers(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError> {
-    if env("BILLING_ENABLED").is_some_and(|v| v == "false" || v == "0") {
-        builder = builder.enforce_tiers(false);
-    }
     if let Some(n) = env("SENTRYAGENT_FREE_MAX_AGENTS") {
         let n = number("SENTRYAGENT_FREE_MAX_AGENTS", &n)?;
         builder = builder.tier("free", |t| t.limits.max_agents = Some(n));
@@ -252,11 +379,20 @@ pub(crate) fn spawn_background(idp: &SentryAgent) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// After the server has stopped: flush the last usage counts.
+/// After the server has stopped: flush the last usage counts, spilling
+/// what the store does not take to `SENTRYAGENT_USAGE_SPILL_DIR` (the core
+/// logs each tenant's unstored count either way).
 pub(crate) async fn stop(idp: &SentryAgent) {
-    match idp.flush_usage().await {
-        Ok(n) => tracing::info!(flushed = n, "usage flushed"),
-        Err(e) => tracing::error!(error = %e, "the last usage flush failed"),
+    let last = idp.flush_usage_at_shutdown().await;
+    match &last.spill_file {
+        Some(file) => tracing::warn!(flushed = last.written, spilled = last.spilled, file = %file.display(),
+            "usage flushed; what the store did not take is spilled for the next start"),
+        None if last.lost > 0 => tracing::error!(
+            flushed = last.written,
+            lost = last.lost,
+            "usage flushed; what the store did not take is lost (SENTRYAGENT_USAGE_SPILL_DIR is not set)"
+        ),
+        None => tracing::info!(flushed = last.written, "usage flushed"),
     }
     tracing::info!("stopped");
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use sentryagent_axum::{Agent, Rejection, SentryAgent};
+use sentryagent_axum::{Agent, Rejection, ResourcePolicy, SentryAgent};
 use sentryagent_core::store::{RevocationList, Stores};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
@@ -40,7 +40,7 @@ impl FromRef<AppState> for SentryAgent {
     }
 }
 
-/// Any valid agent token gets in.
+/// Any agent of the tenants the resource policy names gets in.
 async fn whoami(agent: Agent) -> Json<Value> {
     Json(json!({ "agentId": agent.agent_id, "scopes": agent.scopes }))
 }
@@ -108,16 +108,24 @@ async fn main() -> Result<(), BoxError> {
     let bind: SocketAddr = std::env::var("SENTRYAGENT_BIND")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
-    let idp = identity_provider(&format!("http://{bind}")).await?;
-    if idp.is_empty().await? {
-        // A first tenant, so that someone can log in. Its secret is shown once.
-        let tenant = idp.create_tenant("default", None, None).await?;
-        println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", tenant.admin_client_id);
-        println!(
-            "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
-            tenant.admin_client_secret.expose()
-        );
-    }
+    let issuer = format!("http://{bind}");
+    let idp = identity_provider(&issuer).await?;
+    let tenant = match idp.first_tenant().await? {
+        Some(tenant) => tenant.id,
+        None => {
+            // Your tenant, made in Rust (sign-up over HTTP is closed unless
+            // you open it). Its admin secret is shown once.
+            let created = idp.create_tenant("default").await?;
+            println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", created.admin_client_id);
+            println!(
+                "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
+                created.admin_client_secret.expose()
+            );
+            created.tenant.id
+        }
+    };
+    // Your routes accept your tenant's agents, and no one else's tokens.
+    idp.protect(ResourcePolicy::new(issuer).tenant(tenant));
     // Usage counts reach the store every minute, and at shutdown below.
     idp.spawn_usage_flusher(Duration::from_secs(60));
 

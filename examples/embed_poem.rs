@@ -17,7 +17,7 @@ use poem::listener::TcpListener;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, Route, Server, get, handler};
 use sentryagent_core::store::{RevocationList, Stores};
-use sentryagent_poem::{Agent, SentryAgent};
+use sentryagent_poem::{Agent, ResourcePolicy, SentryAgent};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone)]
 struct Reports(Arc<Vec<String>>);
 
-/// Any valid agent token gets in.
+/// Any agent of the tenants the resource policy names gets in.
 #[handler]
 async fn whoami(agent: Agent) -> Json<Value> {
     Json(json!({ "agentId": agent.agent_id, "scopes": agent.scopes }))
@@ -100,16 +100,24 @@ async fn main() -> Result<(), BoxError> {
     let bind: SocketAddr = std::env::var("SENTRYAGENT_BIND")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
-    let idp = identity_provider(&format!("http://{bind}")).await?;
-    if idp.is_empty().await? {
-        // A first tenant, so that someone can log in. Its secret is shown once.
-        let tenant = idp.create_tenant("default", None, None).await?;
-        println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", tenant.admin_client_id);
-        println!(
-            "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
-            tenant.admin_client_secret.expose()
-        );
-    }
+    let issuer = format!("http://{bind}");
+    let idp = identity_provider(&issuer).await?;
+    let tenant = match idp.first_tenant().await? {
+        Some(tenant) => tenant.id,
+        None => {
+            // Your tenant, made in Rust (sign-up over HTTP is closed unless
+            // you open it). Its admin secret is shown once.
+            let created = idp.create_tenant("default").await?;
+            println!("SENTRYAGENT_ADMIN_CLIENT_ID={}", created.admin_client_id);
+            println!(
+                "SENTRYAGENT_ADMIN_CLIENT_SECRET={}",
+                created.admin_client_secret.expose()
+            );
+            created.tenant.id
+        }
+    };
+    // Your routes accept your tenant's agents, and no one else's tokens.
+    idp.protect(ResourcePolicy::new(issuer).tenant(tenant));
     // Usage counts reach the store every minute, and at shutdown below.
     idp.spawn_usage_flusher(Duration::from_secs(60));
 

@@ -19,16 +19,14 @@ async fn main() {
 }
 
 async fn run() -> Result<(), common::BoxError> {
-    let (idp, bind) = common::start().await?;
+    let (idp, listener) = common::start().await?;
     common::spawn_background(&idp)?;
     let app = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
         .nest("/", sentryagent_poem::well_known(idp.clone()))
         .at("/whoami", get(whoami))
         .data(idp.clone());
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let bind = listener.local_addr()?;
     tracing::info!(%bind, "listening; API under /api/v1");
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
         .run_with_graceful_shutdown(app, common::shutdown_signal(), None)

@@ -25,16 +25,14 @@ async fn main() {
 }
 
 async fn run() -> Result<(), common::BoxError> {
-    let (idp, bind) = common::start().await?;
+    let (idp, listener) = common::start().await?;
     common::spawn_background(&idp)?;
     let app = Router::new()
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
         .merge(sentryagent_axum::well_known(idp.clone()))
         .route("/whoami", get(whoami))
         .with_state(idp.clone());
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let bind = listener.local_addr()?;
     tracing::info!(%bind, "listening; API under /api/v1");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(common::shutdown_signal())

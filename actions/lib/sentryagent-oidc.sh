@@ -111,7 +111,9 @@ sa_exchange() {
         echo "and POST /oidc/trust-policies/evaluate with the same token tells which condition failed."
         ;;
       TRUST_POLICY_AMBIGUOUS)
-        echo "Set the tenant-id input (and agent-id) to say which policy applies." ;;
+        echo "Set the agent-id input to say which of the tenant's policies applies." ;;
+      VALIDATION_ERROR)
+        echo "Set the tenant-id input to your tenant's id (or agent-id): no tenant's trust policies are guessed at." ;;
       OIDC_TOKEN_INVALID | OIDC_TOKEN_EXPIRED)
         echo "Check the audience input ($SA_AUDIENCE) against the server's OIDC audience, and the server's OIDC issuer setting." ;;
       AGENT_SUSPENDED | AGENT_DECOMMISSIONED)

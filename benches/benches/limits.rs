@@ -52,11 +52,7 @@ fn metering(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let idp = rt.block_on(SentryAgent::builder().build()).expect("an IdP");
-    let tenant = rt
-        .block_on(idp.create_tenant("Bench", None, None))
-        .expect("a tenant")
-        .tenant
-        .id;
+    let tenant = rt.block_on(idp.create_tenant("Bench")).expect("a tenant").tenant.id;
     let mut g = c.benchmark_group("metering");
     g.bench_function("increment", |b| {
         b.iter(|| idp.meter(black_box(tenant), metric::API_CALLS))

@@ -65,7 +65,7 @@ impl Fixture {
             .build()
             .await
             .expect("identity provider");
-        let created = idp.create_tenant("bench", None, None).await.expect("tenant");
+        let created = idp.create_tenant("bench").await.expect("tenant");
         let admin_basic = basic(&created.admin_client_id, created.admin_client_secret.expose());
         let admin_token = issue(&idp, &admin_basic).await;
         let identity = idp

@@ -15,6 +15,8 @@ use http::request::Parts;
 use sentryagent_core::Error;
 use sentryagent_core::http::{Request, Response, Route, bearer_token, routes};
 #[doc(inline)]
+pub use sentryagent_core::resource::{Resource, ResourcePolicy};
+#[doc(inline)]
 pub use sentryagent_core::{AgentIdentity, SentryAgent};
 
 /// The whole SentryAgent API as a router to nest under any prefix. It carries
@@ -104,23 +106,33 @@ fn into_axum(response: Response) -> axum::response::Response {
 
 /// The agent behind a valid bearer token, for a host's own routes.
 ///
-/// Verifies the signature, `exp`/`nbf`, issuer and audience (the IdP's
-/// audience, or the one a [`RequiredAudience`] extension names), revocation
-/// and the agent's status. Needs [`SentryAgent`] in the host's state (via
-/// `FromRef`). A scope requirement is one line:
+/// Applies the [`ResourcePolicy`] of the route's resource (the one a
+/// [`Resource`] extension names, else the policy whose identifier is the
+/// IdP's audience): signature, `exp`/`nbf`, issuer, the resource as
+/// audience, revocation, the agent's status, the token's tenant and the
+/// policy's scopes, on the scopes the agent holds now. Needs
+/// [`SentryAgent`] in the host's state (via `FromRef`).
 ///
 /// ```
-/// use axum::{Json, Router, routing::get};
-/// use sentryagent_axum::{Agent, Rejection, SentryAgent};
+/// use axum::{Extension, Json, Router, routing::get};
+/// use sentryagent_axum::{Agent, Resource, ResourcePolicy, SentryAgent};
 ///
-/// async fn reports(agent: Agent) -> Result<Json<String>, Rejection> {
-///     agent.require_scope("reports:read")?;
-///     Ok(Json(format!("hello {}", agent.agent_id)))
+/// async fn reports(agent: Agent) -> Json<String> {
+///     Json(format!("hello {}", agent.agent_id))
 /// }
 ///
 /// # async fn demo() -> Result<(), sentryagent_core::Error> {
-/// let idp = SentryAgent::builder().build().await?;
-/// let app: Router = Router::new().route("/reports", get(reports)).with_state(idp);
+/// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
+/// let acme = idp.create_tenant("Acme").await?;
+/// // Acme's agents with `reports:read`, and nobody else's tokens.
+/// idp.protect(
+///     ResourcePolicy::new("https://api.example.com")
+///         .tenant(acme.tenant.id)
+///         .require_scope("reports:read"),
+/// );
+/// let app: Router = Router::new()
+///     .route("/reports", get(reports).layer(Extension(Resource::new("https://api.example.com"))))
+///     .with_state(idp);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -143,11 +155,6 @@ impl Agent {
         self.0.require_scope(scope).map_err(Rejection)
     }
 }
-
-/// Put this in the request extensions (e.g. with `Extension`) to make
-/// [`Agent`] check for an audience other than the IdP's own.
-#[derive(Clone, Debug)]
-pub struct RequiredAudience(pub String);
 
 /// Why a request was refused: answered with the API's error envelope.
 #[derive(Debug)]
@@ -174,8 +181,8 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token)
             .ok_or_else(|| Rejection(Error::unauthorized("a bearer access token is required")))?;
-        let audience = parts.extensions.get::<RequiredAudience>().map(|a| a.0.as_str());
-        idp.verify_access_token(token, audience)
+        let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
+        idp.authorize_resource(token, resource)
             .await
             .map(Agent)
             .map_err(Rejection)

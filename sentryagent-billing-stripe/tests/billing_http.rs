@@ -200,3 +200,89 @@ async fn a_pro_subscription_lifts_the_free_limits() {
     assert_eq!(usage.json["tier"], "pro");
     assert!(usage.json["today"]["apiCalls"].as_u64().unwrap_or_default() > 1_000);
 }
+
+/// A PostgreSQL store in a schema of its own whose statements give up on a
+/// lock within a second.
+async fn postgres() -> Option<Arc<sentryagent_store_postgres::PgStore>> {
+    use sentryagent_store_postgres::{PgOptions, PgStore};
+    let mut options = PgOptions::default()
+        .schema(sentryagent_testkit::services::unique_name("sa_test"))
+        .max_connections(4);
+    options.statement_timeout = Duration::from_secs(1);
+    match PgStore::connect(&sentryagent_testkit::services::database_url(), &[7u8; 32], options).await {
+        Ok(store) => Some(Arc::new(store)),
+        Err(e) => sentryagent_testkit::services::unavailable("Stripe webhooks on PostgreSQL", &e),
+    }
+}
+
+/// Applying an event fails after Stripe delivered it (the database could
+/// not take the subscription's update): the webhook answers 5xx, so Stripe
+/// delivers it again, and that delivery applies it. The event is recorded as
+/// handled only together with what it changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_whose_apply_failed_is_applied_when_stripe_retries() {
+    use sentryagent_core::store::Stores;
+    use sentryagent_store_postgres::sqlx::{self, Connection as _};
+
+    let Some(pg) = postgres().await else {
+        return;
+    };
+    let provider = Arc::new(billing(None));
+    let stores = Stores::new(pg.clone(), pg.clone());
+    let app = TestApp::start_with(start, move |b| {
+        b.stores(stores)
+            .group_commit(true)
+            .billing(provider)
+            .tier("pro", |t| t.price_id = Some(PRO_PRICE.into()))
+            .quota_cache_ttl(Duration::from_millis(20))
+    })
+    .await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let event = subscription_event(
+        "evt_retry_1",
+        "customer.subscription.created",
+        now() - 60,
+        &t.id,
+        "active",
+    );
+
+    // Another session holds the subscriptions table, as a migration would.
+    let mut lock = sqlx::postgres::PgConnection::connect(&sentryagent_testkit::services::database_url())
+        .await
+        .expect("a session of the test's own");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; LOCK TABLE {}.subscriptions IN ACCESS EXCLUSIVE MODE",
+        pg.schema()
+    )))
+    .execute(&mut lock)
+    .await
+    .expect("lock");
+    let failed = webhook(&app, &event, Some(sign(&event, WEBHOOK_SECRET, now()))).await;
+    assert!(
+        failed.status.is_server_error(),
+        "Stripe must retry: {} {}",
+        failed.status,
+        failed.text
+    );
+    sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.expect("unlock");
+
+    // Stripe's retry.
+    let retried = webhook(&app, &event, Some(sign(&event, WEBHOOK_SECRET, now()))).await;
+    retried.assert_status(200);
+    assert_eq!(retried.json["applied"], true, "{}", retried.text);
+    let sub = subscription(&app, &admin).await;
+    assert_eq!(
+        (sub["status"].as_str(), sub["tier"].as_str()),
+        (Some("active"), Some("pro")),
+        "{sub}"
+    );
+    assert_eq!(app.get("/tenants/me", &admin).await.json["tier"], "pro");
+    let again = webhook(&app, &event, Some(sign(&event, WEBHOOK_SECRET, now()))).await;
+    assert_eq!(again.json["applied"], false, "still applied once");
+    let audit = app.get("/audit?action=billing.subscription_updated", &admin).await;
+    assert_eq!(audit.json["items"].as_array().map(Vec::len), Some(1), "{}", audit.text);
+
+    let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", pg.schema());
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(pg.pool()).await;
+}

@@ -58,13 +58,36 @@ pub struct Agent {
     /// Lifecycle state.
     pub status: AgentStatus,
     /// Whether the public marketplace lists the agent (while it is active).
-    /// Agents are listed by default; a tenant opts one out. Built-in agents
-    /// (the tenant's admin, the OIDC bootstrap agent) are never listed.
+    /// New agents are listed only when asked (or when the host lists new
+    /// agents by default). Built-in agents (the tenant's admin, the OIDC
+    /// bootstrap agent) are never listed.
     pub listed: bool,
+    /// Where the agent came from, when a CI workflow registered it through a
+    /// bootstrap trust policy.
+    pub origin: Option<AgentOrigin>,
     /// When it was registered.
     pub created_at: OffsetDateTime,
     /// When it last changed.
     pub updated_at: OffsetDateTime,
+}
+
+/// Where an agent registered by a CI workflow came from: the bootstrap trust
+/// policy that admitted the workflow, and the workflow run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentOrigin {
+    /// The bootstrap trust policy.
+    pub trust_policy_id: crate::TrustPolicyId,
+    /// The repository (`owner/name`) whose workflow registered the agent.
+    pub repository: String,
+    /// Its numeric id.
+    pub repository_id: String,
+    /// The ref the workflow ran on.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The workflow run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// Filters and page position of an agent listing, in registration order.
@@ -137,6 +160,7 @@ mod tests {
 }
 
 use crate::error::{Error, StoreErrorKind, Validator};
+use crate::permission::Operation;
 use crate::secret::ClientSecret;
 use crate::{Caller, SentryAgent, scope};
 
@@ -151,10 +175,11 @@ pub struct NewAgent {
     pub capabilities: Vec<String>,
     /// Private metadata (a JSON object).
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// Scopes the agent may request. Management scopes can only be granted
-    /// by a caller who holds them.
+    /// Scopes the agent may request. A caller grants only scopes it holds
+    /// ([`crate::permission`]).
     pub scopes: Vec<String>,
-    /// Whether the public marketplace lists the agent; `None` lists it.
+    /// Whether the public marketplace lists the agent; `None`: the host's
+    /// default (not listed, unless the host lists new agents).
     pub listed: Option<bool>,
 }
 
@@ -224,19 +249,20 @@ fn check_metadata(v: &mut Validator, metadata: &serde_json::Map<String, serde_js
     );
 }
 
-fn check_scopes(v: &mut Validator, caller: &Caller, scopes: &[String]) {
-    v.check(scopes.len() <= MAX_LIST, "scopes", format!("at most {MAX_LIST} items"));
+/// The syntax of a scope list; who may grant which scope is the permission
+/// rule's business ([`crate::permission`]).
+pub(crate) fn check_scopes(v: &mut Validator, field: &str, scopes: &[String]) {
+    v.check(scopes.len() <= MAX_LIST, field, format!("at most {MAX_LIST} items"));
     for (i, s) in scopes.iter().enumerate() {
         if !scope::is_valid_syntax(s) {
-            v.push(format!("scopes[{i}]"), "is not a valid scope");
-        } else if scope::is_management(s) && !caller.identity.has_scope(s) {
-            v.push(
-                format!("scopes[{i}]"),
-                format!("only a caller holding `{s}` can grant it"),
-            );
+            v.push(format!("{field}[{i}]"), "is not a valid scope");
         }
     }
 }
+
+/// The domain of the built-in agents' names, reserved so that no
+/// registered agent can pass for one.
+const RESERVED_DOMAIN: &str = "@sentryagent.local";
 
 impl SentryAgent {
     /// Registers an agent and its first credential. Needs `agents:write`.
@@ -254,8 +280,16 @@ impl SentryAgent {
         check_description(&mut v, new.description.as_deref().unwrap_or_default());
         check_capabilities(&mut v, &new.capabilities);
         check_metadata(&mut v, &new.metadata);
-        check_scopes(&mut v, caller, &new.scopes);
+        v.check(
+            !new.name.to_ascii_lowercase().ends_with(RESERVED_DOMAIN),
+            "name",
+            format!("names ending in {RESERVED_DOMAIN} are reserved for built-in agents"),
+        );
+        check_scopes(&mut v, "scopes", &new.scopes);
         v.finish()?;
+        self.authorize(caller, Operation::RegisterAgent, None, &new.scopes)
+            .await?;
+        let origin = self.origin_of(caller).await?;
         self.check_agent_limit(caller.tenant()).await?;
         let now = crate::time::now();
         let agent = Agent {
@@ -267,7 +301,8 @@ impl SentryAgent {
             metadata: new.metadata,
             scopes: new.scopes,
             status: AgentStatus::Active,
-            listed: new.listed.unwrap_or(true),
+            listed: new.listed.unwrap_or(self.inner.settings.list_new_agents),
+            origin,
             created_at: now,
             updated_at: now,
         };
@@ -375,7 +410,7 @@ impl SentryAgent {
             check_metadata(&mut v, m);
         }
         if let Some(s) = &patch.scopes {
-            check_scopes(&mut v, caller, s);
+            check_scopes(&mut v, "scopes", s);
         }
         v.check(
             patch.status != Some(AgentStatus::Decommissioned),
@@ -384,6 +419,13 @@ impl SentryAgent {
         );
         v.finish()?;
         let mut agent = self.agent_in_tenant(caller.tenant(), id).await?;
+        self.authorize(
+            caller,
+            Operation::UpdateAgent,
+            Some(&agent),
+            patch.scopes.as_deref().unwrap_or_default(),
+        )
+        .await?;
         if agent.status == AgentStatus::Decommissioned {
             return Err(decommissioned());
         }
@@ -444,6 +486,8 @@ impl SentryAgent {
     pub async fn decommission_agent(&self, caller: &Caller, id: AgentId) -> Result<Agent, Error> {
         caller.identity.require_scope(scope::AGENTS_WRITE)?;
         let mut agent = self.agent_in_tenant(caller.tenant(), id).await?;
+        self.authorize(caller, Operation::DecommissionAgent, Some(&agent), &[])
+            .await?;
         if agent.status == AgentStatus::Decommissioned {
             return Err(decommissioned());
         }
@@ -471,6 +515,24 @@ impl SentryAgent {
         )
         .await?;
         Ok(agent)
+    }
+}
+
+impl SentryAgent {
+    /// The origin to record for an agent that `caller` registers: set when
+    /// the caller is a bootstrap token from a CI workflow.
+    async fn origin_of(&self, caller: &Caller) -> Result<Option<AgentOrigin>, Error> {
+        let (Some(Some(policy)), Some(actor)) = (self.bootstrap_policy_of(caller).await?, &caller.identity.actor)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(AgentOrigin {
+            trust_policy_id: policy.id,
+            repository: actor.repository.clone(),
+            repository_id: actor.repository_id.clone(),
+            git_ref: actor.git_ref.clone(),
+            run_id: actor.run_id.clone(),
+        }))
     }
 }
 

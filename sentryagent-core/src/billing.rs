@@ -239,14 +239,41 @@ impl SentryAgent {
         let event = provider
             .verify_webhook(payload, signature, OffsetDateTime::now_utc())
             .map_err(|e| Error::WebhookRejected(e.to_string()))?;
-        if !self.inner.stores.subscriptions.claim_billing_event(&event.id).await? {
-            tracing::info!(event = %event.id, "billing event already applied");
+        let event_id = event.id.clone();
+        let Some(sub) = self.billing_event_outcome(event).await? else {
+            return Ok(false);
+        };
+        // Recorded as handled in the same transaction as the change: a
+        // failure leaves the event unhandled, so the provider's retry
+        // applies it.
+        if !self
+            .inner
+            .stores
+            .subscriptions
+            .apply_billing_event(&event_id, &sub)
+            .await?
+        {
+            tracing::info!(event = %event_id, "billing event already applied");
             return Ok(false);
         }
-        self.apply_billing_event(event).await
+        self.forget_summary(sub.tenant_id);
+        let audit = NewAuditEvent::new("billing.subscription_updated", Outcome::Success, "billing-provider")
+            .detail("eventId", event_id.as_str())
+            .detail("status", sub.status.as_str())
+            .detail("tier", sub.tier.as_str());
+        if let Err(e) = self.record(sub.tenant_id, vec![audit]).await {
+            // Applied and committed; the provider's retry will find it handled.
+            tracing::error!(error = %e, event = %event_id, tenant = %sub.tenant_id, status = %sub.status,
+                tier = %sub.tier, "billing event applied but its audit event was not stored");
+            return Err(e);
+        }
+        Ok(true)
     }
 
-    async fn apply_billing_event(&self, event: BillingEvent) -> Result<bool, Error> {
+    /// The subscription as `event` leaves it, read from the current state;
+    /// `None` when the event changes nothing (a kind not acted on, no known
+    /// tenant, older than the stored state, about a deleted subscription).
+    async fn billing_event_outcome(&self, event: BillingEvent) -> Result<Option<Subscription>, Error> {
         let subs = &self.inner.stores.subscriptions;
         let (tenant, provider_subscription) = match &event.kind {
             BillingEventKind::CheckoutCompleted {
@@ -261,7 +288,7 @@ impl SentryAgent {
             }
             BillingEventKind::Other(kind) => {
                 tracing::debug!(kind, "billing event ignored");
-                return Ok(false);
+                return Ok(None);
             }
         };
         let existing = match (tenant, &provider_subscription) {
@@ -271,7 +298,7 @@ impl SentryAgent {
         };
         let Some(tenant) = tenant.or(existing.as_ref().map(|s| s.tenant_id)) else {
             tracing::warn!(event = %event.id, "billing event names no known tenant");
-            return Ok(false);
+            return Ok(None);
         };
         let mut sub = existing.unwrap_or_else(|| Subscription {
             tenant_id: tenant,
@@ -287,11 +314,11 @@ impl SentryAgent {
         let same_subscription = provider_subscription.is_some() && provider_subscription == sub.subscription_id;
         if event.created < sub.updated_at && same_subscription {
             tracing::info!(event = %event.id, "billing event older than the stored state; ignored");
-            return Ok(false);
+            return Ok(None);
         }
         if sub.status == "canceled" && same_subscription {
             tracing::info!(event = %event.id, "billing event for a deleted subscription; ignored");
-            return Ok(false);
+            return Ok(None);
         }
         let tiers = &self.inner.settings.tiers;
         match event.kind {
@@ -334,17 +361,9 @@ impl SentryAgent {
             }
             BillingEventKind::PaymentSucceeded { .. } => sub.status = "active".to_owned(),
             BillingEventKind::PaymentFailed { .. } => sub.status = "past_due".to_owned(),
-            BillingEventKind::Other(_) => return Ok(false),
+            BillingEventKind::Other(_) => return Ok(None),
         }
         sub.updated_at = event.created.max(sub.updated_at);
-        subs.put_subscription(&sub).await?;
-        self.inner.stores.tenants.set_tenant_tier(tenant, &sub.tier).await?;
-        let audit = NewAuditEvent::new("billing.subscription_updated", Outcome::Success, "billing-provider")
-            .detail("eventId", event.id.as_str())
-            .detail("status", sub.status.as_str())
-            .detail("tier", sub.tier.as_str());
-        self.record(tenant, vec![audit]).await?;
-        self.forget_summary(tenant);
-        Ok(true)
+        Ok(Some(sub))
     }
 }

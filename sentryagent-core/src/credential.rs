@@ -77,6 +77,7 @@ impl Credential {
 
 use crate::agent::{Agent, AgentStatus, decommissioned};
 use crate::error::Error;
+use crate::permission::Operation;
 use crate::secret::{ClientSecret, generate_client_id};
 use crate::{Caller, SentryAgent, scope};
 
@@ -104,8 +105,11 @@ impl SentryAgent {
         Ok((credential, secret))
     }
 
-    async fn live_agent(&self, caller: &Caller, agent: AgentId) -> Result<Agent, Error> {
+    /// The agent `op` acts on, once the permission rule allows it; it must
+    /// not be decommissioned.
+    async fn live_agent(&self, caller: &Caller, op: Operation, agent: AgentId) -> Result<Agent, Error> {
         let agent = self.agent_in_tenant(caller.tenant(), agent).await?;
+        self.authorize(caller, op, Some(&agent), &[]).await?;
         if agent.status == AgentStatus::Decommissioned {
             return Err(decommissioned());
         }
@@ -137,7 +141,7 @@ impl SentryAgent {
         if expires_at.is_some_and(|t| t <= crate::time::now()) {
             return Err(Error::invalid("expiresAt", "must be in the future"));
         }
-        let agent = self.live_agent(caller, agent).await?;
+        let agent = self.live_agent(caller, Operation::CreateCredential, agent).await?;
         let (credential, secret) = self
             .new_credential(&agent, expires_at.map(crate::time::truncate))
             .await?;
@@ -180,7 +184,7 @@ impl SentryAgent {
         id: CredentialId,
     ) -> Result<(Credential, ClientSecret), Error> {
         caller.identity.require_scope(scope::CREDENTIALS_WRITE)?;
-        self.live_agent(caller, agent).await?;
+        self.live_agent(caller, Operation::RotateCredential, agent).await?;
         let mut credential = self.credential_of(caller, agent, id).await?;
         if credential.status == CredentialStatus::Revoked {
             return Err(revoked());
@@ -212,6 +216,9 @@ impl SentryAgent {
         id: CredentialId,
     ) -> Result<Credential, Error> {
         caller.identity.require_scope(scope::CREDENTIALS_WRITE)?;
+        let target = self.agent_in_tenant(caller.tenant(), agent).await?;
+        self.authorize(caller, Operation::RevokeCredential, Some(&target), &[])
+            .await?;
         let mut credential = self.credential_of(caller, agent, id).await?;
         if credential.status == CredentialStatus::Revoked {
             return Err(revoked());

@@ -128,6 +128,8 @@ pub struct AgentKey {
 pub struct DidSubject {
     /// The agent.
     pub agent_id: AgentId,
+    /// Its tenant.
+    pub tenant_id: crate::TenantId,
     /// Its lifecycle state.
     pub status: AgentStatus,
     /// Its registered keys, oldest first.
@@ -380,6 +382,8 @@ impl SentryAgent {
         caller.identity.require_scope(scope::AGENTS_WRITE)?;
         let public = validate_public_jwk(jwk)?;
         let found = self.agent_in_tenant(caller.tenant(), agent).await?;
+        self.authorize(caller, crate::permission::Operation::AddAgentKey, Some(&found), &[])
+            .await?;
         if found.status == AgentStatus::Decommissioned {
             return Err(crate::agent::decommissioned());
         }
@@ -436,6 +440,8 @@ impl SentryAgent {
     pub async fn remove_agent_key(&self, caller: &Caller, agent: AgentId, key_id: &str) -> Result<AgentKey, Error> {
         caller.identity.require_scope(scope::AGENTS_WRITE)?;
         let found = self.agent_in_tenant(caller.tenant(), agent).await?;
+        self.authorize(caller, crate::permission::Operation::RemoveAgentKey, Some(&found), &[])
+            .await?;
         if found.status == AgentStatus::Decommissioned {
             return Err(crate::agent::decommissioned());
         }
@@ -573,6 +579,7 @@ mod tests {
         };
         let subject = |status| DidSubject {
             agent_id: agent,
+            tenant_id: TenantId::new(),
             status,
             keys: vec![key.clone()],
         };

@@ -28,7 +28,14 @@ pub enum Error {
     Unauthorized(Cow<'static, str>),
     /// The caller is authenticated but lacks a scope (403 `INSUFFICIENT_SCOPE`).
     #[error("this call needs the `{0}` scope")]
-    InsufficientScope(&'static str),
+    InsufficientScope(Cow<'static, str>),
+    /// The scope-ceiling rule refused (403 `SCOPE_CEILING`); see
+    /// [`permission`](crate::permission).
+    #[error("{}", .0.message())]
+    ScopeCeiling(crate::permission::Refusal),
+    /// Sign-up over HTTP is closed on this server (403 `SIGNUP_CLOSED`).
+    #[error("sign-up is closed on this server; the operator creates tenants")]
+    SignupClosed,
     /// The caller may not do this (403 `FORBIDDEN`).
     #[error("{0}")]
     Forbidden(Cow<'static, str>),

@@ -35,6 +35,7 @@ pub struct MemoryStore {
     revoked: RwLock<HashMap<TokenId, OffsetDateTime>>,
     seen: Mutex<HashMap<String, OffsetDateTime>>,
     usage: Mutex<HashMap<(TenantId, time::Date, String), u64>>,
+    usage_batches: Mutex<HashSet<String>>,
     subscriptions: RwLock<HashMap<TenantId, Subscription>>,
     billing_events: Mutex<HashSet<String>>,
     trust_policies: RwLock<BTreeMap<crate::TrustPolicyId, crate::federation::TrustPolicy>>,
@@ -61,6 +62,26 @@ struct TenantLog {
     events: Vec<AuditEvent>,
     checkpoint: Option<ChainMark>,
     anchor: Option<ChainMark>,
+}
+
+impl TenantLog {
+    /// The head to append onto when there is no checkpoint: the genesis of
+    /// an empty chain, or, when events (or a retention anchor) remain, their
+    /// last one marked lost, so appends go on without vouching for them.
+    fn lost_head(&self, tenant: TenantId, chain: &AuditChain) -> ChainMark {
+        match self
+            .events
+            .last()
+            .map(|e| (e.seq, e.hash))
+            .or(self.anchor.as_ref().map(|a| (a.seq, a.hash)))
+        {
+            Some((seq, hash)) => {
+                tracing::error!(%tenant, seq, "the audit checkpoint is missing; appending after the last stored event, marked lost");
+                chain.lost(tenant, seq, hash)
+            }
+            None => chain.genesis(tenant),
+        }
+    }
 }
 
 // A poisoned lock means a panic mid-update elsewhere; the maps themselves are
@@ -103,6 +124,26 @@ impl MemoryStore {
             }
             None => false,
         }
+    }
+
+    /// Deletes the tenant's audit checkpoint, leaving the events: for tests
+    /// that show a lost checkpoint is reported, not recreated.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn delete_audit_checkpoint(&self, tenant: TenantId) {
+        lock(&self.log(tenant)).checkpoint = None;
+    }
+
+    /// Puts the tenant's log back to an earlier head (`checkpoint`, as
+    /// read then): the events after it deleted and the checkpoint restored,
+    /// as restoring an old backup would. For tests that show only a saved
+    /// signed checkpoint catches it.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn roll_back_audit(&self, tenant: TenantId, checkpoint: Option<ChainMark>) {
+        let log = self.log(tenant);
+        let mut log = lock(&log);
+        let keep = checkpoint.as_ref().map_or(0, |c| c.seq);
+        log.events.retain(|e| e.seq <= keep);
+        log.checkpoint = checkpoint;
     }
 
     /// Deletes the newest `n` audit events, leaving the checkpoint: for tests
@@ -281,6 +322,7 @@ impl DirectoryStore for MemoryStore {
         };
         Ok(Some(DidSubject {
             agent_id: id,
+            tenant_id: agent.tenant_id,
             status: agent.status,
             keys: self.agent_keys(agent.tenant_id, id).await?,
         }))
@@ -378,11 +420,14 @@ impl AuditStore for MemoryStore {
     ) -> StoreResult<Vec<AuditEvent>> {
         let log = self.log(tenant);
         let mut log = lock(&log);
-        let mut head = log.checkpoint.clone().unwrap_or_else(|| chain.genesis(tenant));
+        let mut head = match &log.checkpoint {
+            Some(head) => head.clone(),
+            None => log.lost_head(tenant, chain),
+        };
         let mut sealed = Vec::with_capacity(events.len());
         for event in events {
             let event = chain.seal(tenant, &head, event);
-            head = chain.checkpoint(tenant, event.seq, event.hash);
+            head = chain.advance(tenant, &head, event.seq, event.hash);
             sealed.push(event);
         }
         log.events.extend(sealed.iter().cloned());
@@ -417,6 +462,21 @@ impl AuditStore for MemoryStore {
 
     async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
         Ok(lock(&self.log(tenant)).anchor.clone())
+    }
+
+    async fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> StoreResult<Option<ChainMark>> {
+        let log = self.log(tenant);
+        let mut log = lock(&log);
+        let head = match &log.checkpoint {
+            Some(head) => head.clone(),
+            None => log.lost_head(tenant, chain),
+        };
+        if head.lost_at.is_none() {
+            // An intact checkpoint, or an empty chain: nothing to re-anchor.
+            return Ok(None);
+        }
+        log.checkpoint = Some(chain.reanchor(tenant, &head));
+        Ok(Some(head))
     }
 
     async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {
@@ -505,6 +565,18 @@ impl UsageCounters for MemoryStore {
             .copied()
             .unwrap_or(0))
     }
+
+    async fn add_usage_batch(&self, batch_id: &str, counts: &[(TenantId, time::Date, &str, u64)]) -> StoreResult<bool> {
+        let mut batches = lock(&self.usage_batches);
+        if !batches.insert(batch_id.to_owned()) {
+            return Ok(false);
+        }
+        let mut usage = lock(&self.usage);
+        for &(tenant, day, metric, n) in counts {
+            *usage.entry((tenant, day, metric.to_owned())).or_default() += n;
+        }
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -525,7 +597,17 @@ impl SubscriptionStore for MemoryStore {
         Ok(())
     }
 
-    async fn claim_billing_event(&self, event_id: &str) -> StoreResult<bool> {
-        Ok(lock(&self.billing_events).insert(event_id.to_owned()))
+    async fn apply_billing_event(&self, event_id: &str, subscription: &Subscription) -> StoreResult<bool> {
+        // Held throughout, so the record and the change are seen together.
+        let mut handled = lock(&self.billing_events);
+        if handled.contains(event_id) {
+            return Ok(false);
+        }
+        write(&self.subscriptions).insert(subscription.tenant_id, subscription.clone());
+        if let Some(t) = write(&self.tenants).get_mut(&subscription.tenant_id) {
+            subscription.tier.clone_into(&mut t.tier);
+        }
+        handled.insert(event_id.to_owned());
+        Ok(true)
     }
 }

@@ -10,6 +10,15 @@
 //! Enforcement reads a per-tenant summary (tier and stored count for today)
 //! cached for [`Settings::quota_cache_ttl`](crate::Settings) plus this
 //! instance's unflushed counts: never the database per request.
+//!
+//! Counts the store does not take at shutdown (the database is down then)
+//! are not dropped in silence: [`SentryAgent::flush_usage_at_shutdown`]
+//! logs each tenant's count and, with a spill directory
+//! ([`SentryAgentBuilder::usage_spill_dir`](crate::SentryAgentBuilder::usage_spill_dir)),
+//! writes them to a file there, one batch per file under a fresh id. A later
+//! start ([`SentryAgent::recover_spilled_usage`], also run by the flusher
+//! task) stores each batch with its id in one transaction and then deletes
+//! the file, so a batch counts once however many starts find it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,6 +78,126 @@ impl Meter {
     }
 }
 
+/// What [`SentryAgent::flush_usage_at_shutdown`] did with the last counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FinalFlush {
+    /// Counts written to the store.
+    pub written: u64,
+    /// Counts the store did not take, written to `spill_file`.
+    pub spilled: u64,
+    /// Counts neither stored nor spilled (each logged with its tenant).
+    pub lost: u64,
+    /// The spill file, when counts were spilled.
+    pub spill_file: Option<std::path::PathBuf>,
+}
+
+/// Usage spill files: one JSON document per shutdown that could not store
+/// its counts, written under a temporary name and renamed into place, so a
+/// reader never sees half a file.
+mod spill {
+    use std::io::Write as _;
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Serialize};
+    use time::Date;
+
+    use super::Key;
+    use crate::TenantId;
+
+    const PREFIX: &str = "usage-";
+    const SUFFIX: &str = ".json";
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Batch {
+        /// The batch's id: the store records it with the counts.
+        pub(super) batch: String,
+        #[serde(with = "crate::time::rfc3339")]
+        pub(super) written_at: time::OffsetDateTime,
+        pub(super) counts: Vec<Count>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Count {
+        pub(super) tenant_id: TenantId,
+        #[serde(with = "day")]
+        pub(super) day: Date,
+        pub(super) metric: String,
+        pub(super) count: u64,
+    }
+
+    mod day {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use time::Date;
+        use time::macros::format_description;
+
+        pub(super) fn serialize<S: Serializer>(day: &Date, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(day)
+        }
+
+        pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+            let text = String::deserialize(d)?;
+            Date::parse(&text, format_description!("[year]-[month]-[day]")).map_err(serde::de::Error::custom)
+        }
+    }
+
+    /// Writes `counts` as a new batch file in `dir` (made if missing).
+    pub(super) fn write(dir: &Path, counts: &[(Key, u64)]) -> std::io::Result<PathBuf> {
+        let batch = Batch {
+            batch: uuid::Uuid::now_v7().to_string(),
+            written_at: crate::time::now(),
+            counts: counts
+                .iter()
+                .map(|((tenant, day, metric), n)| Count {
+                    tenant_id: *tenant,
+                    day: *day,
+                    metric: (*metric).to_owned(),
+                    count: *n,
+                })
+                .collect(),
+        };
+        std::fs::create_dir_all(dir)?;
+        let file = dir.join(format!("{PREFIX}{}{SUFFIX}", batch.batch));
+        let partial = file.with_extension("json.partial");
+        let mut out = std::fs::File::create(&partial)?;
+        out.write_all(&serde_json::to_vec_pretty(&batch)?)?;
+        out.sync_all()?;
+        std::fs::rename(&partial, &file)?;
+        Ok(file)
+    }
+
+    /// Every batch file in `dir` that parses; one that does not is logged
+    /// and left alone.
+    pub(super) fn read_all(dir: &Path) -> Vec<(PathBuf, Batch)> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut batches = Vec::new();
+        for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+            let named = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX));
+            if !named {
+                continue;
+            }
+            match std::fs::read(&path).map(|bytes| serde_json::from_slice::<Batch>(&bytes)) {
+                Ok(Ok(batch)) => batches.push((path, batch)),
+                Ok(Err(e)) => {
+                    tracing::error!(file = %path.display(), error = %e, "a usage spill file does not parse; left alone")
+                }
+                // Taken by another instance meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::error!(file = %path.display(), error = %e, "cannot read a usage spill file"),
+            }
+        }
+        batches.sort_by(|a, b| a.0.cmp(&b.0));
+        batches
+    }
+}
+
 /// A tenant's usage beside its limits (`GET /usage`).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +253,15 @@ impl SentryAgent {
     /// # Errors
     /// The durable store failed; nothing is lost.
     pub async fn flush_usage(&self) -> Result<u64, Error> {
+        match self.flush_pending().await {
+            (written, None) => Ok(written),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// [`flush_usage`](Self::flush_usage), saying how many were written
+    /// before a failure too.
+    async fn flush_pending(&self) -> (u64, Option<Error>) {
         let inner = &self.inner;
         let mut written = 0;
         let mut failure = None;
@@ -163,15 +301,13 @@ impl SentryAgent {
                 }
             }
         }
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(written),
-        }
+        (written, failure.map(Error::from))
     }
 
     /// Starts a task that flushes usage every `interval` on the current
-    /// Tokio runtime. Call [`flush_usage`](Self::flush_usage) once more at
-    /// shutdown.
+    /// Tokio runtime, and stores usage spilled by earlier shutdowns found in
+    /// the spill directory. Call
+    /// [`flush_usage_at_shutdown`](Self::flush_usage_at_shutdown) at shutdown.
     pub fn spawn_usage_flusher(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
         let idp = self.clone();
         tokio::spawn(async move {
@@ -182,8 +318,99 @@ impl SentryAgent {
                 if let Err(e) = idp.flush_usage().await {
                     tracing::warn!(error = %e, "usage flush failed; counts kept for the next one");
                 }
+                if let Err(e) = idp.recover_spilled_usage().await {
+                    tracing::warn!(error = %e, "spilled usage not stored yet; the files are kept for the next try");
+                }
             }
         })
+    }
+
+    /// The last flush, at shutdown: what the store does not take is written
+    /// to the spill directory, if one is set, for a later start to store;
+    /// either way every count not stored is logged with its tenant, day and
+    /// metric. Never fails: what happened is in the result and the log.
+    pub async fn flush_usage_at_shutdown(&self) -> FinalFlush {
+        let (written, error) = self.flush_pending().await;
+        let mut done = FinalFlush {
+            written,
+            ..FinalFlush::default()
+        };
+        let Some(error) = error else {
+            return done;
+        };
+        // What the failed flush put back.
+        let left: Vec<(Key, u64)> = self.inner.meter.drain();
+        let total: u64 = left.iter().map(|(_, n)| n).sum();
+        let spilled = match &self.inner.settings.usage_spill_dir {
+            Some(dir) => match spill::write(dir, &left) {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "cannot write the usage spill file");
+                    None
+                }
+            },
+            None => None,
+        };
+        for ((tenant, day, metric), n) in &left {
+            match &spilled {
+                Some(file) => tracing::warn!(%tenant, %day, metric, count = n, file = %file.display(),
+                    "usage not stored at shutdown; spilled for a later start to store"),
+                None => tracing::error!(%tenant, %day, metric, count = n,
+                    "usage not stored at shutdown and not spilled: lost (set a usage spill directory to keep it)"),
+            }
+        }
+        tracing::error!(error = %error, unstored = total, tenants = left.len(), "the last usage flush failed");
+        match spilled {
+            Some(file) => {
+                done.spilled = total;
+                done.spill_file = Some(file);
+            }
+            None => done.lost = total,
+        }
+        done
+    }
+
+    /// Stores the usage that earlier shutdowns spilled into the spill
+    /// directory (this instance's or, on a shared volume, another's), each
+    /// batch once, and deletes their files. Returns how many counts were
+    /// stored; nothing without a spill directory.
+    ///
+    /// # Errors
+    /// The store failed; the files that were not stored are kept for the
+    /// next call.
+    pub async fn recover_spilled_usage(&self) -> Result<u64, Error> {
+        let Some(dir) = &self.inner.settings.usage_spill_dir else {
+            return Ok(0);
+        };
+        let mut stored = 0;
+        for (file, batch) in spill::read_all(dir) {
+            let counts: Vec<(TenantId, Date, &str, u64)> = batch
+                .counts
+                .iter()
+                .map(|c| (c.tenant_id, c.day, c.metric.as_str(), c.count))
+                .collect();
+            let added = self.inner.stores.usage.add_usage_batch(&batch.batch, &counts).await?;
+            for &(tenant, day, metric, n) in &counts {
+                if added {
+                    stored += n;
+                    tracing::info!(%tenant, %day, metric, count = n, file = %file.display(), "spilled usage stored");
+                    if let Some(shared) = &self.inner.shared_usage
+                        && let Err(e) = shared.add_usage(tenant, day, metric, n).await
+                    {
+                        tracing::warn!(error = %e, "shared usage counters unreachable; enforcement reads the store");
+                    }
+                }
+            }
+            if !added {
+                tracing::info!(file = %file.display(), batch = %batch.batch, "spilled usage was stored before");
+            }
+            if let Err(e) = std::fs::remove_file(&file)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %file.display(), error = %e, "cannot delete a stored usage spill file");
+            }
+        }
+        Ok(stored)
     }
 
     /// The tenant's tier and stored calls for today, cached.

@@ -64,12 +64,16 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// The server-side key material: a pepper for secret hashes and a key for
-/// the audit chain's checkpoints, both derived from one master secret.
+/// The server-side key material: a pepper for secret hashes, a key for the
+/// audit chain's checkpoints, and the Ed25519 key that signs exportable
+/// audit checkpoints, all derived from one master secret (so the audit
+/// signing key is the same on every instance and every start, and never
+/// rotates with the token keys).
 #[derive(Clone)]
 pub struct ServerKey {
     pepper: hmac::Key,
     audit: hmac::Key,
+    audit_signing: std::sync::Arc<aws_lc_rs::signature::Ed25519KeyPair>,
 }
 
 impl ServerKey {
@@ -83,9 +87,13 @@ impl ServerKey {
         }
         let root = hmac::Key::new(hmac::HMAC_SHA256, master);
         let derive = |label: &[u8]| hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&root, label).as_ref());
+        let seed = hmac::sign(&root, b"sentryagent/audit-signing-key/v1");
+        let audit_signing = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(seed.as_ref())
+            .map_err(|_| "the audit signing key cannot be derived")?;
         Ok(Self {
             pepper: derive(b"sentryagent/secret-pepper/v1"),
             audit: derive(b"sentryagent/audit-checkpoint/v1"),
+            audit_signing: std::sync::Arc::new(audit_signing),
         })
     }
 
@@ -116,6 +124,17 @@ impl ServerKey {
 
     pub(crate) fn verify_audit_mac(&self, message: &[u8], mac: &[u8]) -> bool {
         hmac::verify(&self.audit, message, mac).is_ok()
+    }
+
+    /// An Ed25519 signature by the audit signing key.
+    pub(crate) fn audit_sign(&self, message: &[u8]) -> Vec<u8> {
+        self.audit_signing.sign(message).as_ref().to_vec()
+    }
+
+    /// The audit signing key's public key (32 bytes).
+    pub(crate) fn audit_public_key(&self) -> &[u8] {
+        use aws_lc_rs::signature::KeyPair as _;
+        self.audit_signing.public_key().as_ref()
     }
 }
 

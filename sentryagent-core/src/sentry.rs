@@ -13,6 +13,7 @@ use crate::health::{HealthCheck, HealthReport};
 use crate::http::client_ip::{ForwardedHeader, IpNet};
 use crate::memory::MemoryStore;
 use crate::metering::Meter;
+use crate::permission::{self, Operation, Principal, Refusal};
 use crate::ratelimit::{LocalRateLimiter, Quota, RateLimiter, RouteGroup};
 use crate::secret::ServerKey;
 use crate::settings::{Settings, Signup};
@@ -29,7 +30,7 @@ use crate::{AgentId, TenantId};
 /// use sentryagent_core::SentryAgent;
 ///
 /// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
-/// let tenant = idp.create_tenant("Acme", None, None).await?;
+/// let tenant = idp.create_tenant("Acme").await?;
 /// assert!(tenant.admin_client_secret.expose().starts_with("sa_sk_"));
 /// # Ok(()) }
 /// ```
@@ -60,6 +61,10 @@ pub(crate) struct Inner {
     pub(crate) federation: crate::federation::Federation,
     /// The serialised OpenAPI document, built on first request.
     pub(crate) openapi: std::sync::OnceLock<bytes::Bytes>,
+    /// The host's protected resources.
+    pub(crate) resources: crate::resource::Resources,
+    /// The last readiness probe and when it ran.
+    pub(crate) readiness: tokio::sync::Mutex<Option<(std::time::Instant, HealthReport)>>,
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -89,6 +94,75 @@ impl Caller {
 }
 
 impl SentryAgent {
+    /// Applies the one permission rule ([`crate::permission`]) to a call:
+    /// `Ok` if `caller` may perform `op` on `target`, granting `granting`.
+    /// A refusal by a ceiling rule is audited in the caller's tenant
+    /// (`permission.denied`, naming the rule); a missing route scope is the
+    /// plain `INSUFFICIENT_SCOPE`.
+    pub(crate) async fn authorize(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        target: Option<&crate::agent::Agent>,
+        granting: &[String],
+    ) -> Result<(), Error> {
+        // A bootstrap token grants within its policy's ceiling; a deleted
+        // policy leaves it none.
+        let ceiling = self
+            .bootstrap_policy_of(caller)
+            .await?
+            .map(|policy| policy.map(|p| p.max_scopes).unwrap_or_default());
+        let principal = Principal {
+            scopes: &caller.identity.scopes,
+            bootstrap_ceiling: ceiling.as_deref(),
+        };
+        match permission::decide(&principal, op, target, granting) {
+            Ok(()) => Ok(()),
+            Err(Refusal::MissingScope(scope)) => Err(Error::InsufficientScope(scope.into())),
+            Err(refusal) => {
+                let mut event = caller
+                    .event("permission.denied", target.map(|a| a.id))
+                    .detail("rule", refusal.rule())
+                    .detail("operation", op.operation_id());
+                event.outcome = crate::audit::Outcome::Failure;
+                if let Some(scope) = refusal.scope() {
+                    event = event.detail("scope", scope);
+                }
+                self.record(caller.tenant(), vec![event]).await?;
+                Err(Error::ScopeCeiling(refusal))
+            }
+        }
+    }
+
+    /// For a bootstrap token: `Some` with the trust policy that issued it
+    /// (`None` inside when the policy has since been deleted). `None` for
+    /// every other caller.
+    pub(crate) async fn bootstrap_policy_of(
+        &self,
+        caller: &Caller,
+    ) -> Result<Option<Option<crate::federation::TrustPolicy>>, Error> {
+        let tenant = caller.tenant();
+        if caller.identity.agent_id != crate::federation::bootstrap_agent_id(tenant) {
+            return Ok(None);
+        }
+        let policy = match caller
+            .identity
+            .client_id
+            .strip_prefix("oidc:")
+            .and_then(|id| id.parse::<uuid::Uuid>().ok())
+        {
+            Some(id) => {
+                self.inner
+                    .stores
+                    .trust_policies
+                    .trust_policy(tenant, crate::TrustPolicyId::from_uuid(id))
+                    .await?
+            }
+            None => None,
+        };
+        Ok(Some(policy))
+    }
+
     /// A builder with development defaults: in-memory store, random server key.
     pub fn builder() -> SentryAgentBuilder {
         SentryAgentBuilder::default()
@@ -127,12 +201,38 @@ impl SentryAgent {
     /// # Errors
     /// A store error.
     pub async fn is_empty(&self) -> Result<bool, Error> {
-        Ok(self.inner.stores.tenants.tenants(None, 1).await?.is_empty())
+        Ok(self.first_tenant().await?.is_none())
+    }
+
+    /// The tenant created first (ids are time-ordered), if any: the example
+    /// server's default tenant.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn first_tenant(&self) -> Result<Option<crate::tenant::Tenant>, Error> {
+        Ok(self.inner.stores.tenants.tenants(None, 1).await?.into_iter().next())
     }
 
     /// Probes every configured backend (`GET /health/detailed`).
     pub async fn health(&self) -> HealthReport {
         crate::health::probe_all(&self.inner.health_checks, Duration::from_secs(2)).await
+    }
+
+    /// Whether this instance can serve (`GET /health/ready`): the backends'
+    /// report, ready unless a required one is down. The route is never rate
+    /// limited, so the backends are probed at most once a second however
+    /// many ask; callers meanwhile get the last report.
+    pub async fn readiness(&self) -> HealthReport {
+        const FRESH: Duration = Duration::from_secs(1);
+        let mut last = self.inner.readiness.lock().await;
+        if let Some((at, report)) = last.as_ref()
+            && at.elapsed() < FRESH
+        {
+            return report.clone();
+        }
+        let report = self.health().await;
+        *last = Some((std::time::Instant::now(), report.clone()));
+        report
     }
 
     /// Re-reads signing keys from the store, to pick up another instance's rotation.
@@ -151,12 +251,14 @@ pub struct SentryAgentBuilder {
     audience_set: bool,
     stores: Option<Stores>,
     server_key: Option<ServerKey>,
+    enforce_tiers: Option<bool>,
     group_commit: bool,
     health_checks: Vec<Arc<dyn HealthCheck>>,
     rate_limiter: Option<Arc<dyn RateLimiter>>,
     shared_usage: Option<Arc<dyn UsageCounters>>,
     billing: Option<Arc<dyn BillingProvider>>,
     jwks_fetcher: Option<Arc<dyn crate::federation::JwksFetcher>>,
+    resources: Vec<crate::resource::ResourcePolicy>,
 }
 
 impl SentryAgentBuilder {
@@ -179,7 +281,17 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// Another audience clients may request tokens for (a host's own API).
+    /// A resource of the host's that agents' tokens may reach, with the
+    /// tenants and scopes it accepts (see [`crate::resource`]); its
+    /// identifier becomes an audience clients may request. A later policy
+    /// for the same identifier replaces an earlier one.
+    pub fn resource(mut self, policy: crate::resource::ResourcePolicy) -> Self {
+        self.resources.push(policy);
+        self
+    }
+
+    /// Another audience clients may request tokens for. Prefer
+    /// [`resource`](Self::resource), which also says who may reach it.
     pub fn extra_audience(mut self, audience: impl Into<String>) -> Self {
         self.settings.extra_audiences.push(audience.into());
         self
@@ -209,10 +321,24 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// Require this operator key (as a bearer token) for `POST /tenants`;
-    /// sign-up is open without it.
+    /// Who may sign up over HTTP (`POST /tenants`); closed by default.
+    /// [`SentryAgent::create_tenant`] makes tenants in Rust either way.
+    pub fn signup(mut self, signup: Signup) -> Self {
+        self.settings.signup = signup;
+        self
+    }
+
+    /// Opens sign-up to callers presenting this operator key as a bearer
+    /// token (short for `.signup(Signup::OperatorKey(key))`).
     pub fn operator_key(mut self, key: impl Into<String>) -> Self {
         self.settings.signup = Signup::OperatorKey(key.into());
+        self
+    }
+
+    /// Lists a new agent in the public marketplace unless its registration
+    /// says otherwise (default off: an agent is listed only when asked).
+    pub fn list_new_agents(mut self, on: bool) -> Self {
+        self.settings.list_new_agents = on;
         self
     }
 
@@ -313,9 +439,24 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// Whether tier limits are enforced (default on; metering goes on either way).
+    /// Whether tier limits are enforced (metering goes on either way). By
+    /// default they are enforced only when a [`billing`](Self::billing)
+    /// provider is configured, so that "upgrade to register more" has
+    /// somewhere to go.
     pub fn enforce_tiers(mut self, on: bool) -> Self {
-        self.settings.enforce_tiers = on;
+        self.enforce_tiers = Some(on);
+        self
+    }
+
+    /// A directory where the last usage flush at shutdown
+    /// ([`SentryAgent::flush_usage_at_shutdown`]) writes the counts the store
+    /// did not take (a database down at that moment), and where
+    /// [`SentryAgent::recover_spilled_usage`] finds them at a later start to
+    /// store them, each file once. A volume every instance mounts lets any
+    /// of them recover what another left. Without one, such counts are
+    /// logged, tenant by tenant, and lost.
+    pub fn usage_spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.settings.usage_spill_dir = Some(dir.into());
         self
     }
 
@@ -407,6 +548,7 @@ impl SentryAgentBuilder {
         if !self.audience_set {
             settings.audience = settings.issuer.clone();
         }
+        settings.enforce_tiers = self.enforce_tiers.unwrap_or(self.billing.is_some());
         let stores = self.stores.unwrap_or_else(default_stores);
         let server_key = self.server_key.unwrap_or_else(ServerKey::random);
         let keys = Keyring::load(stores.keys.clone(), settings.algorithm).await?;
@@ -417,10 +559,16 @@ impl SentryAgentBuilder {
             AuditSink::Direct
         };
         let federation = crate::federation::Federation::new(&settings.federation, self.jwks_fetcher);
+        let resources = crate::resource::Resources::default();
+        for policy in self.resources {
+            resources.insert(policy);
+        }
         Ok(SentryAgent {
             inner: Arc::new(Inner {
                 federation,
                 openapi: std::sync::OnceLock::new(),
+                resources,
+                readiness: tokio::sync::Mutex::new(None),
                 chain,
                 audit_sink,
                 health_checks: self.health_checks,

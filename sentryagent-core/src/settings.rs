@@ -8,13 +8,30 @@ use crate::ratelimit::RateLimitSettings;
 use crate::tier::Tiers;
 use crate::token::SigningAlgorithm;
 
-/// Who may create tenants with `POST /tenants`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Who may create tenants with `POST /tenants`. An embedding host makes its
+/// tenants in Rust with [`SentryAgent::create_tenant`](crate::SentryAgent::create_tenant)
+/// whatever this says.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum Signup {
-    /// Anyone.
+    /// Nobody over HTTP (the default): `POST /tenants` answers 403
+    /// `SIGNUP_CLOSED`.
+    #[default]
+    Closed,
+    /// Anyone: a public SaaS.
     Open,
     /// Only callers presenting the operator key as a bearer token.
     OperatorKey(String),
+}
+
+impl std::fmt::Debug for Signup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signup::Closed => f.write_str("Closed"),
+            Signup::Open => f.write_str("Open"),
+            // The key is a secret.
+            Signup::OperatorKey(_) => f.write_str("OperatorKey(..)"),
+        }
+    }
 }
 
 /// Settings; build them with [`SentryAgentBuilder`](crate::SentryAgentBuilder).
@@ -52,7 +69,9 @@ pub struct Settings {
     pub refusal_audit_window: Duration,
     /// The tier catalog.
     pub tiers: Tiers,
-    /// Whether tier limits are enforced (metering goes on either way).
+    /// Whether tier limits are enforced (metering goes on either way): by
+    /// default only when a billing provider is configured, so there is
+    /// something to upgrade to.
     pub enforce_tiers: bool,
     /// How long a tenant's usage summary and tier are cached for enforcement.
     pub quota_cache_ttl: Duration,
@@ -61,6 +80,13 @@ pub struct Settings {
     /// Whether the public marketplace routes answer (default on); off, they
     /// answer 404 `NOT_FOUND`. DID documents are served either way.
     pub marketplace_enabled: bool,
+    /// Whether a new agent is listed in the marketplace when its
+    /// registration does not say (default off: listed only when asked).
+    pub list_new_agents: bool,
+    /// Where the last usage flush at shutdown writes the counts the store
+    /// did not take, for a later start to store (default none: they are
+    /// logged, tenant by tenant, and lost).
+    pub usage_spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -74,17 +100,19 @@ impl Default for Settings {
             token_ttl: Duration::from_secs(3600),
             algorithm: SigningAlgorithm::Es256,
             max_body_bytes: 64 * 1024,
-            signup: Signup::Open,
+            signup: Signup::Closed,
             clock_skew: Duration::from_secs(30),
             rate_limits: RateLimitSettings::default(),
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
             refusal_audit_window: Duration::from_secs(60),
             tiers: Tiers::default(),
-            enforce_tiers: true,
+            enforce_tiers: false,
             quota_cache_ttl: Duration::from_secs(60),
             federation: crate::federation::FederationSettings::default(),
             marketplace_enabled: true,
+            list_new_agents: false,
+            usage_spill_dir: None,
         }
     }
 }

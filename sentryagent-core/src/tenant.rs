@@ -37,23 +37,55 @@ pub struct TenantCreated {
 /// The name of every tenant's built-in admin agent.
 pub const ADMIN_AGENT_NAME: &str = "admin@sentryagent.local";
 
+/// A new admin credential made by an operator's recovery. The secret is
+/// shown once.
+#[derive(Debug)]
+pub struct RecoveredAdmin {
+    /// The tenant's admin agent.
+    pub admin_agent_id: crate::AgentId,
+    /// The new credential's id.
+    pub credential_id: crate::CredentialId,
+    /// The new credential's client id.
+    pub admin_client_id: String,
+    /// Its secret, in the clear this once.
+    pub admin_client_secret: crate::secret::ClientSecret,
+}
+
 impl crate::SentryAgent {
-    /// Signs up a tenant: creates it, its admin agent (scope `admin`) and the
-    /// admin credential. With [`Signup::OperatorKey`](crate::Signup), the
-    /// caller must present that key.
+    /// Creates a tenant, its admin agent (scope `admin`) and the admin
+    /// credential: how an embedding host makes tenants, whatever the sign-up
+    /// setting. Audited with the actor `operator`.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), sentryagent_core::Error> {
+    /// let idp = sentryagent_core::SentryAgent::builder().build().await?;
+    /// let created = idp.create_tenant("Acme").await?;
+    /// println!("admin client id: {}", created.admin_client_id);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// [`Error::Unauthorized`](crate::Error) without the operator key when one
-    /// is required; a validation error for a bad name; a store error.
-    pub async fn create_tenant(
+    /// A validation error for a bad name; a store error.
+    pub async fn create_tenant(&self, name: &str) -> Result<TenantCreated, crate::Error> {
+        self.make_tenant(name, "operator", None).await
+    }
+
+    /// `POST /tenants`: sign-up over HTTP, as the [`Signup`](crate::Signup)
+    /// setting allows: closed (403 `SIGNUP_CLOSED`), open to anyone, or to
+    /// callers presenting the operator key.
+    ///
+    /// # Errors
+    /// [`Error::SignupClosed`](crate::Error::SignupClosed);
+    /// [`Error::Unauthorized`](crate::Error) without the operator key when
+    /// one is required; a validation error for a bad name; a store error.
+    pub async fn sign_up(
         &self,
         name: &str,
         operator_key: Option<&str>,
         ip: Option<std::net::IpAddr>,
     ) -> Result<TenantCreated, crate::Error> {
-        use crate::audit::{NewAuditEvent, Outcome};
-
         let actor = match &self.inner.settings.signup {
+            crate::Signup::Closed => return Err(crate::Error::SignupClosed),
             crate::Signup::Open => "anonymous",
             crate::Signup::OperatorKey(key) => {
                 let presented = operator_key.unwrap_or_default();
@@ -63,6 +95,17 @@ impl crate::SentryAgent {
                 "operator"
             }
         };
+        self.make_tenant(name, actor, ip).await
+    }
+
+    async fn make_tenant(
+        &self,
+        name: &str,
+        actor: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<TenantCreated, crate::Error> {
+        use crate::audit::{NewAuditEvent, Outcome};
+
         let name = name.trim();
         let mut v = crate::error::Validator::default();
         v.check(
@@ -89,6 +132,7 @@ impl crate::SentryAgent {
             scopes: vec![crate::scope::ADMIN.to_owned()],
             status: crate::agent::AgentStatus::Active,
             listed: false,
+            origin: None,
             created_at: now,
             updated_at: now,
         };
@@ -113,6 +157,77 @@ impl crate::SentryAgent {
             admin_client_id: credential.client_id,
             admin_client_secret: secret,
             tenant,
+        })
+    }
+
+    /// An operator's recovery of a tenant's admin access, when every admin
+    /// secret is lost: a new credential for the tenant's built-in admin
+    /// agent, audited as `credential.created` by `operator`. Nothing is
+    /// revoked; a suspended admin agent is reactivated (audited as
+    /// `agent.reactivated` by `operator`). This is not an API route: it is
+    /// for whoever holds the database and the master secret (the example
+    /// server's `recover-admin` command).
+    ///
+    /// # Errors
+    /// 404 when the tenant or its admin agent does not exist; 409
+    /// `AGENT_DECOMMISSIONED` for a decommissioned admin agent; a store error.
+    pub async fn recover_admin_credential(&self, tenant: TenantId) -> Result<RecoveredAdmin, crate::Error> {
+        use crate::agent::{AgentQuery, AgentStatus};
+        use crate::audit::{NewAuditEvent, Outcome};
+
+        let stores = &self.inner.stores;
+        if stores.tenants.tenant(tenant).await?.is_none() {
+            return Err(crate::Error::NotFound("tenant"));
+        }
+        let mut query = AgentQuery {
+            q: Some(ADMIN_AGENT_NAME.to_owned()),
+            limit: 100,
+            ..AgentQuery::default()
+        };
+        let mut admin = loop {
+            let page = stores.agents.list_agents(tenant, &query).await?;
+            if let Some(a) = page.iter().find(|a| a.name == ADMIN_AGENT_NAME) {
+                break a.clone();
+            }
+            match page.last() {
+                Some(last) if page.len() == query.limit => query.after = Some(last.id),
+                _ => return Err(crate::Error::NotFound("admin agent")),
+            }
+        };
+        let mut events = Vec::new();
+        match admin.status {
+            AgentStatus::Active => {}
+            AgentStatus::Suspended => {
+                admin.status = AgentStatus::Active;
+                admin.updated_at = crate::time::now();
+                stores.agents.update_agent(&admin).await?;
+                events.push(
+                    NewAuditEvent::new("agent.reactivated", Outcome::Success, "operator")
+                        .agent(admin.id)
+                        .detail("reason", "recover-admin"),
+                );
+            }
+            AgentStatus::Decommissioned => {
+                return Err(crate::Error::Conflict {
+                    code: "AGENT_DECOMMISSIONED",
+                    message: "the tenant's admin agent is decommissioned".into(),
+                });
+            }
+        }
+        let (credential, secret) = self.new_credential(&admin, None).await?;
+        events.push(
+            NewAuditEvent::new("credential.created", Outcome::Success, "operator")
+                .agent(admin.id)
+                .detail("credentialId", credential.id.to_string())
+                .detail("reason", "recover-admin"),
+        );
+        self.record(tenant, events).await?;
+        tracing::warn!(%tenant, credential = %credential.id, "admin credential recovered by the operator");
+        Ok(RecoveredAdmin {
+            admin_agent_id: admin.id,
+            credential_id: credential.id,
+            admin_client_id: credential.client_id,
+            admin_client_secret: secret,
         })
     }
 

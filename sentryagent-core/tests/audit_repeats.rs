@@ -19,7 +19,7 @@ async fn repeated_refusals_of_a_token_are_audited_as_a_count() {
         .build()
         .await
         .expect("idp");
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let body = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         tenant.admin_client_id,

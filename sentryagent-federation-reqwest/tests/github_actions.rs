@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 
 struct Server {
     base: String,
+    idp: SentryAgent,
     issuer: StandInIssuer,
+    tenant: String,
     admin: String,
     client: reqwest::Client,
 }
@@ -35,16 +37,29 @@ async fn server() -> Server {
         .build()
         .await
         .expect("idp");
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let app = Router::new()
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
-        .with_state(idp);
+        .with_state(idp.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
     });
     let client = reqwest::Client::new();
+    let admin = admin_token(&client, &format!("{base}/api/v1"), &tenant).await;
+    Server {
+        base,
+        idp,
+        issuer,
+        tenant: tenant.tenant.id.to_string(),
+        admin,
+        client,
+    }
+}
+
+/// A tenant admin's token, by the client-credentials grant.
+async fn admin_token(client: &reqwest::Client, api: &str, tenant: &sentryagent_core::tenant::TenantCreated) -> String {
     let answer: Value = client
-        .post(format!("{base}/api/v1/oauth2/token"))
+        .post(format!("{api}/oauth2/token"))
         .basic_auth(&tenant.admin_client_id, Some(tenant.admin_client_secret.expose()))
         .form(&[("grant_type", "client_credentials")])
         .send()
@@ -53,13 +68,7 @@ async fn server() -> Server {
         .json()
         .await
         .expect("token json");
-    let admin = answer["access_token"].as_str().expect("admin token").to_owned();
-    Server {
-        base,
-        issuer,
-        admin,
-        client,
-    }
+    answer["access_token"].as_str().expect("admin token").to_owned()
 }
 
 impl Server {
@@ -91,6 +100,7 @@ impl Server {
     fn env(&self, repository: &str) -> Vec<(String, String)> {
         [
             ("SENTRYAGENT_API_URL", self.api()),
+            ("SENTRYAGENT_TENANT_ID", self.tenant.clone()),
             ("ACTIONS_ID_TOKEN_REQUEST_URL", self.issuer.actions_token_url()),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", ACTIONS_REQUEST_TOKEN.to_owned()),
             ("GITHUB_REPOSITORY", repository.to_owned()),
@@ -347,4 +357,85 @@ async fn each_failure_says_what_to_do_and_exits_non_zero() {
     let r = run("issue-token", &s.env("acme/app")).await;
     failed(&r);
     assert!(r.log.contains("the agent-id input is empty"), "{}", r.log);
+    let r = run("register-agent", &without(register.clone(), "SENTRYAGENT_TENANT_ID")).await;
+    failed(&r);
+    assert!(r.log.contains("the tenant-id input is empty"), "{}", r.log);
+    assert!(r.log.contains("GET /tenants/me"), "{}", r.log);
+
+    // Scopes past the bootstrap policy's ceiling (none here).
+    let r = run(
+        "register-agent",
+        &with(register.clone(), "SENTRYAGENT_AGENT_SCOPES", "admin"),
+    )
+    .await;
+    failed(&r);
+    assert!(r.log.contains("HTTP 403 SCOPE_CEILING"), "{}", r.log);
+    assert!(r.log.contains("maxScopes"), "{}", r.log);
+}
+
+/// The Actions name their tenant, and only its policies are read: a
+/// stranger's bootstrap policy for the victim's repository neither makes the
+/// victim's registration ambiguous nor captures it when the victim's own
+/// policy refuses, and the stranger's audit log learns nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_policy_never_captures_the_repository() {
+    let s = server().await;
+    s.policy(json!({"provider": "github", "repository": "acme/app", "branch": "main", "maxScopes": ["reports:read"]}))
+        .await;
+    let stranger = s.idp.create_tenant("Stranger").await.expect("tenant");
+    let stranger_admin = admin_token(&s.client, &s.api(), &stranger).await;
+    let created = s
+        .client
+        .post(format!("{}/oidc/trust-policies", s.api()))
+        .bearer_auth(&stranger_admin)
+        .json(&json!({"provider": "github", "repository": "acme/*"}))
+        .send()
+        .await
+        .expect("policy");
+    assert_eq!(created.status().as_u16(), 201);
+
+    // The victim's registration goes to the victim, with the scope it asked for.
+    let register = with(s.env("acme/app"), "SENTRYAGENT_AGENT_NAME", "ci-bot@acme.example");
+    let r = run(
+        "register-agent",
+        &with(register.clone(), "SENTRYAGENT_AGENT_SCOPES", "reports:read"),
+    )
+    .await;
+    assert!(r.ok, "{}", r.log);
+    let agent_id = r.outputs.get("agent-id").cloned().unwrap_or_default();
+    let (status, agent) = s.call(reqwest::Method::GET, &format!("/agents/{agent_id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(agent["scopes"], json!(["reports:read"]));
+    assert_eq!(agent["origin"]["repository"], "acme/app");
+
+    // Where the victim's policy refuses (another branch), the exchange is
+    // refused: the stranger's policy, which would admit it, is not read.
+    s.issuer.set_workflow(Workflow {
+        repository: "acme/app".into(),
+        git_ref: "refs/heads/feature".into(),
+        event_name: "push".into(),
+    });
+    let r = run(
+        "register-agent",
+        &with(
+            with(register, "GITHUB_REF", "refs/heads/feature"),
+            "SENTRYAGENT_AGENT_NAME",
+            "other@acme.example",
+        ),
+    )
+    .await;
+    failed(&r);
+    assert!(r.log.contains("HTTP 403 TRUST_POLICY_BRANCH_MISMATCH"), "{}", r.log);
+
+    let get = |path: &str| {
+        let request = s.client.get(format!("{}{path}", s.api())).bearer_auth(&stranger_admin);
+        async move { request.send().await.expect("request").text().await.expect("text") }
+    };
+    let theirs = get("/audit?limit=100").await;
+    assert!(
+        !theirs.contains("acme/app"),
+        "nothing of the victim reaches the stranger: {theirs}"
+    );
+    let agents = get("/agents").await;
+    assert!(!agents.contains("@acme.example"), "{agents}");
 }

@@ -10,6 +10,8 @@ use poem::{Endpoint, EndpointExt, FromRequest, RequestBody, RouteMethod};
 use sentryagent_core::Error;
 use sentryagent_core::http::{Request, Response, Route, bearer_token, routes};
 #[doc(inline)]
+pub use sentryagent_core::resource::{Resource, ResourcePolicy};
+#[doc(inline)]
 pub use sentryagent_core::{AgentIdentity, SentryAgent};
 
 /// The whole SentryAgent API as a [`poem::Route`] to nest under any prefix.
@@ -165,25 +167,35 @@ fn reject(error: Error) -> poem::Error {
 
 /// The agent behind a valid bearer token, for a host's own routes.
 ///
-/// Verifies the signature, `exp`/`nbf`, issuer and audience (the IdP's
-/// audience, or the one a [`RequiredAudience`] in the request data names),
-/// revocation and the agent's status. Needs [`SentryAgent`] in the request
-/// data (`.data(idp)` on the host's route). A scope requirement is one line:
+/// Applies the [`ResourcePolicy`] of the route's resource (the one a
+/// [`Resource`] in the request data names, else the policy whose identifier
+/// is the IdP's audience): signature, `exp`/`nbf`, issuer, the resource as
+/// audience, revocation, the agent's status, the token's tenant and the
+/// policy's scopes, on the scopes the agent holds now. Needs
+/// [`SentryAgent`] in the request data (`.data(idp)` on the host's route).
 ///
 /// ```
 /// use poem::web::Json;
 /// use poem::{EndpointExt, Route, get, handler};
-/// use sentryagent_poem::{Agent, SentryAgent};
+/// use sentryagent_poem::{Agent, Resource, ResourcePolicy, SentryAgent};
 ///
 /// #[handler]
 /// async fn reports(agent: Agent) -> poem::Result<Json<String>> {
-///     agent.require_scope("reports:read")?;
 ///     Ok(Json(format!("hello {}", agent.agent_id)))
 /// }
 ///
 /// # async fn demo() -> Result<(), sentryagent_core::Error> {
-/// let idp = SentryAgent::builder().build().await?;
-/// let app = Route::new().at("/reports", get(reports)).data(idp);
+/// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
+/// let acme = idp.create_tenant("Acme").await?;
+/// // Acme's agents with `reports:read`, and nobody else's tokens.
+/// idp.protect(
+///     ResourcePolicy::new("https://api.example.com")
+///         .tenant(acme.tenant.id)
+///         .require_scope("reports:read"),
+/// );
+/// let app = Route::new()
+///     .at("/reports", get(reports).data(Resource::new("https://api.example.com")))
+///     .data(idp);
 /// # Ok(()) }
 /// ```
 ///
@@ -209,11 +221,6 @@ impl Agent {
     }
 }
 
-/// Put this in the request data (e.g. with `.data(RequiredAudience(…))`) to
-/// make [`Agent`] check for an audience other than the IdP's own.
-#[derive(Clone, Debug)]
-pub struct RequiredAudience(pub String);
-
 impl<'a> FromRequest<'a> for Agent {
     async fn from_request(req: &'a poem::Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let idp = req.data::<SentryAgent>().ok_or_else(|| {
@@ -227,11 +234,8 @@ impl<'a> FromRequest<'a> for Agent {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token)
             .ok_or_else(|| reject(Error::unauthorized("a bearer access token is required")))?;
-        let audience = req.data::<RequiredAudience>().map(|a| a.0.as_str());
-        idp.verify_access_token(token, audience)
-            .await
-            .map(Agent)
-            .map_err(reject)
+        let resource = req.data::<Resource>().map(|r| r.0.as_str());
+        idp.authorize_resource(token, resource).await.map(Agent).map_err(reject)
     }
 }
 

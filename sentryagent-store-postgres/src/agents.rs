@@ -14,7 +14,7 @@ use crate::lookups::BatchFuture;
 
 macro_rules! agent_columns {
     () => {
-        "tenant_id, id, name, description, capabilities, metadata, scopes, status, listed, created_at, updated_at"
+        "tenant_id, id, name, description, capabilities, metadata, scopes, status, listed, created_at, updated_at, origin"
     };
 }
 
@@ -31,6 +31,7 @@ pub(crate) struct Row {
     pub(crate) listed: bool,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) updated_at: OffsetDateTime,
+    pub(crate) origin: Option<serde_json::Value>,
 }
 
 impl TryFrom<Row> for Agent {
@@ -40,7 +41,12 @@ impl TryFrom<Row> for Agent {
         let serde_json::Value::Object(metadata) = r.metadata else {
             return Err(corrupt("agent metadata is not an object"));
         };
+        let origin = match r.origin {
+            None => None,
+            Some(v) => Some(serde_json::from_value(v).map_err(|_| corrupt("agent origin is not an origin"))?),
+        };
         Ok(Agent {
+            origin,
             id: AgentId::from_uuid(r.id),
             tenant_id: TenantId::from_uuid(r.tenant_id),
             name: r.name,
@@ -79,13 +85,22 @@ pub(crate) fn agents(pool: PgPool, keys: Vec<(TenantId, AgentId)>) -> BatchFutur
     })
 }
 
+fn origin_json(agent: &Agent) -> StoreResult<Option<serde_json::Value>> {
+    agent
+        .origin
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|_| corrupt("agent origin does not serialise"))
+}
+
 #[async_trait]
 impl AgentStore for PgStore {
     async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
         sqlx::query(concat!(
             "INSERT INTO agents (",
             agent_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(agent.tenant_id.as_uuid())
         .bind(agent.id.as_uuid())
@@ -98,6 +113,7 @@ impl AgentStore for PgStore {
         .bind(agent.listed)
         .bind(agent.created_at)
         .bind(agent.updated_at)
+        .bind(origin_json(agent)?)
         .execute(&self.pool)
         .await
         .store()?;

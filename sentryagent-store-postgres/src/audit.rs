@@ -70,16 +70,19 @@ struct MarkRow {
     seq: i64,
     hash: Vec<u8>,
     mac: Vec<u8>,
+    lost_at: Option<i64>,
 }
 
 impl TryFrom<MarkRow> for ChainMark {
     type Error = StoreError;
 
     fn try_from(r: MarkRow) -> StoreResult<Self> {
+        let unsigned = |n: i64| u64::try_from(n).map_err(|_| corrupt("negative chain mark"));
         Ok(ChainMark {
-            seq: u64::try_from(r.seq).map_err(|_| corrupt("negative chain mark"))?,
+            seq: unsigned(r.seq)?,
             hash: hash32(&r.hash)?,
             mac: hash32(&r.mac)?,
+            lost_at: r.lost_at.map(unsigned).transpose()?,
         })
     }
 }
@@ -164,16 +167,16 @@ fn seal_all(chain: &AuditChain, tenant: TenantId, head: &ChainMark, events: Vec<
 /// The checkpoint after the last of `sealed`.
 fn checkpoint_after(chain: &AuditChain, tenant: TenantId, head: &ChainMark, sealed: &[AuditEvent]) -> ChainMark {
     match sealed.last() {
-        Some(last) => chain.checkpoint(tenant, last.seq, last.hash),
+        Some(last) => chain.advance(tenant, head, last.seq, last.hash),
         None => head.clone(),
     }
 }
 
 /// Moves the tenant's head from `head` to `new_head` and inserts `sealed`,
 /// in one statement (one round trip, one commit when autocommitted). When
-/// the head is no longer `head`, nothing changes and it returns 0. The SQL
-/// is the same whatever the batch size, so it is prepared once per
-/// connection.
+/// the head is no longer `head` (moved, re-anchored or gone), nothing
+/// changes and it returns 0. The SQL is the same whatever the batch size,
+/// so it is prepared once per connection.
 async fn insert_linked<'c, E>(
     db: E,
     tenant: TenantId,
@@ -204,7 +207,7 @@ where
     }
     let done = sqlx::query(
         "WITH head AS (UPDATE audit_heads SET seq = $2, hash = $3, mac = $4 \
-                       WHERE tenant_id = $1 AND seq = $5 AND hash = $6 RETURNING tenant_id) \
+                       WHERE tenant_id = $1 AND seq = $5 AND hash = $6 AND mac = $18 RETURNING tenant_id) \
          INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash) \
          SELECT head.tenant_id, e.* FROM head, UNNEST($7::bigint[], $8::uuid[], $9::uuid[], $10::text[], \
                 $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::bytea[], $17::bytea[]) \
@@ -227,10 +230,72 @@ where
     .bind(details)
     .bind(prevs)
     .bind(hashes)
+    .bind(&head.mac[..])
     .execute(db)
     .await
     .store()?;
     Ok(done.rows_affected())
+}
+
+/// Locks the tenant's head row for the rest of `tx`, making it first if
+/// there is none: at genesis for a chain that never had events, otherwise
+/// on the last stored event (or the retention anchor) marked lost
+/// ([`AuditChain::lost`]), so appends go on after it without the head
+/// vouching for what the events say now.
+async fn lock_head(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    tenant: TenantId,
+    chain: &AuditChain,
+) -> StoreResult<ChainMark> {
+    const SELECT_HEAD: &str = "SELECT seq, hash, mac, lost_at FROM audit_heads WHERE tenant_id = $1 FOR UPDATE";
+    let found: Option<MarkRow> = sqlx::query_as(SELECT_HEAD)
+        .bind(tenant.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await
+        .store()?;
+    if let Some(row) = found {
+        return ChainMark::try_from(row);
+    }
+    let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "(SELECT seq, hash FROM audit_events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1) \
+         UNION ALL (SELECT seq, hash FROM audit_anchors WHERE tenant_id = $1) ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(tenant.as_uuid())
+    .fetch_optional(&mut **tx)
+    .await
+    .store()?;
+    let head = match last {
+        None => chain.genesis(tenant),
+        Some((seq, hash)) => {
+            let seq = u64::try_from(seq).map_err(|_| corrupt("negative audit seq"))?;
+            tracing::error!(
+                %tenant, seq,
+                "the audit checkpoint is missing; appending after the last stored event, marked lost: \
+                 verification fails until an operator re-anchors the chain"
+            );
+            chain.lost(tenant, seq, hash32(&hash)?)
+        }
+    };
+    // Another instance may be making it at the same time: one row wins,
+    // and both go on with the winner, locked.
+    sqlx::query(
+        "INSERT INTO audit_heads (tenant_id, seq, hash, mac, lost_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(tenant.as_uuid())
+    .bind(seq(head.seq))
+    .bind(&head.hash[..])
+    .bind(&head.mac[..])
+    .bind(head.lost_at.map(seq))
+    .execute(&mut **tx)
+    .await
+    .store()?;
+    let row: MarkRow = sqlx::query_as(SELECT_HEAD)
+        .bind(tenant.as_uuid())
+        .fetch_one(&mut **tx)
+        .await
+        .store()?;
+    ChainMark::try_from(row)
 }
 
 #[async_trait]
@@ -259,20 +324,8 @@ impl AuditStore for PgStore {
         }
         // Slow path: lock the head (creating it on first use), so appends to
         // one tenant's chain are serialised across every instance.
-        let genesis = chain.genesis(tenant);
         let mut tx = self.pool.begin().await.store()?;
-        let head: MarkRow = sqlx::query_as(
-            "INSERT INTO audit_heads (tenant_id, seq, hash, mac) VALUES ($1, 0, $2, $3) \
-             ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id \
-             RETURNING seq, hash, mac",
-        )
-        .bind(tenant.as_uuid())
-        .bind(&genesis.hash[..])
-        .bind(&genesis.mac[..])
-        .fetch_one(&mut *tx)
-        .await
-        .store()?;
-        let head = ChainMark::try_from(head)?;
+        let head = lock_head(&mut tx, tenant, chain).await?;
         let sealed = seal_all(chain, tenant, &head, events);
         let new_head = checkpoint_after(chain, tenant, &head, &sealed);
         let inserted = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed).await?;
@@ -306,21 +359,44 @@ impl AuditStore for PgStore {
     }
 
     async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
-        let row: Option<MarkRow> = sqlx::query_as("SELECT seq, hash, mac FROM audit_heads WHERE tenant_id = $1")
-            .bind(tenant.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .store()?;
+        let row: Option<MarkRow> =
+            sqlx::query_as("SELECT seq, hash, mac, lost_at FROM audit_heads WHERE tenant_id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .store()?;
         row.map(ChainMark::try_from).transpose()
     }
 
     async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
-        let row: Option<MarkRow> = sqlx::query_as("SELECT seq, hash, mac FROM audit_anchors WHERE tenant_id = $1")
+        let row: Option<MarkRow> =
+            sqlx::query_as("SELECT seq, hash, mac, NULL::bigint AS lost_at FROM audit_anchors WHERE tenant_id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .store()?;
+        row.map(ChainMark::try_from).transpose()
+    }
+
+    async fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> StoreResult<Option<ChainMark>> {
+        let mut tx = self.pool.begin().await.store()?;
+        let head = lock_head(&mut tx, tenant, chain).await?;
+        if head.lost_at.is_none() {
+            // An intact checkpoint, or an empty chain: nothing to re-anchor.
+            return Ok(None);
+        }
+        let anchored = chain.reanchor(tenant, &head);
+        sqlx::query("UPDATE audit_heads SET mac = $2, lost_at = NULL WHERE tenant_id = $1")
             .bind(tenant.as_uuid())
-            .fetch_optional(&self.pool)
+            .bind(&anchored.mac[..])
+            .execute(&mut *tx)
             .await
             .store()?;
-        row.map(ChainMark::try_from).transpose()
+        tx.commit().await.store()?;
+        // Another instance's remembered head no longer matches (its MAC
+        // changed), so its next append takes the slow path.
+        self.audit_heads.set(tenant, anchored);
+        Ok(Some(head))
     }
 
     async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {

@@ -57,34 +57,54 @@ impl SubscriptionStore for PgStore {
     }
 
     async fn put_subscription(&self, s: &Subscription) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO subscriptions (tenant_id, tier, status, customer_id, subscription_id, current_period_end, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, status = EXCLUDED.status, \
-             customer_id = EXCLUDED.customer_id, subscription_id = EXCLUDED.subscription_id, \
-             current_period_end = EXCLUDED.current_period_end, updated_at = EXCLUDED.updated_at",
-        )
-        .bind(s.tenant_id.as_uuid())
-        .bind(&s.tier)
-        .bind(&s.status)
-        .bind(&s.customer_id)
-        .bind(&s.subscription_id)
-        .bind(s.current_period_end)
-        .bind(s.updated_at)
-        .execute(&self.pool)
-        .await
-        .store()?;
-        Ok(())
+        put_subscription(&self.pool, s).await
     }
 
-    async fn claim_billing_event(&self, event_id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("INSERT INTO billing_events (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+    async fn apply_billing_event(&self, event_id: &str, s: &Subscription) -> StoreResult<bool> {
+        // One transaction: the event is handled only if its change commits.
+        let mut tx = self.pool.begin().await.store()?;
+        let claimed = sqlx::query("INSERT INTO billing_events (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
             .bind(event_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .store()?;
-        Ok(done.rows_affected() == 1)
+        if claimed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        put_subscription(&mut *tx, s).await?;
+        sqlx::query("UPDATE tenants SET tier = $2 WHERE id = $1")
+            .bind(s.tenant_id.as_uuid())
+            .bind(&s.tier)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        tx.commit().await.store()?;
+        Ok(true)
     }
+}
+
+async fn put_subscription<'c, E>(db: E, s: &Subscription) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    sqlx::query(
+        "INSERT INTO subscriptions (tenant_id, tier, status, customer_id, subscription_id, current_period_end, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, status = EXCLUDED.status, \
+         customer_id = EXCLUDED.customer_id, subscription_id = EXCLUDED.subscription_id, \
+         current_period_end = EXCLUDED.current_period_end, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(s.tenant_id.as_uuid())
+    .bind(&s.tier)
+    .bind(&s.status)
+    .bind(&s.customer_id)
+    .bind(&s.subscription_id)
+    .bind(s.current_period_end)
+    .bind(s.updated_at)
+    .execute(db)
+    .await
+    .store()?;
+    Ok(())
 }
 
 fn signed(n: u64) -> i64 {
@@ -117,6 +137,33 @@ impl UsageCounters for PgStore {
 
     async fn usage(&self, tenant: TenantId, day: Date, metric: &str) -> StoreResult<u64> {
         self.usage_between(tenant, day, day, metric).await
+    }
+
+    async fn add_usage_batch(&self, batch_id: &str, counts: &[(TenantId, Date, &str, u64)]) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.store()?;
+        let claimed = sqlx::query("INSERT INTO usage_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        if claimed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for &(tenant, day, metric, n) in counts {
+            sqlx::query(
+                "INSERT INTO usage_daily (tenant_id, day, metric, count) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, day, metric) DO UPDATE SET count = usage_daily.count + EXCLUDED.count",
+            )
+            .bind(tenant.as_uuid())
+            .bind(day)
+            .bind(metric)
+            .bind(signed(n))
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        }
+        tx.commit().await.store()?;
+        Ok(true)
     }
 
     async fn usage_between(&self, tenant: TenantId, first: Date, last: Date, metric: &str) -> StoreResult<u64> {

@@ -66,6 +66,7 @@ struct ClientRow {
     a_created_at: Option<OffsetDateTime>,
     a_updated_at: Option<OffsetDateTime>,
     a_listed: Option<bool>,
+    a_origin: Option<serde_json::Value>,
 }
 
 /// The credentials with these client ids, each with its agent, in one
@@ -76,7 +77,7 @@ pub(crate) fn clients(pool: PgPool, client_ids: Vec<String>) -> BatchFuture<Stri
             "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
             "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
             "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
-            "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed ",
+            "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed, a.origin AS a_origin ",
             "FROM UNNEST($1::text[]) AS k(client_id) JOIN credentials c ON c.client_id = k.client_id ",
             "LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id"
         ))
@@ -98,6 +99,7 @@ pub(crate) fn clients(pool: PgPool, client_ids: Vec<String>) -> BatchFuture<Stri
                         scopes: row.a_scopes.unwrap_or_default(),
                         status: row.a_status.unwrap_or_default(),
                         listed: row.a_listed.unwrap_or_default(),
+                        origin: row.a_origin,
                         created_at: row.a_created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
                         updated_at: row.a_updated_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
                     }

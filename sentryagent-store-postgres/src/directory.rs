@@ -159,6 +159,7 @@ fn marketplace_query(prefix: &'static str, query: &MarketplaceQuery) -> QueryBui
 
 #[derive(sqlx::FromRow)]
 struct SubjectRow {
+    tenant_id: Uuid,
     status: String,
     key_tenant_id: Option<Uuid>,
     key_agent_id: Option<Uuid>,
@@ -188,7 +189,7 @@ impl DirectoryStore for PgStore {
     async fn did_subject(&self, id: AgentId) -> StoreResult<Option<DidSubject>> {
         // One round trip: the agent and its keys (none: one row of NULLs).
         let rows: Vec<SubjectRow> = sqlx::query_as(
-            "SELECT a.status, k.tenant_id AS key_tenant_id, k.agent_id AS key_agent_id, k.id AS key_id, \
+            "SELECT a.tenant_id, a.status, k.tenant_id AS key_tenant_id, k.agent_id AS key_agent_id, k.id AS key_id, \
              k.jwk AS key_jwk, k.created_at AS key_created_at \
              FROM agents a LEFT JOIN agent_keys k ON k.tenant_id = a.tenant_id AND k.agent_id = a.id \
              WHERE a.id = $1 ORDER BY k.created_at, k.id",
@@ -200,6 +201,7 @@ impl DirectoryStore for PgStore {
         let Some(first) = rows.first() else {
             return Ok(None);
         };
+        let tenant_id = TenantId::from_uuid(first.tenant_id);
         let status = AgentStatus::parse(&first.status).ok_or_else(|| corrupt("unknown agent status"))?;
         let mut keys = Vec::new();
         for r in rows {
@@ -217,6 +219,7 @@ impl DirectoryStore for PgStore {
         }
         Ok(Some(DidSubject {
             agent_id: id,
+            tenant_id,
             status,
             keys,
         }))

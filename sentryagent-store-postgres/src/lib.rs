@@ -56,8 +56,15 @@ pub struct PgOptions {
     pub acquire_timeout: Duration,
     /// Idle connections are closed after this long (default 10 min).
     pub idle_timeout: Option<Duration>,
-    /// Server-side limit on one statement (default 5 s).
+    /// Server-side limit on one statement (default 5 s). A statement cut
+    /// short by it fails as "unavailable" (503), not as an internal error.
     pub statement_timeout: Duration,
+    /// Server-side limit on waiting for a lock (default 2 s, below the
+    /// acquire timeout): a table or row held by a migration, a maintenance
+    /// job or a stuck transaction makes requests fail as "unavailable"
+    /// quickly instead of holding their connections for the whole
+    /// statement timeout while the pool's other waiters time out.
+    pub lock_timeout: Duration,
 }
 
 impl Default for PgOptions {
@@ -70,6 +77,7 @@ impl Default for PgOptions {
             acquire_timeout: Duration::from_secs(3),
             idle_timeout: Some(Duration::from_secs(600)),
             statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -96,6 +104,18 @@ impl PgOptions {
     /// Wait for a connection at most this long.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Cancel a statement after this long (server side).
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// Give up waiting for a lock after this long (server side).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
         self
     }
 
@@ -188,6 +208,7 @@ impl PgStore {
                     "statement_timeout",
                     format!("{}", options.statement_timeout.as_millis()),
                 ),
+                ("lock_timeout", format!("{}", options.lock_timeout.as_millis())),
             ]);
         // One direct connection first: the pool would only say "timed out",
         // while a failed connect says why (refused, unknown host, bad password).

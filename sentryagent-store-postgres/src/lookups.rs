@@ -15,6 +15,12 @@
 //! A read joins a batch only before that batch's query is sent, so the
 //! query's snapshot is always taken after the read was asked for:
 //! coalescing never answers with older data than a query of its own would.
+//!
+//! When a query fails because the database is unavailable (a lock or
+//! statement timeout, no connection), the reads queued behind it fail with
+//! it rather than wait for a query of their own that would wait as long:
+//! no read waits through more than one failed query, and the next read
+//! asked for after that tries the database again.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -195,7 +201,12 @@ where
                 }
             }
             Err(e) => {
-                for (_, reply) in batch {
+                let behind = if e.kind() == StoreErrorKind::Unavailable {
+                    std::mem::take(&mut sender.reads.lock().waiting)
+                } else {
+                    Vec::new()
+                };
+                for (_, reply) in batch.into_iter().chain(behind) {
                     let _ = reply.send(Err(StoreError::new(e.kind(), e.to_string())));
                 }
             }
@@ -226,6 +237,58 @@ mod tests {
                     .map_err(crate::error::store_error)?;
             Ok(rows.into_iter().collect::<HashMap<_, _>>())
         })
+    }
+
+    static HELD_QUERIES: AtomicUsize = AtomicUsize::new(0);
+    static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+    static RELEASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// A query that waits until released, then fails as a lock timeout would.
+    fn locked(_pool: sqlx::PgPool, _keys: Vec<i64>) -> BatchFuture<i64, i64> {
+        Box::pin(async move {
+            let released = RELEASE.notified();
+            HELD_QUERIES.fetch_add(1, Ordering::SeqCst);
+            if !RELEASED.load(Ordering::SeqCst) {
+                released.await;
+            }
+            Err(sentryagent_core::StoreError::new(
+                sentryagent_core::StoreErrorKind::Unavailable,
+                "lock timeout",
+            ))
+        })
+    }
+
+    #[tokio::test]
+    async fn reads_queued_behind_an_unavailable_database_fail_with_it() {
+        // Never connects: the batch function does not use it.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool");
+        let reads = Coalesced::new(locked, 16);
+        let mut tasks = tokio::task::JoinSet::new();
+        // On this single-threaded runtime, yielding runs every spawned task
+        // as far as it goes: one read per query until both queries are
+        // out, then eight that queue behind them.
+        for (i, queries_out) in (0..10_i64).zip([1, 2, 2, 2, 2, 2, 2, 2, 2, 2]) {
+            let (reads, pool) = (reads.clone(), pool.clone());
+            tasks.spawn(async move { reads.get(&pool, i).await });
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(HELD_QUERIES.load(Ordering::SeqCst), queries_out, "read {i}");
+        }
+        RELEASED.store(true, Ordering::SeqCst);
+        RELEASE.notify_waiters();
+        while let Some(done) = tasks.join_next().await {
+            let failed = done.expect("no panic").expect_err("unavailable");
+            assert_eq!(failed.kind(), sentryagent_core::StoreErrorKind::Unavailable);
+        }
+        assert_eq!(
+            HELD_QUERIES.load(Ordering::SeqCst),
+            2,
+            "the queued reads failed with the queries in flight, not after queries of their own"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use crate::error::{ResultExt, corrupt};
 macro_rules! columns {
     () => {
         "tenant_id, id, provider, repository, agent_id, repository_id, repository_owner_id, pinned_at, branch, \
-         ref_pattern, ref_type, environment, job_workflow_ref, allowed_events, denied_events, description, created_at"
+         ref_pattern, ref_type, environment, job_workflow_ref, allowed_events, denied_events, description, created_at, max_scopes"
     };
 }
 
@@ -38,6 +38,7 @@ struct Row {
     denied_events: Vec<String>,
     description: String,
     created_at: OffsetDateTime,
+    max_scopes: Vec<String>,
 }
 
 impl TryFrom<Row> for TrustPolicy {
@@ -65,6 +66,7 @@ impl TryFrom<Row> for TrustPolicy {
             allowed_events: r.allowed_events,
             denied_events: r.denied_events,
             description: r.description,
+            max_scopes: r.max_scopes,
             created_at: r.created_at,
         })
     }
@@ -84,7 +86,7 @@ impl TrustPolicyStore for PgStore {
         sqlx::query(concat!(
             "INSERT INTO trust_policies (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(p.tenant_id.as_uuid())
         .bind(p.id.as_uuid())
@@ -103,6 +105,7 @@ impl TrustPolicyStore for PgStore {
         .bind(&p.denied_events)
         .bind(&p.description)
         .bind(p.created_at)
+        .bind(&p.max_scopes)
         .execute(&self.pool)
         .await
         .store()?;

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use axum::routing::get;
 use axum::{Json, Router};
 use sentryagent_axum::{Agent, AgentIdentity, SentryAgent};
-use sentryagent_core::store::Stores;
+use sentryagent_core::audit::ChainMark;
+use sentryagent_core::store::{AuditStore as _, Stores};
 use sentryagent_core::{EventId, TenantId};
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 use sentryagent_testkit::{Tamper, TestBackend, services};
@@ -60,6 +61,45 @@ impl Tamper for PgTamper {
         .execute(self.0.pool())
         .await
         .expect("delete");
+    }
+
+    async fn delete_audit_checkpoint(&self, tenant: TenantId) {
+        sqlx::query("DELETE FROM audit_heads WHERE tenant_id = $1")
+            .bind(tenant.as_uuid())
+            .execute(self.0.pool())
+            .await
+            .expect("delete");
+    }
+
+    async fn audit_head(&self, tenant: TenantId) -> Option<ChainMark> {
+        self.0.audit_checkpoint(tenant).await.expect("read")
+    }
+
+    async fn roll_back_audit(&self, tenant: TenantId, head: Option<ChainMark>) {
+        let mut tx = self.0.pool().begin().await.expect("begin");
+        sqlx::query("DELETE FROM audit_events WHERE tenant_id = $1 AND seq > $2")
+            .bind(tenant.as_uuid())
+            .bind(head.as_ref().map_or(0, |h| h.seq as i64))
+            .execute(&mut *tx)
+            .await
+            .expect("delete events");
+        sqlx::query("DELETE FROM audit_heads WHERE tenant_id = $1")
+            .bind(tenant.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .expect("delete head");
+        if let Some(h) = head {
+            sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash, mac, lost_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(tenant.as_uuid())
+                .bind(h.seq as i64)
+                .bind(&h.hash[..])
+                .bind(&h.mac[..])
+                .bind(h.lost_at.map(|s| s as i64))
+                .execute(&mut *tx)
+                .await
+                .expect("restore head");
+        }
+        tx.commit().await.expect("commit");
     }
 }
 

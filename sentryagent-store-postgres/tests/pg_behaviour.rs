@@ -1,8 +1,6 @@
 //! PostgreSQL behaviour under concurrency and faults: two application
 //! instances on one database, and a database that goes away and comes back.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +13,7 @@ use sentryagent_core::store::Stores;
 use sentryagent_core::token::TokenRequest;
 use sentryagent_core::{Caller, Error, OAuthErrorCode, SentryAgent};
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
-use sentryagent_testkit::services;
+use sentryagent_testkit::services::{self, OwnPostgres};
 
 const SECRET: &[u8] = b"an-instance-shared-secret-of-32-bytes!";
 
@@ -63,7 +61,7 @@ async fn token(idp: &SentryAgent, id: &str, secret: &str) -> Result<String, sent
 }
 
 async fn admin(idp: &SentryAgent) -> (Caller, String) {
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let token = token(idp, &tenant.admin_client_id, tenant.admin_client_secret.expose())
         .await
         .expect("admin token");
@@ -255,105 +253,6 @@ async fn unreachable_at_startup_names_the_url() {
     assert!(!message.contains("hunter2"), "{message}");
 }
 
-/// A PostgreSQL of the test's own, on another port, that it can stop.
-struct OwnPostgres {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl OwnPostgres {
-    fn command(&self, program: &str) -> Command {
-        let path = self.bin.join(program);
-        // PostgreSQL refuses to run as root; the test runs it as `postgres` then.
-        if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(path);
-            c
-        } else {
-            Command::new(path)
-        }
-    }
-
-    fn init() -> Option<Self> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path().join("bin"))
-            .find(|p| p.join("initdb").exists())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let dir = std::env::temp_dir().join(services::unique_name("sa_pg"));
-        std::fs::create_dir_all(&dir).ok()?;
-        if is_root() {
-            Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .ok()?;
-        }
-        let pg = Self { bin, dir, port };
-        let ok = pg
-            .command("initdb")
-            .args(["-A", "trust", "-U", "postgres", "-D"])
-            .arg(&pg.dir)
-            .output()
-            .ok()?
-            .status
-            .success();
-        ok.then_some(pg)
-    }
-
-    fn start(&self) {
-        let status = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(&self.dir)
-            .args(["-w", "-l"])
-            .arg(self.dir.join("log"))
-            .arg("-o")
-            .arg(format!(
-                "-p {} -c listen_addresses=127.0.0.1 -k {}",
-                self.port,
-                self.dir.display()
-            ))
-            .arg("start")
-            .output()
-            .expect("pg_ctl runs");
-        assert!(status.status.success(), "pg_ctl start: {status:?}");
-    }
-
-    fn stop(&self) {
-        let _ = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(&self.dir)
-            .args(["-w", "-m", "fast", "stop"])
-            .output();
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 fn bearer(token: &str) -> Request {
     let mut request = Request::default();
     request.headers.insert(
@@ -375,7 +274,7 @@ async fn outage_answers_503_and_recovers() {
     pg.start();
     let store = store(&pg.url(), "sentryagent").await.expect("own PostgreSQL");
     let idp = instance(store).await;
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let admin = token(&idp, &tenant.admin_client_id, tenant.admin_client_secret.expose())
         .await
         .expect("token");

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use sentryagent_axum::{Agent, SentryAgent};
-use sentryagent_core::MemoryStore;
 use sentryagent_core::ratelimit::{Quota, RouteGroup};
+use sentryagent_core::resource::ResourcePolicy;
 use sentryagent_core::store::Stores;
+use sentryagent_core::{MemoryStore, Signup};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
 use sentryagent_testkit::services;
 use serde_json::{Value, json};
@@ -22,6 +23,8 @@ async fn whoami(agent: Agent) -> axum::Json<sentryagent_core::AgentIdentity> {
 
 /// Serves an instance on a loopback port; returns its base URL.
 async fn serve(idp: SentryAgent) -> String {
+    // `/whoami` takes the agents of every tenant these cases sign up.
+    idp.protect(ResourcePolicy::new(idp.settings().audience.clone()).any_tenant());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let app = Router::new()
@@ -65,6 +68,7 @@ async fn two_instances_enforce_one_limit() {
     let mut bases = Vec::new();
     for _ in 0..2 {
         let idp = SentryAgent::builder()
+            .signup(Signup::Open)
             .rate_limiter(redis.clone())
             .rate_limit(RouteGroup::Signup, quota("5/60s"))
             .build()
@@ -97,6 +101,7 @@ async fn revocation_through_one_instance_is_seen_by_the_other() {
     let mut idps = Vec::new();
     for _ in 0..2 {
         let idp = SentryAgent::builder()
+            .signup(Signup::Open)
             .server_secret(&[9u8; 32])
             .expect("secret")
             .stores(Stores::new(shared.clone(), redis.clone()))
@@ -106,7 +111,7 @@ async fn revocation_through_one_instance_is_seen_by_the_other() {
         idps.push(idp);
     }
     let (a, b) = (serve(idps[0].clone()).await, serve(idps[1].clone()).await);
-    let tenant = idps[0].create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idps[0].create_tenant("Acme").await.expect("tenant");
     let client = reqwest::Client::new();
     let token: Value = client
         .post(format!("{a}/api/v1/oauth2/token"))
@@ -200,6 +205,7 @@ async fn redis_outage_falls_back_and_recovers() {
         return;
     };
     let idp = SentryAgent::builder()
+        .signup(Signup::Open)
         .stores(Stores::new(Arc::new(MemoryStore::new()), redis.clone()))
         .rate_limiter(redis.clone())
         .health_check(redis.clone())
@@ -209,7 +215,7 @@ async fn redis_outage_falls_back_and_recovers() {
         .await
         .expect("build");
     let base = serve(idp.clone()).await;
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let client = reqwest::Client::new();
     let admin: Value = client
         .post(format!("{base}/api/v1/oauth2/token"))

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use sentryagent_core::audit::ChainMark;
 use sentryagent_core::store::Stores;
 use sentryagent_core::{EventId, MemoryStore, TenantId};
 
@@ -23,6 +24,15 @@ pub trait Tamper: Send + Sync {
     ) -> Option<EventId>;
     /// Deletes the tenant's newest `n` events, leaving the checkpoint.
     async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize);
+    /// Deletes the tenant's checkpoint (the chain's head), leaving the events.
+    async fn delete_audit_checkpoint(&self, tenant: TenantId);
+    /// The tenant's checkpoint as stored now: what a backup would hold.
+    async fn audit_head(&self, tenant: TenantId) -> Option<ChainMark>;
+    /// Restores the tenant's audit log to `head` (from
+    /// [`audit_head`](Self::audit_head)): the events after it deleted and the
+    /// checkpoint put back, as restoring an old backup of the database
+    /// would; `None`: every event and the checkpoint deleted (a wipe).
+    async fn roll_back_audit(&self, tenant: TenantId, head: Option<ChainMark>);
 }
 
 #[async_trait]
@@ -44,6 +54,19 @@ impl Tamper for MemoryStore {
 
     async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize) {
         MemoryStore::delete_newest_audit_events(self, tenant, n);
+    }
+
+    async fn delete_audit_checkpoint(&self, tenant: TenantId) {
+        MemoryStore::delete_audit_checkpoint(self, tenant);
+    }
+
+    async fn audit_head(&self, tenant: TenantId) -> Option<ChainMark> {
+        use sentryagent_core::store::AuditStore as _;
+        self.audit_checkpoint(tenant).await.expect("in memory")
+    }
+
+    async fn roll_back_audit(&self, tenant: TenantId, head: Option<ChainMark>) {
+        MemoryStore::roll_back_audit(self, tenant, head);
     }
 }
 

@@ -50,6 +50,7 @@ fn agent(tenant: TenantId, name: &str, description: &str) -> Agent {
         scopes: vec!["agents:read".into()],
         status: AgentStatus::Active,
         listed: true,
+        origin: None,
         created_at: now,
         updated_at: now,
     }
@@ -128,6 +129,19 @@ pub async fn agents_round_trip_unique_and_scoped<S: TestStore>(store: Arc<S>) {
         .insert_agent(&agent(b, "bot@acme.example", "Other tenant"))
         .await
         .expect("same name in another tenant");
+
+    // An agent a CI workflow registered keeps where it came from; it is
+    // written once and never changed.
+    let mut from_ci = agent(a, "ci-bot@acme.example", "From CI");
+    from_ci.origin = Some(sentryagent_core::agent::AgentOrigin {
+        trust_policy_id: sentryagent_core::TrustPolicyId::new(),
+        repository: "acme/app".into(),
+        repository_id: "101".into(),
+        git_ref: Some("refs/heads/main".into()),
+        run_id: Some("42".into()),
+    });
+    store.insert_agent(&from_ci).await.expect("insert");
+    assert_eq!(store.agent(a, from_ci.id).await.expect("get"), Some(from_ci.clone()));
 
     let mut changed = bot.clone();
     changed.name = "renamed@acme.example".into();
@@ -502,8 +516,9 @@ pub async fn revocations_are_remembered<S: TestStore>(store: Arc<S>) {
     assert!(!store.is_revoked(other).await.expect("check"));
 }
 
-/// Subscriptions round-trip by tenant and by provider id; billing events are
-/// claimed once; tenant tiers change; usage roll-ups add up by day and month.
+/// Subscriptions round-trip by tenant and by provider id; a billing event
+/// applies its subscription and tier together, once; tenant tiers change;
+/// usage roll-ups add up by day and month, and a spilled batch adds once.
 pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     use sentryagent_core::billing::Subscription;
 
@@ -535,15 +550,40 @@ pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     sub.status = "canceled".into();
     sub.tier = "free".into();
     store.put_subscription(&sub).await.expect("replace");
-    assert_eq!(store.subscription(t.id).await.expect("get"), Some(sub));
+    assert_eq!(store.subscription(t.id).await.expect("get"), Some(sub.clone()));
     assert_eq!(
         store.subscription_by_provider_id("sub_nobody").await.expect("get"),
         None
     );
 
+    // An event applies its subscription and the tenant's tier together, once.
     let event = crate::services::unique_name("evt");
-    assert!(store.claim_billing_event(&event).await.expect("claim"));
-    assert!(!store.claim_billing_event(&event).await.expect("claim again"));
+    let upgraded = Subscription {
+        tier: "enterprise".into(),
+        status: "active".into(),
+        ..sub.clone()
+    };
+    assert!(store.apply_billing_event(&event, &upgraded).await.expect("apply"));
+    assert_eq!(store.subscription(t.id).await.expect("get"), Some(upgraded.clone()));
+    assert_eq!(
+        store.tenant(t.id).await.expect("get").map(|t| t.tier),
+        Some("enterprise".into())
+    );
+    let other = Subscription {
+        status: "past_due".into(),
+        tier: "free".into(),
+        ..upgraded.clone()
+    };
+    assert!(!store.apply_billing_event(&event, &other).await.expect("apply again"));
+    assert_eq!(
+        store.subscription(t.id).await.expect("get"),
+        Some(upgraded),
+        "the second time changes nothing"
+    );
+    assert_eq!(
+        store.tenant(t.id).await.expect("get").map(|t| t.tier),
+        Some("enterprise".into())
+    );
 
     let day = ::time::macros::date!(2026 - 03 - 31);
     let next = ::time::macros::date!(2026 - 04 - 01);
@@ -568,6 +608,14 @@ pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
             .expect("sum"),
         0
     );
+
+    // A spilled batch adds once, however often it is offered.
+    let batch = crate::services::unique_name("batch");
+    let counts = [(t.id, day, "api_calls", 10), (t.id, next, "token_issuances", 1)];
+    assert!(store.add_usage_batch(&batch, &counts).await.expect("add a batch"));
+    assert!(!store.add_usage_batch(&batch, &counts).await.expect("add it again"));
+    assert_eq!(store.usage(t.id, day, "api_calls").await.expect("get"), 17);
+    assert_eq!(store.usage(t.id, next, "token_issuances").await.expect("get"), 10);
 }
 
 /// Stamps every conformance case into a `#[tokio::test]` for the store that

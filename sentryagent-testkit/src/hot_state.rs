@@ -188,7 +188,7 @@ pub async fn revoked_tokens_never_verify_again(s: HotState) {
         .build()
         .await
         .expect("idp");
-    let tenant = idp.create_tenant("Acme", None, None).await.expect("tenant");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
     let body = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         tenant.admin_client_id,

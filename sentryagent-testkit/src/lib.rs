@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use sentryagent_core::{MemoryStore, SentryAgent, SentryAgentBuilder};
+use sentryagent_core::resource::ResourcePolicy;
+use sentryagent_core::{MemoryStore, SentryAgent, SentryAgentBuilder, Signup};
 use serde_json::Value;
 
 pub use backend::{BackendFactory, Tamper, TestBackend, backend_ready, use_backend};
@@ -153,7 +154,18 @@ impl TestApp {
             .await
             .expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
-        let builder = SentryAgent::builder().issuer(&base).api_path("/api/v1");
+        // The suite tests the API a public SaaS serves: sign-up open, agents
+        // listed unless they opt out, tiers enforced, and the `/whoami` host
+        // route open to every tenant. The library's own defaults (closed,
+        // unlisted, not enforced, one tenant per resource) have cases of
+        // their own.
+        let builder = SentryAgent::builder()
+            .issuer(&base)
+            .api_path("/api/v1")
+            .signup(Signup::Open)
+            .list_new_agents(true)
+            .enforce_tiers(true)
+            .resource(ResourcePolicy::new(&base).any_tenant());
         let (builder, store, cleanup): (_, Arc<dyn Tamper>, _) = match backend::factory() {
             None => {
                 let memory = Arc::new(MemoryStore::new());
@@ -375,6 +387,9 @@ macro_rules! http_suite {
             agents::suspension_and_reactivation,
             agents::decommission_is_permanent,
             agents::scopes_cannot_be_escalated,
+            permissions::privilege_matrix_over_http,
+            permissions::demotion_reaches_live_tokens,
+            permissions::host_routes_accept_only_their_tenants,
             credentials::rotation_kills_the_old_secret_at_once,
             credentials::revoking_one_credential_keeps_the_others,
             credentials::secrets_are_never_listed_logged_or_audited,
@@ -383,15 +398,19 @@ macro_rules! http_suite {
             audit::filters_and_pages,
             audit::tampering_is_detected,
             audit::retention_keeps_the_chain_verifiable,
+            audit::a_lost_checkpoint_is_reported_until_an_operator_reanchors,
+            audit::signed_checkpoints_catch_a_rollback_and_a_wipe,
             errors::bad_input_gets_the_envelope,
             errors::wrong_methods_name_the_allowed_ones,
             errors::signup_with_an_operator_key,
             health::detailed_health_reports_each_backend,
+            health::probes_are_never_rate_limited,
             oidc::oidc_trust_policy_crud,
             oidc::oidc_exchange_issues_an_agent_token,
             oidc::oidc_exchange_refusals,
             oidc::oidc_bootstrap_token_stays_in_its_lane,
             oidc::oidc_tenants_never_share_policies,
+            oidc::oidc_a_strangers_policy_never_captures_a_repository,
             oidc::oidc_conditions_and_patterns,
             oidc::oidc_first_use_pins_the_repository,
             oidc::oidc_keys_are_refetched_sparingly,

@@ -5,6 +5,8 @@
 //! are sorted at every level, so the hash does not depend on the order a
 //! backend returns JSON keys in.
 
+use std::borrow::Cow;
+
 use aws_lc_rs::digest;
 use serde::Serialize;
 use serde::ser::{SerializeMap as _, Serializer};
@@ -23,13 +25,22 @@ pub struct ChainMark {
     pub seq: u64,
     /// That event's hash (zeros: none).
     pub hash: [u8; 32],
-    /// MAC over tenant, kind, seq and hash.
+    /// MAC over tenant, kind, seq and hash (and `lost_at`, when set).
     pub mac: [u8; 32],
+    /// Set on a head made after the checkpoint went missing: the `seq` of
+    /// the last stored event then. Appends go on from there, but no
+    /// checkpoint vouches for the events up to it (they could have been
+    /// rewritten or cut), so verification fails, naming it, until an
+    /// operator re-anchors the chain ([`AuditChain::reanchor`]). It is part
+    /// of the MAC: clearing it by hand makes the head not authentic.
+    pub lost_at: Option<u64>,
 }
 
 #[derive(Clone, Copy)]
 enum MarkKind {
     Checkpoint,
+    /// A head made when the checkpoint was found missing at this `seq`.
+    LostCheckpoint(u64),
     Anchor,
 }
 
@@ -76,6 +87,30 @@ impl AuditChain {
         self.mark(MarkKind::Checkpoint, tenant, seq, hash)
     }
 
+    /// The head after appending up to (`seq`, `hash`) onto `head`: a
+    /// checkpoint, or, while `head` carries a lost checkpoint, a head that
+    /// still says where it was lost.
+    pub fn advance(&self, tenant: TenantId, head: &ChainMark, seq: u64, hash: [u8; 32]) -> ChainMark {
+        match head.lost_at {
+            Some(lost_at) => self.mark(MarkKind::LostCheckpoint(lost_at), tenant, seq, hash),
+            None => self.checkpoint(tenant, seq, hash),
+        }
+    }
+
+    /// The head a store makes when it finds a tenant's events (or its
+    /// retention anchor) without their checkpoint: on the last stored event
+    /// (`seq`, `hash`), marked lost there. Never a plain checkpoint: that
+    /// would vouch for whatever the events now say.
+    pub fn lost(&self, tenant: TenantId, seq: u64, hash: [u8; 32]) -> ChainMark {
+        self.mark(MarkKind::LostCheckpoint(seq), tenant, seq, hash)
+    }
+
+    /// `head` as a plain checkpoint again: what an operator's re-anchoring
+    /// stores (see `SentryAgent::reanchor_audit`).
+    pub fn reanchor(&self, tenant: TenantId, head: &ChainMark) -> ChainMark {
+        self.checkpoint(tenant, head.seq, head.hash)
+    }
+
     /// The anchor MAC for the last event removed by retention.
     pub fn anchor(&self, tenant: TenantId, seq: u64, hash: [u8; 32]) -> ChainMark {
         self.mark(MarkKind::Anchor, tenant, seq, hash)
@@ -83,7 +118,26 @@ impl AuditChain {
 
     fn mark(&self, kind: MarkKind, tenant: TenantId, seq: u64, hash: [u8; 32]) -> ChainMark {
         let mac = self.key.audit_mac(&mark_message(kind, tenant, seq, &hash));
-        ChainMark { seq, hash, mac }
+        let lost_at = match kind {
+            MarkKind::LostCheckpoint(at) => Some(at),
+            MarkKind::Checkpoint | MarkKind::Anchor => None,
+        };
+        ChainMark {
+            seq,
+            hash,
+            mac,
+            lost_at,
+        }
+    }
+
+    /// Whether `head` is an authentic checkpoint (or lost-checkpoint head)
+    /// of `tenant`.
+    pub fn head_is_authentic(&self, tenant: TenantId, head: &ChainMark) -> bool {
+        let kind = match head.lost_at {
+            Some(at) => MarkKind::LostCheckpoint(at),
+            None => MarkKind::Checkpoint,
+        };
+        self.mark_is_authentic(kind, tenant, head)
     }
 
     fn mark_is_authentic(&self, kind: MarkKind, tenant: TenantId, mark: &ChainMark) -> bool {
@@ -132,7 +186,8 @@ impl AuditChain {
 
     /// Starts a verification of `tenant`'s chain. `anchor` is the retention
     /// anchor, if any; `checkpoint` the head read before the events (events
-    /// appended after it are not checked).
+    /// appended after it are not checked). Without a checkpoint every event
+    /// is read: events without their checkpoint are not a valid chain.
     pub fn verifier(
         &self,
         tenant: TenantId,
@@ -146,14 +201,18 @@ impl AuditChain {
             prev: [0; 32],
             checked: 0,
             checkpoint,
+            anchor: None,
+            saved: None,
+            saved_seen: None,
             failure: None,
         };
         if let Some(anchor) = anchor {
             if self.mark_is_authentic(MarkKind::Anchor, tenant, anchor) {
                 v.expected_seq = anchor.seq + 1;
                 v.prev = anchor.hash;
+                v.anchor = Some(anchor.clone());
             } else {
-                v.failure = Some((None, "the retention anchor is not authentic"));
+                v.failure = Some((None, "the retention anchor is not authentic".into()));
             }
         }
         v
@@ -163,13 +222,17 @@ impl AuditChain {
 fn mark_message(kind: MarkKind, tenant: TenantId, seq: u64, hash: &[u8; 32]) -> Vec<u8> {
     let label: &[u8] = match kind {
         MarkKind::Checkpoint => b"checkpoint",
+        MarkKind::LostCheckpoint(_) => b"checkpoint-lost",
         MarkKind::Anchor => b"anchor",
     };
-    let mut m = Vec::with_capacity(label.len() + 16 + 8 + 32);
+    let mut m = Vec::with_capacity(label.len() + 16 + 8 + 32 + 8);
     m.extend_from_slice(label);
     m.extend_from_slice(tenant.as_uuid().as_bytes());
     m.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(hash);
+    if let MarkKind::LostCheckpoint(at) = kind {
+        m.extend_from_slice(&at.to_be_bytes());
+    }
     m
 }
 
@@ -214,18 +277,33 @@ pub struct ChainVerifier<'a> {
     prev: [u8; 32],
     checked: u64,
     checkpoint: Option<ChainMark>,
-    failure: Option<(Option<EventId>, &'static str)>,
+    /// The authentic retention anchor.
+    anchor: Option<ChainMark>,
+    /// A checkpoint saved earlier (`seq`, head hash) the chain must hold.
+    saved: Option<(u64, [u8; 32])>,
+    /// The hash of the event at the saved checkpoint's `seq`, once read.
+    saved_seen: Option<[u8; 32]>,
+    failure: Option<(Option<EventId>, Cow<'static, str>)>,
 }
 
 impl ChainVerifier<'_> {
-    /// The highest `seq` worth reading (the checkpoint's), or 0.
+    /// The highest `seq` worth reading: the checkpoint's, or every event
+    /// when there is none.
     pub fn last_seq(&self) -> u64 {
-        self.checkpoint.as_ref().map_or(0, |c| c.seq)
+        self.checkpoint.as_ref().map_or(u64::MAX, |c| c.seq)
     }
 
     /// Whether a failure was already found (stop feeding).
     pub fn failed(&self) -> bool {
         self.failure.is_some()
+    }
+
+    /// Also proves that the chain holds a checkpoint saved earlier: the
+    /// event at `seq` must still have the hash `head_hash` (`seq` 0: the
+    /// empty chain, a prefix of every chain). A chain rolled back before
+    /// it, wiped, or rewritten at or before it does not.
+    pub fn expect_saved(&mut self, seq: u64, head_hash: [u8; 32]) {
+        self.saved = Some((seq, head_hash));
     }
 
     /// Checks the next event.
@@ -243,8 +321,11 @@ impl ChainVerifier<'_> {
             None
         };
         if let Some(reason) = reason {
-            self.failure = Some((Some(event.id), reason));
+            self.failure = Some((Some(event.id), reason.into()));
             return;
+        }
+        if self.saved.is_some_and(|(seq, _)| seq == event.seq) {
+            self.saved_seen = Some(event.hash);
         }
         self.prev = event.hash;
         self.expected_seq += 1;
@@ -253,26 +334,75 @@ impl ChainVerifier<'_> {
 
     /// The result, after every event up to [`last_seq`](Self::last_seq).
     pub fn finish(mut self) -> Verification {
+        let last = self.expected_seq - 1;
         if self.failure.is_none() {
+            let lost = |seq: u64| -> Cow<'static, str> {
+                format!("checkpoint missing at seq {seq}: no checkpoint vouches for the events up to it until an operator re-anchors the chain").into()
+            };
             match &self.checkpoint {
-                None if self.expected_seq == 1 && self.checked == 0 => {}
-                None => self.failure = Some((None, "the chain's checkpoint is missing")),
-                Some(c) if !self.chain.mark_is_authentic(MarkKind::Checkpoint, self.tenant, c) => {
-                    self.failure = Some((None, "the chain's checkpoint is not authentic"))
+                // An empty chain (or none ever appended).
+                None if last == 0 => {}
+                None => self.failure = Some((None, lost(last))),
+                Some(c) if !self.chain.head_is_authentic(self.tenant, c) => {
+                    self.failure = Some((None, "the chain's checkpoint is not authentic".into()))
                 }
-                Some(c) if c.seq + 1 != self.expected_seq || c.hash != self.prev => {
-                    self.failure = Some((None, "events at the end of the chain are missing"))
+                Some(c) if c.seq != last || c.hash != self.prev => {
+                    self.failure = Some((None, "events at the end of the chain are missing".into()))
                 }
+                Some(ChainMark { lost_at: Some(at), .. }) => self.failure = Some((None, lost(*at))),
                 Some(_) => {}
             }
         }
+        let saved_checkpoint = self.saved.map(|(seq, hash)| {
+            let anchored = self.anchor.as_ref();
+            let held = if seq == 0 {
+                SavedCheckpoint::Contained
+            } else if anchored.is_some_and(|a| seq < a.seq) {
+                SavedCheckpoint::Pruned
+            } else if anchored.is_some_and(|a| seq == a.seq) {
+                if anchored.is_some_and(|a| a.hash == hash) {
+                    SavedCheckpoint::Contained
+                } else {
+                    SavedCheckpoint::NotContained
+                }
+            } else if self.saved_seen == Some(hash) {
+                SavedCheckpoint::Contained
+            } else {
+                SavedCheckpoint::NotContained
+            };
+            if held == SavedCheckpoint::NotContained && self.failure.is_none() {
+                self.failure = Some((
+                    None,
+                    format!(
+                        "the chain does not hold the saved checkpoint at seq {seq}: it was rolled back, wiped or \
+                         rewritten since"
+                    )
+                    .into(),
+                ));
+            }
+            held
+        });
         Verification {
             valid: self.failure.is_none(),
             checked: self.checked,
-            first_invalid_event_id: self.failure.and_then(|f| f.0),
+            first_invalid_event_id: self.failure.as_ref().and_then(|f| f.0),
             reason: self.failure.map(|f| f.1),
+            saved_checkpoint,
         }
     }
+}
+
+/// What verification found of a saved checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SavedCheckpoint {
+    /// The chain holds it: the event at its `seq` has its head hash.
+    Contained,
+    /// It lies before the retention anchor: the events it vouched for were
+    /// pruned, and the chain goes on past it.
+    Pruned,
+    /// The chain does not hold it (then `valid` is false).
+    NotContained,
 }
 
 /// The answer of `GET /audit/verify`.
@@ -288,7 +418,11 @@ pub struct Verification {
     pub first_invalid_event_id: Option<EventId>,
     /// What was wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    #[schema(value_type = Option<String>)]
+    pub reason: Option<Cow<'static, str>>,
+    /// Given a saved checkpoint (`?checkpoint=`): whether the chain holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_checkpoint: Option<SavedCheckpoint>,
 }
 
 #[cfg(test)]
@@ -343,7 +477,7 @@ mod tests {
         let (chain, tenant, events, head) = chain_of(5);
         let r = verify(&chain, tenant, &events[..3], head);
         assert!(!r.valid);
-        assert_eq!(r.reason, Some("events at the end of the chain are missing"));
+        assert_eq!(r.reason.as_deref(), Some("events at the end of the chain are missing"));
     }
 
     #[test]
@@ -353,6 +487,107 @@ mod tests {
         head.hash = events[1].hash;
         let r = verify(&chain, tenant, &events[..2], head);
         assert!(!r.valid);
+    }
+
+    #[test]
+    fn events_without_their_checkpoint_are_invalid_and_say_where() {
+        let (chain, tenant, events, _) = chain_of(4);
+        let mut v = chain.verifier(tenant, None, None);
+        assert_eq!(v.last_seq(), u64::MAX, "every event is read");
+        for e in &events {
+            v.feed(e);
+        }
+        let r = v.finish();
+        assert!(!r.valid);
+        assert_eq!(r.checked, 4);
+        assert!(
+            r.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("checkpoint missing at seq 4")),
+            "{r:?}"
+        );
+        // No events and no checkpoint: an empty chain.
+        assert!(chain.verifier(tenant, None, None).finish().valid);
+    }
+
+    #[test]
+    fn a_head_made_after_the_loss_keeps_saying_so_until_reanchored() {
+        let (chain, tenant, mut events, _) = chain_of(3);
+        // The checkpoint is gone; appends go on from the last event.
+        let mut head = chain.lost(tenant, 3, events[2].hash);
+        for i in 0..2 {
+            let e = chain.seal(
+                tenant,
+                &head,
+                NewAuditEvent::new("token.issued", Outcome::Success, "x").detail("i", i),
+            );
+            head = chain.advance(tenant, &head, e.seq, e.hash);
+            events.push(e);
+        }
+        assert_eq!(head.lost_at, Some(3));
+        let r = verify(&chain, tenant, &events, head.clone());
+        assert!(!r.valid);
+        assert_eq!(r.checked, 5);
+        assert!(
+            r.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("checkpoint missing at seq 3")),
+            "{r:?}"
+        );
+
+        let mut cleared = head.clone();
+        cleared.lost_at = None;
+        let r = verify(&chain, tenant, &events, cleared);
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("the chain's checkpoint is not authentic"),
+            "clearing the mark by hand"
+        );
+
+        let anchored = chain.reanchor(tenant, &head);
+        assert!(verify(&chain, tenant, &events, anchored).valid);
+    }
+
+    #[test]
+    fn a_saved_checkpoint_is_held_pruned_or_not_held() {
+        let (chain, tenant, events, head) = chain_of(6);
+        let check = |anchor: Option<&ChainMark>, events: &[AuditEvent], head: ChainMark, saved: (u64, [u8; 32])| {
+            let mut v = chain.verifier(tenant, anchor, Some(head));
+            v.expect_saved(saved.0, saved.1);
+            for e in events {
+                v.feed(e);
+            }
+            v.finish()
+        };
+        let r = check(None, &events, head.clone(), (4, events[3].hash));
+        assert!(
+            r.valid && r.saved_checkpoint == Some(SavedCheckpoint::Contained),
+            "{r:?}"
+        );
+        let r = check(None, &events, head.clone(), (0, [0; 32]));
+        assert_eq!(r.saved_checkpoint, Some(SavedCheckpoint::Contained), "the empty chain");
+        // Rewritten at seq 4 (another hash), or rolled back before seq 9.
+        for saved in [(4, [9; 32]), (9, [1; 32])] {
+            let r = check(None, &events, head.clone(), saved);
+            assert!(
+                !r.valid && r.saved_checkpoint == Some(SavedCheckpoint::NotContained),
+                "{r:?}"
+            );
+        }
+        // Pruned up to seq 3: before it, at it, after it.
+        let anchor = chain.anchor(tenant, 3, events[2].hash);
+        let r = check(Some(&anchor), &events[3..], head.clone(), (2, events[1].hash));
+        assert!(r.valid && r.saved_checkpoint == Some(SavedCheckpoint::Pruned), "{r:?}");
+        let r = check(Some(&anchor), &events[3..], head.clone(), (3, events[2].hash));
+        assert!(
+            r.valid && r.saved_checkpoint == Some(SavedCheckpoint::Contained),
+            "{r:?}"
+        );
+        let r = check(Some(&anchor), &events[3..], head, (5, events[4].hash));
+        assert!(
+            r.valid && r.saved_checkpoint == Some(SavedCheckpoint::Contained),
+            "{r:?}"
+        );
     }
 
     /// The hash before it streamed the canonical form: sort a clone, then

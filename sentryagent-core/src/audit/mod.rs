@@ -5,8 +5,16 @@
 //! checkpoint MACed with a server key, so deleting the newest events is
 //! caught as well as editing or deleting any other. Retention pruning leaves
 //! a MACed anchor where the chain was cut, so it stays verifiable.
+//!
+//! A checkpoint that goes missing is never made again by itself: appends
+//! go on after the last stored event, but verification reports the chain
+//! invalid ("checkpoint missing at seq N") until an operator re-anchors it
+//! ([`SentryAgent::reanchor_audit`](crate::SentryAgent::reanchor_audit)),
+//! which is itself audited. Signed checkpoints ([`checkpoint`]), exported
+//! and kept elsewhere, also catch a database rolled back or wiped whole.
 
 pub mod chain;
+pub mod checkpoint;
 pub(crate) mod repeats;
 pub(crate) mod writer;
 
@@ -17,7 +25,8 @@ use time::OffsetDateTime;
 
 use crate::{AgentId, EventId, TenantId};
 
-pub use chain::{AuditChain, ChainMark, Verification};
+pub use chain::{AuditChain, ChainMark, SavedCheckpoint, Verification};
+pub use checkpoint::SignedCheckpoint;
 
 /// Whether the audited action succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -212,29 +221,150 @@ impl crate::SentryAgent {
         self.verify_audit_chain(caller.tenant()).await
     }
 
+    /// Recomputes the caller's tenant's chain and proves it still holds a
+    /// checkpoint saved earlier (the JWS of [`audit_checkpoint`](Self::audit_checkpoint)):
+    /// a chain rolled back, wiped or rewritten since is not valid. Needs
+    /// `audit:read`.
+    ///
+    /// # Errors
+    /// Insufficient scope; a validation error for a checkpoint that is not
+    /// one of this server's for this tenant; a store error.
+    pub async fn verify_audit_against(
+        &self,
+        caller: &crate::Caller,
+        saved_checkpoint: &str,
+    ) -> Result<Verification, crate::Error> {
+        caller.identity.require_scope(crate::scope::AUDIT_READ)?;
+        let saved = checkpoint::verify(&self.inner.server_key, caller.tenant(), saved_checkpoint)?;
+        self.verify_chain(caller.tenant(), Some(saved)).await
+    }
+
     /// Recomputes a tenant's chain from its anchor to its checkpoint.
     ///
     /// # Errors
     /// A store error.
     pub async fn verify_audit_chain(&self, tenant: TenantId) -> Result<Verification, crate::Error> {
+        self.verify_chain(tenant, None).await
+    }
+
+    async fn verify_chain(
+        &self,
+        tenant: TenantId,
+        saved: Option<(u64, [u8; 32])>,
+    ) -> Result<Verification, crate::Error> {
         const PAGE: usize = 1_000;
         let store = &self.inner.stores.audit;
-        // The checkpoint first: events appended while we read are past it and not checked.
-        let checkpoint = store.audit_checkpoint(tenant).await?;
-        let anchor = store.audit_anchor(tenant).await?;
-        let mut after = anchor.as_ref().map_or(0, |a| a.seq);
-        let mut verifier = self.inner.chain.verifier(tenant, anchor.as_ref(), checkpoint);
-        while !verifier.failed() && after < verifier.last_seq() {
-            let page = store.audit_chain(tenant, after, PAGE).await?;
-            for event in &page {
-                verifier.feed(event);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            // The checkpoint first: events appended while we read are past it and not checked.
+            let checkpoint = store.audit_checkpoint(tenant).await?;
+            let had_checkpoint = checkpoint.is_some();
+            let anchor = store.audit_anchor(tenant).await?;
+            let mut after = anchor.as_ref().map_or(0, |a| a.seq);
+            let mut verifier = self.inner.chain.verifier(tenant, anchor.as_ref(), checkpoint);
+            if let Some((seq, hash)) = saved {
+                verifier.expect_saved(seq, hash);
             }
-            match page.last() {
-                Some(last) if page.len() == PAGE => after = last.seq,
-                _ => break,
+            while !verifier.failed() && after < verifier.last_seq() {
+                let page = store.audit_chain(tenant, after, PAGE).await?;
+                for event in &page {
+                    verifier.feed(event);
+                }
+                match page.last() {
+                    Some(last) if page.len() == PAGE => after = last.seq,
+                    _ => break,
+                }
+            }
+            let verification = verifier.finish();
+            // A new tenant's first events may land between reading no
+            // checkpoint and reading them: look once more before calling
+            // the checkpoint missing.
+            if had_checkpoint || verification.valid || attempts > 1 {
+                return Ok(verification);
             }
         }
-        Ok(verifier.finish())
+    }
+
+    /// Signs the checkpoint of the caller's tenant's chain as it stands: a
+    /// JWS to keep outside this server, proof of what the chain held at
+    /// this time. Needs `audit:read`.
+    ///
+    /// # Errors
+    /// Insufficient scope; 409 `AUDIT_CHECKPOINT_MISSING` while the
+    /// checkpoint is lost (nothing vouches for the head then; an operator
+    /// re-anchors first) or not authentic; a store error.
+    pub async fn audit_checkpoint(&self, caller: &crate::Caller) -> Result<SignedCheckpoint, crate::Error> {
+        caller.identity.require_scope(crate::scope::AUDIT_READ)?;
+        let tenant = caller.tenant();
+        let store = &self.inner.stores.audit;
+        let missing = |message: String| crate::Error::Conflict {
+            code: "AUDIT_CHECKPOINT_MISSING",
+            message: message.into(),
+        };
+        let head = match store.audit_checkpoint(tenant).await? {
+            Some(head) => head,
+            None => {
+                let anchor = store.audit_anchor(tenant).await?;
+                let events = store
+                    .audit_chain(tenant, anchor.as_ref().map_or(0, |a| a.seq), 1)
+                    .await?;
+                if anchor.is_some() || !events.is_empty() {
+                    return Err(missing(
+                        "the chain's checkpoint is missing; an operator must re-anchor the chain before it can be \
+                         signed"
+                            .into(),
+                    ));
+                }
+                self.inner.chain.genesis(tenant)
+            }
+        };
+        if !self.inner.chain.head_is_authentic(tenant, &head) {
+            return Err(missing("the chain's checkpoint is not authentic".into()));
+        }
+        if let Some(at) = head.lost_at {
+            return Err(missing(format!(
+                "the chain's checkpoint was missing at seq {at}; an operator must re-anchor the chain before it can \
+                 be signed"
+            )));
+        }
+        checkpoint::sign(&self.inner.server_key, &self.inner.settings.issuer, tenant, &head)
+    }
+
+    /// The public key document of the audit signing key (`GET /audit/keys`),
+    /// a JWKS with one Ed25519 key.
+    pub fn audit_keys(&self) -> serde_json::Value {
+        checkpoint::audit_jwks(&self.inner.server_key)
+    }
+
+    /// An operator's re-anchoring of a tenant's chain whose checkpoint was
+    /// lost: the chain as it stands becomes the checkpoint again, and an
+    /// `audit.reanchored` event by `actor` (`operator`) records where it was
+    /// lost and where it was re-anchored. Use it only once the events since
+    /// the loss have been checked otherwise (a saved signed checkpoint,
+    /// `verify_audit_against`): re-anchoring vouches for whatever they say.
+    /// Returns the `seq` where the checkpoint was lost; `None` when nothing
+    /// was lost (no event then).
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn reanchor_audit(&self, tenant: TenantId, actor: &str) -> Result<Option<u64>, crate::Error> {
+        let Some(lost) = self
+            .inner
+            .stores
+            .audit
+            .reanchor_audit(tenant, &self.inner.chain)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let lost_at = lost.lost_at.unwrap_or(lost.seq);
+        tracing::warn!(%tenant, lost_at, seq = lost.seq, actor, "audit chain re-anchored");
+        let event = NewAuditEvent::new("audit.reanchored", Outcome::Success, actor)
+            .detail("lostAt", lost_at)
+            .detail("reanchoredAt", lost.seq);
+        self.record(tenant, vec![event]).await?;
+        Ok(Some(lost_at))
     }
 
     /// Deletes every tenant's events older than its tier's retention window,

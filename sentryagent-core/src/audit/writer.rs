@@ -6,6 +6,12 @@
 //! never wait for each other. Each request still waits until the batch
 //! carrying its events has committed, so nothing is reported done that could
 //! be lost.
+//!
+//! When a tenant's batch fails because the store is unavailable (locked,
+//! timed out, unreachable), the requests that queued behind it fail with
+//! it instead of starting another batch that would wait as long: each
+//! request waits for at most one attempt, and the next request after that
+//! tries the store again, so recovery needs no timer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,25 +87,37 @@ async fn run(store: Arc<dyn AuditStore>, chain: AuditChain, mut rx: mpsc::Receiv
     let mut writing_for: HashMap<tokio::task::Id, TenantId> = HashMap::new();
     let mut open = true;
     while open || !writes.is_empty() {
+        let mut unavailable: Option<(TenantId, StoreError)> = None;
         tokio::select! {
             received = rx.recv(), if open => match received {
                 Some(p) => lanes.entry(p.tenant).or_default().queued.push(p),
                 None => open = false,
             },
             Some(done) = writes.join_next_with_id() => {
-                let task = match done {
-                    Ok((task, ())) => task,
+                let (task, failure) = match done {
+                    Ok((task, failure)) => (task, failure),
                     // Its waiters have seen their channels close.
-                    Err(e) => e.id(),
+                    Err(e) => (e.id(), None),
                 };
-                if let Some(lane) = writing_for.remove(&task).and_then(|tenant| lanes.get_mut(&tenant)) {
-                    lane.writing = false;
+                if let Some(tenant) = writing_for.remove(&task) {
+                    if let Some(lane) = lanes.get_mut(&tenant) {
+                        lane.writing = false;
+                    }
+                    unavailable = failure.map(|e| (tenant, e));
                 }
             }
         }
         // Whatever else queued meanwhile joins the batches started now.
         while let Ok(p) = rx.try_recv() {
             lanes.entry(p.tenant).or_default().queued.push(p);
+        }
+        // ...or, behind a batch the store could not take, fails with it.
+        if let Some((tenant, e)) = unavailable
+            && let Some(lane) = lanes.get_mut(&tenant)
+        {
+            for p in lane.queued.drain(..) {
+                let _ = p.done.send(Err(StoreError::new(e.kind(), e.to_string())));
+            }
         }
         for (&tenant, lane) in lanes.iter_mut() {
             if lane.writing || lane.queued.is_empty() {
@@ -128,7 +146,14 @@ fn take_batch(queued: &mut Vec<Pending>) -> Vec<Pending> {
     queued.drain(..n).collect()
 }
 
-async fn write_group(store: Arc<dyn AuditStore>, chain: AuditChain, tenant: TenantId, group: Vec<Pending>) {
+/// Writes one batch and answers its waiters; returns the error when the
+/// store was unavailable.
+async fn write_group(
+    store: Arc<dyn AuditStore>,
+    chain: AuditChain,
+    tenant: TenantId,
+    group: Vec<Pending>,
+) -> Option<StoreError> {
     let mut waiters = Vec::with_capacity(group.len());
     let mut events = Vec::new();
     for p in group {
@@ -141,12 +166,14 @@ async fn write_group(store: Arc<dyn AuditStore>, chain: AuditChain, tenant: Tena
             for (n, done) in waiters {
                 let _ = done.send(Ok(sealed.by_ref().take(n).collect()));
             }
+            None
         }
         Err(e) => {
-            tracing::warn!(error = %e, "audit batch failed");
+            tracing::warn!(error = %e, %tenant, "audit batch failed");
             for (_, done) in waiters {
                 let _ = done.send(Err(StoreError::new(e.kind(), e.to_string())));
             }
+            (e.kind() == StoreErrorKind::Unavailable).then_some(e)
         }
     }
 }
@@ -179,6 +206,9 @@ mod tests {
         panic_once: Mutex<HashSet<TenantId>>,
         /// Appends waiting at the gate now.
         waiting: AtomicUsize,
+        /// Held appends fail as "unavailable" when let through, as a
+        /// statement that timed out on a lock would.
+        fail_held: std::sync::atomic::AtomicBool,
         appends: Mutex<Vec<(TenantId, usize)>>,
     }
 
@@ -198,6 +228,10 @@ mod tests {
                 self.waiting.fetch_add(1, Ordering::SeqCst);
                 opened.await;
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
+                if self.fail_held.load(Ordering::SeqCst) {
+                    self.appends.lock().expect("not poisoned").push((tenant, events.len()));
+                    return Err(StoreError::new(StoreErrorKind::Unavailable, "lock timeout"));
+                }
             }
             self.appends.lock().expect("not poisoned").push((tenant, events.len()));
             self.inner.append_audit(tenant, events, chain).await
@@ -213,6 +247,9 @@ mod tests {
         }
         async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
             self.inner.audit_anchor(tenant).await
+        }
+        async fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> StoreResult<Option<ChainMark>> {
+            self.inner.reanchor_audit(tenant, chain).await
         }
         async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {
             self.inner.prune_audit(tenant, before, chain).await
@@ -293,6 +330,57 @@ mod tests {
         }
         let verified = verifier.finish();
         assert!(verified.valid && verified.checked == 6, "{verified:?}");
+    }
+
+    #[tokio::test]
+    async fn requests_queued_behind_an_unavailable_store_fail_with_it_and_the_next_one_retries() {
+        let store = Arc::new(Gated::default());
+        let chain = AuditChain::new(crate::secret::ServerKey::random());
+        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone()));
+        let tenant = TenantId::new();
+        store.held.lock().expect("not poisoned").insert(tenant);
+        store.fail_held.store(true, Ordering::SeqCst);
+
+        // The first append is held at the store; five more queue behind it.
+        let mut queued = JoinSet::new();
+        for i in 0..6 {
+            let (sink, to, chain) = (sink.clone(), store.clone(), chain.clone());
+            queued.spawn(async move {
+                let to: Arc<dyn AuditStore> = to;
+                sink.append(&to, &chain, tenant, event()).await
+            });
+            if i == 0 {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                while store.waiting.load(Ordering::SeqCst) == 0 {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the first append never reached the store"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+        // On this single-threaded runtime, yielding lets every spawned
+        // request reach the writer's queue before the store answers.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        store.held.lock().expect("not poisoned").clear();
+        store.open.notify_waiters();
+        while let Some(done) = queued.join_next().await {
+            let failed = done.expect("no panic").expect_err("unavailable");
+            assert_eq!(failed.kind(), StoreErrorKind::Unavailable);
+        }
+        assert_eq!(
+            *store.appends.lock().expect("not poisoned"),
+            [(tenant, 1)],
+            "the queued requests failed with the held one instead of waiting for a batch of their own"
+        );
+
+        // The store is back: the next request is written at once.
+        let to: Arc<dyn AuditStore> = store.clone();
+        let sealed = sink.append(&to, &chain, tenant, event()).await.expect("appended");
+        assert_eq!(sealed[0].seq, 1);
     }
 
     #[tokio::test]

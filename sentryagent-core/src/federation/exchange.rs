@@ -21,11 +21,8 @@ use super::{FederationError, Provider, bootstrap_agent_id};
 use crate::agent::{Agent, AgentStatus};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::Error;
-use crate::token::TokenResponse;
+use crate::token::{Actor, TokenResponse};
 use crate::{AgentId, Caller, SentryAgent, TenantId, TrustPolicyId, scope};
-
-/// Most candidate policies read for one exchange without a `tenantId`.
-const MAX_CANDIDATES: usize = 500;
 
 /// The body of `POST /oidc/token`.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -34,10 +31,12 @@ pub struct ExchangeRequest {
     /// The workflow's OIDC token.
     #[serde(default)]
     pub token: String,
-    /// Only this tenant's policies.
+    /// The tenant whose trust policies are held against the token: required
+    /// unless `agentId` is given (then it is that agent's tenant). Only this
+    /// tenant's policies are read.
     pub tenant_id: Option<TenantId>,
-    /// A token for this agent; without it a bootstrap policy is preferred,
-    /// then the one agent whose policy matches.
+    /// A token for this agent; without it a bootstrap policy of the tenant
+    /// is preferred, then the one agent whose policy matches.
     pub agent_id: Option<AgentId>,
 }
 
@@ -234,26 +233,25 @@ impl SentryAgent {
             }
         };
         let stores = &self.inner.stores;
-        let owner = owner_key(&claims.repository);
-        let limit = if request.tenant_id.is_some() {
-            super::MAX_POLICIES_PER_TENANT
-        } else {
-            MAX_CANDIDATES
+        // Only the named tenant's policies are read, so that no other
+        // tenant's policy can make this exchange fail, succeed or be heard of.
+        let tenant = match (request.tenant_id, request.agent_id) {
+            (Some(tenant), _) => tenant,
+            (None, Some(agent)) => match stores.directory.did_subject(agent).await? {
+                Some(subject) => subject.tenant_id,
+                None => {
+                    tracing::info!(repository = %claims.repository, "OIDC token exchange refused: unknown agent");
+                    return Err(not_found(&claims).into());
+                }
+            },
+            (None, None) => return Err(tenant_required()),
         };
+        let owner = owner_key(&claims.repository);
+        let limit = super::MAX_POLICIES_PER_TENANT;
         let mut candidates = stores
             .trust_policies
-            .trust_policies_for_owner(Provider::GitHub, &owner, request.tenant_id, limit + 1)
+            .trust_policies_for_owner(Provider::GitHub, &owner, Some(tenant), limit)
             .await?;
-        if candidates.len() > limit {
-            // Too many to read for one exchange: only a named tenant narrows it.
-            let tenants: BTreeSet<TenantId> = candidates.iter().map(|p| p.tenant_id).collect();
-            return Err(FederationError::Ambiguous {
-                field: "tenantId",
-                what: "tenant",
-                count: tenants.len(),
-            }
-            .into());
-        }
         if let Some(agent) = request.agent_id {
             candidates.retain(|p| p.agent_id == Some(agent));
         }
@@ -283,7 +281,6 @@ impl SentryAgent {
                 return Err(self.deny(&tenants, &claims, None, ambiguous, ip).await);
             }
         };
-        let tenant = policy.tenant_id;
         let one = BTreeSet::from([tenant]);
         let agent = match policy.agent_id {
             Some(id) => stores.agents.agent(tenant, id).await?,
@@ -341,14 +338,23 @@ impl SentryAgent {
             }
             events.push(event);
         }
-        let (mode, scopes) = match policy.agent_id {
-            Some(_) => ("agent", agent.scopes.join(" ")),
-            None => ("bootstrap", scope::AGENTS_WRITE.to_owned()),
+        let (mode, scopes, act) = match policy.agent_id {
+            Some(_) => ("agent", agent.scopes.join(" "), None),
+            None => {
+                let act = Actor {
+                    sub: actor(&claims),
+                    repository: claims.repository.clone(),
+                    repository_id: claims.repository_id.clone(),
+                    git_ref: claims.git_ref.clone(),
+                    run_id: claims.run_id.clone(),
+                };
+                ("bootstrap", scope::AGENTS_WRITE.to_owned(), Some(act))
+            }
         };
         let client_id = format!("oidc:{}", policy.id);
         let audience = self.inner.settings.audience.clone();
         let (token, minted) = self
-            .mint(&agent, &client_id, scopes, audience)
+            .mint(&agent, &client_id, scopes, audience, act)
             .map_err(|e| Error::Internal(e.error_description))?;
         events.push(
             with_claims(
@@ -521,6 +527,15 @@ impl SentryAgent {
             policies: verdicts,
         })
     }
+}
+
+/// An exchange that names neither a tenant nor an agent: no tenant's
+/// policies are guessed at.
+fn tenant_required() -> Error {
+    Error::invalid(
+        "tenantId",
+        "is required: name the tenant whose trust policies admit this workflow (or agentId, for an agent's token)",
+    )
 }
 
 /// `TRUST_POLICY_NOT_FOUND` for `claims`, echoing what the token presented.

@@ -35,6 +35,7 @@ pub use policy::{
 
 use crate::agent::{Agent, AgentStatus};
 use crate::error::{Error, StoreErrorKind};
+use crate::permission::Operation;
 use crate::{AgentId, Caller, SentryAgent, TenantId, TrustPolicyId, scope};
 
 /// GitHub Actions' OIDC issuer.
@@ -110,31 +111,34 @@ pub fn bootstrap_agent_id(tenant: TenantId) -> AgentId {
 }
 
 impl SentryAgent {
-    /// Creates a trust policy. Needs `trust-policies:write`, plus what the
-    /// policy hands out: every management scope of its agent, or
-    /// `agents:write` for a bootstrap policy, so the scope is no way around
-    /// the others.
+    /// Creates a trust policy. Needs `trust-policies:write`, and the
+    /// permission rule ([`crate::permission`]) on what the policy hands out:
+    /// for an agent policy, acting on that agent (the caller holds every
+    /// scope it holds); for a bootstrap policy, granting `agents:write` and
+    /// every scope of its `maxScopes`.
     ///
     /// # Errors
     /// Validation errors; 404 for an agent not in the tenant; 409
-    /// `AGENT_DECOMMISSIONED`; insufficient scope; 409
-    /// `TRUST_POLICY_LIMIT` past [`MAX_POLICIES_PER_TENANT`]; a store error.
+    /// `AGENT_DECOMMISSIONED`; 403 `INSUFFICIENT_SCOPE` or `SCOPE_CEILING`;
+    /// 409 `TRUST_POLICY_LIMIT` past [`MAX_POLICIES_PER_TENANT`]; a store error.
     pub async fn create_trust_policy(&self, caller: &Caller, new: NewTrustPolicy) -> Result<TrustPolicy, Error> {
         caller.identity.require_scope(scope::TRUST_POLICIES_WRITE)?;
         let policy = new.into_policy(caller.tenant())?;
         match policy.agent_id {
             Some(id) => {
                 let agent = self.agent_in_tenant(caller.tenant(), id).await?;
+                self.authorize(caller, Operation::CreateTrustPolicy, Some(&agent), &[])
+                    .await?;
                 if agent.status == AgentStatus::Decommissioned {
                     return Err(crate::agent::decommissioned());
                 }
-                for held in &agent.scopes {
-                    if let Some(s) = scope::MANAGEMENT.iter().find(|s| **s == held) {
-                        caller.identity.require_scope(s)?;
-                    }
-                }
             }
-            None => caller.identity.require_scope(scope::AGENTS_WRITE)?,
+            None => {
+                let mut granting = vec![scope::AGENTS_WRITE.to_owned()];
+                granting.extend(policy.max_scopes.iter().cloned());
+                self.authorize(caller, Operation::CreateTrustPolicy, None, &granting)
+                    .await?;
+            }
         }
         let stores = &self.inner.stores;
         let existing = stores
@@ -218,6 +222,12 @@ impl SentryAgent {
     /// 404; insufficient scope; a store error.
     pub async fn delete_trust_policy(&self, caller: &Caller, id: TrustPolicyId) -> Result<TrustPolicy, Error> {
         let policy = self.trust_policy(caller, id).await?;
+        let target = match policy.agent_id {
+            Some(agent) => self.inner.stores.agents.agent(caller.tenant(), agent).await?,
+            None => None,
+        };
+        self.authorize(caller, Operation::DeleteTrustPolicy, target.as_ref(), &[])
+            .await?;
         if !self
             .inner
             .stores
@@ -254,6 +264,7 @@ impl SentryAgent {
             scopes: vec![scope::AGENTS_WRITE.to_owned()],
             status: AgentStatus::Active,
             listed: false,
+            origin: None,
             created_at: now,
             updated_at: now,
         };

@@ -108,6 +108,10 @@ pub struct TrustPolicy {
     pub denied_events: Vec<String>,
     /// Free text for the operators.
     pub description: String,
+    /// For a bootstrap policy: the most an agent registered through it may
+    /// hold (empty: no scope at all). Checked at registration, never put in
+    /// the token.
+    pub max_scopes: Vec<String>,
     /// When it was created.
     pub created_at: OffsetDateTime,
 }
@@ -332,6 +336,9 @@ pub struct NewTrustPolicy {
     pub denied_events: Option<Vec<String>>,
     /// Free text.
     pub description: Option<String>,
+    /// Bootstrap policies only: the scopes agents registered through the
+    /// policy may be given (default none).
+    pub max_scopes: Option<Vec<String>>,
 }
 
 /// A GitHub owner (user or organisation) login: letters, digits and `-`.
@@ -452,6 +459,15 @@ impl NewTrustPolicy {
                 "must list at least one event, or be left out",
             );
         }
+        let max_scopes = self.max_scopes.unwrap_or_default();
+        crate::agent::check_scopes(&mut v, "maxScopes", &max_scopes);
+        if self.agent_id.is_some() {
+            v.check(
+                max_scopes.is_empty(),
+                "maxScopes",
+                "only bootstrap policies (without agentId) take maxScopes; an agent policy issues its agent's scopes",
+            );
+        }
         let description = self.description.unwrap_or_default();
         v.check(
             description.chars().count() <= 1_000,
@@ -476,6 +492,7 @@ impl NewTrustPolicy {
             allowed_events: self.allowed_events,
             denied_events: self.denied_events.unwrap_or_default(),
             description,
+            max_scopes,
             created_at: crate::time::now(),
         })
     }

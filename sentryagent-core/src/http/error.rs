@@ -32,6 +32,8 @@ impl Error {
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             Error::InsufficientScope(_) => (StatusCode::FORBIDDEN, "INSUFFICIENT_SCOPE"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            Error::ScopeCeiling(_) => (StatusCode::FORBIDDEN, "SCOPE_CEILING"),
+            Error::SignupClosed => (StatusCode::FORBIDDEN, "SIGNUP_CLOSED"),
             Error::AgentSuspended => (StatusCode::FORBIDDEN, "AGENT_SUSPENDED"),
             Error::NotFound(_) | Error::RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
@@ -68,6 +70,14 @@ impl From<Error> for Response {
             }
             Error::InsufficientScope(scope) => {
                 details = Some(serde_json::json!({ "requiredScope": scope }));
+                err.to_string()
+            }
+            Error::ScopeCeiling(refusal) => {
+                let mut d = serde_json::json!({ "rule": refusal.rule() });
+                if let Some(scope) = refusal.scope() {
+                    d["scope"] = scope.into();
+                }
+                details = Some(d);
                 err.to_string()
             }
             Error::Federation(e) => {

@@ -141,6 +141,10 @@ pub struct Route {
     pub auth: Auth,
     /// The rate-limit group.
     pub group: RouteGroup,
+    /// Whether the route counts against its group's quota. Only the
+    /// orchestrators' probes (`/health/live`, `/health/ready`) do not: a
+    /// probe refused under load would get a healthy instance restarted.
+    pub rate_limited: bool,
     handler: Handler,
 }
 
@@ -238,8 +242,9 @@ impl SentryAgent {
     /// routes, the rate limits (see [`crate::ratelimit`]), then the handler.
     /// A bearer route counts a refusal per address, and an authenticated
     /// call per agent and per tenant; the token endpoint counts around its
-    /// own client authentication; other routes count per address. Every
-    /// answer carries the rate-limit headers.
+    /// own client authentication; other routes count per address, except
+    /// the probes, which nothing counts. Every counted answer carries the
+    /// rate-limit headers.
     pub async fn handle(&self, route: &Route, request: Request) -> Response {
         let limit = self.max_body_bytes();
         if request.body.len() > limit {
@@ -254,12 +259,14 @@ impl SentryAgent {
         );
         let counted = match route.auth {
             Auth::Bearer => match self.authenticate(&request, ip).await {
+                Ok(caller) if !route.rate_limited => Ok((Ctx::Caller(caller), None)),
                 Ok(caller) => self
                     .limit_caller(route.group, &caller)
                     .await
                     .map(|d| (Ctx::Caller(caller), d)),
                 Err(refusal) => return self.refused(refusal, ip).await,
             },
+            Auth::None if !route.rate_limited => Ok((Ctx::Anonymous(ip), None)),
             Auth::None if route.group == RouteGroup::Token => Ok((Ctx::Anonymous(ip), None)),
             Auth::None => self
                 .rate_limit(route.group, &address_key(ip))

@@ -82,7 +82,8 @@ OAuth 2.0 client-credentials tokens (RFC 9068 JWTs, JWKS, introspection, revocat
 tamper-evident audit log, GitHub Actions OIDC federation, DIDs, a public marketplace, usage \
 and billing.\n\nErrors outside the OAuth endpoints are `{code, message, details?}`; the OAuth \
 endpoints answer RFC 6749 §5.2 errors `{error, error_description}`. Every answer carries \
-`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`.";
+`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`, except those of the \
+orchestrators' probes `/health/live` and `/health/ready`, which are never rate limited.";
 
 /// The document for an instance with these settings (the server URL is the
 /// mount point, relative to the host).
@@ -114,7 +115,7 @@ pub fn document(settings: &Settings) -> Value {
         else {
             continue; // the table test reports it
         };
-        complete(op, route.auth);
+        complete(op, route.auth, route.rate_limited);
     }
     doc
 }
@@ -206,18 +207,17 @@ fn rate_limit_headers() -> Value {
 
 /// Adds the route layer's answers, the rate-limit headers and the security
 /// an operation of this kind has.
-fn complete(op: &mut Map<String, Value>, auth: Auth) {
+fn complete(op: &mut Map<String, Value>, auth: Auth, rate_limited: bool) {
     let has_body = op.contains_key("requestBody");
     let params: Vec<String> = op
         .get("parameters")
         .and_then(Value::as_array)
         .map(|ps| ps.iter().filter_map(|p| p["in"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
-    let mut common = vec![
-        ("429", "TooManyRequests"),
-        ("500", "InternalError"),
-        ("503", "Unavailable"),
-    ];
+    let mut common = vec![("500", "InternalError"), ("503", "Unavailable")];
+    if rate_limited {
+        common.push(("429", "TooManyRequests"));
+    }
     if auth == Auth::Bearer {
         common.extend([("401", "Unauthorized"), ("403", "Forbidden")]);
     }
@@ -242,7 +242,7 @@ fn complete(op: &mut Map<String, Value>, auth: Auth) {
             .or_insert_with(|| json!({ "$ref": format!("#/components/responses/{name}") }));
     }
     for answer in responses.values_mut() {
-        if answer.get("$ref").is_some() {
+        if answer.get("$ref").is_some() || !rate_limited {
             continue;
         }
         let headers = ensure_object(answer, "headers");

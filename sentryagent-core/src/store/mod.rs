@@ -108,8 +108,13 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Appends events to the tenant's chain, atomically: with the tenant's
     /// head held, each event is sealed with [`AuditChain::seal`] after the
     /// previous one, and the new head is stored as the checkpoint
-    /// ([`AuditChain::checkpoint`]). Concurrent appends, from this process
+    /// ([`AuditChain::advance`]). Concurrent appends, from this process
     /// or another, must never fork the chain or leave a gap.
+    ///
+    /// A tenant without a checkpoint starts at [`AuditChain::genesis`] only
+    /// if it has no events and no retention anchor; otherwise the head is
+    /// made on its last stored event (or the anchor) with
+    /// [`AuditChain::lost`], never as a plain checkpoint.
     async fn append_audit(
         &self,
         tenant: TenantId,
@@ -124,6 +129,13 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>>;
     /// The retention anchor, if events were ever pruned.
     async fn audit_anchor(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>>;
+    /// An operator's re-anchoring: with the head held, a head whose
+    /// checkpoint was lost (or a missing head, made as
+    /// [`append_audit`](Self::append_audit) would) is stored as a plain
+    /// checkpoint again ([`AuditChain::reanchor`]). Returns the head as it
+    /// was; `None` (and nothing changed) when the checkpoint is intact or
+    /// the chain empty.
+    async fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> StoreResult<Option<ChainMark>>;
     /// Deletes the tenant's events older than `before`, as a prefix of the
     /// chain, and stores the anchor ([`AuditChain::anchor`]) of the last one
     /// deleted. Returns how many were deleted.
@@ -208,6 +220,18 @@ pub trait UsageCounters: Send + Sync + 'static {
     async fn add_usage(&self, tenant: TenantId, day: time::Date, metric: &str, n: u64) -> StoreResult<u64>;
     /// The current total.
     async fn usage(&self, tenant: TenantId, day: time::Date, metric: &str) -> StoreResult<u64>;
+    /// Adds every count of a batch and records `batch_id`, all or nothing;
+    /// `false`, with nothing added, when that batch was added before. For
+    /// usage spilled at a shutdown: however many starts find the same
+    /// batch, it counts once. Durable stores implement it; the default
+    /// refuses.
+    async fn add_usage_batch(&self, batch_id: &str, counts: &[(TenantId, time::Date, &str, u64)]) -> StoreResult<bool> {
+        let _ = (batch_id, counts);
+        Err(crate::StoreError::new(
+            crate::StoreErrorKind::Other,
+            "this usage store cannot add a batch exactly once",
+        ))
+    }
     /// The total of the days from `first` to `last`, both included (a month).
     async fn usage_between(
         &self,
@@ -238,9 +262,12 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     async fn subscription_by_provider_id(&self, subscription_id: &str) -> StoreResult<Option<Subscription>>;
     /// Inserts or replaces a tenant's record.
     async fn put_subscription(&self, subscription: &Subscription) -> StoreResult<()>;
-    /// Records a provider event id; `true` the first time, so each event is
-    /// applied once, durably.
-    async fn claim_billing_event(&self, event_id: &str) -> StoreResult<bool>;
+    /// Applies a provider event once, atomically: records `event_id` as
+    /// handled, stores `subscription` (inserted or replacing the tenant's
+    /// record) and sets the tenant's tier to its tier, all or nothing.
+    /// `false`, with nothing changed, when the event was handled before. A
+    /// failure leaves the event unhandled, so the provider's retry applies it.
+    async fn apply_billing_event(&self, event_id: &str, subscription: &Subscription) -> StoreResult<bool>;
 }
 
 /// A backend that stores every durable record.

@@ -203,8 +203,9 @@ pub struct TokenResponse {
 
 /// How client authentication went.
 enum ClientCheck {
-    /// The secret checked out on a usable credential.
-    Authenticated(Credential, Option<Agent>),
+    /// The secret checked out on a usable credential (the agent boxed: it
+    /// is large, and the other answers are common under attack).
+    Authenticated(Credential, Option<Box<Agent>>),
     /// No credential has this client id.
     Unknown,
     /// The credential exists, but the secret is wrong or the credential is
@@ -269,7 +270,9 @@ impl SentryAgent {
     /// An RFC 6749 error; `temporarily_unavailable` when a backend is down.
     pub async fn issue_token(&self, request: TokenRequest, ip: Option<IpAddr>) -> Result<TokenResponse, OAuthError> {
         match self.check_client(&request.client).await? {
-            ClientCheck::Authenticated(credential, agent) => self.grant(request, credential, agent, ip).await,
+            ClientCheck::Authenticated(credential, agent) => {
+                self.grant(request, credential, agent.map(|a| *a), ip).await
+            }
             ClientCheck::Unknown => {
                 tracing::info!(
                     client_id = loggable(request.client.client_id()),
@@ -317,7 +320,7 @@ impl SentryAgent {
                 {
                     return Err(TokenRefusal::RateLimited(d.retry_after));
                 }
-                return Ok(self.grant(request, credential, agent, ip).await?);
+                return Ok(self.grant(request, credential, agent.map(|a| *a), ip).await?);
             }
             ClientCheck::Unknown => {
                 tracing::info!(
@@ -369,7 +372,7 @@ impl SentryAgent {
             } else if !credential.is_usable(crate::time::now()) {
                 ClientCheck::Failed(credential, "credential_inactive")
             } else {
-                ClientCheck::Authenticated(credential, agent)
+                ClientCheck::Authenticated(credential, agent.map(Box::new))
             },
         )
     }
@@ -414,14 +417,14 @@ impl SentryAgent {
             }
         };
         let audience = match request.audience {
-            Some(a) if !inner.settings.allows_audience(&a) => {
+            Some(a) if !self.allows_audience(&a) => {
                 self.record(tenant, vec![deny("audience_not_allowed")]).await?;
                 return Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "unknown audience"));
             }
             Some(a) => a,
             None => inner.settings.audience.clone(),
         };
-        let (token, claims) = self.mint(&agent, client_id, scopes.join(" "), audience)?;
+        let (token, claims) = self.mint(&agent, client_id, scopes.join(" "), audience, None)?;
         let event = NewAuditEvent::new("token.issued", Outcome::Success, client_id)
             .agent(agent.id)
             .ip(ip)
@@ -449,6 +452,7 @@ impl SentryAgent {
         client_id: &str,
         scope: String,
         audience: String,
+        act: Option<super::Actor>,
     ) -> Result<(String, AccessClaims), OAuthError> {
         let settings = &self.inner.settings;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -463,6 +467,7 @@ impl SentryAgent {
             client_id: client_id.to_owned(),
             scope,
             tenant: agent.tenant_id,
+            act,
         };
         let token = self.inner.keys.get().signer.sign(&claims).map_err(|e| {
             tracing::error!(error = %e, "token signing failed");

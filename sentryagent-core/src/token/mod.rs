@@ -47,6 +47,27 @@ pub struct AccessClaims {
     pub scope: String,
     /// The agent's tenant.
     pub tenant: TenantId,
+    /// Who acts through the token when it is not the agent's own program
+    /// (RFC 8693 §4.1): the CI workflow of a bootstrap exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The actor of a token issued to a CI workflow (RFC 8693's `act` claim).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Actor {
+    /// `oidc:<repository>`, as the audit log names the workflow.
+    pub sub: String,
+    /// The repository (`owner/name`).
+    pub repository: String,
+    /// Its numeric id.
+    pub repository_id: String,
+    /// The ref the workflow ran on.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The workflow run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// The first instant at which a token expiring at `exp` (seconds since the

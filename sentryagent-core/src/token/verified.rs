@@ -91,6 +91,7 @@ mod tests {
             client_id: "sa_ci_x".into(),
             scope: "admin".into(),
             tenant: TenantId::new(),
+            act: None,
         }
     }
 

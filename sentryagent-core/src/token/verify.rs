@@ -13,11 +13,12 @@ use super::verified::VerifiedTokens;
 use crate::agent::AgentStatus;
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{Error, OAuthError, OAuthErrorCode, StoreError};
+use crate::permission::{Operation, effective_scopes};
 use crate::{AgentId, SentryAgent, TenantId, TokenId, scope};
 
 /// The verified caller behind a bearer token. It serialises as
-/// `{agentId, tenantId, clientId, scopes, tokenId, expiresAt}`, what a host's
-/// `/whoami`-style route answers.
+/// `{agentId, tenantId, clientId, scopes, tokenId, expiresAt}` (and `actor`
+/// for a CI workflow's token), what a host's `/whoami`-style route answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentIdentity {
@@ -27,12 +28,16 @@ pub struct AgentIdentity {
     pub tenant_id: TenantId,
     /// The client id the token was issued to.
     pub client_id: String,
-    /// Granted scopes.
+    /// The scopes the token grants now: those in the token that its agent
+    /// still holds ([`crate::permission::effective_scopes`]).
     pub scopes: Vec<String>,
     /// The token's id (`jti`).
     pub token_id: TokenId,
     /// Expiry, seconds since the epoch.
     pub expires_at: i64,
+    /// The CI workflow acting through the token (bootstrap exchanges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Box<super::Actor>>,
 }
 
 impl AgentIdentity {
@@ -49,7 +54,7 @@ impl AgentIdentity {
         if self.has_scope(required) {
             Ok(())
         } else {
-            Err(Error::InsufficientScope(required))
+            Err(Error::InsufficientScope(required.into()))
         }
     }
 
@@ -66,6 +71,7 @@ impl AgentIdentity {
                 .collect(),
             token_id: claims.jti,
             expires_at: claims.exp,
+            actor: claims.act.map(Box::new),
         }
     }
 }
@@ -250,34 +256,38 @@ impl SentryAgent {
             tracing::debug!(reason, "bearer token rejected");
             Error::unauthorized("the access token is invalid or expired")
         })?;
-        if let Some(denied) = self.check_live(&claims).await? {
-            // A genuine token of ours, refused: the tenant is known, so audit it.
-            let event = NewAuditEvent::new("token.rejected", Outcome::Failure, claims.sub.to_string())
-                .agent(claims.sub)
-                .detail("jti", claims.jti.to_string())
-                .detail("reason", denied.reason());
-            // Once per token and window, with the count of the others.
-            let key = format!("token.rejected:{}:{}", claims.jti, denied.reason());
-            self.record_repeated(claims.tenant, key, event).await?;
-            return Err(denied.into());
-        }
-        Ok(AgentIdentity::from_claims(claims))
+        let agent_scopes = match self.check_live(&claims).await? {
+            Ok(scopes) => scopes,
+            Err(denied) => {
+                // A genuine token of ours, refused: the tenant is known, so audit it.
+                let event = NewAuditEvent::new("token.rejected", Outcome::Failure, claims.sub.to_string())
+                    .agent(claims.sub)
+                    .detail("jti", claims.jti.to_string())
+                    .detail("reason", denied.reason());
+                // Once per token and window, with the count of the others.
+                let key = format!("token.rejected:{}:{}", claims.jti, denied.reason());
+                self.record_repeated(claims.tenant, key, event).await?;
+                return Err(denied.into());
+            }
+        };
+        let mut identity = AgentIdentity::from_claims(claims);
+        identity.scopes = effective_scopes(&identity.scopes, &agent_scopes);
+        Ok(identity)
     }
 
     /// Revocation and agent status of a token whose signature checked out:
-    /// `Some` with the reason it is no longer good.
-    async fn check_live(&self, claims: &AccessClaims) -> Result<Option<Denied>, StoreError> {
+    /// the scopes its agent holds now, or the reason the token is no longer
+    /// good.
+    async fn check_live(&self, claims: &AccessClaims) -> Result<Result<Vec<String>, Denied>, StoreError> {
         let stores = &self.inner.stores;
         if stores.revocations.is_revoked(claims.jti).await? {
-            return Ok(Some(Denied::Revoked));
+            return Ok(Err(Denied::Revoked));
         }
-        Ok(
-            match stores.agents.agent(claims.tenant, claims.sub).await?.map(|a| a.status) {
-                Some(AgentStatus::Active) => None,
-                Some(AgentStatus::Suspended) => Some(Denied::Suspended),
-                _ => Some(Denied::Decommissioned),
-            },
-        )
+        Ok(match stores.agents.agent(claims.tenant, claims.sub).await? {
+            Some(agent) if agent.status == AgentStatus::Active => Ok(agent.scopes),
+            Some(agent) if agent.status == AgentStatus::Suspended => Err(Denied::Suspended),
+            _ => Err(Denied::Decommissioned),
+        })
     }
 
     /// RFC 7662 introspection. The caller presents the token itself as its
@@ -307,15 +317,21 @@ impl SentryAgent {
         if !caller.may_see(&claims) {
             return Ok(INACTIVE);
         }
-        if self.check_live(&claims).await?.is_some() {
+        let Ok(agent_scopes) = self.check_live(&claims).await? else {
             return Ok(INACTIVE);
-        }
+        };
+        let token_scopes: Vec<String> = claims
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         Ok(Introspection {
             active: true,
             claims: Some(IntrospectedClaims {
                 sub: claims.sub,
                 client_id: claims.client_id,
-                scope: claims.scope,
+                scope: effective_scopes(&token_scopes, &agent_scopes).join(" "),
                 exp: claims.exp,
                 iat: claims.iat,
                 nbf: claims.nbf,
@@ -354,7 +370,24 @@ impl SentryAgent {
             && match &caller {
                 OAuthCaller::Itself => true,
                 OAuthCaller::Client { agent, .. } => *agent == claims.sub,
-                OAuthCaller::Bearer(id) => id.agent_id == claims.sub || id.has_scope(scope::CREDENTIALS_WRITE),
+                OAuthCaller::Bearer(id) if id.agent_id == claims.sub => true,
+                OAuthCaller::Bearer(id) => {
+                    // Another agent's token: the permission rule decides, as
+                    // for its credentials.
+                    let target = self.inner.stores.agents.agent(claims.tenant, claims.sub).await?;
+                    let bearer = crate::Caller {
+                        identity: id.clone(),
+                        ip,
+                    };
+                    match self
+                        .authorize(&bearer, Operation::RevokeToken, target.as_ref(), &[])
+                        .await
+                    {
+                        Ok(()) => true,
+                        Err(Error::Store(e)) => return Err(e.into()),
+                        Err(_) => false,
+                    }
+                }
             };
         if !allowed {
             return Err(OAuthError::new(
@@ -468,7 +501,7 @@ mod tests {
             .build()
             .await
             .expect("idp");
-        let t = idp.create_tenant("Acme", None, None).await.expect("tenant");
+        let t = idp.create_tenant("Acme").await.expect("tenant");
         let body = format!(
             "grant_type=client_credentials&client_id={}&client_secret={}",
             t.admin_client_id,

@@ -77,6 +77,7 @@ pub async fn agent_keys_and_did_subjects<S: TestStore>(store: Arc<S>) {
         subject,
         DidSubject {
             agent_id: bot.id,
+            tenant_id: t,
             status: AgentStatus::Active,
             keys: vec![later, same_time],
         }

@@ -25,6 +25,7 @@ fn policy(tenant: TenantId, repository: &str) -> TrustPolicy {
         allowed_events: None,
         denied_events: Vec::new(),
         description: String::new(),
+        max_scopes: Vec::new(),
         created_at: time::now(),
     }
 }
@@ -38,6 +39,7 @@ pub async fn trust_policies_round_trip_and_scoped<S: TestStore>(store: Arc<S>) {
         repository_id: Some("101".into()),
         repository_owner_id: Some("7".into()),
         pinned_at: Some(time::now()),
+        max_scopes: vec!["reports:read".into(), "agents:read".into()],
         branch: Some("release/*".into()),
         ref_pattern: Some("refs/heads/release/*".into()),
         ref_type: Some(RefType::Branch),

@@ -222,7 +222,7 @@ pub async fn decommission_is_permanent(start: impl StartFn) {
         .assert_error(409, "AGENT_DECOMMISSIONED");
 }
 
-/// A caller can only grant management scopes it holds itself.
+/// A caller can only grant scopes it holds itself, host scopes included.
 pub async fn scopes_cannot_be_escalated(start: impl StartFn) {
     let app = TestApp::start(start).await;
     let t = app.signup("Acme").await;
@@ -242,13 +242,31 @@ pub async fn scopes_cannot_be_escalated(start: impl StartFn) {
             &json!({"name": "root@acme.example", "scopes": ["admin"]}),
         )
         .await;
-    escalate.assert_error(400, "VALIDATION_ERROR");
-    assert!(escalate.json["details"]["scopes[0]"].is_string());
+    escalate.assert_error(403, "SCOPE_CEILING");
+    assert_eq!(
+        escalate.json["details"],
+        json!({"rule": "grant_ceiling", "scope": "admin"})
+    );
     app.post(
         "/agents",
         &writer_token,
         &json!({"name": "helper@acme.example", "scopes": ["agents:read", "orders:read"]}),
     )
     .await
+    .assert_error(403, "SCOPE_CEILING");
+    app.post(
+        "/agents",
+        &writer_token,
+        &json!({"name": "helper@acme.example", "scopes": ["agents:read"]}),
+    )
+    .await
     .assert_status(201);
+    // The refusals are audited, naming the rule.
+    let audit = app.get("/audit?action=permission.denied", &admin).await;
+    let items = audit.json["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2, "{}", audit.text);
+    assert_eq!(items[0]["outcome"], "failure");
+    assert_eq!(items[0]["details"]["rule"], "grant_ceiling");
+    assert_eq!(items[0]["details"]["scope"], "orders:read");
+    assert_eq!(items[0]["actor"], writer.id.as_str());
 }

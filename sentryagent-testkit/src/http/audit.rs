@@ -199,3 +199,184 @@ pub async fn retention_keeps_the_chain_verifiable(start: impl StartFn) {
         0
     );
 }
+
+/// The verification of `GET /audit/verify`, optionally against a saved
+/// checkpoint.
+async fn verify(app: &TestApp, admin: &str, saved: Option<&str>) -> crate::Answer {
+    let path = match saved {
+        Some(jws) => format!("/audit/verify?checkpoint={jws}"),
+        None => "/audit/verify".to_owned(),
+    };
+    let answer = app.get(&path, admin).await;
+    answer.assert_status(200);
+    answer
+}
+
+/// A checkpoint deleted behind the chain's back is reported, never made
+/// again by itself: verification names where it went missing (and still
+/// names an edited event first), the tenant's requests go on, and only an
+/// operator's re-anchoring, itself audited, makes the chain valid again.
+pub async fn a_lost_checkpoint_is_reported_until_an_operator_reanchors(start: impl StartFn) {
+    let app = TestApp::start(start).await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let agent = app.register(&admin, "bot@acme.example", json!({})).await;
+    let tenant: sentryagent_core::TenantId = t.id.parse().expect("a tenant id");
+    let intact = verify(&app, &admin, None).await;
+    assert_eq!(intact.json["valid"], true, "{}", intact.text);
+    let events = intact.json["checked"].as_u64().unwrap_or_default();
+
+    app.store.delete_audit_checkpoint(tenant).await;
+    let lost = verify(&app, &admin, None).await;
+    assert_eq!(lost.json["valid"], false, "{}", lost.text);
+    let reason = format!("checkpoint missing at seq {events}");
+    assert!(string(&lost.json["reason"]).starts_with(&reason), "{}", lost.text);
+    assert_eq!(lost.json["checked"], events, "every event still links: {}", lost.text);
+
+    // The tenant's requests go on, appended after the last stored event.
+    app.token(&agent.client_id, &agent.secret, None).await;
+    let still = verify(&app, &admin, None).await;
+    assert_eq!(still.json["valid"], false, "not silently re-anchored: {}", still.text);
+    assert!(string(&still.json["reason"]).starts_with(&reason), "{}", still.text);
+    assert_eq!(still.json["checked"], events + 1, "{}", still.text);
+    // Nothing signs a head that nothing vouches for.
+    app.get("/audit/checkpoint", &admin)
+        .await
+        .assert_error(409, "AUDIT_CHECKPOINT_MISSING");
+
+    // An edit is named first, whatever else is wrong.
+    let edited = app
+        .store
+        .set_audit_detail(tenant, 1, "name", json!("Evil"))
+        .await
+        .expect("event 1 exists");
+    let named = verify(&app, &admin, None).await;
+    assert_eq!(
+        named.json["firstInvalidEventId"],
+        edited.to_string().as_str(),
+        "{}",
+        named.text
+    );
+    app.store.set_audit_detail(tenant, 1, "name", json!("Acme")).await;
+
+    assert_eq!(
+        app.idp.reanchor_audit(tenant, "operator").await.expect("re-anchor"),
+        Some(events)
+    );
+    let anchored = verify(&app, &admin, None).await;
+    assert_eq!(anchored.json["valid"], true, "{}", anchored.text);
+    assert_eq!(anchored.json["checked"], events + 2, "{}", anchored.text);
+    let page = app.get("/audit?action=audit.reanchored", &admin).await;
+    let event = &page.json["items"][0];
+    assert_eq!(event["actor"], "operator", "{}", page.text);
+    assert_eq!(event["details"]["lostAt"], events, "{}", page.text);
+    assert_eq!(event["details"]["reanchoredAt"], events + 1, "{}", page.text);
+    assert_eq!(
+        app.idp.reanchor_audit(tenant, "operator").await.expect("re-anchor"),
+        None,
+        "nothing to re-anchor once intact"
+    );
+    app.get("/audit/checkpoint", &admin).await.assert_status(200);
+}
+
+/// `GET /audit/checkpoint` signs the chain's head (a JWS of its own type,
+/// with a key published at `GET /audit/keys` that verifies it with an
+/// independent library), and `GET /audit/verify?checkpoint=` proves the
+/// chain still holds it: a database rolled back to an older backup, or
+/// wiped, verifies as consistent on its own, and only the saved checkpoint
+/// catches it.
+pub async fn signed_checkpoints_catch_a_rollback_and_a_wipe(start: impl StartFn) {
+    use jwt_compact::alg::Ed25519;
+    use jwt_compact::jwk::JsonWebKey;
+    use jwt_compact::{Algorithm, AlgorithmExt, UntrustedToken};
+
+    let app = TestApp::start(start).await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let agent = app.register(&admin, "bot@acme.example", json!({})).await;
+    let tenant: sentryagent_core::TenantId = t.id.parse().expect("a tenant id");
+
+    let keys = app.send(app.request(reqwest::Method::GET, "/audit/keys", None)).await;
+    keys.assert_status(200);
+    let signed = app.get("/audit/checkpoint", &admin).await;
+    signed.assert_status(200);
+    assert_eq!(signed.header("cache-control"), "no-store");
+    let first = string(&signed.json["checkpoint"]);
+    assert_eq!(signed.json["tenantId"], t.id.as_str());
+    let seq = signed.json["seq"].as_u64().unwrap_or_default();
+    assert!(seq >= 5, "{}", signed.text);
+
+    let untrusted = UntrustedToken::new(&first).expect("a compact JWS");
+    assert_eq!(untrusted.algorithm(), "EdDSA");
+    assert_eq!(untrusted.header().token_type.as_deref(), Some("audit-checkpoint+jwt"));
+    let kid = untrusted.header().key_id.clone().expect("a kid");
+    assert_eq!(signed.json["kid"], kid.as_str());
+    let jwk = keys.json["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid.as_str()))
+        .cloned()
+        .expect("the checkpoint's kid is in the audit key document");
+    let jwk: JsonWebKey<'_> = serde_json::from_value(jwk).expect("a JWK");
+    let key = <Ed25519 as Algorithm>::VerifyingKey::try_from(&jwk).expect("an Ed25519 key");
+    let verified = Ed25519
+        .validator::<Value>(&key)
+        .validate(&untrusted)
+        .expect("the signature verifies");
+    let claims = &verified.claims().custom;
+    assert_eq!(claims["tenantId"], t.id.as_str());
+    assert_eq!(claims["seq"], seq);
+    assert_eq!(claims["headHash"], signed.json["headHash"]);
+    assert_eq!(claims["iss"], app.base.as_str());
+    // The token JWKS does not carry it: nothing that takes tokens takes it.
+    let jwks = app
+        .send(reqwest::Client::new().get(app.url("//.well-known/jwks.json")))
+        .await;
+    assert!(!jwks.text.contains(kid.as_str()), "{}", jwks.text);
+
+    // A backup of the database taken now, and more activity after it.
+    let backup = app.store.audit_head(tenant).await;
+    for _ in 0..3 {
+        app.token(&agent.client_id, &agent.secret, None).await;
+    }
+    let second = string(&app.get("/audit/checkpoint", &admin).await.json["checkpoint"]);
+    let held = verify(&app, &admin, Some(&first)).await;
+    assert_eq!(held.json["valid"], true, "{}", held.text);
+    assert_eq!(held.json["savedCheckpoint"], "contained", "{}", held.text);
+
+    // Restored from the backup: consistent on its own, caught by the later checkpoint.
+    app.store.roll_back_audit(tenant, backup).await;
+    assert_eq!(verify(&app, &admin, None).await.json["valid"], true);
+    assert_eq!(verify(&app, &admin, Some(&first)).await.json["valid"], true);
+    let rolled_back = verify(&app, &admin, Some(&second)).await;
+    assert_eq!(rolled_back.json["valid"], false, "{}", rolled_back.text);
+    assert_eq!(
+        rolled_back.json["savedCheckpoint"], "notContained",
+        "{}",
+        rolled_back.text
+    );
+    assert!(
+        string(&rolled_back.json["reason"]).contains("saved checkpoint"),
+        "{}",
+        rolled_back.text
+    );
+
+    // Wiped: an empty chain verifies, but not against what it held.
+    app.store.roll_back_audit(tenant, None).await;
+    let empty = verify(&app, &admin, None).await;
+    assert_eq!(empty.json["valid"], true, "{}", empty.text);
+    assert_eq!(empty.json["checked"], 0);
+    let wiped = verify(&app, &admin, Some(&first)).await;
+    assert_eq!(wiped.json["valid"], false, "{}", wiped.text);
+
+    // Only this server's checkpoints of this tenant are taken.
+    for bad in ["x", "a.b.c", &first.replace('.', "")] {
+        app.get(&format!("/audit/verify?checkpoint={bad}"), &admin)
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    let other = app.signup("Other").await;
+    let other_admin = app.admin_token(&other).await;
+    app.get(&format!("/audit/verify?checkpoint={first}"), &other_admin)
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+}

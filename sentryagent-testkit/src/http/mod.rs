@@ -11,5 +11,6 @@ pub mod limits;
 pub mod marketplace;
 pub mod oidc;
 pub mod openapi;
+pub mod permissions;
 pub mod tiers;
 pub mod tokens;

@@ -47,8 +47,10 @@ impl Fed {
         self.app.json(Method::POST, "/oidc/token", None, &body).await
     }
 
+    /// An exchange naming the case's tenant.
     async fn exchange_token(&self, token: &str) -> Answer {
-        self.exchange(json!({ "token": token })).await
+        self.exchange(json!({ "token": token, "tenantId": self.tenant.id }))
+            .await
     }
 
     fn token(&self, repository: &str, git_ref: &str) -> String {
@@ -361,15 +363,41 @@ pub async fn oidc_bootstrap_token_stays_in_its_lane(start: impl StartFn) {
         .post("/agents", &token, &json!({"name": "ci-bot@acme.example"}))
         .await;
     made.assert_status(201);
-    let escalate = f
+    // The policy set no ceiling: agents it registers hold nothing.
+    for scopes in [json!(["admin"]), json!(["agents:write"]), json!(["reports:read"])] {
+        let escalate = f
+            .app
+            .post(
+                "/agents",
+                &token,
+                &json!({"name": "root@acme.example", "scopes": scopes}),
+            )
+            .await;
+        escalate.assert_error(403, "SCOPE_CEILING");
+        assert_eq!(escalate.json["details"]["rule"], "grant_ceiling");
+    }
+    // It registers and does nothing else, even with `agents:write`.
+    let made_id = string(&made.json["agentId"]);
+    let own = f
         .app
-        .post(
-            "/agents",
+        .patch(
+            &format!("/agents/{made_id}"),
             &token,
-            &json!({"name": "root@acme.example", "scopes": ["admin"]}),
+            &json!({"description": "changed"}),
         )
         .await;
-    escalate.assert_error(400, "VALIDATION_ERROR");
+    own.assert_error(403, "SCOPE_CEILING");
+    assert_eq!(own.json["details"]["rule"], "bootstrap_registers_only");
+    f.app
+        .delete(&format!("/agents/{made_id}"), &token)
+        .await
+        .assert_error(403, "SCOPE_CEILING");
+    // The admin sees where the agent came from.
+    let seen = f.app.get(&format!("/agents/{made_id}"), &f.admin).await;
+    assert_eq!(seen.json["origin"]["trustPolicyId"], p["policyId"]);
+    assert_eq!(seen.json["origin"]["repository"], "acme/app");
+    assert_eq!(seen.json["origin"]["ref"], "refs/heads/dev");
+    assert!(seen.json["origin"]["runId"].is_string(), "{}", seen.text);
     f.app
         .get("/agents", &token)
         .await
@@ -436,9 +464,18 @@ pub async fn oidc_tenants_never_share_policies(start: impl StartFn) {
         )
         .await;
     bp.assert_status(201);
+    // No tenant is guessed: an exchange names its tenant.
+    let a = f
+        .exchange(json!({"token": f.token("acme/app", "refs/heads/main")}))
+        .await;
+    a.assert_error(400, "VALIDATION_ERROR");
+    assert!(string(&a.json["details"]["tenantId"]).contains("required"));
+    // B's policy neither blocks nor observes A's exchanges.
     let a = f.exchange_token(&f.token("acme/app", "refs/heads/main")).await;
-    a.assert_error(400, "TRUST_POLICY_AMBIGUOUS");
-    assert_eq!(a.json["details"]["field"], "tenantId");
+    assert_eq!(
+        f.app.whoami(&assert_token(&a)).await.json["tenantId"],
+        f.tenant.id.as_str()
+    );
     let a = f
         .exchange(json!({"token": f.token("acme/app", "refs/heads/main"), "tenantId": b.id}))
         .await;
@@ -446,8 +483,47 @@ pub async fn oidc_tenants_never_share_policies(start: impl StartFn) {
     assert_eq!(f.app.whoami(&token).await.json["tenantId"], b.id.as_str());
     assert_eq!(
         f.audit("oidc.exchanged").await.len(),
-        1,
+        2,
         "B's exchange is not in A's log"
+    );
+    let b_log = f.app.get("/audit?action=oidc.exchanged", &b_admin).await;
+    assert_eq!(
+        b_log.json["items"].as_array().map(Vec::len),
+        Some(1),
+        "A's exchanges are not in B's log"
+    );
+}
+
+/// A stranger's tenant cannot capture a victim's repository: where the
+/// victim's own policy refuses (another branch), the exchange is refused,
+/// never issued in the stranger's tenant, and the stranger's log learns
+/// nothing of it.
+pub async fn oidc_a_strangers_policy_never_captures_a_repository(start: impl StartFn) {
+    let f = federation(start, Duration::from_secs(30)).await;
+    f.policy(json!({"provider": "github", "repository": "acme/app", "branch": "main"}))
+        .await;
+    let stranger = f.app.signup("Stranger").await;
+    let stranger_admin = f.app.admin_token(&stranger).await;
+    f.app
+        .post(
+            "/oidc/trust-policies",
+            &stranger_admin,
+            &json!({"provider": "github", "repository": "acme/*"}),
+        )
+        .await
+        .assert_status(201);
+    let a = f.exchange_token(&f.token("acme/app", "refs/heads/feature")).await;
+    a.assert_error(403, "TRUST_POLICY_BRANCH_MISMATCH");
+    let a = f.exchange_token(&f.token("acme/app", "refs/heads/main")).await;
+    assert_eq!(
+        f.app.whoami(&assert_token(&a)).await.json["tenantId"],
+        f.tenant.id.as_str()
+    );
+    let theirs = f.app.get("/audit?limit=100", &stranger_admin).await;
+    assert!(
+        !theirs.text.contains("acme/app"),
+        "nothing of the victim's workflows reaches the stranger: {}",
+        theirs.text
     );
 }
 
@@ -587,7 +663,7 @@ pub async fn oidc_keys_are_refetched_sparingly(start: impl StartFn) {
             c["run_id"] = i.to_string().into();
             let request = client
                 .post(f.app.url("/oidc/token"))
-                .json(&json!({ "token": is.sign_with(&rotated, &c) }));
+                .json(&json!({ "token": is.sign_with(&rotated, &c), "tenantId": f.tenant.id }));
             tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
@@ -638,7 +714,12 @@ pub async fn oidc_discovery_names_the_keys(start: impl StartFn) {
     for _ in 0..2 {
         let token = issuer.sign(&issuer.claims("acme/app", "refs/heads/main", &app.base));
         let a = app
-            .json(Method::POST, "/oidc/token", None, &json!({ "token": token }))
+            .json(
+                Method::POST,
+                "/oidc/token",
+                None,
+                &json!({ "token": token, "tenantId": tenant.id }),
+            )
             .await;
         assert_token(&a);
     }

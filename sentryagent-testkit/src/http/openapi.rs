@@ -90,6 +90,15 @@ pub async fn openapi_document_matches_the_answers(start: impl StartFn + Copy) {
     let audit = app.get("/audit", &admin).await;
     assert_matches(&doc, "AuditPage", &audit.json);
     assert_matches(&doc, "Verification", &app.get("/audit/verify", &admin).await.json);
+    let signed = app.get("/audit/checkpoint", &admin).await;
+    assert_matches(&doc, "SignedCheckpoint", &signed.json);
+    let against = app
+        .get(
+            &format!("/audit/verify?checkpoint={}", crate::string(&signed.json["checkpoint"])),
+            &admin,
+        )
+        .await;
+    assert_matches(&doc, "Verification", &against.json);
     assert_matches(&doc, "TenantWithLimits", &app.get("/tenants/me", &admin).await.json);
 
     let invalid = app.post("/agents", &admin, &json!({"name": 7})).await;

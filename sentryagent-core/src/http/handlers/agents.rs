@@ -35,6 +35,11 @@ pub(super) struct AgentView<'a> {
     listed: bool,
     /// The agent's `did:web` DID.
     did: String,
+    /// Where the agent came from, when a CI workflow registered it through
+    /// a bootstrap trust policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    origin: Option<&'a crate::agent::AgentOrigin>,
     #[serde(with = "crate::time::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "crate::time::rfc3339")]
@@ -52,6 +57,7 @@ fn view<'a>(sa: &SentryAgent, agent: &'a Agent) -> AgentView<'a> {
         status: agent.status,
         listed: agent.listed,
         did: crate::did::agent_did(&sa.settings().issuer, agent.id),
+        origin: agent.origin.as_ref(),
         created_at: agent.created_at,
         updated_at: agent.updated_at,
     }

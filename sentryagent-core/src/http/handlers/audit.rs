@@ -1,4 +1,7 @@
+use std::net::IpAddr;
+
 use http::StatusCode;
+use http::header::{CACHE_CONTROL, HeaderValue};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -7,6 +10,7 @@ use super::params::PageParams;
 use crate::Caller;
 use crate::audit::{AuditEvent, AuditQuery, Outcome};
 use crate::http::body::{self, Query};
+use crate::http::openapi::ErrorBody;
 use crate::http::{Request, Response};
 use crate::{AgentId, Error, SentryAgent};
 
@@ -53,9 +57,41 @@ pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Resu
 }
 
 #[utoipa::path(get, path = "/audit/verify", tag = "Audit", operation_id = "verifyAudit",
-    responses((status = 200, description = "Whether the tenant's hash chain is intact.", body = crate::audit::Verification)),
+    params(
+        ("checkpoint" = Option<String>, Query, description = "A checkpoint saved from `GET /audit/checkpoint` (its JWS): \
+            the chain must still hold it, so a rollback, a wipe or a rewrite since is caught."),
+    ),
+    responses((status = 200, description = "Whether the tenant's hash chain is intact (and holds the saved checkpoint).", body = crate::audit::Verification)),
     security(("bearer" = ["audit:read"])))]
-pub(super) async fn verify(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
-    let result = sa.verify_audit(&caller).await?;
+pub(super) async fn verify(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+    let q = Query::parse(&req, &["checkpoint"])?;
+    let result = match q.get("checkpoint") {
+        Some(saved) => sa.verify_audit_against(&caller, saved).await?,
+        None => sa.verify_audit(&caller).await?,
+    };
     Ok(Response::json(StatusCode::OK, &result))
+}
+
+#[utoipa::path(get, path = "/audit/checkpoint", tag = "Audit", operation_id = "getAuditCheckpoint",
+    responses(
+        (status = 200, description = "The chain's checkpoint, signed by the audit key: keep `checkpoint` outside this \
+            server and pass it to `GET /audit/verify?checkpoint=` later.", body = crate::audit::SignedCheckpoint),
+        (status = 409, description = "`AUDIT_CHECKPOINT_MISSING`: the checkpoint was lost and nothing vouches for the \
+            chain's head until an operator re-anchors it.", body = ErrorBody),
+    ),
+    security(("bearer" = ["audit:read"])))]
+pub(super) async fn checkpoint(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
+    let signed = sa.audit_checkpoint(&caller).await?;
+    Ok(Response::json(StatusCode::OK, &signed).no_store())
+}
+
+#[utoipa::path(get, path = "/audit/keys", tag = "Audit", operation_id = "getAuditKeys",
+    responses((status = 200, description = "The audit signing key that signs checkpoints (a JWKS): derived from the \
+        server's master secret, it stays the same across restarts and token-key rotations.", body = crate::http::openapi::Jwks)))]
+pub(super) async fn keys(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+    let mut response = Response::json(StatusCode::OK, &sa.audit_keys());
+    response
+        .headers
+        .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    Ok(response)
 }

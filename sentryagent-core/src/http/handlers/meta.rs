@@ -118,6 +118,37 @@ pub(super) async fn health_detailed(sa: SentryAgent, _req: Request, _ip: Option<
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/health/live", tag = "Health", operation_id = "getLiveness",
+    responses((status = 200, description = "The process is up and serving: an orchestrator's liveness probe. Never \
+        rate limited, and never probes a backend (a database outage is no reason to restart the process).", body = Alive)))]
+pub(super) async fn health_live(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+    let mut response = Response::json(StatusCode::OK, &Alive { status: "ok" });
+    response
+        .headers
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/health/ready", tag = "Health", operation_id = "getReadiness",
+    responses(
+        (status = 200, description = "Every required backend answers (`ok`, or `degraded` when only an optional one \
+            is down): route traffic here. Never rate limited; backends are probed at most once a second.", body = HealthReport),
+        (status = 503, description = "A required backend is down: route traffic elsewhere until it is back.", body = HealthReport),
+    ))]
+pub(super) async fn health_ready(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+    let report = sa.readiness().await;
+    let status = if report.status == "down" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let mut response = Response::json(status, &report);
+    response
+        .headers
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 #[utoipa::path(get, path = "/openapi.json", tag = "Discovery", operation_id = "getOpenApi",
     responses((status = 200, description = "This document.", body = Object)))]
 pub(super) async fn openapi(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {

@@ -39,6 +39,7 @@ macro_rules! route {
             well_known: false,
             auth: Auth::Bearer,
             group: RouteGroup::$group,
+            rate_limited: true,
             handler: |sa, req, ctx| {
                 Box::pin(async move {
                     match ctx {
@@ -51,12 +52,16 @@ macro_rules! route {
     };
     // A route that authenticates on its own terms (or not at all).
     (open $group:ident $method:ident $path:literal, $op:literal, $handler:path) => {
-        route!(@open $group $method $path, $op, $handler, false)
+        route!(@open $group $method $path, $op, $handler, false, true)
     };
     (well_known $method:ident $path:literal, $op:literal, $handler:path) => {
-        route!(@open Public $method $path, $op, $handler, true)
+        route!(@open Public $method $path, $op, $handler, true, true)
     };
-    (@open $group:ident $method:ident $path:literal, $op:literal, $handler:path, $wk:expr) => {
+    // An orchestrator's probe: public, and never rate limited.
+    (probe $method:ident $path:literal, $op:literal, $handler:path) => {
+        route!(@open Public $method $path, $op, $handler, false, false)
+    };
+    (@open $group:ident $method:ident $path:literal, $op:literal, $handler:path, $wk:expr, $limited:expr) => {
         Route {
             method: Method::$method,
             path: $path,
@@ -64,6 +69,7 @@ macro_rules! route {
             well_known: $wk,
             auth: Auth::None,
             group: RouteGroup::$group,
+            rate_limited: $limited,
             handler: |sa, req, ctx| Box::pin(async move { Reply::reply($handler(sa, req, ctx.ip()).await) }),
         }
     };
@@ -81,10 +87,10 @@ macro_rules! route {
         meta::jwks, meta::oauth_metadata, meta::openid_configuration, meta::openapi,
         did::add_key, did::list_keys, did::remove_key, did::document,
         marketplace::list, marketplace::get,
-        audit::query, audit::verify,
+        audit::query, audit::verify, audit::checkpoint, audit::keys,
         billing::tiers, billing::usage, billing::checkout, billing::subscription, billing::webhook,
         oidc::create, oidc::list, oidc::evaluate, oidc::get, oidc::delete, oidc::token,
-        meta::health, meta::health_detailed,
+        meta::health, meta::health_detailed, meta::health_live, meta::health_ready,
     ),
     components(schemas(crate::OAuthError, super::openapi::ErrorBody)),
     tags(
@@ -98,7 +104,7 @@ macro_rules! route {
         (name = "Audit", description = "The tamper-evident audit log."),
         (name = "Billing", description = "Tiers, usage and subscriptions."),
         (name = "Federation", description = "GitHub Actions OIDC trust policies and token exchange."),
-        (name = "Health", description = "Liveness and backend probes."),
+        (name = "Health", description = "Liveness, readiness and backend probes."),
     )
 )]
 pub(super) struct ApiDoc;
@@ -130,6 +136,8 @@ pub(super) static ROUTES: &[Route] = &[
     route!(open Public GET "/marketplace/agents/{agentId}", "getMarketplaceAgent", marketplace::get),
     route!(bearer Management GET "/audit", "queryAudit", audit::query),
     route!(bearer AuditVerify GET "/audit/verify", "verifyAudit", audit::verify),
+    route!(bearer Management GET "/audit/checkpoint", "getAuditCheckpoint", audit::checkpoint),
+    route!(open Public GET "/audit/keys", "getAuditKeys", audit::keys),
     route!(open Public GET "/tiers", "listTiers", billing::tiers),
     route!(bearer Management GET "/usage", "getUsage", billing::usage),
     route!(bearer Management POST "/billing/checkout", "createCheckout", billing::checkout),
@@ -143,5 +151,7 @@ pub(super) static ROUTES: &[Route] = &[
     route!(open Oidc POST "/oidc/token", "exchangeOidcToken", oidc::token),
     route!(open Public GET "/health", "getHealth", meta::health),
     route!(open Public GET "/health/detailed", "getHealthDetailed", meta::health_detailed),
+    route!(probe GET "/health/live", "getLiveness", meta::health_live),
+    route!(probe GET "/health/ready", "getReadiness", meta::health_ready),
     route!(open Public GET "/openapi.json", "getOpenApi", meta::openapi),
 ];

@@ -52,6 +52,9 @@ pub(super) struct PolicyView<'a> {
     /// Never these events.
     denied_events: &'a [String],
     description: &'a str,
+    /// Bootstrap policies: the most an agent registered through the policy
+    /// may be given (empty: no scope at all).
+    max_scopes: &'a [String],
     #[serde(with = "crate::time::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -75,6 +78,7 @@ fn view(p: &TrustPolicy) -> PolicyView<'_> {
         allowed_events: p.allowed_events.as_deref(),
         denied_events: &p.denied_events,
         description: &p.description,
+        max_scopes: &p.max_scopes,
         created_at: p.created_at,
     }
 }
@@ -93,6 +97,7 @@ const POLICY_FIELDS: &[&str] = &[
     "allowedEvents",
     "deniedEvents",
     "description",
+    "maxScopes",
 ];
 
 #[utoipa::path(post, path = "/oidc/trust-policies", tag = "Federation", operation_id = "createTrustPolicy",

@@ -39,13 +39,14 @@ pub(super) struct TenantCreatedView<'a> {
     responses(
         (status = 201, description = "The tenant and its admin credential (secret shown once).", body = TenantCreatedView),
         (status = 401, description = "Sign-up needs the operator key (`Authorization: Bearer <operator key>`).", body = ErrorBody),
+        (status = 403, description = "`SIGNUP_CLOSED`: sign-up over HTTP is closed on this server.", body = ErrorBody),
     ),
     security((), ("operatorKey" = [])))]
 pub(super) async fn create(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, Error> {
     let body: CreateTenant = body::json(&req, &["name"], false)?;
     let name = body.name.ok_or_else(|| Error::invalid("name", "is required"))?;
     let key = req.header(AUTHORIZATION).and_then(crate::http::bearer_token);
-    let created = sa.create_tenant(&name, key, ip).await?;
+    let created = sa.sign_up(&name, key, ip).await?;
     let view = TenantCreatedView {
         tenant_id: created.tenant.id,
         name: &created.tenant.name,
@@ -63,6 +64,10 @@ pub(super) struct TenantView {
     #[serde(flatten)]
     tenant: Tenant,
     limits: TierLimits,
+    /// Whether this server enforces the tier's limits (off unless the host
+    /// turns enforcement on; metering goes on either way).
+    #[serde(rename = "limitsEnforced")]
+    limits_enforced: bool,
 }
 
 #[utoipa::path(get, path = "/tenants/me", tag = "Tenants", operation_id = "getMyTenant",
@@ -71,5 +76,13 @@ pub(super) struct TenantView {
 pub(super) async fn me(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
     let tenant = sa.tenant(&caller).await?;
     let limits = sa.settings().tiers.get(&tenant.tier).limits.clone();
-    Ok(Response::json(StatusCode::OK, &TenantView { tenant, limits }))
+    let limits_enforced = sa.settings().enforce_tiers;
+    Ok(Response::json(
+        StatusCode::OK,
+        &TenantView {
+            tenant,
+            limits,
+            limits_enforced,
+        },
+    ))
 }

@@ -1,0 +1,182 @@
+//! Each migration migrates a database made by the one before: a schema is
+//! built with the migrations up to the previous release, filled as that
+//! release's code filled it, then connected with today's store (which
+//! migrates on connect) and used.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentryagent_core::SentryAgent;
+use sentryagent_core::TenantId;
+use sentryagent_core::audit::{AuditChain, NewAuditEvent, Outcome};
+use sentryagent_core::secret::ServerKey;
+use sentryagent_core::store::Stores;
+use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
+use sentryagent_testkit::services;
+
+const SECRET: &[u8] = b"an-instance-shared-secret-of-32-bytes!";
+
+/// A pool on `schema` with the migrations up to `version` applied, kept
+/// where the store keeps them.
+async fn migrated_to(schema: &str, version: i64) -> Option<sqlx::PgPool> {
+    let options: sqlx::postgres::PgConnectOptions = match services::database_url().parse() {
+        Ok(options) => options,
+        Err(e) => return services::unavailable("PostgreSQL migrations", &e),
+    };
+    let pool = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options.options([("search_path", schema)]))
+        .await
+    {
+        Ok(pool) => pool,
+        Err(e) => return services::unavailable("PostgreSQL migrations", &e),
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut migrator = sqlx::migrate::Migrator::new(dir).await.expect("the migrations");
+    migrator.create_schema(schema.to_owned());
+    migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
+    migrator.run_to(version, &pool).await.expect("the earlier migrations");
+    Some(pool)
+}
+
+/// 0006 (`audit_heads.lost_at`): chains written before it, heads and MACs
+/// as they were, still verify, and appends go on after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_chains_from_before_0006_verify_and_grow() {
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 4).await else {
+        return;
+    };
+    // A tenant's chain of five events, as the code of migration 0004 wrote it.
+    let chain = AuditChain::new(ServerKey::from_master(SECRET).expect("key"));
+    let tenant = TenantId::new();
+    let mut head = chain.genesis(tenant);
+    for i in 0..5 {
+        let e = chain.seal(
+            tenant,
+            &head,
+            NewAuditEvent::new("agent.created", Outcome::Success, "operator").detail("i", i),
+        );
+        sqlx::query(
+            "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
+             prev_hash, hash) VALUES ($1, $2, $3, NULL, $4, $5, $6, NULL, $7, $8, $9, $10)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(e.seq as i64)
+        .bind(e.id.as_uuid())
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(e.outcome.as_str())
+        .bind(e.at)
+        .bind(sqlx::types::Json(&e.details))
+        .bind(&e.prev_hash[..])
+        .bind(&e.hash[..])
+        .execute(&pool)
+        .await
+        .expect("an event");
+        head = chain.checkpoint(tenant, e.seq, e.hash);
+    }
+    sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash, mac) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.as_uuid())
+        .bind(head.seq as i64)
+        .bind(&head.hash[..])
+        .bind(&head.mac[..])
+        .execute(&pool)
+        .await
+        .expect("the head");
+
+    let store = Arc::new(
+        PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
+            .await
+            .expect("today's store migrates the schema"),
+    );
+    let idp = SentryAgent::builder()
+        .server_secret(SECRET)
+        .expect("secret")
+        .stores(Stores::new(store.clone(), store.clone()))
+        .group_commit(true)
+        .build()
+        .await
+        .expect("build");
+    let verified = idp.verify_audit_chain(tenant).await.expect("verify");
+    assert!(verified.valid && verified.checked == 5, "{verified:?}");
+    let appended = idp
+        .record(tenant, vec![NewAuditEvent::new("token.issued", Outcome::Success, "x")])
+        .await
+        .expect("append after the old head");
+    assert_eq!(appended[0].seq, 6);
+    let verified = idp.verify_audit_chain(tenant).await.expect("verify");
+    assert!(verified.valid && verified.checked == 6, "{verified:?}");
+
+    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .expect("drop the test schema");
+}
+
+/// 0005 (the trust model: `agents.origin`, `trust_policies.max_scopes`):
+/// agents and trust policies written before it read back as before; agents
+/// have no origin, and old bootstrap policies get a new one's ceiling, none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_and_policies_from_before_0005_read_back() {
+    use sentryagent_core::store::{AgentStore, TrustPolicyStore};
+    use sentryagent_core::{AgentId, TrustPolicyId};
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 4).await else {
+        return;
+    };
+    let (tenant, agent, policy) = (TenantId::new(), AgentId::new(), TrustPolicyId::new());
+    sqlx::query("INSERT INTO tenants (id, name, tier, created_at) VALUES ($1, 'Acme', 'free', now())")
+        .bind(tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .expect("a tenant");
+    sqlx::query(
+        "INSERT INTO agents (tenant_id, id, name, description, capabilities, metadata, scopes, status, listed, \
+         created_at, updated_at) VALUES ($1, $2, 'bot@acme.example', '', '{}', '{}', '{agents:read}', 'active', \
+         true, now(), now())",
+    )
+    .bind(tenant.as_uuid())
+    .bind(agent.as_uuid())
+    .execute(&pool)
+    .await
+    .expect("an agent");
+    sqlx::query(
+        "INSERT INTO trust_policies (tenant_id, id, provider, repository, denied_events, description, created_at) \
+         VALUES ($1, $2, 'github', 'acme/app', '{}', '', now())",
+    )
+    .bind(tenant.as_uuid())
+    .bind(policy.as_uuid())
+    .execute(&pool)
+    .await
+    .expect("a bootstrap policy");
+
+    let store = PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
+        .await
+        .expect("today's store migrates the schema");
+    let read = store.agent(tenant, agent).await.expect("read").expect("the agent");
+    assert_eq!(
+        (read.name.as_str(), read.scopes.as_slice()),
+        ("bot@acme.example", &["agents:read".to_owned()][..])
+    );
+    assert_eq!(read.origin, None, "agents registered before have no origin");
+    let read = store
+        .trust_policy(tenant, policy)
+        .await
+        .expect("read")
+        .expect("the policy");
+    assert!(
+        read.max_scopes.is_empty(),
+        "an old bootstrap policy gets the new default ceiling: none"
+    );
+
+    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .expect("drop the test schema");
+}
