@@ -10,6 +10,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use sentryagent_billing_stripe::{StripeBilling, StripeConfig};
+use sentryagent_core::http::client_ip::{ForwardedHeader, parse_net};
 use sentryagent_core::ratelimit::{Quota, RouteGroup};
 use sentryagent_core::resource::ResourcePolicy;
 use sentryagent_core::store::{RevocationList, Stores};
@@ -274,10 +275,12 @@ fn number(name: &str, value: &str) -> Result<u64, BoxError> {
         .map_err(|_| format!("{name} must be a whole number, not `{value}`").into())
 }
 
-/// `SENTRYAGENT_RATE_LIMIT_<GROUP>=20/60s` per route group (`TOKEN`, `OAUTH`,
-/// `OIDC`, `SIGNUP`, `AUDIT_VERIFY`, `MANAGEMENT`, `PUBLIC`),
-/// `SENTRYAGENT_RATE_LIMITS=off`, `SENTRYAGENT_RATE_LIMIT_FAIL_CLOSED=token,oidc`
-/// and `SENTRYAGENT_TRUSTED_PROXIES=10.0.0.0/8,…`.
+/// `SENTRYAGENT_RATE_LIMIT_<GROUP>=20/60s` per group (`TOKEN`,
+/// `TOKEN_FAILURES`, `CLIENT_FAILURES`, `REFUSED_TOKENS`, `OAUTH`, `OIDC`,
+/// `SIGNUP`, `AUDIT_VERIFY`, `MANAGEMENT`, `TENANT`, `PUBLIC`),
+/// `SENTRYAGENT_RATE_LIMITS=off`, `SENTRYAGENT_RATE_LIMIT_FAIL_CLOSED=token,oidc`,
+/// `SENTRYAGENT_TRUSTED_PROXIES=10.0.0.0/8,…` and
+/// `SENTRYAGENT_FORWARDED_HEADER=x-forwarded-for|forwarded`.
 fn limits(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxError> {
     if env("SENTRYAGENT_RATE_LIMITS").is_some_and(|v| v == "off") {
         builder = builder.rate_limiting(false);
@@ -305,8 +308,14 @@ fn limits(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, BoxErro
     }
     for net in env("SENTRYAGENT_TRUSTED_PROXIES").unwrap_or_default().split(',') {
         if !net.trim().is_empty() {
-            builder = builder.trusted_proxy(net.parse().map_err(|e| format!("SENTRYAGENT_TRUSTED_PROXIES: {e}"))?);
+            builder = builder.trusted_proxy(parse_net(net).map_err(|e| format!("SENTRYAGENT_TRUSTED_PROXIES: {e}"))?);
         }
+    }
+    if let Some(header) = env("SENTRYAGENT_FORWARDED_HEADER") {
+        let header: ForwardedHeader = header
+            .parse()
+            .map_err(|e| format!("SENTRYAGENT_FORWARDED_HEADER: {e}"))?;
+        builder = builder.forwarded_header(header);
     }
     Ok(builder)
 }

@@ -30,6 +30,10 @@ pub mod token;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// The address-range crate of [`SentryAgentBuilder::trusted_proxy`], re-exported so
+/// hosts build against the same version.
+pub use ipnet;
+
 pub use error::{Error, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
 pub use ids::{AgentId, CredentialId, EventId, TenantId, TokenId, TrustPolicyId};
 pub use memory::MemoryStore;

@@ -1,34 +1,62 @@
-//! Rate limits: a quota per route group, keyed per client (token endpoint),
-//! per tenant (management routes) or per IP (unauthenticated routes),
-//! enforced in the core's route layer so every adapter gets them.
+//! Rate limits: a quota per group, enforced in the core so every adapter
+//! gets them. What a group counts, and under which key, follows one rule:
+//! before authentication only *refusals* are counted, per source address
+//! (never all traffic per address: fleets of agents share NATs and proxies);
+//! after authentication requests are counted per authenticated client, with
+//! a per-tenant ceiling. Unauthenticated routes count per address.
 //!
-//! [`LocalRateLimiter`] (GCRA on `governor`) is the default for one instance;
-//! a shared backend (Redis) implements [`RateLimiter`] so many instances
-//! enforce one limit. When the shared backend fails, the core falls back to a
-//! local limiter with the same quota (bounded per instance, never unlimited)
-//! unless the group is set to fail closed (503).
+//! | group | counts | key |
+//! | --- | --- | --- |
+//! | [`Token`](RouteGroup::Token) | token requests whose client authenticated | client id |
+//! | [`TokenFailures`](RouteGroup::TokenFailures) | failed client authentications at the token endpoint; over it, the address gets 429 before its secret is checked | address |
+//! | [`ClientFailures`](RouteGroup::ClientFailures) | failed authentications of one existing client, from anywhere; over it, further failures get 429, the right secret never | client id |
+//! | [`RefusedTokens`](RouteGroup::RefusedTokens) | bearer tokens refused on authenticated routes; over it, 429 instead of 401/403 | address |
+//! | [`Management`](RouteGroup::Management) | authenticated calls | agent |
+//! | [`AuditVerify`](RouteGroup::AuditVerify) | `GET /audit/verify` (it reads the whole chain) | tenant |
+//! | [`Tenant`](RouteGroup::Tenant) | every authenticated call of a tenant's agents: the ceiling | tenant |
+//! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Public`](RouteGroup::Public) | requests | address |
+//!
+//! An address is an IPv4 address or an IPv6 /64. State exists only for
+//! addresses, authenticated principals and existing clients, never for a
+//! client id someone makes up, and the in-process limiter holds at most a
+//! fixed number of keys whatever arrives.
+//!
+//! [`LocalRateLimiter`] is the default for one instance; a shared backend
+//! (Redis) implements [`RateLimiter`] so many instances enforce one limit.
+//! When the shared backend fails, the core falls back to a local limiter
+//! with the same quota (bounded per instance, never unlimited) unless the
+//! group is set to fail closed (503).
 
 use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
 use std::fmt;
-use std::num::NonZeroU32;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota as GovernorQuota, RateLimiter as Governor};
 
 use crate::error::StoreResult;
 
-/// Routes that share a quota.
+/// Groups of requests that share a quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RouteGroup {
-    /// `POST /oauth2/token`, per client id.
+    /// `POST /oauth2/token`, per authenticated client: counted once the
+    /// client's secret checks out.
     Token,
+    /// Failed client authentications at `POST /oauth2/token`, per address.
+    /// An address over it gets 429 before its secret is even checked.
+    TokenFailures,
+    /// Failed authentications of one existing client, from any address.
+    /// Over it, further failures for that client answer 429 and are audited
+    /// as one count per window; the correct secret is never refused by it.
+    ClientFailures,
+    /// Bearer tokens refused on authenticated routes (invalid, expired,
+    /// revoked, suspended agent), per address. Over it, the refusals answer
+    /// 429; valid tokens from the same address are not affected.
+    RefusedTokens,
     /// `POST /oauth2/introspect` and `/oauth2/revoke`, per IP.
     OAuth,
     /// `POST /oidc/token`, per IP.
@@ -37,21 +65,28 @@ pub enum RouteGroup {
     Signup,
     /// `GET /audit/verify`, per tenant (it reads the whole chain).
     AuditVerify,
-    /// Every other authenticated route, per tenant.
+    /// Every other authenticated route, per agent.
     Management,
+    /// Every authenticated route, per tenant: the ceiling over all of a
+    /// tenant's agents, counted after the agent's own quota.
+    Tenant,
     /// Unauthenticated documents (well-known, health, marketplace), per IP.
     Public,
 }
 
 impl RouteGroup {
     /// Every group.
-    pub const ALL: [RouteGroup; 7] = [
+    pub const ALL: [RouteGroup; 11] = [
         RouteGroup::Token,
+        RouteGroup::TokenFailures,
+        RouteGroup::ClientFailures,
+        RouteGroup::RefusedTokens,
         RouteGroup::OAuth,
         RouteGroup::Oidc,
         RouteGroup::Signup,
         RouteGroup::AuditVerify,
         RouteGroup::Management,
+        RouteGroup::Tenant,
         RouteGroup::Public,
     ];
 
@@ -59,11 +94,15 @@ impl RouteGroup {
     pub fn as_str(self) -> &'static str {
         match self {
             RouteGroup::Token => "token",
+            RouteGroup::TokenFailures => "token-failures",
+            RouteGroup::ClientFailures => "client-failures",
+            RouteGroup::RefusedTokens => "refused-tokens",
             RouteGroup::OAuth => "oauth",
             RouteGroup::Oidc => "oidc",
             RouteGroup::Signup => "signup",
             RouteGroup::AuditVerify => "audit-verify",
             RouteGroup::Management => "management",
+            RouteGroup::Tenant => "tenant",
             RouteGroup::Public => "public",
         }
     }
@@ -76,11 +115,15 @@ impl RouteGroup {
         };
         match self {
             RouteGroup::Token => per_minute(600),
+            RouteGroup::TokenFailures => per_minute(60),
+            RouteGroup::ClientFailures => per_minute(20),
+            RouteGroup::RefusedTokens => per_minute(60),
             RouteGroup::OAuth => per_minute(1_200),
             RouteGroup::Oidc => per_minute(60),
             RouteGroup::Signup => per_minute(10),
             RouteGroup::AuditVerify => per_minute(10),
             RouteGroup::Management => per_minute(1_200),
+            RouteGroup::Tenant => per_minute(6_000),
             RouteGroup::Public => per_minute(600),
         }
     }
@@ -158,83 +201,182 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// The backend could not be reached; the core then falls back to a
     /// local limiter or fails closed, as the group's setting says.
     async fn check(&self, group: RouteGroup, key: &str, quota: Quota) -> StoreResult<RateDecision>;
+
+    /// Whether one request for `key` would be allowed now, without counting
+    /// it: how the token endpoint asks whether an address is over its
+    /// failure budget before it checks a secret.
+    ///
+    /// # Errors
+    /// As [`check`](Self::check).
+    async fn peek(&self, group: RouteGroup, key: &str, quota: Quota) -> StoreResult<RateDecision>;
 }
 
-type Keyed = Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+/// One GCRA step, the same arithmetic as the Redis backend's script so both
+/// answer alike. `tat` is the key's theoretical arrival time (`None`: no
+/// state), all in nanoseconds on one clock. Returns the decision and, for an
+/// allowed counted request, the new `tat` to store.
+fn gcra(tat: Option<u64>, now: u64, quota: Quota, count: bool) -> (RateDecision, Option<u64>) {
+    let interval = u64::try_from(quota.emission_interval().as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let window = interval.saturating_mul(u64::from(quota.limit));
+    let tat = tat.unwrap_or(now).max(now);
+    let new_tat = tat.saturating_add(interval);
+    let allow_at = new_tat.saturating_sub(window);
+    let nanos = Duration::from_nanos;
+    if now < allow_at {
+        let refused = RateDecision {
+            allowed: false,
+            limit: quota.limit,
+            remaining: 0,
+            reset: nanos(tat - now),
+            retry_after: nanos(allow_at - now),
+        };
+        return (refused, None);
+    }
+    // What is left after this request (counted) or right now (peeked).
+    let after = if count { new_tat } else { tat };
+    let remaining = window.saturating_sub(after - now) / interval;
+    let allowed = RateDecision {
+        allowed: true,
+        limit: quota.limit,
+        remaining: u32::try_from(remaining).unwrap_or(u32::MAX).min(quota.limit),
+        reset: nanos(after - now),
+        retry_after: Duration::ZERO,
+    };
+    (allowed, count.then_some(new_tat))
+}
 
-/// The in-process limiter (GCRA, `governor`): one instance's own counts.
-#[derive(Default)]
+/// Shards of the in-process limiter: checks of different keys rarely wait
+/// for each other.
+const SHARDS: usize = 16;
+
+type Shard = HashMap<(RouteGroup, Box<str>), u64>;
+
+/// The in-process limiter (GCRA): one instance's own counts, in a map that
+/// never holds more than its capacity of keys.
+///
+/// A key whose quota is whole again has no state worth keeping and is
+/// dropped first. If the map is still full, the keys nearest to a whole
+/// quota are forgotten (their owners get back at most what they had left to
+/// regain): the keys being limited right now are the last to go, so
+/// flooding the limiter with new keys frees nobody who is being limited.
+/// (A general cache's admission policy would be wrong here: a key it refuses
+/// to admit would never be limited at all.)
 pub struct LocalRateLimiter {
-    limiters: RwLock<HashMap<(RouteGroup, Quota), Arc<Keyed>>>,
-    checks: AtomicU64,
+    shards: Box<[Mutex<Shard>]>,
+    shard_capacity: usize,
+    epoch: Instant,
+}
+
+impl Default for LocalRateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LocalRateLimiter {
-    /// An empty limiter.
+    /// Keys held at most by [`new`](Self::new): about 100 bytes each.
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// An empty limiter holding at most [`Self::DEFAULT_CAPACITY`] keys.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
     }
 
-    fn limiter(&self, group: RouteGroup, quota: Quota) -> Arc<Keyed> {
-        if let Some(l) = self
-            .limiters
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(group, quota))
-        {
-            return l.clone();
+    /// An empty limiter holding at most `capacity` keys (at least one per shard).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            shard_capacity: capacity.div_ceil(SHARDS).max(1),
+            epoch: Instant::now(),
         }
-        let burst = NonZeroU32::new(quota.limit).unwrap_or(NonZeroU32::MIN);
-        let governor_quota = GovernorQuota::with_period(quota.emission_interval().max(Duration::from_nanos(1)))
-            .map(|q| q.allow_burst(burst))
-            .unwrap_or_else(|| GovernorQuota::per_second(burst));
-        self.limiters
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((group, quota))
-            .or_insert_with(|| {
-                Arc::new(Governor::keyed(governor_quota).with_middleware::<StateInformationMiddleware>())
-            })
-            .clone()
+    }
+
+    /// The most keys it holds.
+    pub fn capacity(&self) -> usize {
+        self.shard_capacity * SHARDS
+    }
+
+    /// The keys it holds now.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Whether it holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn shard(&self, group: RouteGroup, key: &str) -> MutexGuard<'_, Shard> {
+        let mut h = DefaultHasher::new();
+        (group, key).hash(&mut h);
+        // The remainder is below SHARDS, so the cast is lossless.
+        lock(&self.shards[(h.finish() % SHARDS as u64) as usize])
     }
 
     /// One check, synchronously: the same as [`RateLimiter::check`].
     pub fn check_now(&self, group: RouteGroup, key: &str, quota: Quota) -> RateDecision {
-        let limiter = self.limiter(group, quota);
-        // Forget idle keys now and then so memory stays bounded.
-        if self.checks.fetch_add(1, Ordering::Relaxed) % 65_536 == 65_535 {
-            limiter.retain_recent();
-        }
-        let interval = quota.emission_interval();
-        match limiter.check_key(&key.to_owned()) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                RateDecision {
-                    allowed: true,
-                    limit: quota.limit,
-                    remaining,
-                    reset: interval * quota.limit.saturating_sub(remaining),
-                    retry_after: Duration::ZERO,
-                }
+        let now = self.now();
+        let mut shard = self.shard(group, key);
+        let owned = (group, Box::<str>::from(key));
+        let (decision, new_tat) = gcra(shard.get(&owned).copied(), now, quota, true);
+        if let Some(tat) = new_tat {
+            if shard.len() >= self.shard_capacity && !shard.contains_key(&owned) {
+                make_room(&mut shard, now, self.shard_capacity);
             }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(limiter.clock().now());
-                RateDecision {
-                    allowed: false,
-                    limit: quota.limit,
-                    remaining: 0,
-                    reset: interval * quota.limit,
-                    retry_after: wait,
-                }
-            }
+            shard.insert(owned, tat);
         }
+        decision
     }
+
+    /// One peek, synchronously: the same as [`RateLimiter::peek`].
+    pub fn peek_now(&self, group: RouteGroup, key: &str, quota: Quota) -> RateDecision {
+        let now = self.now();
+        let shard = self.shard(group, key);
+        let tat = shard.get(&(group, Box::<str>::from(key))).copied();
+        gcra(tat, now, quota, false).0
+    }
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Frees room in a full shard: the keys whose quota is whole again, then,
+/// if that freed less than a quarter, the keys nearest to a whole quota
+/// down to three quarters of the capacity, so the next sweep is a quarter
+/// of the capacity of insertions away.
+fn make_room(shard: &mut Shard, now: u64, capacity: usize) {
+    shard.retain(|_, tat| *tat > now);
+    let target = capacity - (capacity / 4).max(1);
+    if shard.len() <= target {
+        return;
+    }
+    let mut tats: Vec<u64> = shard.values().copied().collect();
+    let excess = shard.len() - target;
+    let (_, cut, _) = tats.select_nth_unstable(excess - 1);
+    let cut = *cut;
+    let mut removed = 0;
+    shard.retain(|_, tat| {
+        let drop = *tat <= cut && removed < excess;
+        removed += usize::from(drop);
+        !drop
+    });
 }
 
 #[async_trait]
 impl RateLimiter for LocalRateLimiter {
     async fn check(&self, group: RouteGroup, key: &str, quota: Quota) -> StoreResult<RateDecision> {
         Ok(self.check_now(group, key, quota))
+    }
+
+    async fn peek(&self, group: RouteGroup, key: &str, quota: Quota) -> StoreResult<RateDecision> {
+        Ok(self.peek_now(group, key, quota))
     }
 }
 
@@ -291,13 +433,27 @@ impl crate::SentryAgent {
     /// off. A shared limiter that fails is replaced by the local one (logged
     /// once per outage) unless the group fails closed.
     pub(crate) async fn rate_limit(&self, group: RouteGroup, key: &str) -> Result<Option<RateDecision>, crate::Error> {
+        self.limit(group, key, true).await
+    }
+
+    /// Whether a request would be allowed now, without counting it; as
+    /// [`rate_limit`](Self::rate_limit) otherwise.
+    pub(crate) async fn rate_peek(&self, group: RouteGroup, key: &str) -> Result<Option<RateDecision>, crate::Error> {
+        self.limit(group, key, false).await
+    }
+
+    async fn limit(&self, group: RouteGroup, key: &str, count: bool) -> Result<Option<RateDecision>, crate::Error> {
         let inner = &self.inner;
         let settings = &inner.settings.rate_limits;
         if !settings.enabled {
             return Ok(None);
         }
         let quota = settings.quota(group);
-        match inner.rate_limiter.check(group, key, quota).await {
+        let shared = match count {
+            true => inner.rate_limiter.check(group, key, quota).await,
+            false => inner.rate_limiter.peek(group, key, quota).await,
+        };
+        match shared {
             Ok(decision) => {
                 if inner.limiter_down.swap(false, Ordering::Relaxed) {
                     tracing::info!("the shared rate limiter is reachable again");
@@ -311,7 +467,11 @@ impl crate::SentryAgent {
                 if settings.fails_closed(group) {
                     return Err(crate::Error::Store(e));
                 }
-                Ok(Some(inner.local_limiter.check_now(group, key, quota)))
+                let local = &inner.local_limiter;
+                Ok(Some(match count {
+                    true => local.check_now(group, key, quota),
+                    false => local.peek_now(group, key, quota),
+                }))
             }
         }
     }
@@ -362,6 +522,68 @@ mod tests {
         assert!(
             limiter.check_now(RouteGroup::Signup, "a", quota).allowed,
             "groups are separate"
+        );
+    }
+
+    #[test]
+    fn a_peek_does_not_count() {
+        let limiter = LocalRateLimiter::new();
+        let quota = Quota {
+            limit: 2,
+            period: Duration::from_secs(60),
+        };
+        for _ in 0..5 {
+            let d = limiter.peek_now(RouteGroup::TokenFailures, "ip:1", quota);
+            assert!(d.allowed);
+            assert_eq!(d.remaining, 2);
+        }
+        assert!(limiter.is_empty(), "peeking creates no state");
+        limiter.check_now(RouteGroup::TokenFailures, "ip:1", quota);
+        assert_eq!(limiter.peek_now(RouteGroup::TokenFailures, "ip:1", quota).remaining, 1);
+        limiter.check_now(RouteGroup::TokenFailures, "ip:1", quota);
+        let over = limiter.peek_now(RouteGroup::TokenFailures, "ip:1", quota);
+        assert!(!over.allowed);
+        assert!(over.retry_after > Duration::ZERO && over.retry_after <= Duration::from_secs(30));
+        assert!(!limiter.check_now(RouteGroup::TokenFailures, "ip:1", quota).allowed);
+    }
+
+    /// However many keys arrive, the limiter holds at most its capacity, and
+    /// a flood of new keys does not free a key that is being limited.
+    #[test]
+    fn state_is_bounded_and_limited_keys_stay_limited() {
+        let limiter = LocalRateLimiter::with_capacity(1_000);
+        let quota = Quota {
+            limit: 3,
+            period: Duration::from_secs(3600),
+        };
+        for _ in 0..3 {
+            assert!(
+                limiter
+                    .check_now(RouteGroup::TokenFailures, "ip:attacker", quota)
+                    .allowed
+            );
+        }
+        assert!(
+            !limiter
+                .check_now(RouteGroup::TokenFailures, "ip:attacker", quota)
+                .allowed
+        );
+        let mut most = 0;
+        for i in 0..10_000 {
+            limiter.check_now(RouteGroup::TokenFailures, &format!("ip:made-up-{i}"), quota);
+            most = most.max(limiter.len());
+        }
+        assert!(
+            most <= limiter.capacity(),
+            "{most} keys held, capacity {}",
+            limiter.capacity()
+        );
+        assert!(limiter.capacity() < 1_100);
+        assert!(
+            !limiter
+                .check_now(RouteGroup::TokenFailures, "ip:attacker", quota)
+                .allowed,
+            "still limited after the flood"
         );
     }
 }

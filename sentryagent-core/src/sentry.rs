@@ -10,7 +10,7 @@ use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
 use crate::billing::BillingProvider;
 use crate::error::Error;
 use crate::health::{HealthCheck, HealthReport};
-use crate::http::client_ip::IpNet;
+use crate::http::client_ip::{ForwardedHeader, IpNet};
 use crate::memory::MemoryStore;
 use crate::metering::Meter;
 use crate::permission::{self, Operation, Principal, Refusal};
@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     /// Stands in for a shared limiter while it is unreachable.
     pub(crate) local_limiter: LocalRateLimiter,
     pub(crate) limiter_down: AtomicBool,
+    /// Windows of repeated refusals being counted rather than audited.
+    pub(crate) repeats: crate::audit::repeats::Repeats,
     pub(crate) meter: Meter,
     /// Usage counters shared by every instance (Redis), if configured.
     pub(crate) shared_usage: Option<Arc<dyn UsageCounters>>,
@@ -407,9 +409,26 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// A proxy (or range) whose forwarding headers name the client.
-    pub fn trusted_proxy(mut self, net: IpNet) -> Self {
-        self.settings.trusted_proxies.push(net);
+    /// A proxy (an address, or a range such as `10.0.0.0/8`) whose
+    /// forwarding header names the client; see
+    /// [`client_ip`](crate::http::client_ip) for the rule.
+    pub fn trusted_proxy(mut self, net: impl Into<IpNet>) -> Self {
+        self.settings.trusted_proxies.push(net.into());
+        self
+    }
+
+    /// Which header the trusted proxies set (default `X-Forwarded-For`); the
+    /// other one is ignored, whoever sent it.
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.settings.forwarded_header = header;
+        self
+    }
+
+    /// How long repeated refusals of one token or client are only counted
+    /// (default 60 s): the first is audited at once, the count of the others
+    /// as one event when the window ends.
+    pub fn refusal_audit_window(mut self, window: Duration) -> Self {
+        self.settings.refusal_audit_window = window;
         self
     }
 
@@ -556,6 +575,7 @@ impl SentryAgentBuilder {
                 rate_limiter: self.rate_limiter.unwrap_or_else(|| Arc::new(LocalRateLimiter::new())),
                 local_limiter: LocalRateLimiter::new(),
                 limiter_down: AtomicBool::new(false),
+                repeats: Default::default(),
                 meter: Meter::default(),
                 shared_usage: self.shared_usage,
                 billing: self.billing,

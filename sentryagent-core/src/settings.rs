@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::http::client_ip::IpNet;
+use crate::http::client_ip::{ForwardedHeader, IpNet};
 use crate::ratelimit::RateLimitSettings;
 use crate::tier::Tiers;
 use crate::token::SigningAlgorithm;
@@ -59,8 +59,14 @@ pub struct Settings {
     pub clock_skew: Duration,
     /// Quotas per route group.
     pub rate_limits: RateLimitSettings,
-    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
+    /// Proxies whose forwarding header is believed (see
+    /// [`client_ip`](crate::http::client_ip) for the rule).
     pub trusted_proxies: Vec<IpNet>,
+    /// The forwarding header the trusted proxies set; the other is ignored.
+    pub forwarded_header: ForwardedHeader,
+    /// How long repeated refusals of one token or client are counted before
+    /// their count is audited as one event (the first is audited at once).
+    pub refusal_audit_window: Duration,
     /// The tier catalog.
     pub tiers: Tiers,
     /// Whether tier limits are enforced (metering goes on either way): by
@@ -98,6 +104,8 @@ impl Default for Settings {
             clock_skew: Duration::from_secs(30),
             rate_limits: RateLimitSettings::default(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
+            refusal_audit_window: Duration::from_secs(60),
             tiers: Tiers::default(),
             enforce_tiers: false,
             quota_cache_ttl: Duration::from_secs(60),

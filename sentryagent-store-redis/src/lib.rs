@@ -64,8 +64,11 @@ pub struct ConnectError {
 }
 
 /// The GCRA check, atomically on the server: one round trip per request.
-/// KEYS[1]: the key; ARGV[1]: emission interval (µs); ARGV[2]: limit.
-/// Returns {allowed, remaining, retry_after_us, reset_us}.
+/// KEYS[1]: the key; ARGV[1]: emission interval (µs); ARGV[2]: limit;
+/// ARGV[3]: 1 to count the request, 0 to only say whether it would pass.
+/// Returns {allowed, remaining, retry_after_us, reset_us}. The same
+/// arithmetic as the core's in-process limiter; every key expires when its
+/// quota is whole again, so memory is bounded by the keys limited right now.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -78,6 +81,9 @@ local new_tat = tat + interval
 local allow_at = new_tat - window
 if now < allow_at then
   return {0, 0, allow_at - now, tat - now}
+end
+if ARGV[3] == '0' then
+  return {1, math.floor((window - (tat - now)) / interval), 0, tat - now}
 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
 local remaining = math.floor((window - (new_tat - now)) / interval)
@@ -147,9 +153,8 @@ impl RedisStore {
     }
 }
 
-#[async_trait]
-impl RateLimiter for RedisStore {
-    async fn check(&self, group: RouteGroup, key: &str, quota: Quota) -> StoreResult<RateDecision> {
+impl RedisStore {
+    async fn gcra(&self, group: RouteGroup, key: &str, quota: Quota, count: bool) -> StoreResult<RateDecision> {
         let interval_us = (quota.emission_interval().as_micros() as u64).max(1);
         let mut conn = self.conn.clone();
         let (allowed, remaining, retry_us, reset_us): (i64, i64, i64, i64) = self
@@ -157,6 +162,7 @@ impl RateLimiter for RedisStore {
             .key(self.key(&["rl", group.as_str(), key]))
             .arg(interval_us)
             .arg(quota.limit)
+            .arg(u8::from(count))
             .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
@@ -171,9 +177,23 @@ impl RateLimiter for RedisStore {
     }
 }
 
+#[async_trait]
+impl RateLimiter for RedisStore {
+    async fn check(&self, group: RouteGroup, key: &str, quota: Quota) -> StoreResult<RateDecision> {
+        self.gcra(group, key, quota, true).await
+    }
+
+    async fn peek(&self, group: RouteGroup, key: &str, quota: Quota) -> StoreResult<RateDecision> {
+        self.gcra(group, key, quota, false).await
+    }
+}
+
+/// Milliseconds until `expires_at`, rounded up: a key must not lapse even a
+/// fraction of a millisecond before the instant it stands for (a revocation
+/// before its token stops verifying).
 fn ttl_until(expires_at: OffsetDateTime) -> u64 {
-    let left = expires_at - OffsetDateTime::now_utc();
-    (left.whole_milliseconds().max(1) as u64).max(1)
+    let left = (expires_at - OffsetDateTime::now_utc()).whole_microseconds();
+    u64::try_from((left + 999) / 1000).unwrap_or(0).max(1)
 }
 
 #[async_trait]

@@ -65,6 +65,47 @@ pub async fn limiter_allows_the_burst_then_refuses(s: HotState) {
     );
 }
 
+/// A peek says whether a request would pass without counting it, and
+/// refuses once the quota is spent, with the same `retry_after` as a check.
+pub async fn limiter_peeks_without_counting(s: HotState) {
+    let key = unique_name("k");
+    let q = quota(2, Duration::from_secs(60));
+    for _ in 0..5 {
+        let d = s.limiter.peek(RouteGroup::TokenFailures, &key, q).await.expect("peek");
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 2);
+    }
+    assert!(
+        s.limiter
+            .check(RouteGroup::TokenFailures, &key, q)
+            .await
+            .expect("check")
+            .allowed
+    );
+    let d = s.limiter.peek(RouteGroup::TokenFailures, &key, q).await.expect("peek");
+    assert!(d.allowed);
+    assert_eq!(d.remaining, 1);
+    assert!(
+        s.limiter
+            .check(RouteGroup::TokenFailures, &key, q)
+            .await
+            .expect("check")
+            .allowed
+    );
+    let over = s.limiter.peek(RouteGroup::TokenFailures, &key, q).await.expect("peek");
+    assert!(!over.allowed);
+    assert!(
+        over.retry_after > Duration::from_secs(25) && over.retry_after <= Duration::from_secs(30),
+        "{over:?}"
+    );
+    let checked = s
+        .limiter
+        .check(RouteGroup::TokenFailures, &key, q)
+        .await
+        .expect("check");
+    assert!(!checked.allowed);
+}
+
 /// Concurrent checks are counted exactly once each.
 pub async fn limiter_counts_concurrent_checks_once(s: HotState) {
     let key = unique_name("k");
@@ -135,6 +176,52 @@ pub async fn revocations_hold_until_expiry(s: HotState) {
     );
 }
 
+/// A revoked token is refused at every instant until it would have stopped
+/// verifying anyway: its revocation outlives `exp` plus the clock skew,
+/// through the second in which verification still accepts it.
+pub async fn revoked_tokens_never_verify_again(s: HotState) {
+    let idp = sentryagent_core::SentryAgent::builder()
+        .issuer("https://idp.example.com")
+        .token_ttl(Duration::from_secs(1))
+        .clock_skew(Duration::from_secs(1))
+        .revocation_list(s.revocations.clone())
+        .build()
+        .await
+        .expect("idp");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant");
+    let body = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        tenant.admin_client_id,
+        tenant.admin_client_secret.expose()
+    );
+    let request = sentryagent_core::token::TokenRequest::parse(None, body.as_bytes()).expect("request");
+    let token = idp.issue_token(request, None).await.expect("token").access_token;
+    idp.verify_access_token(&token, None)
+        .await
+        .expect("valid before revocation");
+    idp.revoke_token(
+        Some(&format!("Bearer {token}")),
+        format!("token={token}").as_bytes(),
+        None,
+    )
+    .await
+    .expect("revoked");
+    // Poll until verification says expired (about 3 s: 1 s of life, 1 s of
+    // skew and the second of exp + skew); not one answer may accept it.
+    let mut checks = 0;
+    loop {
+        checks += 1;
+        match idp.verify_access_token(&token, None).await {
+            Ok(_) => panic!("the revoked token verified again after {checks} checks"),
+            Err(sentryagent_core::Error::Unauthorized(why)) if why.contains("expired") => break,
+            Err(sentryagent_core::Error::Unauthorized(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(checks < 1_000, "the token never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// An id is accepted once until it expires.
 pub async fn replay_guard_accepts_an_id_once(s: HotState) {
     let id = unique_name("jti");
@@ -192,8 +279,10 @@ macro_rules! hot_state_conformance {
         $crate::hot_state_conformance!(@cases $make, $cleanup;
             limiter_allows_the_burst_then_refuses,
             limiter_counts_concurrent_checks_once,
+            limiter_peeks_without_counting,
             limiter_replenishes,
             revocations_hold_until_expiry,
+            revoked_tokens_never_verify_again,
             replay_guard_accepts_an_id_once,
             usage_counters_add_up,
         );

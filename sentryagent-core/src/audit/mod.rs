@@ -15,6 +15,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub(crate) mod repeats;
 pub(crate) mod writer;
 
 use std::net::IpAddr;

@@ -300,8 +300,7 @@ impl SentryAgent {
             }
         };
         self.check_quota(tenant).await?;
-        let expires = time::OffsetDateTime::from_unix_timestamp(exp).unwrap_or_else(|_| crate::time::now())
-            + self.inner.settings.clock_skew;
+        let expires = crate::token::stops_verifying(exp, self.inner.settings.clock_skew);
         let issuer = self.inner.settings.federation.issuer.trim_end_matches('/');
         if !stores
             .replay

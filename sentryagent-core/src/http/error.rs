@@ -157,3 +157,12 @@ impl From<OAuthError> for Response {
         response
     }
 }
+
+impl From<crate::token::TokenRefusal> for Response {
+    fn from(refusal: crate::token::TokenRefusal) -> Self {
+        match refusal {
+            crate::token::TokenRefusal::OAuth(e) => e.into(),
+            crate::token::TokenRefusal::RateLimited(retry_after) => Error::RateLimited { retry_after }.into(),
+        }
+    }
+}

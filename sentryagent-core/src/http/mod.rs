@@ -211,29 +211,12 @@ fn match_template(template: &str, path: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
-/// The key a request is counted under: its tenant on management routes,
-/// its client id at the token endpoint, its address elsewhere.
-fn rate_key(group: RouteGroup, ctx: &Ctx, request: &Request) -> String {
-    match ctx {
-        Ctx::Caller(caller) => format!("tenant:{}", caller.tenant()),
-        Ctx::Anonymous(ip) => {
-            let client = (group == RouteGroup::Token)
-                .then(|| {
-                    let form = crate::token::Form::parse(&request.body).ok()?;
-                    let auth = crate::token::ClientAuth::parse(request.header(http::header::AUTHORIZATION), &form);
-                    auth.ok().flatten().map(|a| a.client_id().to_owned())
-                })
-                .flatten();
-            match (client, ip) {
-                (Some(client), _) => format!("client:{client}"),
-                (None, Some(ip)) => format!("ip:{ip}"),
-                (None, None) => "ip:unknown".to_owned(),
-            }
-        }
-    }
+/// The key an unauthenticated request is counted under: its address.
+fn address_key(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "ip:unknown".to_owned(), client_ip::limit_key)
 }
 
-fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
+pub(crate) fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
     let secs = |d: std::time::Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
     for (name, value) in [
         ("x-ratelimit-limit", u64::from(d.limit)),
@@ -256,8 +239,12 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
 
 impl SentryAgent {
     /// Runs `route` on `request`: body limit, authentication of bearer
-    /// routes, the rate limit of the route's group, then the handler. Every
-    /// answer carries the rate-limit headers.
+    /// routes, the rate limits (see [`crate::ratelimit`]), then the handler.
+    /// A bearer route counts a refusal per address, and an authenticated
+    /// call per agent and per tenant; the token endpoint counts around its
+    /// own client authentication; other routes count per address, except
+    /// the probes, which nothing counts. Every counted answer carries the
+    /// rate-limit headers.
     pub async fn handle(&self, route: &Route, request: Request) -> Response {
         let limit = self.max_body_bytes();
         if request.body.len() > limit {
@@ -268,24 +255,27 @@ impl SentryAgent {
             request.peer.map(|p| p.ip()),
             &request.headers,
             &settings.trusted_proxies,
+            settings.forwarded_header,
         );
-        let ctx = match route.auth {
+        let counted = match route.auth {
             Auth::Bearer => match self.authenticate(&request, ip).await {
-                Ok(caller) => Ctx::Caller(caller),
-                Err(e) => return e.into(),
+                Ok(caller) if !route.rate_limited => Ok((Ctx::Caller(caller), None)),
+                Ok(caller) => self
+                    .limit_caller(route.group, &caller)
+                    .await
+                    .map(|d| (Ctx::Caller(caller), d)),
+                Err(refusal) => return self.refused(refusal, ip).await,
             },
-            Auth::None => Ctx::Anonymous(ip),
-        };
-        let decision = if route.rate_limited {
-            match self
-                .rate_limit(route.group, &rate_key(route.group, &ctx, &request))
+            Auth::None if !route.rate_limited => Ok((Ctx::Anonymous(ip), None)),
+            Auth::None if route.group == RouteGroup::Token => Ok((Ctx::Anonymous(ip), None)),
+            Auth::None => self
+                .rate_limit(route.group, &address_key(ip))
                 .await
-            {
-                Ok(decision) => decision,
-                Err(e) => return e.into(),
-            }
-        } else {
-            None
+                .map(|d| (Ctx::Anonymous(ip), d)),
+        };
+        let (ctx, decision) = match counted {
+            Ok(counted) => counted,
+            Err(e) => return e.into(),
         };
         let mut response = match decision {
             Some(d) if !d.allowed => Error::RateLimited {
@@ -305,6 +295,54 @@ impl SentryAgent {
                 }
                 Ctx::Anonymous(_) => (route.handler)(self.clone(), request, ctx).await,
             },
+        };
+        if let Some(d) = decision {
+            rate_headers(&mut response.headers, &d);
+        }
+        response
+    }
+
+    /// An authenticated call's quotas: its agent's own (its tenant's for
+    /// `GET /audit/verify`, which reads the tenant's whole chain), then the
+    /// tenant's ceiling. Reports the refusal, or the decision with fewer
+    /// requests left.
+    async fn limit_caller(&self, group: RouteGroup, caller: &Caller) -> Result<Option<RateDecision>, Error> {
+        let tenant_key = format!("tenant:{}", caller.tenant());
+        let own_key = match group {
+            RouteGroup::AuditVerify => tenant_key.clone(),
+            _ => format!("agent:{}", caller.identity.agent_id),
+        };
+        let own = self.rate_limit(group, &own_key).await?;
+        if own.is_some_and(|d| !d.allowed) {
+            return Ok(own);
+        }
+        let ceiling = self.rate_limit(RouteGroup::Tenant, &tenant_key).await?;
+        Ok(match (own, ceiling) {
+            (Some(own), Some(ceiling)) if ceiling.allowed && own.remaining <= ceiling.remaining => Some(own),
+            (own, ceiling) => ceiling.or(own),
+        })
+    }
+
+    /// The answer to a bearer route whose caller did not authenticate (or
+    /// was refused): the refusal is counted per address, and past that
+    /// quota it is 429, so a revoked or suspended token hammering a route
+    /// is told to back off. Valid tokens from the same address are not
+    /// counted here.
+    async fn refused(&self, refusal: Error, ip: Option<IpAddr>) -> Response {
+        let status = refusal.status_and_code().0;
+        if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+            return refusal.into();
+        }
+        let decision = match self.rate_limit(RouteGroup::RefusedTokens, &address_key(ip)).await {
+            Ok(decision) => decision,
+            Err(e) => return e.into(),
+        };
+        let mut response: Response = match decision {
+            Some(d) if !d.allowed => Error::RateLimited {
+                retry_after: d.retry_after,
+            }
+            .into(),
+            _ => refusal.into(),
         };
         if let Some(d) = decision {
             rate_headers(&mut response.headers, &d);

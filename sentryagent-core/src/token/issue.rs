@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -10,7 +11,10 @@ use serde::Serialize;
 use super::AccessClaims;
 use crate::agent::{Agent, AgentStatus};
 use crate::audit::{NewAuditEvent, Outcome};
+use crate::credential::Credential;
 use crate::error::{OAuthError, OAuthErrorCode};
+use crate::http::client_ip::limit_key;
+use crate::ratelimit::{RateDecision, RouteGroup};
 use crate::secret::ClientSecret;
 use crate::{SentryAgent, TokenId, scope};
 
@@ -197,46 +201,195 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// How client authentication went.
+enum ClientCheck {
+    /// The secret checked out on a usable credential (the agent boxed: it
+    /// is large, and the other answers are common under attack).
+    Authenticated(Credential, Option<Box<Agent>>),
+    /// No credential has this client id.
+    Unknown,
+    /// The credential exists, but the secret is wrong or the credential is
+    /// revoked or expired (the reason, for the audit event).
+    Failed(Credential, &'static str),
+}
+
+/// Why the token endpoint refused, as the HTTP layer answers it.
+#[derive(Debug)]
+pub(crate) enum TokenRefusal {
+    /// An RFC 6749 error.
+    OAuth(OAuthError),
+    /// A rate limit: `429 RATE_LIMITED` with `Retry-After`.
+    RateLimited(Duration),
+}
+
+impl From<OAuthError> for TokenRefusal {
+    fn from(e: OAuthError) -> Self {
+        TokenRefusal::OAuth(e)
+    }
+}
+
+impl From<crate::Error> for TokenRefusal {
+    /// A limiter that fails closed, or a store error while auditing.
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::Store(e) => TokenRefusal::OAuth(e.into()),
+            crate::Error::RateLimited { retry_after } => TokenRefusal::RateLimited(retry_after),
+            other => {
+                tracing::error!(error = %other, "token endpoint");
+                TokenRefusal::OAuth(OAuthError::new(
+                    OAuthErrorCode::ServerError,
+                    "an unexpected error occurred",
+                ))
+            }
+        }
+    }
+}
+
+/// The audit event of a refused client authentication or grant.
+fn denial(credential: &Credential, ip: Option<IpAddr>, reason: &'static str) -> NewAuditEvent {
+    NewAuditEvent::new("token.denied", Outcome::Failure, credential.client_id.as_str())
+        .agent(credential.agent_id)
+        .ip(ip)
+        .detail("clientId", credential.client_id.as_str())
+        .detail("credentialId", credential.id.to_string())
+        .detail("reason", reason)
+}
+
+/// A client id for a log line: whatever was sent, at most 64 characters.
+fn loggable(client_id: &str) -> String {
+    client_id.chars().take(64).collect()
+}
+
 impl SentryAgent {
     /// The client-credentials grant: authenticates the client, checks the
     /// agent and the scopes, signs a token and audits the decision. The token
-    /// is returned only once its audit event is stored.
+    /// is returned only once its audit event is stored. Rate limits are the
+    /// HTTP layer's (`POST /oauth2/token`); an in-process caller has none.
     ///
     /// # Errors
     /// An RFC 6749 error; `temporarily_unavailable` when a backend is down.
     pub async fn issue_token(&self, request: TokenRequest, ip: Option<IpAddr>) -> Result<TokenResponse, OAuthError> {
-        let inner = &self.inner;
-        let now = crate::time::now();
-        let client_id = request.client.client_id();
-        let Some((credential, agent)) = inner.stores.credentials.client(client_id).await? else {
-            // Same work as a known client, so timing does not reveal which ids exist.
-            let _ = inner.server_key.verify_secret(request.client.secret(), &[0u8; 32]);
-            tracing::info!(client_id, "token denied: unknown client");
-            return Err(OAuthError::invalid_client());
-        };
-        let tenant = credential.tenant_id;
-        let deny = |reason: &'static str| {
-            NewAuditEvent::new("token.denied", Outcome::Failure, client_id)
-                .agent(credential.agent_id)
-                .ip(ip)
-                .detail("clientId", client_id)
-                .detail("credentialId", credential.id.to_string())
-                .detail("reason", reason)
-        };
-        let refused = match () {
-            _ if !inner
-                .server_key
-                .verify_secret(request.client.secret(), &credential.secret_hash) =>
-            {
-                Some(("invalid_secret", OAuthError::invalid_client()))
+        match self.check_client(&request.client).await? {
+            ClientCheck::Authenticated(credential, agent) => {
+                self.grant(request, credential, agent.map(|a| *a), ip).await
             }
-            _ if !credential.is_usable(now) => Some(("credential_inactive", OAuthError::invalid_client())),
-            _ => None,
-        };
-        if let Some((reason, err)) = refused {
-            self.record(tenant, vec![deny(reason)]).await?;
-            return Err(err);
+            ClientCheck::Unknown => {
+                tracing::info!(
+                    client_id = loggable(request.client.client_id()),
+                    "token denied: unknown client"
+                );
+                Err(OAuthError::invalid_client())
+            }
+            ClientCheck::Failed(credential, reason) => {
+                self.record(credential.tenant_id, vec![denial(&credential, ip, reason)])
+                    .await?;
+                Err(OAuthError::invalid_client())
+            }
         }
+    }
+
+    /// `POST /oauth2/token` with its rate limits (see [`crate::ratelimit`]):
+    /// an address over its failure budget is refused before its secret is
+    /// checked, so nobody guesses from it; a failure counts against its
+    /// address and, for an existing client, against that client's failure
+    /// budget, past which further failures answer 429 and are audited once
+    /// per window; a client that authenticated counts against its own quota.
+    /// No state is kept for a client id nobody registered, and the right
+    /// secret is refused only from an address over its failure budget.
+    /// `decision` receives what the answer's rate-limit headers report.
+    pub(crate) async fn issue_token_limited(
+        &self,
+        request: TokenRequest,
+        ip: Option<IpAddr>,
+        decision: &mut Option<RateDecision>,
+    ) -> Result<TokenResponse, TokenRefusal> {
+        let address = ip.map_or_else(|| "ip:unknown".to_owned(), limit_key);
+        if let Some(d) = self.rate_peek(RouteGroup::TokenFailures, &address).await?
+            && !d.allowed
+        {
+            *decision = Some(d);
+            tracing::debug!(ip = ?ip, "token request refused: the address is over its failure budget");
+            return Err(TokenRefusal::RateLimited(d.retry_after));
+        }
+        let (credential, reason) = match self.check_client(&request.client).await.map_err(OAuthError::from)? {
+            ClientCheck::Authenticated(credential, agent) => {
+                let key = format!("client:{}", credential.client_id);
+                *decision = self.rate_limit(RouteGroup::Token, &key).await?;
+                if let Some(d) = *decision
+                    && !d.allowed
+                {
+                    return Err(TokenRefusal::RateLimited(d.retry_after));
+                }
+                return Ok(self.grant(request, credential, agent.map(|a| *a), ip).await?);
+            }
+            ClientCheck::Unknown => {
+                tracing::info!(
+                    client_id = loggable(request.client.client_id()),
+                    "token denied: unknown client"
+                );
+                *decision = self.rate_limit(RouteGroup::TokenFailures, &address).await?;
+                return match *decision {
+                    Some(d) if !d.allowed => Err(TokenRefusal::RateLimited(d.retry_after)),
+                    _ => Err(OAuthError::invalid_client().into()),
+                };
+            }
+            ClientCheck::Failed(credential, reason) => (credential, reason),
+        };
+        let by_address = self.rate_limit(RouteGroup::TokenFailures, &address).await?;
+        let client_key = format!("client:{}", credential.client_id);
+        let by_client = self.rate_limit(RouteGroup::ClientFailures, &client_key).await?;
+        let event = denial(&credential, ip, reason);
+        let refused = [by_address, by_client]
+            .into_iter()
+            .flatten()
+            .filter(|d| !d.allowed)
+            .max_by_key(|d| d.retry_after);
+        if by_client.is_some_and(|d| !d.allowed) {
+            // Past the client's budget: one event per window with the count.
+            let key = format!("token.denied:{}:{reason}", credential.id);
+            self.record_repeated(credential.tenant_id, key, event).await?;
+        } else {
+            self.record(credential.tenant_id, vec![event]).await?;
+        }
+        *decision = refused.or(by_address);
+        match refused {
+            Some(d) => Err(TokenRefusal::RateLimited(d.retry_after)),
+            None => Err(OAuthError::invalid_client().into()),
+        }
+    }
+
+    /// Looks the client up and checks its secret. An unknown client id costs
+    /// the same work as a known one, so timing does not reveal which exist.
+    async fn check_client(&self, client: &ClientAuth) -> Result<ClientCheck, crate::StoreError> {
+        let inner = &self.inner;
+        let Some((credential, agent)) = inner.stores.credentials.client(client.client_id()).await? else {
+            let _ = inner.server_key.verify_secret(client.secret(), &[0u8; 32]);
+            return Ok(ClientCheck::Unknown);
+        };
+        Ok(
+            if !inner.server_key.verify_secret(client.secret(), &credential.secret_hash) {
+                ClientCheck::Failed(credential, "invalid_secret")
+            } else if !credential.is_usable(crate::time::now()) {
+                ClientCheck::Failed(credential, "credential_inactive")
+            } else {
+                ClientCheck::Authenticated(credential, agent.map(Box::new))
+            },
+        )
+    }
+
+    /// The grant for a client that authenticated: checks the agent, the
+    /// scopes and the audience, signs, audits and meters.
+    async fn grant(
+        &self,
+        request: TokenRequest,
+        credential: Credential,
+        agent: Option<Agent>,
+        ip: Option<IpAddr>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let inner = &self.inner;
+        let client_id = credential.client_id.as_str();
+        let tenant = credential.tenant_id;
+        let deny = |reason: &'static str| denial(&credential, ip, reason);
         let agent = match agent {
             Some(agent) if agent.status == AgentStatus::Active => agent,
             other => {

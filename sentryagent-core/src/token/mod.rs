@@ -11,8 +11,12 @@ pub(crate) mod keys;
 mod verified;
 mod verify;
 
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub(crate) use issue::TokenRefusal;
 pub use issue::{ClientAuth, Form, TokenRequest, TokenResponse};
 pub(crate) use keys::Keyring;
 pub use keys::{KeyState, SigningAlgorithm, StoredKey};
@@ -64,4 +68,37 @@ pub struct Actor {
     /// The workflow run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+}
+
+/// The first instant at which a token expiring at `exp` (seconds since the
+/// epoch) no longer verifies. Verification compares whole seconds and allows
+/// the clock skew's whole seconds past `exp`, so a token still verifies
+/// during the whole second `exp + skew`; the skew is rounded up here so the
+/// answer stays late enough whatever the rounding. What must outlive a token
+/// (its revocation, a replay guard's entry) is kept until this instant.
+pub(crate) fn stops_verifying(exp: i64, clock_skew: Duration) -> OffsetDateTime {
+    let skew = clock_skew
+        .as_secs()
+        .saturating_add(u64::from(clock_skew.subsec_nanos() > 0));
+    let secs = exp
+        .saturating_add(i64::try_from(skew).unwrap_or(i64::MAX))
+        .saturating_add(1);
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or_else(|_| time::PrimitiveDateTime::MAX.assume_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_stops_verifying_after_the_second_of_exp_plus_skew() {
+        let at = |exp, skew| stops_verifying(exp, skew).unix_timestamp();
+        assert_eq!(at(1_000, Duration::ZERO), 1_001);
+        assert_eq!(at(1_000, Duration::from_secs(30)), 1_031);
+        assert_eq!(at(1_000, Duration::from_millis(1_500)), 1_003);
+        assert_eq!(
+            stops_verifying(i64::MAX, Duration::from_secs(30)),
+            time::PrimitiveDateTime::MAX.assume_utc()
+        );
+    }
 }

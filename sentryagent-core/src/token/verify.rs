@@ -264,7 +264,9 @@ impl SentryAgent {
                     .agent(claims.sub)
                     .detail("jti", claims.jti.to_string())
                     .detail("reason", denied.reason());
-                self.record(claims.tenant, vec![event]).await?;
+                // Once per token and window, with the count of the others.
+                let key = format!("token.rejected:{}:{}", claims.jti, denied.reason());
+                self.record_repeated(claims.tenant, key, event).await?;
                 return Err(denied.into());
             }
         };
@@ -393,9 +395,7 @@ impl SentryAgent {
                 "this caller may not revoke that token",
             ));
         }
-        let expires = time::OffsetDateTime::from_unix_timestamp(claims.exp)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-            + self.inner.settings.clock_skew;
+        let expires = super::stops_verifying(claims.exp, self.inner.settings.clock_skew);
         self.inner.stores.revocations.revoke(claims.jti, expires).await?;
         let actor = match &caller {
             OAuthCaller::Itself => claims.sub.to_string(),

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::SentryAgent;
 use crate::error::OAuthError;
 use crate::http::body;
-use crate::http::{Request, Response};
+use crate::http::{Request, Response, rate_headers};
 use crate::token::{Introspection, TokenRequest, TokenResponse};
 
 /// The token request's form (RFC 6749 §4.4), for the document: the core
@@ -66,8 +66,16 @@ fn require_form(req: &Request) -> Result<(), OAuthError> {
 pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, OAuthError> {
     require_form(&req)?;
     let request = TokenRequest::parse(req.header(AUTHORIZATION), &req.body)?;
-    let response = sa.issue_token(request, ip).await?;
-    Ok(Response::json(StatusCode::OK, &response).no_store())
+    // The token endpoint counts its rate limits itself, around client authentication.
+    let mut decision = None;
+    let mut response = match sa.issue_token_limited(request, ip, &mut decision).await {
+        Ok(token) => Response::json(StatusCode::OK, &token).no_store(),
+        Err(refusal) => refusal.into(),
+    };
+    if let Some(d) = decision {
+        rate_headers(&mut response.headers, &d);
+    }
+    Ok(response)
 }
 
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "OAuth 2.0", operation_id = "introspectToken",
