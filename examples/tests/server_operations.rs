@@ -7,14 +7,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use sentryagent_testkit::services::{self, OwnPostgres};
 use serde_json::Value;
-use support::{example_binary, free_port};
+use support::{SpawnedServer, example_binary, free_port, line_value};
 
 const SECRET_KEY: &str = "a-test-master-secret-of-at-least-32-bytes";
 
@@ -44,65 +42,7 @@ fn command(database: &str, schema: &str, port: u16, log: &Path) -> Command {
     c
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-    /// The credential lines printed on a first start.
-    lines: Vec<String>,
-}
-
-impl Server {
-    fn start(mut command: Command, port: u16, first_start: bool) -> Self {
-        let mut child = command.spawn().expect("the example server starts");
-        let mut lines = Vec::new();
-        if first_start {
-            let stdout = child.stdout.take().expect("stdout");
-            for line in BufReader::new(stdout).lines().take(2) {
-                lines.push(line.expect("a line"));
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, port, lines }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn value(&self, key: &str) -> String {
-        value(&self.lines, key)
-    }
-
-    fn terminate(mut self) {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        assert!(term.is_ok_and(|s| s.success()));
-        let status = self.child.wait().expect("exit");
-        assert!(status.success(), "SIGTERM stops the server cleanly: {status:?}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn value(lines: &[String], key: &str) -> String {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("{key} in {lines:?}"))
-        .to_owned()
-}
-
-async fn token(client: &reqwest::Client, server: &Server, id: &str, secret: &str) -> String {
+async fn token(client: &reqwest::Client, server: &SpawnedServer, id: &str, secret: &str) -> String {
     let answer: Value = client
         .post(server.url("/api/v1/oauth2/token"))
         .basic_auth(id, Some(secret))
@@ -119,7 +59,7 @@ async fn token(client: &reqwest::Client, server: &Server, id: &str, secret: &str
         .to_owned()
 }
 
-async fn get(client: &reqwest::Client, server: &Server, path: &str, token: &str) -> Value {
+async fn get(client: &reqwest::Client, server: &SpawnedServer, path: &str, token: &str) -> Value {
     client
         .get(server.url(path))
         .bearer_auth(token)
@@ -186,7 +126,7 @@ async fn a_failed_start_loses_no_secret_and_a_lost_one_is_recovered() {
     assert!(stderr.contains("cannot listen on"), "{stderr}");
     drop(taken);
 
-    let server = Server::start(command(&database, &schema, port, &log), port, true);
+    let server = SpawnedServer::start(command(&database, &schema, port, &log), port, true);
     let (id, secret) = (
         server.value("SENTRYAGENT_ADMIN_CLIENT_ID"),
         server.value("SENTRYAGENT_ADMIN_CLIENT_SECRET"),
@@ -211,8 +151,8 @@ async fn a_failed_start_loses_no_secret_and_a_lost_one_is_recovered() {
         .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     let (new_id, new_secret) = (
-        value(&lines, "SENTRYAGENT_ADMIN_CLIENT_ID"),
-        value(&lines, "SENTRYAGENT_ADMIN_CLIENT_SECRET"),
+        line_value(&lines, "SENTRYAGENT_ADMIN_CLIENT_ID"),
+        line_value(&lines, "SENTRYAGENT_ADMIN_CLIENT_SECRET"),
     );
     assert_ne!(new_id, id);
     let new_admin = token(&client, &server, &new_id, &new_secret).await;
@@ -320,7 +260,7 @@ async fn usage_counted_before_a_database_outage_at_shutdown_is_kept() {
     let start = |first: bool| {
         let mut c = command(&pg.url(), "sentryagent", port, &log);
         c.env("SENTRYAGENT_USAGE_SPILL_DIR", &spill);
-        Server::start(c, port, first)
+        SpawnedServer::start(c, port, first)
     };
     let client = reqwest::Client::new();
 

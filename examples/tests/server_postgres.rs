@@ -2,18 +2,12 @@
 //! counts survive a restart (SIGTERM flushes what was not flushed yet), and
 //! an unreachable database is a clear error and a non-zero exit.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-    dir.join("examples").join("server")
-}
+use support::{SpawnedServer, example_binary, free_port, line_value};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
@@ -23,80 +17,27 @@ fn require_services() -> bool {
     std::env::var("SENTRYAGENT_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+/// Starts the example server on PostgreSQL; returns it and the admin
+/// credential lines it printed (none on a store that has tenants).
+fn start(schema: &str, port: u16, first_start: bool) -> (SpawnedServer, Vec<String>) {
+    let mut command = Command::new(example_binary("server"));
+    command
+        .env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", database_url())
+        .env("SENTRYAGENT_DB_SCHEMA", schema)
+        .env("SENTRYAGENT_SECRET_KEY", "a-test-master-secret-of-at-least-32-bytes")
+        .env("BILLING_ENABLED", "false")
+        .env("SENTRYAGENT_METERING_FLUSH_SECS", "3600")
+        .env_remove("REDIS_URL")
+        .env_remove("SENTRYAGENT_ISSUER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let server = SpawnedServer::start(command, port, first_start);
+    let lines = server.lines.clone();
+    (server, lines)
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    /// Starts the example server on PostgreSQL; returns it and the admin
-    /// credential lines it printed (none on a store that has tenants).
-    fn start(schema: &str, port: u16, first_start: bool) -> (Self, Vec<String>) {
-        let mut child = Command::new(example_binary())
-            .env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", database_url())
-            .env("SENTRYAGENT_DB_SCHEMA", schema)
-            .env("SENTRYAGENT_SECRET_KEY", "a-test-master-secret-of-at-least-32-bytes")
-            .env("BILLING_ENABLED", "false")
-            .env("SENTRYAGENT_METERING_FLUSH_SECS", "3600")
-            .env_remove("REDIS_URL")
-            .env_remove("SENTRYAGENT_ISSUER")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the example server starts");
-        let mut lines = Vec::new();
-        if first_start {
-            let stdout = child.stdout.take().expect("stdout");
-            for line in BufReader::new(stdout).lines().take(2) {
-                lines.push(line.expect("a line"));
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        (Self { child, port }, lines)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn terminate(mut self) {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        assert!(term.is_ok_and(|s| s.success()));
-        let status = self.child.wait().expect("exit");
-        assert!(status.success(), "SIGTERM stops the server cleanly: {status:?}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn value(lines: &[String], key: &str) -> String {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .expect("the credential line")
-        .to_owned()
-}
-
-async fn token(client: &reqwest::Client, server: &Server, id: &str, secret: &str) -> String {
+async fn token(client: &reqwest::Client, server: &SpawnedServer, id: &str, secret: &str) -> String {
     let answer: Value = client
         .post(server.url("/api/v1/oauth2/token"))
         .basic_auth(id, Some(secret))
@@ -130,10 +71,10 @@ async fn data_and_usage_survive_a_restart() {
     let port = free_port();
     let client = reqwest::Client::new();
 
-    let (server, lines) = Server::start(&schema, port, true);
+    let (server, lines) = start(&schema, port, true);
     let (admin_id, admin_secret) = (
-        value(&lines, "SENTRYAGENT_ADMIN_CLIENT_ID"),
-        value(&lines, "SENTRYAGENT_ADMIN_CLIENT_SECRET"),
+        line_value(&lines, "SENTRYAGENT_ADMIN_CLIENT_ID"),
+        line_value(&lines, "SENTRYAGENT_ADMIN_CLIENT_SECRET"),
     );
     let admin = token(&client, &server, &admin_id, &admin_secret).await;
     let agent: Value = client
@@ -152,11 +93,12 @@ async fn data_and_usage_survive_a_restart() {
         agent["clientSecret"].as_str().expect("secret").to_owned(),
     );
     let agent_token = token(&client, &server, &client_id, &secret).await;
-    let whoami = |server: &Server, token: &str| client.get(server.url("/whoami")).bearer_auth(token.to_owned()).send();
+    let whoami =
+        |server: &SpawnedServer, token: &str| client.get(server.url("/whoami")).bearer_auth(token.to_owned()).send();
     assert_eq!(whoami(&server, &agent_token).await.expect("whoami").status(), 200);
     server.terminate();
 
-    let (server, lines) = Server::start(&schema, port, false);
+    let (server, lines) = start(&schema, port, false);
     assert!(lines.is_empty());
     // The token from before the restart still verifies: the keys were persisted.
     let me: Value = whoami(&server, &agent_token)
@@ -195,7 +137,7 @@ async fn data_and_usage_survive_a_restart() {
 
 #[test]
 fn unreachable_database_is_a_clear_error() {
-    let out = Command::new(example_binary())
+    let out = Command::new(example_binary("server"))
         .env("SENTRYAGENT_BIND", format!("127.0.0.1:{}", free_port()))
         .env("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/idp")
         .env("SENTRYAGENT_SECRET_KEY", "a-test-master-secret-of-at-least-32-bytes")
@@ -211,7 +153,7 @@ fn unreachable_database_is_a_clear_error() {
 
 #[test]
 fn a_database_needs_a_stable_secret() {
-    let out = Command::new(example_binary())
+    let out = Command::new(example_binary("server"))
         .env("SENTRYAGENT_BIND", format!("127.0.0.1:{}", free_port()))
         .env("DATABASE_URL", database_url())
         .env_remove("SENTRYAGENT_SECRET_KEY")

@@ -191,3 +191,72 @@ pub(crate) fn bash(script: &str, dir: &Path, envs: &[(&str, &str)]) -> std::proc
         .output()
         .expect("bash runs")
 }
+
+/// An example server process started from a prepared command (PostgreSQL
+/// tests), with the admin credential lines it printed on a first start.
+pub(crate) struct SpawnedServer {
+    child: std::process::Child,
+    pub(crate) port: u16,
+    /// The credential lines printed on a first start (none otherwise).
+    pub(crate) lines: Vec<String>,
+}
+
+impl SpawnedServer {
+    /// Spawns `command` (its stdout piped) and waits until `port` listens;
+    /// on a first start reads the two credential lines first.
+    pub(crate) fn start(mut command: std::process::Command, port: u16, first_start: bool) -> Self {
+        use std::io::BufRead as _;
+        let mut child = command.spawn().expect("the example server starts");
+        let mut lines = Vec::new();
+        if first_start {
+            let stdout = child.stdout.take().expect("stdout");
+            for line in std::io::BufReader::new(stdout).lines().take(2) {
+                lines.push(line.expect("a line"));
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not listen on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, port, lines }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The value of `KEY=value` among the printed lines.
+    pub(crate) fn value(&self, key: &str) -> String {
+        line_value(&self.lines, key)
+    }
+
+    /// SIGTERM, and a clean exit.
+    pub(crate) fn terminate(mut self) {
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        assert!(term.is_ok_and(|s| s.success()));
+        let status = self.child.wait().expect("exit");
+        assert!(status.success(), "SIGTERM stops the server cleanly: {status:?}");
+    }
+}
+
+impl Drop for SpawnedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of `KEY=value` among `lines`.
+pub(crate) fn line_value(lines: &[String], key: &str) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} in {lines:?}"))
+        .to_owned()
+}
