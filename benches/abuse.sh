@@ -35,26 +35,15 @@ CONNECTIONS=${CONNECTIONS:-32}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BASE=http://$HOST:$PORT
 
-die() {
-    echo "abuse.sh: $*" >&2
-    exit 1
-}
+NAME=abuse.sh
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $PORT =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "PORT must be a port number"
 [[ $REQUESTS =~ ^[0-9]+$ ]] && ((REQUESTS > 0)) || die "REQUESTS must be a positive number"
 [[ $CONNECTIONS =~ ^[0-9]+$ ]] && ((CONNECTIONS > 0)) || die "CONNECTIONS must be a positive number"
 [[ $ID_BYTES =~ ^[0-9]+$ ]] && ((ID_BYTES > 0 && ID_BYTES <= 65000)) || die "ID_BYTES must be 1 to 65000 (the body limit is 64 KiB)"
 
-need() { # need COMMAND [DEBIAN-PACKAGE]
-    command -v "$1" >/dev/null && return
-    local pkg=${2:-$1}
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        echo "abuse.sh: installing $pkg from Debian's packages" >&2
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
-    fi
-    command -v "$1" >/dev/null || die "$1 is missing: install it (e.g. apt-get install $pkg)"
-}
 need curl
 need wrk
 
@@ -72,16 +61,8 @@ WORK=$(mktemp -d)
 SERVER_PID=
 WRK_PID=
 cleanup() {
-    local pid
-    for pid in $WRK_PID $SERVER_PID; do
-        kill -TERM "$pid" 2>/dev/null || continue
-        for _ in $(seq 1 50); do # up to 5 s for a graceful stop
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    # shellcheck disable=SC2086 # empty ids drop out
+    stop_pids $WRK_PID $SERVER_PID
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -48,26 +48,15 @@ CONNECTIONS=${CONNECTIONS:-64}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BASE=http://$HOST:$PORT
 
-die() {
-    echo "load.sh: $*" >&2
-    exit 1
-}
+NAME=load.sh
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $PORT =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "PORT must be a port number"
 [[ $DURATION =~ ^[0-9]+[sm]?$ ]] || die "DURATION must look like 10s or 1m"
 [[ $THREADS =~ ^[0-9]+$ && $CONNECTIONS =~ ^[0-9]+$ ]] || die "THREADS and CONNECTIONS must be numbers"
 
 # --- tools -------------------------------------------------------------------
-need() { # need COMMAND [DEBIAN-PACKAGE]
-    command -v "$1" >/dev/null && return
-    local pkg=${2:-$1}
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        echo "load.sh: installing $pkg from Debian's packages" >&2
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
-    fi
-    command -v "$1" >/dev/null || die "$1 is missing: install it (e.g. apt-get install $pkg)"
-}
 need curl
 need jq
 need wrk
@@ -87,16 +76,8 @@ SERVER_PID=
 WRK_PID=
 DROP_SCHEMA=
 cleanup() {
-    local pid
-    for pid in $WRK_PID $SERVER_PID; do
-        kill -TERM "$pid" 2>/dev/null || continue
-        for _ in $(seq 1 50); do # up to 5 s for a graceful stop
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    # shellcheck disable=SC2086 # empty ids drop out
+    stop_pids $WRK_PID $SERVER_PID
     if [[ -n $DROP_SCHEMA ]] && command -v psql >/dev/null; then
         psql -q "$DATABASE_URL" -c "DROP SCHEMA IF EXISTS $DROP_SCHEMA CASCADE" >/dev/null 2>&1 || true
     fi

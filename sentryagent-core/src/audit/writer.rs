@@ -260,22 +260,20 @@ mod tests {
         vec![NewAuditEvent::new("token.issued", Outcome::Success, "test")]
     }
 
-    #[tokio::test]
-    async fn a_held_tenant_does_not_hold_up_another_and_its_queue_goes_in_one_batch() {
-        let store = Arc::new(Gated::default());
-        let chain = AuditChain::new(crate::secret::ServerKey::random());
-        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone()));
-        let (slow, fast) = (TenantId::new(), TenantId::new());
-        store.held.lock().expect("not poisoned").insert(slow);
-
-        // The slow tenant's first append is held at the store; five more
-        // queue behind it in the writer.
-        let mut held = JoinSet::new();
+    /// Six appends of `tenant`, spawned once the first is held at the gated
+    /// store (so the other five queue behind it in the writer).
+    async fn hold_six(
+        sink: &Arc<AuditSink>,
+        store: &Arc<Gated>,
+        chain: &AuditChain,
+        tenant: TenantId,
+    ) -> JoinSet<Result<Vec<AuditEvent>, crate::StoreError>> {
+        let mut appends = JoinSet::new();
         for i in 0..6 {
             let (sink, to, chain) = (sink.clone(), store.clone(), chain.clone());
-            held.spawn(async move {
+            appends.spawn(async move {
                 let to: Arc<dyn AuditStore> = to;
-                sink.append(&to, &chain, slow, event()).await
+                sink.append(&to, &chain, tenant, event()).await
             });
             if i == 0 {
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -288,6 +286,20 @@ mod tests {
                 }
             }
         }
+        appends
+    }
+
+    #[tokio::test]
+    async fn a_held_tenant_does_not_hold_up_another_and_its_queue_goes_in_one_batch() {
+        let store = Arc::new(Gated::default());
+        let chain = AuditChain::new(crate::secret::ServerKey::random());
+        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone()));
+        let (slow, fast) = (TenantId::new(), TenantId::new());
+        store.held.lock().expect("not poisoned").insert(slow);
+
+        // The slow tenant's first append is held at the store; five more
+        // queue behind it in the writer.
+        let mut held = hold_six(&sink, &store, &chain, slow).await;
         // Meanwhile the other tenant's appends are written and answered.
         let dyn_store: Arc<dyn AuditStore> = store.clone();
         for n in 1..=3 {
@@ -342,24 +354,7 @@ mod tests {
         store.fail_held.store(true, Ordering::SeqCst);
 
         // The first append is held at the store; five more queue behind it.
-        let mut queued = JoinSet::new();
-        for i in 0..6 {
-            let (sink, to, chain) = (sink.clone(), store.clone(), chain.clone());
-            queued.spawn(async move {
-                let to: Arc<dyn AuditStore> = to;
-                sink.append(&to, &chain, tenant, event()).await
-            });
-            if i == 0 {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-                while store.waiting.load(Ordering::SeqCst) == 0 {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "the first append never reached the store"
-                    );
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
-        }
+        let mut queued = hold_six(&sink, &store, &chain, tenant).await;
         // On this single-threaded runtime, yielding lets every spawned
         // request reach the writer's queue before the store answers.
         for _ in 0..100 {

@@ -105,17 +105,7 @@ pub(super) async fn health(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>)
         (status = 503, description = "A required backend is down.", body = HealthReport),
     ))]
 pub(super) async fn health_detailed(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
-    let report = sa.health().await;
-    let status = if report.status == "down" {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    let mut response = Response::json(status, &report);
-    response
-        .headers
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(report_response(&sa.health().await))
 }
 
 #[utoipa::path(get, path = "/health/live", tag = "Health", operation_id = "getLiveness",
@@ -136,17 +126,21 @@ pub(super) async fn health_live(_sa: SentryAgent, _req: Request, _ip: Option<IpA
         (status = 503, description = "A required backend is down: route traffic elsewhere until it is back.", body = HealthReport),
     ))]
 pub(super) async fn health_ready(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
-    let report = sa.readiness().await;
+    Ok(report_response(&sa.readiness().await))
+}
+
+/// A health report, uncached: 503 when a required backend is down.
+fn report_response(report: &HealthReport) -> Response {
     let status = if report.status == "down" {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     };
-    let mut response = Response::json(status, &report);
+    let mut response = Response::json(status, report);
     response
         .headers
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "Discovery", operation_id = "getOpenApi",
