@@ -304,27 +304,6 @@ impl SentryAgent {
         (written, failure.map(Error::from))
     }
 
-    /// Starts a task that flushes usage every `interval` on the current
-    /// Tokio runtime, and stores usage spilled by earlier shutdowns found in
-    /// the spill directory. Call
-    /// [`flush_usage_at_shutdown`](Self::flush_usage_at_shutdown) at shutdown.
-    pub fn spawn_usage_flusher(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let idp = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                if let Err(e) = idp.flush_usage().await {
-                    tracing::warn!(error = %e, "usage flush failed; counts kept for the next one");
-                }
-                if let Err(e) = idp.recover_spilled_usage().await {
-                    tracing::warn!(error = %e, "spilled usage not stored yet; the files are kept for the next try");
-                }
-            }
-        })
-    }
-
     /// The last flush, at shutdown: what the store does not take is written
     /// to the spill directory, if one is set, for a later start to store;
     /// either way every count not stored is logged with its tenant, day and

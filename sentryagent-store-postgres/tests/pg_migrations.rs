@@ -11,7 +11,6 @@ use sentryagent_core::SentryAgent;
 use sentryagent_core::TenantId;
 use sentryagent_core::audit::{AuditChain, NewAuditEvent, Outcome};
 use sentryagent_core::secret::ServerKey;
-use sentryagent_core::store::Stores;
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 use sentryagent_testkit::services;
 
@@ -95,8 +94,7 @@ async fn audit_chains_from_before_0006_verify_and_grow() {
     let idp = SentryAgent::builder()
         .server_secret(SECRET)
         .expect("secret")
-        .stores(Stores::new(store.clone(), store.clone()))
-        .group_commit(true)
+        .durable(store.clone())
         .build()
         .await
         .expect("build");

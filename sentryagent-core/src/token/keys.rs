@@ -395,6 +395,16 @@ impl Keyring {
         Ok(())
     }
 
+    /// When the stored current key was made (`None` when none is stored).
+    pub(crate) async fn current_created_at(&self) -> Result<Option<OffsetDateTime>, Error> {
+        let keys = self.store.signing_keys().await?;
+        Ok(keys
+            .iter()
+            .filter(|k| k.state == KeyState::Current && k.algorithm == self.algorithm)
+            .map(|k| k.created_at)
+            .max())
+    }
+
     /// Rotates: `next` starts signing, `current` retires until `retire_after`
     /// (the expiry of the last token it signed), a new `next` is published,
     /// and retired keys past their time are deleted.
