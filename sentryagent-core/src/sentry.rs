@@ -601,7 +601,13 @@ impl SentryAgentBuilder {
             settings.audience = settings.issuer.clone();
         }
         settings.enforce_tiers = self.enforce_tiers.unwrap_or(self.billing.is_some());
-        let backends = Backends::compose(self.durable, self.hot, self.stores, self.rate_limiter, self.health_checks);
+        let backends = Backends::compose(
+            self.durable,
+            self.hot,
+            self.stores,
+            self.rate_limiter,
+            self.health_checks,
+        );
         let Backends {
             stores,
             rate_limiter,
@@ -713,7 +719,11 @@ impl Backends {
                 hot_state = %hot.name,
                 "records in memory, lost at exit; hot state shared in {}: for development and tests only", hot.name
             ),
-            _ => tracing::debug!(durable = durable.name, hot_state = hot.as_ref().map(|h| h.name.as_str()), "backends"),
+            _ => tracing::debug!(
+                durable = durable.name,
+                hot_state = hot.as_ref().map(|h| h.name.as_str()),
+                "backends"
+            ),
         }
         Self {
             stores,

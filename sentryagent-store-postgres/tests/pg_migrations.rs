@@ -178,3 +178,37 @@ async fn agents_and_policies_from_before_0005_read_back() {
         .await
         .expect("drop the test schema");
 }
+
+/// 0008 (`used_ids`, the replay guard): a database at 0007 migrates, and two
+/// stores on it accept a one-time id once between them, again after it
+/// expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_guard_arrives_with_0008() {
+    use sentryagent_core::store::ReplayGuard;
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 7).await else {
+        return;
+    };
+    let url = services::database_url();
+    let connect = || PgStore::connect(&url, SECRET, PgOptions::default().schema(&schema));
+    let (a, b) = (connect().await.expect("store a"), connect().await.expect("store b"));
+    let later = sentryagent_core::time::now() + time::Duration::minutes(5);
+    assert!(a.first_use("jti-1", later).await.expect("first use"));
+    assert!(
+        !b.first_use("jti-1", later).await.expect("second use"),
+        "seen by the other store"
+    );
+    let past = sentryagent_core::time::now() - time::Duration::seconds(1);
+    assert!(a.first_use("jti-2", past).await.expect("use"));
+    assert!(
+        b.first_use("jti-2", later).await.expect("use after expiry"),
+        "an expired id is forgotten"
+    );
+
+    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .expect("drop the test schema");
+}
