@@ -11,6 +11,7 @@ use poem::listener::TcpAcceptor;
 use poem::web::Json;
 use poem::{EndpointExt, Route, Server, get, handler};
 use sentryagent_core::AgentIdentity;
+use sentryagent_examples::config::Config;
 use sentryagent_poem::Agent;
 
 #[tokio::main]
@@ -18,9 +19,9 @@ async fn main() {
     common::main(run).await;
 }
 
-async fn run() -> Result<(), common::BoxError> {
-    let (idp, listener) = common::start().await?;
-    common::spawn_background(&idp)?;
+async fn run(config: Config) -> Result<(), common::BoxError> {
+    let (idp, listener) = common::start(&config).await?;
+    common::spawn_background(&idp, &config);
     let app = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
         .nest("/", sentryagent_poem::well_known(idp.clone()))

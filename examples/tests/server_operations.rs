@@ -31,7 +31,7 @@ fn command(database: &str, schema: &str, port: u16, log: &Path) -> Command {
         .env("DATABASE_URL", database)
         .env("SENTRYAGENT_DB_SCHEMA", schema)
         .env("SENTRYAGENT_SECRET_KEY", SECRET_KEY)
-        .env("BILLING_ENABLED", "false")
+        .env("SENTRYAGENT_ENFORCE_TIERS", "false")
         .env("SENTRYAGENT_METERING_FLUSH_SECS", "3600")
         .env("RUST_LOG", "info")
         .env_remove("REDIS_URL")

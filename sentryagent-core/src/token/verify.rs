@@ -524,9 +524,15 @@ mod tests {
         ] {
             let refused = SentryAgent::builder().token_ttl(ttl).build().await;
             let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(message.contains("tokenTtl: the access-token lifetime must be from 1 second to 86400 seconds"), "{ttl:?}: {message}");
+            assert!(
+                message.contains("tokenTtl: the access-token lifetime must be from 1 second to 86400 seconds"),
+                "{ttl:?}: {message}"
+            );
         }
-        let longest = SentryAgent::builder().token_ttl(crate::SentryAgentBuilder::MAX_TOKEN_TTL).build().await;
+        let longest = SentryAgent::builder()
+            .token_ttl(crate::SentryAgentBuilder::MAX_TOKEN_TTL)
+            .build()
+            .await;
         assert!(longest.is_ok());
     }
 
