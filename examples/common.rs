@@ -60,7 +60,7 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
 
 /// The IdP of an operator command: the durable store the settings name.
 async fn operator_idp(config: &Config, command: &str) -> Result<SentryAgent, BoxError> {
-    if config.database_url.is_none() {
+    if config.backends.database_url.is_none() {
         return Err(format!(
             "{command} needs DATABASE_URL and SENTRYAGENT_SECRET_KEY, as the server runs with: an in-memory server's \
              tenants live only in its own process"
@@ -102,7 +102,7 @@ async fn reanchor_audit(config: &Config, tenant: TenantId) -> Result<(), BoxErro
 /// (and lose) the only copy of the admin secret.
 pub(crate) async fn start(config: &Config) -> Result<(SentryAgent, TcpListener), BoxError> {
     let idp = build(config).await?;
-    let bind = config.bind;
+    let bind = config.backends.bind;
     let listener = TcpListener::bind(bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
@@ -145,7 +145,7 @@ async fn build(config: &Config) -> Result<SentryAgent, BoxError> {
     let issuer = config.issuer();
     let mut builder = SentryAgent::builder().issuer(&issuer).api_path("/api/v1");
     builder = doors(builder, config);
-    let secret = config.secret_key.as_deref();
+    let secret = config.backends.secret_key.as_deref();
     if let Some(secret) = secret {
         builder = builder
             .server_secret(secret.as_bytes())
@@ -160,7 +160,7 @@ async fn build(config: &Config) -> Result<SentryAgent, BoxError> {
     builder = builder.marketplace(config.marketplace_enabled);
 
     // Backends: PostgreSQL for durable records, Redis for shared hot state.
-    let redis = match &config.redis_url {
+    let redis = match &config.backends.redis_url {
         Some(url) => {
             let redis = Arc::new(RedisStore::connect(url, RedisOptions::default()).await?);
             builder = builder
@@ -171,7 +171,7 @@ async fn build(config: &Config) -> Result<SentryAgent, BoxError> {
         }
         None => None,
     };
-    let store = match &config.database_url {
+    let store = match &config.backends.database_url {
         Some(url) => {
             // `Config::load` refuses DATABASE_URL without a secret key.
             let secret = secret.ok_or("DATABASE_URL needs SENTRYAGENT_SECRET_KEY")?;

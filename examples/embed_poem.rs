@@ -9,7 +9,6 @@
 //! `REDIS_URL` switch to PostgreSQL and Redis. `SENTRYAGENT_BIND` (default
 //! `127.0.0.1:3000`) is where it listens.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use poem::listener::TcpListener;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, Route, Server, get, handler};
 use sentryagent_core::store::{RevocationList, Stores};
+use sentryagent_examples::config::Backends;
 use sentryagent_poem::{Agent, ResourcePolicy, SentryAgent};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
@@ -56,11 +56,11 @@ fn app(idp: SentryAgent, reports_data: Reports) -> impl poem::Endpoint {
 }
 
 /// In memory unless `REDIS_URL` or `DATABASE_URL` say otherwise.
-async fn identity_provider(issuer: &str) -> Result<SentryAgent, BoxError> {
+async fn identity_provider(issuer: &str, settings: &Backends) -> Result<SentryAgent, BoxError> {
     let mut builder = SentryAgent::builder().issuer(issuer).api_path("/api/v1");
-    let redis = match std::env::var("REDIS_URL") {
-        Ok(url) => Some(Arc::new(RedisStore::connect(&url, RedisOptions::default()).await?)),
-        Err(_) => None,
+    let redis = match &settings.redis_url {
+        Some(url) => Some(Arc::new(RedisStore::connect(url, RedisOptions::default()).await?)),
+        None => None,
     };
     if let Some(redis) = &redis {
         // One rate limit, one quota, one replay guard for every instance.
@@ -70,13 +70,12 @@ async fn identity_provider(issuer: &str) -> Result<SentryAgent, BoxError> {
             .replay_guard(redis.clone())
             .health_check(redis.clone());
     }
-    match std::env::var("DATABASE_URL") {
-        Ok(url) => {
-            // 32+ bytes, the same on every start: it peppers client-secret
-            // hashes and encrypts the signing keys stored in PostgreSQL.
-            let secret = std::env::var("SENTRYAGENT_SECRET_KEY")
-                .map_err(|_| "DATABASE_URL needs SENTRYAGENT_SECRET_KEY (32+ bytes, stable)")?;
-            let pg = Arc::new(PgStore::connect(&url, secret.as_bytes(), PgOptions::default()).await?);
+    match (&settings.database_url, &settings.secret_key) {
+        // The secret is 32+ bytes, the same on every start: it peppers
+        // client-secret hashes and encrypts the signing keys stored in
+        // PostgreSQL (`Backends::load` refuses a database without it).
+        (Some(url), Some(secret)) => {
+            let pg = Arc::new(PgStore::connect(url, secret.as_bytes(), PgOptions::default()).await?);
             let revocations: Arc<dyn RevocationList> = match &redis {
                 Some(redis) => redis.clone(),
                 None => pg.clone(),
@@ -86,7 +85,7 @@ async fn identity_provider(issuer: &str) -> Result<SentryAgent, BoxError> {
                 .stores(Stores::new(pg.clone(), revocations))
                 .health_check(pg);
         }
-        Err(_) => {
+        _ => {
             if let Some(redis) = &redis {
                 builder = builder.revocation_list(redis.clone());
             }
@@ -97,11 +96,12 @@ async fn identity_provider(issuer: &str) -> Result<SentryAgent, BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let bind: SocketAddr = std::env::var("SENTRYAGENT_BIND")
-        .unwrap_or_else(|_| "127.0.0.1:3000".into())
-        .parse()?;
+    // SENTRYAGENT_BIND (default 127.0.0.1:3000), DATABASE_URL, REDIS_URL
+    // and SENTRYAGENT_SECRET_KEY, checked: read yours as your app does.
+    let settings = Backends::load()?;
+    let bind = settings.bind;
     let issuer = format!("http://{bind}");
-    let idp = identity_provider(&issuer).await?;
+    let idp = identity_provider(&issuer, &settings).await?;
     let tenant = match idp.first_tenant().await? {
         Some(tenant) => tenant.id,
         None => {

@@ -39,10 +39,9 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Operator>,
 
-    /// address to listen on
-    #[arg(long, env = "SENTRYAGENT_BIND", value_name = "ADDRESS", default_value = "127.0.0.1:3000",
-          value_parser = parse_bind)]
-    pub bind: SocketAddr,
+    /// Where to listen, and the backends.
+    #[command(flatten)]
+    pub backends: Backends,
 
     /// issuer (`iss`) and public base URL; the default audience
     #[arg(long, env = "SENTRYAGENT_ISSUER", value_name = "URL", value_parser = web_url)]
@@ -78,11 +77,6 @@ pub struct Config {
           action = ArgAction::Set, value_parser = boolean)]
     pub whoami_any_tenant: bool,
 
-    /// master secret (32+ bytes) for the client-secret pepper and the audit-checkpoint key; must be stable for a durable store
-    #[arg(long, env = "SENTRYAGENT_SECRET_KEY", value_name = "SECRET", hide_env_values = true,
-          value_parser = secret(32))]
-    pub secret_key: Option<String>,
-
     /// `ES256`, `EdDSA` or `RS256`
     #[arg(long, env = "SENTRYAGENT_SIGNING_ALG", value_name = "ALG", default_value = "ES256",
           value_parser = signing_alg)]
@@ -92,11 +86,6 @@ pub struct Config {
     #[arg(long, env = "SENTRYAGENT_TOKEN_TTL_SECS", value_name = "SECONDS", default_value = "3600",
           value_parser = whole(1, SentryAgentBuilder::MAX_TOKEN_TTL.as_secs()))]
     pub token_ttl_secs: u64,
-
-    /// PostgreSQL for every durable record (needs `SENTRYAGENT_SECRET_KEY`); the server logs `store="postgres"` or `store="memory"` at start
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true,
-          value_parser = url_of(&["postgres", "postgresql"]))]
-    pub database_url: Option<String>,
 
     /// the schema holding SentryAgent's tables and migrations table (lower-case letters, digits and `_`)
     #[arg(long, env = "SENTRYAGENT_DB_SCHEMA", value_name = "NAME", default_value = "sentryagent",
@@ -112,11 +101,6 @@ pub struct Config {
     #[arg(long, env = "SENTRYAGENT_DB_MIGRATE", value_name = "BOOL", default_value = "true",
           action = ArgAction::Set, value_parser = boolean)]
     pub db_migrate: bool,
-
-    /// Redis for rate limits, revoked tokens and shared usage counters, so many instances act as one
-    #[arg(long, env = "REDIS_URL", value_name = "URL", hide_env_values = true,
-          value_parser = url_of(&["redis", "rediss", "unix", "redis+unix"]))]
-    pub redis_url: Option<String>,
 
     /// `false` (or `off`) disables rate limiting (load tests)
     #[arg(long, env = "SENTRYAGENT_RATE_LIMITS", value_name = "BOOL", default_value = "true",
@@ -214,6 +198,58 @@ pub struct Config {
     /// log filter (logs go to stderr, never with secrets or tokens)
     #[arg(long, env = "RUST_LOG", value_name = "FILTER", default_value = "info", value_parser = log_filter)]
     pub log: String,
+}
+
+/// Where to listen and the backends: the part of [`Config`] an embedding
+/// host needs too (the embed examples read only these, with
+/// [`Backends::load`]).
+#[derive(Clone, Debug, Args)]
+pub struct Backends {
+    /// address to listen on
+    #[arg(long, env = "SENTRYAGENT_BIND", value_name = "ADDRESS", default_value = "127.0.0.1:3000",
+          value_parser = parse_bind)]
+    pub bind: SocketAddr,
+
+    /// master secret (32+ bytes) for the client-secret pepper and the audit-checkpoint key; must be stable for a durable store
+    #[arg(long, env = "SENTRYAGENT_SECRET_KEY", value_name = "SECRET", hide_env_values = true,
+          value_parser = secret(32))]
+    pub secret_key: Option<String>,
+
+    /// PostgreSQL for every durable record (needs `SENTRYAGENT_SECRET_KEY`); the server logs `store="postgres"` or `store="memory"` at start
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true,
+          value_parser = url_of(&["postgres", "postgresql"]))]
+    pub database_url: Option<String>,
+
+    /// Redis for rate limits, revoked tokens and shared usage counters, so many instances act as one
+    #[arg(long, env = "REDIS_URL", value_name = "URL", hide_env_values = true,
+          value_parser = url_of(&["redis", "rediss", "unix", "redis+unix"]))]
+    pub redis_url: Option<String>,
+}
+
+impl Backends {
+    /// Reads these settings alone from the environment (the embed examples).
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load() -> Result<Self, LoadError> {
+        let command = without_empty_variables(Self::augment_args(Command::new("embed")));
+        let matches = command.try_get_matches_from(std::env::args_os()).map_err(load_error)?;
+        let backends = Self::from_arg_matches(&matches).map_err(load_error)?;
+        backends.check()?;
+        Ok(backends)
+    }
+
+    /// A durable store needs its stable secret.
+    fn check(&self) -> Result<(), LoadError> {
+        if self.database_url.is_some() && self.secret_key.is_none() {
+            return Err(LoadError::Invalid(
+                "DATABASE_URL needs SENTRYAGENT_SECRET_KEY (32+ bytes, the same on every start): it encrypts the \
+                 signing keys and peppers the client-secret hashes stored there"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The operator commands, run with the server's settings (its
@@ -349,13 +385,51 @@ const UNSET: &[(&str, &str)] = &[
 ];
 
 /// Why the settings were not loaded.
-#[derive(Debug)]
 pub enum LoadError {
     /// `--help` or `help`: clap prints it (`exit`).
     Help(clap::Error),
     /// A wrong setting or argument, described in one line naming it and its
     /// valid form.
     Invalid(String),
+}
+
+// Debug as Display: `main` returning this error prints the sentence.
+impl std::fmt::Debug for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Help(help) => write!(f, "{}", help.render()),
+            LoadError::Invalid(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+fn load_error(e: clap::Error) -> LoadError {
+    match e.use_stderr() {
+        false => LoadError::Help(e),
+        true => LoadError::Invalid(describe(&e)),
+    }
+}
+
+/// `command` with each variable that is set but empty read as unset (`FOO=`
+/// in a compose file).
+fn without_empty_variables(mut command: Command) -> Command {
+    let empty: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|a| a.get_env().and_then(std::env::var_os).is_some_and(|v| v.is_empty()))
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        command = command.mut_arg(id, |a| a.env(None::<&str>));
+    }
+    command
 }
 
 /// A parsed configuration and what to warn about.
@@ -375,26 +449,12 @@ impl Config {
     /// [`LoadError::Invalid`] for a setting out of its range or form, a
     /// missing companion setting, or bad arguments.
     pub fn load() -> Result<Loaded, LoadError> {
+        let command = without_empty_variables(Self::command());
+        let matches = command.try_get_matches_from(std::env::args_os()).map_err(load_error)?;
+        let mut config = Self::from_arg_matches(&matches).map_err(load_error)?;
         let names: Vec<OsString> = std::env::vars_os().map(|(name, _)| name).collect();
-        let mut command = Self::command();
-        // An empty variable is an unset one (`FOO=` in a compose file).
-        for name in &names {
-            if std::env::var_os(name).is_some_and(|v| v.is_empty())
-                && let Some(id) = arg_with_env(&command, name).map(|a| a.get_id().clone())
-            {
-                command = command.mut_arg(id, |a| a.env(None::<&str>));
-            }
-        }
-        let clap_error = |e: clap::Error| match e.use_stderr() {
-            false => LoadError::Help(e),
-            true => LoadError::Invalid(describe(&e)),
-        };
-        let matches = command
-            .try_get_matches_from_mut(std::env::args_os())
-            .map_err(clap_error)?;
-        let mut config = Self::from_arg_matches(&matches).map_err(clap_error)?;
         let mut warnings = unknown_variables(&Self::command(), names.iter());
-        let defaulted = |id: &str| matches.value_source(id) != Some(ValueSource::EnvVariable);
+        let defaulted = |id: &str| matches.value_source(id) == Some(ValueSource::DefaultValue);
         if let Some(on) = config.billing_enabled {
             warnings.push(deprecated("BILLING_ENABLED", defaulted("enforce_tiers")));
             if defaulted("enforce_tiers") {
@@ -407,13 +467,7 @@ impl Config {
                 config.marketplace_enabled = on;
             }
         }
-        if config.database_url.is_some() && config.secret_key.is_none() {
-            return Err(LoadError::Invalid(
-                "DATABASE_URL needs SENTRYAGENT_SECRET_KEY (32+ bytes, the same on every start): it encrypts the \
-                 signing keys and peppers the client-secret hashes stored there"
-                    .to_owned(),
-            ));
-        }
+        config.backends.check()?;
         if config.stripe_secret_key.is_some() != config.stripe_webhook_secret.is_some() {
             return Err(LoadError::Invalid(
                 "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET go together: set both for billing, or neither".to_owned(),
@@ -424,7 +478,9 @@ impl Config {
 
     /// The issuer: `SENTRYAGENT_ISSUER`, or `http://<bind>`.
     pub fn issuer(&self) -> String {
-        self.issuer.clone().unwrap_or_else(|| format!("http://{}", self.bind))
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.backends.bind))
     }
 }
 
@@ -435,11 +491,6 @@ fn deprecated(old: &str, used: bool) -> String {
     } else {
         format!("{old} is deprecated and ignored: {new} is set too")
     }
-}
-
-/// The argument that reads the variable `name`.
-fn arg_with_env<'a>(command: &'a Command, name: &std::ffi::OsStr) -> Option<&'a Arg> {
-    command.get_arguments().find(|a| a.get_env() == Some(name))
 }
 
 /// Every variable the definition reads, hidden ones included.

@@ -164,6 +164,16 @@ fn a_wrong_setting_stops_the_server_with_its_name_and_valid_form() {
     // A secret's value is never echoed.
     let output = run("server", &[], &[("SENTRYAGENT_SECRET_KEY", "too-short")]);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("too-short"));
+    // The embed examples read their settings through the same definition.
+    for example in ["embed_axum", "embed_poem"] {
+        let output = run(example, &[], &[database[0], ("SENTRYAGENT_SECRET_KEY", "too-short")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{example}: {stderr}");
+        assert!(
+            stderr.contains("SENTRYAGENT_SECRET_KEY (--secret-key): must be at least 32 bytes long, not 9"),
+            "{example}: {stderr}"
+        );
+    }
     // The twin on poem reads the same definition.
     let output = run("poem_server", &[], &[("SENTRYAGENT_TOKEN_TTL_SECS", "0")]);
     assert_eq!(output.status.code(), Some(2));
