@@ -67,7 +67,7 @@ async fn operator_idp(config: &Config, command: &str) -> Result<SentryAgent, Box
         )
         .into());
     }
-    Ok(build(config).await?)
+    build(config).await
 }
 
 /// `recover-admin --tenant <id>`: a new admin credential for a tenant whose

@@ -750,7 +750,7 @@ mod tests {
         assert_eq!(route_group("TOKEN_FAILURES"), Ok(RouteGroup::TokenFailures));
         assert_eq!(route_group("token"), Ok(RouteGroup::Token));
         assert_eq!(route_group("audit-verify"), Ok(RouteGroup::AuditVerify));
-        let error = route_group("tokens").unwrap_err();
+        let error = route_group("tokens").expect_err("no such group");
         assert!(error.contains("TOKEN, TOKEN_FAILURES, CLIENT_FAILURES"), "{error}");
     }
 

@@ -72,6 +72,9 @@ fn run(example: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
     child.wait_with_output().expect("its output")
 }
 
+/// Variables to set.
+type Envs<'a> = &'a [(&'a str, &'a str)];
+
 /// A setting that panicked (the first three) or was accepted wrong stops
 /// the start: status 2, one line naming the variable and the valid form,
 /// no panic, and no admin secret printed.
@@ -82,7 +85,7 @@ fn a_wrong_setting_stops_the_server_with_its_name_and_valid_form() {
         ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
         ("SENTRYAGENT_SECRET_KEY", KEY),
     ];
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[(Envs, &[&str])] = &[
         // The three panics: an overflowing quota, a token lifetime that
         // overflowed at the first token request, an empty pool.
         (
