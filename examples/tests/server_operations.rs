@@ -191,7 +191,10 @@ async fn a_failed_start_loses_no_secret_and_a_lost_one_is_recovered() {
     assert_eq!(verified["valid"], true, "{verified}");
 
     for (args, says) in [
-        (&["recover-admin", "--tenant", "nope"][..], "must be a tenant id (a UUID)"),
+        (
+            &["recover-admin", "--tenant", "nope"][..],
+            "must be a tenant id (a UUID)",
+        ),
         (&["recover-admin"][..], "Usage: server recover-admin --tenant <TENANT>"),
         (
             &["recover-admin", "--tenant", "0190f5c2-7a3e-7c4b-9d2e-5b1a3c4d5e6f"][..],
