@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::error::{Error, Validator};
+use crate::scope;
+use crate::secret::ClientSecret;
 use crate::{AgentId, TenantId};
 
 /// Lifecycle state of an agent.
@@ -158,10 +161,6 @@ mod tests {
         }
     }
 }
-
-use crate::error::{Error, Validator};
-use crate::scope;
-use crate::secret::ClientSecret;
 
 /// What registering an agent takes.
 #[derive(Clone, Debug, Default)]

@@ -1,4 +1,6 @@
 //! The agent service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: `agents`, `credentials`.
 
 use super::model::*;
 use crate::error::{Error, StoreErrorKind, Validator};

@@ -1,4 +1,7 @@
 //! The audit service: appending, querying, verifying and pruning a tenant's chain.
+//!
+//! Stores it needs: `audit`, `tenants`.
+//! Shared parts it uses: `chain`, `repeats`, `server_key`.
 
 use super::*;
 use crate::SentryAgent;

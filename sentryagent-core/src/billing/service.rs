@@ -1,4 +1,7 @@
 //! The billing service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: `subscriptions`.
+//! Shared parts it uses: `billing`.
 
 use super::model::*;
 use crate::audit::{NewAuditEvent, Outcome};

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::error::Error;
 use crate::{AgentId, CredentialId, TenantId};
 
 /// Whether a credential can still authenticate.
@@ -74,8 +75,6 @@ impl Credential {
         self.status == CredentialStatus::Active && self.expires_at.is_none_or(|at| at > now)
     }
 }
-
-use crate::error::Error;
 
 pub(crate) fn revoked() -> Error {
     Error::Conflict {

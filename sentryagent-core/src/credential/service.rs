@@ -1,4 +1,7 @@
 //! The credential service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: `credentials`.
+//! Shared parts it uses: `server_key`.
 
 use super::model::*;
 use crate::agent::{Agent, AgentStatus, decommissioned};

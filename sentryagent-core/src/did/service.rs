@@ -1,4 +1,6 @@
 //! The did service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: `agent_keys`, `directory`.
 
 use super::model::*;
 use crate::agent::AgentStatus;

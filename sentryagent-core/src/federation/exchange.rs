@@ -7,6 +7,8 @@
 //! the agent's status; the replay guard; trust-on-first-use pinning; then
 //! the access token. Every decision past the signature is audited in the
 //! tenant it concerns.
+//!
+//! Stores it needs: `agents`, `directory`, `replay`, `trust_policies`.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

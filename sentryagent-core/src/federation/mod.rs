@@ -13,8 +13,8 @@
 //!   under the same name by someone else never matches afterwards.
 //! - The issuer's keys come through a [`JwksFetcher`] (the core has no HTTP
 //!   client) and are cached under the policy described in `jwks`.
-//! - [`SentryAgent::exchange_oidc_token`] is `POST /oidc/token`;
-//!   [`SentryAgent::evaluate_trust_policies`] answers which policy would
+//! - [`SentryAgent::exchange_oidc_token`](crate::SentryAgent::exchange_oidc_token) is `POST /oidc/token`;
+//!   [`SentryAgent::evaluate_trust_policies`](crate::SentryAgent::evaluate_trust_policies) answers which policy would
 //!   admit a token, and why the others would not.
 
 mod error;

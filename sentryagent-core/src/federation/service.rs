@@ -1,4 +1,6 @@
 //! The federation service: trust-policy management and its audit.
+//!
+//! Stores it needs: `agents`, `trust_policies`.
 
 use super::*;
 use crate::agent::{Agent, AgentStatus};

@@ -1,4 +1,6 @@
 //! The marketplace service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: `directory`.
 
 use super::model::*;
 use crate::error::{Error, Validator};

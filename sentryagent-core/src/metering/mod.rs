@@ -12,11 +12,11 @@
 //! instance's unflushed counts: never the database per request.
 //!
 //! Counts the store does not take at shutdown (the database is down then)
-//! are not dropped in silence: [`SentryAgent::flush_usage_at_shutdown`]
+//! are not dropped in silence: [`SentryAgent::flush_usage_at_shutdown`](crate::SentryAgent::flush_usage_at_shutdown)
 //! logs each tenant's count and, with a spill directory
 //! ([`SentryAgentBuilder::usage_spill_dir`](crate::SentryAgentBuilder::usage_spill_dir)),
 //! writes them to a file there, one batch per file under a fresh id. A later
-//! start ([`SentryAgent::recover_spilled_usage`], also run by the flusher
+//! start ([`SentryAgent::recover_spilled_usage`](crate::SentryAgent::recover_spilled_usage), also run by the flusher
 //! task) stores each batch with its id in one transaction and then deletes
 //! the file, so a batch counts once however many starts find it.
 

@@ -54,7 +54,7 @@ impl Meter {
     }
 }
 
-/// What [`SentryAgent::flush_usage_at_shutdown`] did with the last counts.
+/// What [`SentryAgent::flush_usage_at_shutdown`](crate::SentryAgent::flush_usage_at_shutdown) did with the last counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FinalFlush {

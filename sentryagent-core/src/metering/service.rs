@@ -1,4 +1,7 @@
 //! The metering service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: `tenants`, `usage`.
+//! Shared parts it uses: `meter`, `shared_usage`.
 
 use super::model::*;
 use crate::error::Error;

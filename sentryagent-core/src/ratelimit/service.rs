@@ -1,4 +1,6 @@
 //! The ratelimit service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: none.
 
 use super::model::*;
 use std::sync::atomic::Ordering;

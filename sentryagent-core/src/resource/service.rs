@@ -1,4 +1,7 @@
 //! The resource service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: none.
+//! Shared parts it uses: `resources`.
 
 use super::model::*;
 

@@ -1,4 +1,6 @@
 //! The tenant service: [`SentryAgent`](crate::SentryAgent)'s methods over the model and the stores.
+//!
+//! Stores it needs: `agents`, `tenants`.
 
 use super::model::*;
 use crate::TenantId;

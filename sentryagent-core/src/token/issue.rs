@@ -1,4 +1,7 @@
 //! The client-credentials grant (RFC 6749 §4.4).
+//!
+//! Stores it needs: `credentials`.
+//! Shared parts it uses: `keys`.
 
 use super::request::{ClientAuth, TokenRefusal, TokenRequest, TokenResponse};
 use std::net::IpAddr;

@@ -1,5 +1,8 @@
 //! Verification of bearer tokens, introspection (RFC 7662) and revocation
 //! (RFC 7009).
+//!
+//! Stores it needs: `agents`, `credentials`, `revocations`.
+//! Shared parts it uses: `keys`, `server_key`.
 
 use super::identity::{AgentIdentity, IntrospectedClaims, Introspection};
 use super::request::{ClientAuth, Form};
