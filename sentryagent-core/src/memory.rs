@@ -617,3 +617,10 @@ impl crate::store::DurableStore for MemoryStore {
         "memory"
     }
 }
+
+/// Records are not shown: they hold secret hashes and keys.
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}

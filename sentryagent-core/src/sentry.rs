@@ -62,8 +62,39 @@ pub(crate) struct Inner {
     pub(crate) openapi: std::sync::OnceLock<bytes::Bytes>,
     /// The host's protected resources.
     pub(crate) resources: crate::resource::Resources,
+    /// The backends, for `Debug` and logs (`postgres + redis`).
+    pub(crate) backends: String,
     /// The last readiness probe and when it ran.
     pub(crate) readiness: tokio::sync::Mutex<Option<(std::time::Instant, HealthReport)>>,
+}
+
+/// The settings in force and the backends; keys and secrets are not shown.
+impl std::fmt::Debug for SentryAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings = &self.inner.settings;
+        f.debug_struct("SentryAgent")
+            .field("issuer", &settings.issuer)
+            .field("api_path", &settings.api_path)
+            .field("algorithm", &settings.algorithm)
+            .field("signup", &settings.signup)
+            .field("backends", &self.inner.backends)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The settings so far and which backends are named; no secret is shown.
+impl std::fmt::Debug for SentryAgentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentryAgentBuilder")
+            .field("settings", &self.settings)
+            .field("durable", &self.durable.as_ref().map(|d| d.name))
+            .field("hot_state", &self.hot.as_ref().map(|h| h.name.as_str()))
+            .field("stores", &self.stores.is_some())
+            .field("server_secret", &self.server_key.as_ref().map(|_| "<redacted>"))
+            .field("billing", &self.billing.is_some())
+            .field("resources", &self.resources.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Who is calling: the verified agent (if any) and the network address.
@@ -633,6 +664,7 @@ impl SentryAgentBuilder {
             shared_usage,
             health_checks,
             batches,
+            names,
         } = backends;
         let server_key = self.server_key.unwrap_or_else(ServerKey::random);
         let keys = Keyring::load(stores.keys.clone(), settings.algorithm).await?;
@@ -653,6 +685,7 @@ impl SentryAgentBuilder {
                 openapi: std::sync::OnceLock::new(),
                 resources,
                 readiness: tokio::sync::Mutex::new(None),
+                backends: names,
                 chain,
                 audit_sink,
                 health_checks,
@@ -697,6 +730,7 @@ struct Backends {
     shared_usage: Option<Arc<dyn UsageCounters>>,
     health_checks: Vec<Arc<dyn HealthCheck>>,
     batches: bool,
+    names: String,
 }
 
 impl Backends {
@@ -744,7 +778,13 @@ impl Backends {
                 "backends"
             ),
         }
+        let names = match (&hot, explicit) {
+            (_, true) => "custom".to_owned(),
+            (Some(hot), false) => format!("{} + {}", durable.name, hot.name),
+            (None, false) => durable.name.to_owned(),
+        };
         Self {
+            names,
             stores,
             rate_limiter: rate_limiter
                 .or(limiter)

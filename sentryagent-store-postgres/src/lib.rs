@@ -319,6 +319,16 @@ impl sentryagent_core::health::HealthCheck for PgStore {
     }
 }
 
+/// The schema and the pool's size; the URL and the key cipher are not shown.
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
 /// PostgreSQL holds every durable record, the revocation list and the
 /// replay guard included; audit appends are batched (group commit), since
 /// each is a round trip.

@@ -243,8 +243,7 @@ async fn unreachable_at_startup_names_the_url() {
         PgOptions::default().acquire_timeout(Duration::from_secs(1)),
     )
     .await
-    .err()
-    .expect("no server on port 1");
+    .expect_err("no server on port 1");
     let message = err.to_string();
     assert!(message.contains("postgres://app:***@127.0.0.1:1/idp"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");

@@ -22,6 +22,15 @@ pub struct RedisStore {
     gcra: redis::Script,
 }
 
+/// The key prefix; the connection (and its URL) is not shown.
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Connection settings.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
