@@ -12,6 +12,7 @@ use poem::web::Json;
 use poem::{EndpointExt, Route, Server, get, handler};
 use sentryagent_core::AgentIdentity;
 use sentryagent_poem::Agent;
+use sentryagent_portal::Portal;
 
 #[tokio::main]
 async fn main() {
@@ -23,6 +24,7 @@ async fn run() -> Result<(), common::BoxError> {
     common::spawn_background(&idp)?;
     let app = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
+        .nest("/portal", sentryagent_portal::poem::endpoint(Portal::new("/api/v1")))
         .nest("/", sentryagent_poem::well_known(idp.clone()))
         .at("/whoami", get(whoami))
         .data(idp.clone());
