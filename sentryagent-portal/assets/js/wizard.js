@@ -22,7 +22,7 @@ export function wizard(main) {
       'aria-current': i === step ? 'step' : false,
     }, h('span', { class: 'num', 'aria-hidden': 'true', text: i < step ? '✓' : String(i + 1) }), h('span', { text: name }))));
     counter.textContent = `Step ${step + 1} of ${STEPS.length}: ${STEPS[step]}`;
-    body.replaceChildren([createTenant, saveAdmin, registerAgent, firstToken, snippets][step](state, show));
+    body.replaceChildren(...[[createTenant, saveAdmin, registerAgent, firstToken, snippets][step](state, show)].flat());
     body.querySelector('input, button')?.focus();
   };
   show(0);
