@@ -104,7 +104,9 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start(driver: Arc<Driver>, width: u32, height: u32) -> Self {
+    /// A desktop window of `width` × `height`, or with `phone`, a phone's
+    /// viewport of that size (Chromium's device emulation).
+    async fn start(driver: Arc<Driver>, width: u32, height: u32, phone: bool) -> Self {
         let profile = Scratch::new("portal-chromium");
         let args = [
             "--headless".to_owned(),
@@ -120,9 +122,14 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.0.display()),
         ];
+        let mut options = json!({ "binary": CHROMIUM, "args": args });
+        if phone {
+            options["mobileEmulation"] =
+                json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true } });
+        }
         let capabilities = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:chromeOptions": options,
             "goog:loggingPrefs": { "browser": "ALL" },
         });
         let Value::Object(capabilities) = capabilities else {
@@ -361,7 +368,7 @@ async fn portal_walkthrough() {
     );
     let port = server.port;
     let portal = format!("http://127.0.0.1:{port}/portal/");
-    let b = Browser::start(driver, 1280, 1000).await;
+    let b = Browser::start(driver, 1280, 1000, false).await;
 
     // --- The wizard, from nothing. Sign-up needs the operator key: without
     // it the wizard says so and opens the key field.
@@ -548,7 +555,7 @@ async fn user_text_never_runs() {
     // An audit event whose details carry the name too.
     access_token(port, agent["clientId"].as_str().expect("id"), agent["clientSecret"].as_str().expect("s")).await;
 
-    let b = Browser::start(driver, 1280, 1000).await;
+    let b = Browser::start(driver, 1280, 1000, false).await;
     b.goto(&format!("{portal}#/marketplace?capability=xss")).await;
     b.wait_text(".results", "img'onerror='alert@evil.example").await;
     b.wait_text(".results", &format!("{payload}<script>alert(2)</script>")).await;
@@ -696,7 +703,7 @@ async fn screenshots() {
     .await;
 
     for (width, height, suffix) in [(1280, 1000, ""), (390, 844, "-phone")] {
-        let b = Browser::start(driver.clone(), width, height).await;
+        let b = Browser::start(driver.clone(), width, height, !suffix.is_empty()).await;
         let shot = |name: &str| dir.join(format!("portal-{name}{suffix}.png"));
         let pages: &[(&str, &str, &str)] = if suffix.is_empty() {
             &[
@@ -724,6 +731,14 @@ async fn screenshots() {
             b.click_text("Create tenant").await;
             b.wait_text(".step-count", "Step 2 of 5").await;
             b.screenshot(&shot("wizard-credential")).await;
+            b.click("#saved-admin").await;
+            b.click_text("Continue").await;
+            b.fill("input[name=agent_name]", "deploy-bot@acme.example").await;
+            b.fill("input[name=capabilities]", "deploy").await;
+            b.click_text("Register agent").await;
+            b.click_text("Get a token").await;
+            b.wait_text(".step-count", "Step 5 of 5").await;
+            b.screenshot(&shot("wizard-snippets")).await;
         }
         b.goto(&format!("{portal}#/signin")).await;
         b.fill("input[name=client_id]", &admin_id).await;

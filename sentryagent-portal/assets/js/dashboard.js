@@ -73,20 +73,18 @@ function overview(view, tenant) {
   }, 'Loading the subscription');
 }
 
-/** A horizontal bar chart of values against their limits (SVG, no inline
- *  style), with the numbers as text beside it for screen readers. */
+/** A bar chart of values against their limits: HTML labels (readable at
+ *  any width) over SVG bars (no inline style, which the CSP forbids). */
 function chart(rows) {
-  const width = 600;
-  const rowHeight = 56;
-  const figure = svg('svg', { viewBox: `0 0 ${width} ${rows.length * rowHeight}`, class: 'chart', role: 'img', 'aria-label': rows.map((r) => `${r.label}: ${r.text ?? r.value} of ${r.max ?? 'unlimited'}`).join('; ') });
-  rows.forEach((row, i) => {
-    const y = i * rowHeight;
-    const share = row.max ? Math.min(row.value / row.max, 1) : 0;
-    const over = row.max !== null && row.max !== undefined && row.value >= row.max;
-    figure.append(
-      svg('text', { x: 0, y: y + 16, class: 'chart-label' }, `${row.label}: ${row.text ?? row.value.toLocaleString()} of ${row.max === null || row.max === undefined ? 'unlimited' : row.max.toLocaleString()}`),
-      svg('rect', { x: 0, y: y + 24, width, height: 18, rx: 4, class: 'chart-track' }),
-      svg('rect', { x: 0, y: y + 24, width: Math.max(share * width, row.value > 0 ? 3 : 0), height: 18, rx: 4, class: over ? 'chart-bar over' : 'chart-bar' }));
-  });
-  return h('figure', { class: 'usage' }, figure);
+  return h('figure', { class: 'usage' }, rows.map((row) => {
+    const limited = row.max !== null && row.max !== undefined;
+    const share = limited && row.max > 0 ? Math.min(row.value / row.max, 1) : 0;
+    const over = limited && row.value >= row.max;
+    const label = `${row.label}: ${row.text ?? row.value.toLocaleString()} of ${limited ? row.max.toLocaleString() : 'unlimited'}`;
+    return h('div', { class: 'meter' },
+      h('p', { class: 'meter-label', text: label }),
+      svg('svg', { viewBox: '0 0 1000 20', preserveAspectRatio: 'none', class: 'chart', role: 'img', 'aria-label': label },
+        svg('rect', { x: 0, y: 0, width: 1000, height: 20, class: 'chart-track' }),
+        svg('rect', { x: 0, y: 0, width: Math.round(Math.max(share * 1000, row.value > 0 ? 6 : 0)), height: 20, class: over ? 'chart-bar over' : 'chart-bar' })));
+  }));
 }

@@ -11,7 +11,7 @@ export function wizard(main) {
   // This run's state: secrets are dropped as soon as they have been used.
   const state = { step: 0, created: null, tenant: null, agent: null, token: null };
   const progress = h('ol', { class: 'steps', 'aria-label': 'Progress' });
-  const counter = h('p', { class: 'step-count', 'aria-live': 'polite' });
+  const counter = h('p', { class: 'step-count', 'aria-live': 'polite', tabindex: '-1' });
   const body = h('div', { class: 'step-body' });
   main.append(h('section', {}, h('h1', { text: 'Get started' }), progress, counter, body));
 
@@ -23,7 +23,8 @@ export function wizard(main) {
     }, h('span', { class: 'num', 'aria-hidden': 'true', text: i < step ? '✓' : String(i + 1) }), h('span', { text: name }))));
     counter.textContent = `Step ${step + 1} of ${STEPS.length}: ${STEPS[step]}`;
     body.replaceChildren(...[[createTenant, saveAdmin, registerAgent, firstToken, snippets][step](state, show)].flat());
-    body.querySelector('input, button')?.focus();
+    // The first step starts at its field; later ones at the step's name.
+    (step === 0 ? body.querySelector('input') : counter)?.focus();
   };
   show(0);
 }
@@ -206,9 +207,9 @@ fn app(idp: SentryAgent) -> Result<Router, Box<dyn std::error::Error>> {
 // The agent calls it with its token:
 //   curl -H "Authorization: Bearer $TOKEN" https://your-service.example/reports`;
   return h('div', { class: 'card' },
-    h('p', {}, 'Agent ', h('strong', { text: a.name }), ' has its first access token: ', h('strong', { text: `scope "${t.scope}"` }), `, valid for ${Math.round(t.expires_in / 60)} minutes.`),
+    h('p', {}, 'Agent ', h('strong', { text: a.name }), ' has its first access token: ', h('strong', { text: t.scope ? `scope "${t.scope}"` : 'no scopes (it acts as itself)' }), `, valid for ${Math.round(t.expires_in / 60)} minutes.`),
     copyable('Access token', t.access_token, { secret: true }),
-    h('dl', { class: 'claims' }, ['iss', 'sub', 'aud', 'client_id', 'scope', 'exp'].filter((k) => c[k] !== undefined).map((k) => [
+    h('dl', { class: 'claims' }, ['iss', 'sub', 'aud', 'client_id', 'scope', 'exp'].filter((k) => c[k] !== undefined && c[k] !== '').map((k) => [
       h('dt', { text: k }), h('dd', {}, h('code', { text: k === 'exp' ? `${c[k]} (${new Date(c[k] * 1000).toLocaleString()})` : Array.isArray(c[k]) ? c[k].join(' ') : String(c[k]) })),
     ])),
     h('h2', { text: 'Ready to paste' }),
