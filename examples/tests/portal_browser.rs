@@ -16,9 +16,9 @@
 //! Without chromedriver the browser tests say so and pass, unless
 //! `SENTRYAGENT_REQUIRE_BROWSER=1` (as `.ci/run` sets), when they fail.
 
-mod support;
 #[path = "../../sentryagent-billing-stripe/tests/common/mod.rs"]
 mod stripe;
+mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -148,7 +148,10 @@ impl Browser {
     }
 
     async fn goto(&self, url: &str) {
-        self.client.goto(url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
@@ -175,7 +178,10 @@ impl Browser {
                 return text;
             }
             if Instant::now() > deadline {
-                panic!("`{needle}` never showed in {css}: {text:?}\n{}", self.text("main").await);
+                panic!(
+                    "`{needle}` never showed in {css}: {text:?}\n{}",
+                    self.text("main").await
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -188,13 +194,26 @@ impl Browser {
     }
 
     async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// Clicks the button or link whose text is `text`, once it is enabled.
     async fn click_text(&self, text: &str) {
-        let xpath = format!("//*[self::button or self::a][normalize-space()={} and not(@disabled)]", xpath_literal(text));
-        let element = match self.client.wait().at_most(WAIT).for_element(Locator::XPath(&xpath)).await {
+        let xpath = format!(
+            "//*[self::button or self::a][normalize-space()={} and not(@disabled)]",
+            xpath_literal(text)
+        );
+        let element = match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(&xpath))
+            .await
+        {
             Ok(element) => element,
             Err(e) => panic!("no enabled `{text}`: {e}\n{}", self.text("main").await),
         };
@@ -345,7 +364,10 @@ fn stripe_answer(request: &stripe::Recorded) -> (axum::http::StatusCode, String)
         session["url"] = format!("{base}/c/pay/cs_test_portal").into();
         return (axum::http::StatusCode::OK, session.to_string());
     }
-    (axum::http::StatusCode::OK, r#"{"page":"stand-in Stripe Checkout"}"#.to_owned())
+    (
+        axum::http::StatusCode::OK,
+        r#"{"page":"stand-in Stripe Checkout"}"#.to_owned(),
+    )
 }
 
 // ---------------------------------------------------------------- tests
@@ -389,7 +411,10 @@ async fn portal_walkthrough() {
     b.wait_text(".warning", "will not be shown again").await;
     let admin = b.values(".copyable input").await;
     let [tenant_id, admin_id, admin_secret] = <[String; 3]>::try_from(admin).expect("three values");
-    assert!(admin_id.starts_with("sa_ci_") && admin_secret.starts_with("sa_sk_"), "{admin_id}");
+    assert!(
+        admin_id.starts_with("sa_ci_") && admin_secret.starts_with("sa_sk_"),
+        "{admin_id}"
+    );
     assert!(
         b.find("button.primary").await.prop("disabled").await.expect("prop") == Some("true".into()),
         "Continue waits for the tick"
@@ -416,9 +441,15 @@ async fn portal_walkthrough() {
     let cli = b.text("#snippet-cli code").await;
     let rust = b.text("#snippet-rust code").await;
     for snippet in [&curl, &cli, &rust] {
-        assert!(!snippet.contains(&agent_secret) && !snippet.contains(&admin_secret), "{snippet}");
+        assert!(
+            !snippet.contains(&agent_secret) && !snippet.contains(&admin_secret),
+            "{snippet}"
+        );
     }
-    assert!(curl.contains(&agent_client_id) && cli.contains(&agent_client_id), "{curl}\n{cli}");
+    assert!(
+        curl.contains(&agent_client_id) && cli.contains(&agent_client_id),
+        "{curl}\n{cli}"
+    );
     assert!(rust.contains(&tenant_id), "{rust}");
     let scratch = Scratch::new("portal-snippet");
     let ran = support::bash(&curl, &scratch.0, &[("CLIENT_SECRET", &agent_secret)]);
@@ -429,13 +460,17 @@ async fn portal_walkthrough() {
     assert_eq!(introspected["client_id"], agent_client_id.as_str());
     b.assert_nothing_stored().await;
     let url = b.client.current_url().await.expect("url").to_string();
-    assert!(!url.contains("sa_sk_") && !url.contains("eyJ"), "no secret or token in {url}");
+    assert!(
+        !url.contains("sa_sk_") && !url.contains("eyJ"),
+        "no secret or token in {url}"
+    );
 
     // --- The dashboard, signed in by the wizard.
     b.click_text("Open your dashboard").await;
     b.wait_text("main h1", "Acme Robotics").await;
     b.find("figure.usage svg rect.chart-bar").await;
-    b.wait_text("main", "This server enforces the free tier's limits.").await;
+    b.wait_text("main", "This server enforces the free tier's limits.")
+        .await;
     b.wait_text("main", "No subscription").await;
 
     // Agents: open the new one; suspend it (its credential stops working),
@@ -447,7 +482,12 @@ async fn portal_walkthrough() {
     b.click_text("Suspend").await;
     b.confirm().await;
     b.wait_text("main h1 .badge", "suspended").await;
-    assert!(token(port, &agent_client_id, &agent_secret).await.status().is_client_error());
+    assert!(
+        token(port, &agent_client_id, &agent_secret)
+            .await
+            .status()
+            .is_client_error()
+    );
     b.click_text("Reactivate").await;
     b.confirm().await;
     b.wait_text("main h1 .badge", "active").await;
@@ -479,9 +519,20 @@ async fn portal_walkthrough() {
     b.fill("input[name=action]", "credential.rotated").await;
     b.click_text("Filter").await;
     b.wait_text("main table tbody", "credential.rotated").await;
-    let rows = b.client.find_all(Locator::Css("main table tbody tr")).await.expect("rows");
+    let rows = b
+        .client
+        .find_all(Locator::Css("main table tbody tr"))
+        .await
+        .expect("rows");
     assert_eq!(rows.len(), 1, "{}", b.text("main table tbody").await);
-    assert!(b.client.current_url().await.expect("url").as_str().contains("action=credential.rotated"));
+    assert!(
+        b.client
+            .current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .contains("action=credential.rotated")
+    );
 
     // --- The marketplace: search, filter by capability, the agent's page.
     b.click_text("Marketplace").await;
@@ -553,12 +604,18 @@ async fn user_text_never_runs() {
     .await;
     let agent_id = agent["agentId"].as_str().expect("id").to_owned();
     // An audit event whose details carry the name too.
-    access_token(port, agent["clientId"].as_str().expect("id"), agent["clientSecret"].as_str().expect("s")).await;
+    access_token(
+        port,
+        agent["clientId"].as_str().expect("id"),
+        agent["clientSecret"].as_str().expect("s"),
+    )
+    .await;
 
     let b = Browser::start(driver, 1280, 1000, false).await;
     b.goto(&format!("{portal}#/marketplace?capability=xss")).await;
     b.wait_text(".results", "img'onerror='alert@evil.example").await;
-    b.wait_text(".results", &format!("{payload}<script>alert(2)</script>")).await;
+    b.wait_text(".results", &format!("{payload}<script>alert(2)</script>"))
+        .await;
     b.wait_text(".results", &format!("by {payload} & Co")).await;
     assert_quiet(&b, "the marketplace").await;
 
@@ -605,7 +662,9 @@ async fn user_text_never_runs() {
 /// leave one).
 async fn assert_quiet(b: &Browser, page: &str) {
     b.assert_no_dialog(page).await;
-    let made = b.script("return document.querySelectorAll('img[src=\"x\"], main script, [onerror]').length;").await;
+    let made = b
+        .script("return document.querySelectorAll('img[src=\"x\"], main script, [onerror]').length;")
+        .await;
     assert_eq!(made, json!(0), "the payload became markup on {page}");
     let console: Vec<_> = b
         .console()
@@ -651,7 +710,11 @@ async fn every_portal_answer_has_the_security_headers() {
                     .unwrap_or_default()
                     .to_owned()
             };
-            assert_eq!(header("content-security-policy"), sentryagent_portal::CSP, "{name} {path}");
+            assert_eq!(
+                header("content-security-policy"),
+                sentryagent_portal::CSP,
+                "{name} {path}"
+            );
             assert_eq!(header("x-content-type-options"), "nosniff", "{name} {path}");
             assert_eq!(header("referrer-policy"), "no-referrer", "{name} {path}");
         }
@@ -677,9 +740,21 @@ async fn screenshots() {
     let admin = access_token(port, &admin_id, &admin_secret).await;
     let mut first = None;
     for (name, description, capabilities) in [
-        ("build-bot@acme.example", "Builds and ships the Acme apps", vec!["build", "deploy"]),
-        ("triage@acme.example", "Labels and routes new issues", vec!["triage", "github"]),
-        ("reporter@acme.example", "Writes the weekly status report", vec!["reports"]),
+        (
+            "build-bot@acme.example",
+            "Builds and ships the Acme apps",
+            vec!["build", "deploy"],
+        ),
+        (
+            "triage@acme.example",
+            "Labels and routes new issues",
+            vec!["triage", "github"],
+        ),
+        (
+            "reporter@acme.example",
+            "Writes the weekly status report",
+            vec!["reports"],
+        ),
         ("pager@acme.example", "Wakes the on-call person", vec!["alerts"]),
     ] {
         let agent = post_json(
@@ -689,7 +764,12 @@ async fn screenshots() {
             json!({ "name": name, "description": description, "capabilities": capabilities }),
         )
         .await;
-        access_token(port, agent["clientId"].as_str().expect("id"), agent["clientSecret"].as_str().expect("s")).await;
+        access_token(
+            port,
+            agent["clientId"].as_str().expect("id"),
+            agent["clientSecret"].as_str().expect("s"),
+        )
+        .await;
         first.get_or_insert(agent);
     }
     let agent = first.expect("an agent");
@@ -713,7 +793,10 @@ async fn screenshots() {
                 ("marketplace", "#/marketplace", ".results .card"),
             ]
         } else {
-            &[("home", "#/", "main h1"), ("marketplace", "#/marketplace", ".results .card")]
+            &[
+                ("home", "#/", "main h1"),
+                ("marketplace", "#/marketplace", ".results .card"),
+            ]
         };
         for (name, hash, ready) in pages {
             b.goto(&format!("{portal}{hash}")).await;

@@ -28,9 +28,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(mount: &str, portal: Portal) -> 
     }
     router.route(
         &format!("{mount}/{{*file}}"),
-        get(move |OriginalUri(uri): OriginalUri, Path(file): Path<String>| async move {
-            into_axum(portal.answer(uri.path(), &file))
-        }),
+        get(
+            move |OriginalUri(uri): OriginalUri, Path(file): Path<String>| async move {
+                into_axum(portal.answer(uri.path(), &file))
+            },
+        ),
     )
 }
 

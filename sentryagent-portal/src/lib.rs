@@ -174,7 +174,10 @@ mod tests {
                 assert_eq!(response.headers().get(&name), Some(&value), "{name} on {file:?}");
             }
         }
-        assert_eq!(portal.answer("/portal/nope.js", "nope.js").status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            portal.answer("/portal/nope.js", "nope.js").status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]
@@ -182,7 +185,10 @@ mod tests {
         let page = Portal::new("/x\"><script>alert(1)</script>/").answer("/", "");
         let html = std::str::from_utf8(page.body()).expect("UTF-8");
         assert!(!html.contains("<script>alert"), "{html}");
-        assert!(html.contains("content=\"/x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""), "{html}");
+        assert!(
+            html.contains("content=\"/x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""),
+            "{html}"
+        );
         assert!(!html.contains("{{API_BASE}}"));
     }
 
@@ -197,7 +203,15 @@ mod tests {
         for asset in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
             let js = std::str::from_utf8(asset.body).expect("UTF-8");
             // Data reaches the page through textContent and DOM calls only.
-            for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "localStorage", "sessionStorage"] {
+            for banned in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "localStorage",
+                "sessionStorage",
+            ] {
                 assert!(!js.contains(banned), "{banned} in {}", asset.path);
             }
         }

@@ -17,7 +17,9 @@ pub fn endpoint(portal: Portal) -> Route {
     Route::new()
         .at(
             "/",
-            poem::get(make_sync(move |req: Request| into_poem(page.answer(req.original_uri().path(), "")))),
+            poem::get(make_sync(move |req: Request| {
+                into_poem(page.answer(req.original_uri().path(), ""))
+            })),
         )
         .at(
             "/*file",
