@@ -534,6 +534,43 @@ async fn portal_walkthrough() {
             .contains("action=credential.rotated")
     );
 
+    // Trust policies: one for the agent, made in the form; the evaluate tool
+    // admits a push to main and says why a push elsewhere fails.
+    b.click_text("Trust policies").await;
+    b.wait_text("main", "No trust policy yet.").await;
+    b.fill("input[name=repository]", "acme/app").await;
+    b.fill("input[name=branch]", "main").await;
+    b.find("select[name=agentId] option:nth-child(2)").await;
+    b.find("select[name=agentId]")
+        .await
+        .select_by_label("build-bot@acme.example")
+        .await
+        .expect("select the agent");
+    b.click_text("Create policy").await;
+    b.wait_text("main table", "acme/app").await;
+    b.find("select[name=kind]")
+        .await
+        .select_by_value("claims")
+        .await
+        .expect("claims");
+    let claims = |git_ref: &str| {
+        json!({
+            "repository": "acme/app", "repository_id": "41", "repository_owner": "acme",
+            "repository_owner_id": "7", "ref": git_ref, "ref_type": "branch", "event_name": "push",
+        })
+        .to_string()
+    };
+    b.fill("textarea[name=input]", &claims("refs/heads/main")).await;
+    b.click_text("Evaluate").await;
+    b.wait_text("main form[aria-label='Evaluate trust policies']", "Admitted")
+        .await;
+    b.fill("textarea[name=input]", &claims("refs/heads/feature")).await;
+    b.click_text("Evaluate").await;
+    b.wait_text("main form[aria-label='Evaluate trust policies']", "Refused")
+        .await;
+    b.wait_text("main form[aria-label='Evaluate trust policies'] table", "branch")
+        .await;
+
     // --- The marketplace: search, filter by capability, the agent's page.
     b.click_text("Marketplace").await;
     b.fill("input[name=q]", "build-bot").await;
