@@ -13,6 +13,7 @@ use poem::{EndpointExt, Route, Server, get, handler};
 use sentryagent_core::AgentIdentity;
 use sentryagent_examples::config::Config;
 use sentryagent_poem::Agent;
+use sentryagent_portal::Portal;
 
 #[tokio::main]
 async fn main() {
@@ -25,6 +26,7 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
     let background = idp.spawn_background();
     let app = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
+        .nest("/portal", sentryagent_portal::poem::endpoint(Portal::new("/api/v1")))
         .nest("/", sentryagent_poem::well_known(idp.clone()))
         .at("/whoami", get(whoami))
         .data(idp.clone());

@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use sentryagent_axum::Agent;
 use sentryagent_core::AgentIdentity;
 use sentryagent_examples::config::Config;
+use sentryagent_portal::Portal;
 
 #[tokio::main]
 async fn main() {
@@ -33,6 +34,7 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
     let app = Router::new()
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
         .merge(sentryagent_axum::well_known(idp.clone()))
+        .merge(sentryagent_portal::axum::router("/portal", Portal::new("/api/v1")))
         .route("/whoami", get(whoami))
         .with_state(idp.clone());
     let bind = listener.local_addr()?;
