@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::params::{AgentIdParam, CredentialIdParam, PageParams};
-use crate::http::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
 
 use crate::Caller;
 use crate::agent::{Agent, AgentPatch, AgentQuery, AgentStatus, NewAgent};

@@ -10,7 +10,7 @@ use super::params::PageParams;
 use crate::Caller;
 use crate::audit::{AuditEvent, AuditQuery, Outcome};
 use crate::http::body::{self, Query};
-use crate::http::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
 use crate::http::{Request, Response};
 use crate::{AgentId, Error, SentryAgent};
 
@@ -87,7 +87,7 @@ pub(super) async fn checkpoint(sa: SentryAgent, _req: Request, caller: Caller) -
 
 #[utoipa::path(get, path = "/audit/keys", tag = "Audit", operation_id = "getAuditKeys",
     responses((status = 200, description = "The audit signing key that signs checkpoints (a JWKS): derived from the \
-        server's master secret, it stays the same across restarts and token-key rotations.", body = crate::http::openapi::Jwks)))]
+        server's master secret, it stays the same across restarts and token-key rotations.", body = super::meta::Jwks)))]
 pub(super) async fn keys(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
     let mut response = Response::json(StatusCode::OK, &sa.audit_keys());
     response

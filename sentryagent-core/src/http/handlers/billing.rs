@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::body;
-use crate::http::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
 use crate::http::{Request, Response};
 use crate::metering::UsageReport;
 use crate::tier::Tier;

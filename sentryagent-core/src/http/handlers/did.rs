@@ -12,7 +12,7 @@ use super::agents::Page;
 use super::params::AgentIdParam;
 use crate::did::{AgentKey, DID_MEDIA_TYPE};
 use crate::http::body;
-use crate::http::openapi::{DidDocument, ErrorBody};
+use crate::http::error::ErrorBody;
 use crate::http::{Request, Response};
 use crate::{Caller, Error, SentryAgent};
 
@@ -39,6 +39,34 @@ fn view<'a>(sa: &SentryAgent, key: &'a AgentKey) -> KeyView<'a> {
         jwk: &key.jwk,
         created_at: key.created_at,
     }
+}
+
+/// A W3C DID document of an agent's `did:web` DID.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct DidDocument {
+    #[serde(rename = "@context")]
+    context: Vec<String>,
+    /// The DID.
+    #[schema(example = "did:web:idp.example.com:agents:0192f0c1-7a3e-7c9a-9b1e-3f6f1c2d4e5a")]
+    id: String,
+    /// The DID itself.
+    controller: String,
+    /// Present, `true`, once the agent is decommissioned.
+    #[schema(nullable = false)]
+    deactivated: Option<bool>,
+    /// The agent's registered public keys (`JsonWebKey2020`).
+    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
+    verification_method: Option<Vec<serde_json::Value>>,
+    /// Ids of the verification methods.
+    #[schema(nullable = false)]
+    authentication: Option<Vec<String>>,
+    /// Ids of the verification methods.
+    #[schema(nullable = false)]
+    assertion_method: Option<Vec<String>>,
+    /// The identity provider that issues the agent's tokens.
+    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
+    service: Option<Vec<serde_json::Value>>,
 }
 
 #[utoipa::path(get, path = "/agents/{agentId}/did.json", tag = "DIDs", operation_id = "getAgentDidDocument",

@@ -6,9 +6,41 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::health::HealthReport;
-use crate::http::openapi::Jwks;
 use crate::http::{Request, Response};
 use crate::{Error, SentryAgent, scope};
+
+/// A JSON Web Key Set (RFC 7517), as `/.well-known/jwks.json` publishes it.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // the answer is pre-serialised; this is its shape
+pub(super) struct Jwks {
+    /// The current, next and retired signing keys.
+    keys: Vec<Jwk>,
+}
+
+/// One public signing key.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct Jwk {
+    /// `EC`, `OKP` or `RSA`.
+    kty: String,
+    /// The key id tokens name in their header.
+    kid: String,
+    /// `ES256`, `EdDSA` or `RS256`.
+    alg: String,
+    /// `sig`.
+    #[serde(rename = "use")]
+    usage: String,
+    /// Curve (`P-256`, `Ed25519`).
+    crv: Option<String>,
+    /// Public coordinate or key.
+    x: Option<String>,
+    /// EC only.
+    y: Option<String>,
+    /// RSA modulus.
+    n: Option<String>,
+    /// RSA exponent.
+    e: Option<String>,
+}
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "Discovery", operation_id = "getJwks",
     responses((status = 200, description = "The public keys tokens are signed with, the next key included.", body = Jwks)))]

@@ -9,7 +9,7 @@ use super::agents::Page;
 use super::params::{PageParams, PolicyIdParam};
 use crate::federation::{EvaluateRequest, Evaluation, ExchangeRequest, NewTrustPolicy, TrustPolicy};
 use crate::http::body::{self, Query};
-use crate::http::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
 use crate::http::{Request, Response};
 use crate::token::TokenResponse;
 use crate::{AgentId, Caller, Error, SentryAgent, TenantId, TrustPolicyId};

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::Caller;
 use crate::http::body;
-use crate::http::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
 use crate::http::{Request, Response};
 use crate::tenant::Tenant;
 use crate::tier::TierLimits;
