@@ -309,7 +309,7 @@ impl SentryAgent {
         match self.inner.stores.agents.insert_agent(&agent).await {
             Err(e) if e.kind() == StoreErrorKind::Conflict => {
                 return Err(Error::Conflict {
-                    code: "AGENT_NAME_TAKEN",
+                    code: crate::ErrorCode::AgentNameTaken,
                     message: "an agent with this name already exists in the tenant".into(),
                 });
             }
@@ -538,7 +538,7 @@ impl SentryAgent {
 
 pub(crate) fn decommissioned() -> Error {
     Error::Conflict {
-        code: "AGENT_DECOMMISSIONED",
+        code: crate::ErrorCode::AgentDecommissioned,
         message: "the agent is decommissioned".into(),
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::TenantId;
+pub use crate::error::BillingError;
 
 /// What a checkout session is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,20 +87,6 @@ pub enum BillingEventKind {
     },
     /// Any other event type (acknowledged, not applied).
     Other(String),
-}
-
-/// Why a provider call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BillingError {
-    /// The webhook's signature header is missing, malformed, wrong, or too old.
-    #[error("webhook signature rejected: {0}")]
-    BadSignature(String),
-    /// The webhook body is not an event the provider's format describes.
-    #[error("webhook payload rejected: {0}")]
-    BadPayload(String),
-    /// The provider answered with an error or could not be reached.
-    #[error("billing provider error: {0}")]
-    Provider(String),
 }
 
 /// A payment provider.
@@ -191,7 +178,7 @@ impl SentryAgent {
         let url = provider
             .create_checkout(&request)
             .await
-            .map_err(|e| Error::BillingProvider(e.to_string()))?;
+            .map_err(Error::BillingProvider)?;
         self.record(
             caller.tenant(),
             vec![caller.event("billing.checkout_started", None).detail("tier", tier)],
@@ -235,10 +222,10 @@ impl SentryAgent {
     pub async fn handle_billing_webhook(&self, payload: &[u8], signature: Option<&str>) -> Result<bool, Error> {
         let provider = self.billing_provider()?;
         let signature =
-            signature.ok_or_else(|| Error::WebhookRejected("the Stripe-Signature header is missing".into()))?;
+            signature.ok_or_else(|| Error::WebhookRejected(BillingError::BadSignature("the Stripe-Signature header is missing".into())))?;
         let event = provider
             .verify_webhook(payload, signature, OffsetDateTime::now_utc())
-            .map_err(|e| Error::WebhookRejected(e.to_string()))?;
+            .map_err(Error::WebhookRejected)?;
         let event_id = event.id.clone();
         let Some(sub) = self.billing_event_outcome(event).await? else {
             return Ok(false);

@@ -242,7 +242,7 @@ impl SentryAgent {
 
 fn revoked() -> Error {
     Error::Conflict {
-        code: "CREDENTIAL_REVOKED",
+        code: crate::ErrorCode::CredentialRevoked,
         message: "the credential is revoked".into(),
     }
 }

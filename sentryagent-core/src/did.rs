@@ -360,7 +360,7 @@ fn check_public_jwk(map: &Map<String, Value>) -> Result<PublicJwk, FieldError> {
 
 fn key_exists() -> Error {
     Error::Conflict {
-        code: "AGENT_KEY_EXISTS",
+        code: crate::ErrorCode::AgentKeyExists,
         message: "the agent already has this key".into(),
     }
 }
@@ -394,7 +394,7 @@ impl SentryAgent {
         }
         if keys.len() >= MAX_AGENT_KEYS {
             return Err(Error::Conflict {
-                code: "AGENT_KEY_LIMIT",
+                code: crate::ErrorCode::AgentKeyLimit,
                 message: format!("an agent can have at most {MAX_AGENT_KEYS} keys; remove one first").into(),
             });
         }

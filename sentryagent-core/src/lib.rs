@@ -34,7 +34,7 @@ pub mod testing;
 /// hosts build against the same version.
 pub use ipnet;
 
-pub use error::{Error, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
+pub use error::{Error, ErrorCode, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
 pub use ids::{AgentId, CredentialId, EventId, TenantId, TokenId, TrustPolicyId};
 pub use memory::MemoryStore;
 pub use sentry::{Caller, SentryAgent, SentryAgentBuilder};

@@ -117,7 +117,7 @@ fn check_enabled(sa: &SentryAgent) -> Result<(), Error> {
     if sa.inner.settings.marketplace_enabled {
         Ok(())
     } else {
-        Err(Error::RouteNotFound)
+        Err(Error::NotFound("marketplace"))
     }
 }
 

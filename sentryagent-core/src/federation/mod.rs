@@ -17,7 +17,6 @@
 //!   [`SentryAgent::evaluate_trust_policies`] answers which policy would
 //!   admit a token, and why the others would not.
 
-mod error;
 mod exchange;
 pub mod glob;
 mod jwks;
@@ -26,7 +25,7 @@ mod policy;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::FederationError;
+pub use crate::error::FederationError;
 pub use exchange::{EvaluateRequest, Evaluation, ExchangeRequest, PolicyVerdict, TokenCheck};
 pub use jwks::{FetchError, JwksFetcher};
 pub use policy::{
@@ -147,7 +146,7 @@ impl SentryAgent {
             .await?;
         if existing.len() >= MAX_POLICIES_PER_TENANT {
             return Err(Error::Conflict {
-                code: "TRUST_POLICY_LIMIT",
+                code: crate::ErrorCode::TrustPolicyLimit,
                 message: format!("a tenant holds at most {MAX_POLICIES_PER_TENANT} trust policies").into(),
             });
         }
@@ -276,7 +275,7 @@ impl SentryAgent {
                     Ok(None)
                 } else {
                     Err(Error::Conflict {
-                        code: "AGENT_NAME_TAKEN",
+                        code: crate::ErrorCode::AgentNameTaken,
                         message: format!("bootstrap policies need the agent name {BOOTSTRAP_AGENT_NAME}, which an agent of the tenant holds").into(),
                     })
                 }

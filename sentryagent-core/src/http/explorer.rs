@@ -5,8 +5,8 @@
 use http::StatusCode;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION};
 
-use super::Response;
-use crate::{Error, SentryAgent};
+use super::{HttpError, Response};
+use crate::SentryAgent;
 
 impl SentryAgent {
     /// The explorer's answer for a path under `<mount>/docs`: `file` is what
@@ -20,7 +20,7 @@ impl SentryAgent {
             response.headers.insert(LOCATION, HeaderValue::from_static("docs/"));
             return response;
         };
-        asset(file).unwrap_or_else(|| Error::RouteNotFound.into())
+        asset(file).unwrap_or_else(|| HttpError::RouteNotFound.into())
     }
 }
 

@@ -11,6 +11,8 @@ mod explorer;
 mod handlers;
 pub mod openapi;
 
+pub use error::HttpError;
+
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -303,7 +305,7 @@ impl SentryAgent {
     pub async fn handle(&self, route: &Route, request: Request) -> Response {
         let limit = self.max_body_bytes();
         if request.body.len() > limit {
-            return Error::PayloadTooLarge { limit }.into();
+            return HttpError::PayloadTooLarge { limit }.into();
         }
         let settings = &self.inner.settings;
         let ip = client_ip::client_ip(
@@ -384,7 +386,8 @@ impl SentryAgent {
     /// is told to back off. Valid tokens from the same address are not
     /// counted here.
     async fn refused(&self, refusal: Error, ip: Option<IpAddr>) -> Response {
-        let status = refusal.status_and_code().0;
+        let refusal = HttpError::from(refusal);
+        let status = refusal.status();
         if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
             return refusal.into();
         }
@@ -423,13 +426,13 @@ impl SentryAgent {
                 request.params = params;
                 self.handle(route, request).await
             }
-            RouteMatch::MethodNotAllowed => Error::MethodNotAllowed.into(),
-            RouteMatch::NotFound => Error::RouteNotFound.into(),
+            RouteMatch::MethodNotAllowed => HttpError::MethodNotAllowed.into(),
+            RouteMatch::NotFound => HttpError::RouteNotFound.into(),
         }
     }
 
     /// The largest body a route accepts; adapters stop reading past it and
-    /// answer [`Error::PayloadTooLarge`].
+    /// answer [`HttpError::PayloadTooLarge`].
     pub fn max_body_bytes(&self) -> usize {
         self.inner.settings.max_body_bytes
     }

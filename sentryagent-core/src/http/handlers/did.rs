@@ -13,7 +13,7 @@ use super::params::AgentIdParam;
 use crate::did::{AgentKey, DID_MEDIA_TYPE};
 use crate::http::body;
 use crate::http::error::ErrorBody;
-use crate::http::{Request, Response};
+use crate::http::{HttpError, Request, Response};
 use crate::{Caller, Error, SentryAgent};
 
 /// A registered key as the API shows it to its tenant.
@@ -73,7 +73,7 @@ pub(super) struct DidDocument {
     params(AgentIdParam),
     responses((status = 200, description = "The agent's `did:web` DID document; `deactivated` once decommissioned.",
         body = DidDocument, content_type = "application/did+ld+json")))]
-pub(super) async fn document(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn document(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let doc = sa.did_document(body::path_id(&req, "agentId")?).await?;
     let mut response = Response::json(StatusCode::OK, &doc);
     response
@@ -103,7 +103,7 @@ pub(super) struct AddKeyBody {
         (status = 409, description = "`AGENT_KEY_EXISTS`, `AGENT_KEY_LIMIT` or `AGENT_DECOMMISSIONED`.", body = ErrorBody),
     ),
     security(("bearer" = ["agents:write"])))]
-pub(super) async fn add_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn add_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = body::path_id(&req, "agentId")?;
     let body: AddKeyBody = body::json(&req, &["jwk"], false)?;
     let jwk = body.jwk.ok_or_else(|| Error::invalid("jwk", "is required"))?;
@@ -115,7 +115,7 @@ pub(super) async fn add_key(sa: SentryAgent, req: Request, caller: Caller) -> Re
     params(AgentIdParam),
     responses((status = 200, description = "The agent's registered public keys.", body = Page<KeyView<'static>>)),
     security(("bearer" = ["agents:read"])))]
-pub(super) async fn list_keys(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn list_keys(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let keys = sa.agent_keys(&caller, body::path_id(&req, "agentId")?).await?;
     let page = Page {
         items: keys.iter().map(|k| view(&sa, k)).collect(),
@@ -131,7 +131,7 @@ pub(super) async fn list_keys(sa: SentryAgent, req: Request, caller: Caller) -> 
         (status = 409, description = "`AGENT_DECOMMISSIONED`.", body = ErrorBody),
     ),
     security(("bearer" = ["agents:write"])))]
-pub(super) async fn remove_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn remove_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = body::path_id(&req, "agentId")?;
     let key = sa.remove_agent_key(&caller, agent, req.param("keyId")).await?;
     Ok(Response::json(StatusCode::OK, &view(&sa, &key)))
