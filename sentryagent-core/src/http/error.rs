@@ -218,7 +218,8 @@ impl From<HttpError> for Response {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }
-        if let HttpError::Domain(Error::RateLimited { retry_after } | Error::TierQuotaExceeded { retry_after, .. }) = err
+        if let HttpError::Domain(Error::RateLimited { retry_after } | Error::TierQuotaExceeded { retry_after, .. }) =
+            err
         {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             response.headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));

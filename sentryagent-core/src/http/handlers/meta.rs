@@ -136,7 +136,11 @@ pub(super) async fn health(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>)
         (status = 200, description = "Every backend up (`ok`), or an optional one down (`degraded`).", body = HealthReport),
         (status = 503, description = "A required backend is down.", body = HealthReport),
     ))]
-pub(super) async fn health_detailed(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
+pub(super) async fn health_detailed(
+    sa: SentryAgent,
+    _req: Request,
+    _ip: Option<IpAddr>,
+) -> Result<Response, HttpError> {
     Ok(report_response(&sa.health().await))
 }
 
