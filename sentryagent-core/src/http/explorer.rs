@@ -3,7 +3,7 @@
 //! `explorer` feature, on by default), so it works with no network.
 
 use http::StatusCode;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION};
+use http::header::{HeaderValue, LOCATION};
 
 use super::{HttpError, Response};
 use crate::SentryAgent;
@@ -27,6 +27,8 @@ impl SentryAgent {
 #[cfg(feature = "explorer")]
 fn asset(file: &str) -> Option<Response> {
     use std::sync::{Arc, LazyLock};
+
+    use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 
     // Relative to `<mount>/docs/`, so the page works under any mount point.
     static CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
