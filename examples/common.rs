@@ -13,9 +13,8 @@ use sentryagent_billing_stripe::{StripeBilling, StripeConfig};
 use sentryagent_core::http::client_ip::{ForwardedHeader, parse_net};
 use sentryagent_core::ratelimit::{Quota, RouteGroup};
 use sentryagent_core::resource::ResourcePolicy;
-use sentryagent_core::store::{RevocationList, Stores};
 use sentryagent_core::token::SigningAlgorithm;
-use sentryagent_core::{SentryAgent, SentryAgentBuilder, Signup, TenantId};
+use sentryagent_core::{BackgroundTask, SentryAgent, SentryAgentBuilder, Signup, TenantId};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
 use tokio::net::TcpListener;
@@ -100,7 +99,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 /// The IdP the environment describes (see the README's table), listening.
-/// Usage an earlier shutdown spilled is stored. On an empty store it makes
+/// On an empty store it makes
 /// the default tenant and prints its admin credential on stdout, once, and
 /// only once the port is bound: a start that cannot listen must not print
 /// (and lose) the only copy of the admin secret.
@@ -109,11 +108,6 @@ pub(crate) async fn start() -> Result<(SentryAgent, TcpListener), BoxError> {
     let listener = TcpListener::bind(bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    match idp.recover_spilled_usage().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(counts = n, "usage spilled by an earlier shutdown stored"),
-        Err(e) => tracing::warn!(error = %e, "spilled usage not stored yet; the usage flusher tries again"),
-    }
     let default_tenant = match idp.first_tenant().await? {
         Some(tenant) => {
             tracing::info!("the store has tenants already; no default tenant made");
@@ -173,17 +167,10 @@ async fn build() -> Result<(SentryAgent, SocketAddr), BoxError> {
     }
 
     // Backends: PostgreSQL for durable records, Redis for shared hot state.
-    let redis = match env("REDIS_URL") {
-        Some(url) => {
-            let redis = Arc::new(RedisStore::connect(&url, RedisOptions::default()).await?);
-            builder = builder
-                .rate_limiter(redis.clone())
-                .shared_usage(redis.clone())
-                .health_check(redis.clone());
-            Some(redis)
-        }
-        None => None,
-    };
+    let redis = env("REDIS_URL").is_some();
+    if let Some(url) = env("REDIS_URL") {
+        builder = builder.hot_state(Arc::new(RedisStore::connect(&url, RedisOptions::default()).await?));
+    }
     let store = match env("DATABASE_URL") {
         Some(url) => {
             let secret = secret.as_deref().ok_or(
@@ -200,33 +187,19 @@ async fn build() -> Result<(SentryAgent, SocketAddr), BoxError> {
             if env("SENTRYAGENT_DB_MIGRATE").is_some_and(|v| v == "false" || v == "0") {
                 options = options.migrate(false);
             }
-            let pg = Arc::new(PgStore::connect(&url, secret.as_bytes(), options).await?);
-            let revocations: Arc<dyn RevocationList> = match &redis {
-                Some(redis) => redis.clone(),
-                None => pg.clone(),
-            };
-            builder = builder
-                .stores(Stores::new(pg.clone(), revocations))
-                .group_commit(true)
-                .health_check(pg);
+            builder = builder.durable(Arc::new(PgStore::connect(&url, secret.as_bytes(), options).await?));
             "postgres"
         }
-        None => {
-            if let Some(redis) = &redis {
-                builder = builder.revocation_list(redis.clone());
-            }
-            "memory"
-        }
+        None => "memory",
     };
-    if let Some(redis) = &redis {
-        // One GitHub OIDC token is exchanged once across every instance.
-        builder = builder.replay_guard(redis.clone());
+    if let Some(secs) = env("SENTRYAGENT_METERING_FLUSH_SECS") {
+        builder = builder.usage_flush_interval(Duration::from_secs(number("SENTRYAGENT_METERING_FLUSH_SECS", &secs)?));
     }
     if let Some(dir) = env("SENTRYAGENT_USAGE_SPILL_DIR") {
         builder = builder.usage_spill_dir(dir);
     }
     let idp = builder.build().await?;
-    tracing::info!(store, redis = redis.is_some(), %issuer, "SentryAgent starting");
+    tracing::info!(store, redis, %issuer, "SentryAgent starting");
     Ok((idp, bind))
 }
 
@@ -367,23 +340,11 @@ fn federation(mut builder: SentryAgentBuilder) -> Result<SentryAgentBuilder, Box
     Ok(builder)
 }
 
-/// Starts the background work: usage flushes (`SENTRYAGENT_METERING_FLUSH_SECS`,
-/// default 60) and the daily audit retention pass.
-pub(crate) fn spawn_background(idp: &SentryAgent) -> Result<(), BoxError> {
-    let secs = match env("SENTRYAGENT_METERING_FLUSH_SECS") {
-        Some(v) => number("SENTRYAGENT_METERING_FLUSH_SECS", &v)?.max(1),
-        None => 60,
-    };
-    idp.spawn_usage_flusher(Duration::from_secs(secs));
-    tokio::spawn(prune_audit_daily(idp.clone()));
-    Ok(())
-}
-
-/// After the server has stopped: flush the last usage counts, spilling
-/// what the store does not take to `SENTRYAGENT_USAGE_SPILL_DIR` (the core
-/// logs each tenant's unstored count either way).
-pub(crate) async fn stop(idp: &SentryAgent) {
-    let last = idp.flush_usage_at_shutdown().await;
+/// After the server has stopped: the background task's last usage flush,
+/// spilling what the store does not take to `SENTRYAGENT_USAGE_SPILL_DIR`
+/// (the core logs each tenant's unstored count either way).
+pub(crate) async fn stop(background: BackgroundTask) {
+    let last = background.stop().await;
     match &last.spill_file {
         Some(file) => tracing::warn!(flushed = last.written, spilled = last.spilled, file = %file.display(),
             "usage flushed; what the store did not take is spilled for the next start"),
@@ -395,18 +356,6 @@ pub(crate) async fn stop(idp: &SentryAgent) {
         None => tracing::info!(flushed = last.written, "usage flushed"),
     }
     tracing::info!("stopped");
-}
-
-/// Prunes the audit log past each tenant's retention window, once a day.
-pub(crate) async fn prune_audit_daily(idp: SentryAgent) {
-    let mut every_day = tokio::time::interval(Duration::from_secs(24 * 3600));
-    loop {
-        every_day.tick().await;
-        match idp.prune_audit(sentryagent_core::time::now()).await {
-            Ok(n) => tracing::info!(pruned = n, "audit retention pass"),
-            Err(e) => tracing::warn!(error = %e, "audit retention pass failed"),
-        }
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

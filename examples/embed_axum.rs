@@ -13,13 +13,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use sentryagent_axum::{Agent, Rejection, ResourcePolicy, SentryAgent};
-use sentryagent_core::store::{RevocationList, Stores};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
 use serde_json::{Value, json};
@@ -63,42 +61,21 @@ fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// In memory unless `REDIS_URL` or `DATABASE_URL` say otherwise.
+/// In memory unless `DATABASE_URL` or `REDIS_URL` say otherwise.
 async fn identity_provider(issuer: &str) -> Result<SentryAgent, BoxError> {
     let mut builder = SentryAgent::builder().issuer(issuer).api_path("/api/v1");
-    let redis = match std::env::var("REDIS_URL") {
-        Ok(url) => Some(Arc::new(RedisStore::connect(&url, RedisOptions::default()).await?)),
-        Err(_) => None,
-    };
-    if let Some(redis) = &redis {
-        // One rate limit, one quota, one replay guard for every instance.
-        builder = builder
-            .rate_limiter(redis.clone())
-            .shared_usage(redis.clone())
-            .replay_guard(redis.clone())
-            .health_check(redis.clone());
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        // 32+ bytes, the same on every start: it peppers client-secret
+        // hashes and encrypts the signing keys stored in PostgreSQL.
+        let secret = std::env::var("SENTRYAGENT_SECRET_KEY")
+            .map_err(|_| "DATABASE_URL needs SENTRYAGENT_SECRET_KEY (32+ bytes, stable)")?;
+        let pg = PgStore::connect(&url, secret.as_bytes(), PgOptions::default()).await?;
+        // Every durable record: tenants, agents, credentials, keys, audit log.
+        builder = builder.server_secret(secret.as_bytes())?.durable(Arc::new(pg));
     }
-    match std::env::var("DATABASE_URL") {
-        Ok(url) => {
-            // 32+ bytes, the same on every start: it peppers client-secret
-            // hashes and encrypts the signing keys stored in PostgreSQL.
-            let secret = std::env::var("SENTRYAGENT_SECRET_KEY")
-                .map_err(|_| "DATABASE_URL needs SENTRYAGENT_SECRET_KEY (32+ bytes, stable)")?;
-            let pg = Arc::new(PgStore::connect(&url, secret.as_bytes(), PgOptions::default()).await?);
-            let revocations: Arc<dyn RevocationList> = match &redis {
-                Some(redis) => redis.clone(),
-                None => pg.clone(),
-            };
-            builder = builder
-                .server_secret(secret.as_bytes())?
-                .stores(Stores::new(pg.clone(), revocations))
-                .health_check(pg);
-        }
-        Err(_) => {
-            if let Some(redis) = &redis {
-                builder = builder.revocation_list(redis.clone());
-            }
-        }
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        // One rate limit, quota, revocation list and replay guard for every instance.
+        builder = builder.hot_state(Arc::new(RedisStore::connect(&url, RedisOptions::default()).await?));
     }
     Ok(builder.build().await?)
 }
@@ -126,8 +103,8 @@ async fn main() -> Result<(), BoxError> {
     };
     // Your routes accept your tenant's agents, and no one else's tokens.
     idp.protect(ResourcePolicy::new(issuer).tenant(tenant));
-    // Usage counts reach the store every minute, and at shutdown below.
-    idp.spawn_usage_flusher(Duration::from_secs(60));
+    // Usage flushes and audit retention, until the server stops.
+    let background = idp.spawn_background();
 
     let state = AppState {
         idp: idp.clone(),
@@ -138,7 +115,8 @@ async fn main() -> Result<(), BoxError> {
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    idp.flush_usage().await?;
+    // The last usage flush.
+    background.stop().await;
     Ok(())
 }
 

@@ -20,7 +20,8 @@ async fn main() {
 
 async fn run() -> Result<(), common::BoxError> {
     let (idp, listener) = common::start().await?;
-    common::spawn_background(&idp)?;
+    // Usage flushes and audit retention until the server stops.
+    let background = idp.spawn_background();
     let app = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
         .nest("/", sentryagent_poem::well_known(idp.clone()))
@@ -31,7 +32,7 @@ async fn run() -> Result<(), common::BoxError> {
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
         .run_with_graceful_shutdown(app, common::shutdown_signal(), None)
         .await?;
-    common::stop(&idp).await;
+    common::stop(background).await;
     Ok(())
 }
 

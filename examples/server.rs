@@ -26,7 +26,8 @@ async fn main() {
 
 async fn run() -> Result<(), common::BoxError> {
     let (idp, listener) = common::start().await?;
-    common::spawn_background(&idp)?;
+    // Usage flushes and audit retention until the server stops.
+    let background = idp.spawn_background();
     let app = Router::new()
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
         .merge(sentryagent_axum::well_known(idp.clone()))
@@ -37,7 +38,7 @@ async fn run() -> Result<(), common::BoxError> {
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(common::shutdown_signal())
         .await?;
-    common::stop(&idp).await;
+    common::stop(background).await;
     Ok(())
 }
 

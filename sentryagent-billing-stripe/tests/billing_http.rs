@@ -228,7 +228,7 @@ async fn an_event_whose_apply_failed_is_applied_when_stripe_retries() {
         return;
     };
     let provider = Arc::new(billing(None));
-    let stores = Stores::new(pg.clone(), pg.clone());
+    let stores = Stores::new(pg.clone());
     let app = TestApp::start_with(start, move |b| {
         b.stores(stores)
             .group_commit(true)

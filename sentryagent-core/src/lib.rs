@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod audit;
+mod background;
 pub mod billing;
 pub mod credential;
 pub mod did;
@@ -27,13 +28,15 @@ pub mod tier;
 pub mod time;
 pub mod token;
 
+
 /// The address-range crate of [`SentryAgentBuilder::trusted_proxy`], re-exported so
 /// hosts build against the same version.
 pub use ipnet;
 
+pub use background::BackgroundTask;
 pub use error::{Error, ErrorCode, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
 pub use ids::{AgentId, CredentialId, EventId, TenantId, TokenId, TrustPolicyId};
 pub use memory::MemoryStore;
 pub use sentry::{Caller, SentryAgent, SentryAgentBuilder};
-pub use settings::{Settings, Signup};
+pub use settings::{BackgroundSettings, Settings, Signup};
 pub use token::AgentIdentity;

@@ -611,3 +611,9 @@ impl SubscriptionStore for MemoryStore {
         Ok(true)
     }
 }
+
+impl crate::store::DurableStore for MemoryStore {
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+}

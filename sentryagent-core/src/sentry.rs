@@ -17,8 +17,7 @@ use crate::permission::{self, Operation, Principal, Refusal};
 use crate::ratelimit::{LocalRateLimiter, Quota, RateLimiter, RouteGroup};
 use crate::secret::ServerKey;
 use crate::settings::{Settings, Signup};
-use crate::store::UsageCounters;
-use crate::store::{RevocationList, Store, Stores};
+use crate::store::{DurableStore, HotState, ReplayGuard, RevocationList, Stores, UsageCounters};
 use crate::tier::Tier;
 use crate::token::{Keyring, SigningAlgorithm};
 use crate::{AgentId, TenantId};
@@ -196,6 +195,21 @@ impl SentryAgent {
         self.inner.keys.rotate(retire_after).await
     }
 
+    /// Rotates the signing keys if the current one was made more than `age`
+    /// ago (after re-reading them, so another instance's rotation counts);
+    /// the new signing key's id when it rotated.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn rotate_signing_keys_older_than(&self, age: Duration) -> Result<Option<String>, Error> {
+        self.inner.keys.reload().await?;
+        let made = self.inner.keys.current_created_at().await?;
+        if made.is_some_and(|at| crate::time::now() - at < age) {
+            return Ok(None);
+        }
+        self.rotate_signing_keys().await.map(Some)
+    }
+
     /// Whether the store holds no tenant yet (a first start).
     ///
     /// # Errors
@@ -249,13 +263,14 @@ impl SentryAgent {
 pub struct SentryAgentBuilder {
     settings: Settings,
     audience_set: bool,
+    durable: Option<Durable>,
+    hot: Option<Hot>,
     stores: Option<Stores>,
     server_key: Option<ServerKey>,
     enforce_tiers: Option<bool>,
-    group_commit: bool,
+    group_commit: Option<bool>,
     health_checks: Vec<Arc<dyn HealthCheck>>,
     rate_limiter: Option<Arc<dyn RateLimiter>>,
-    shared_usage: Option<Arc<dyn UsageCounters>>,
     billing: Option<Arc<dyn BillingProvider>>,
     jwks_fetcher: Option<Arc<dyn crate::federation::JwksFetcher>>,
     resources: Vec<crate::resource::ResourcePolicy>,
@@ -342,25 +357,54 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// One store for every durable record, and the in-memory revocation
-    /// list; see [`stores`](Self::stores) to choose each backend.
-    pub fn store<S: Store>(self, store: Arc<S>) -> Self {
-        self.stores(Stores::new(store, Arc::new(MemoryStore::new())))
-    }
-
-    /// Every backend.
-    pub fn stores(mut self, stores: Stores) -> Self {
-        self.stores = Some(stores);
+    /// The durable records: PostgreSQL (`sentryagent-store-postgres`) or
+    /// another [`DurableStore`]; in memory when not named. Its revocation
+    /// list and replay guard serve unless [`hot_state`](Self::hot_state)
+    /// names a shared one; it is probed by the health routes; it batches
+    /// audit writes if it says that pays. The order of builder calls does
+    /// not matter.
+    ///
+    /// ```no_run
+    /// # async fn demo(pg: std::sync::Arc<impl sentryagent_core::store::DurableStore>,
+    /// #               redis: std::sync::Arc<impl sentryagent_core::store::HotState>) -> Result<(), sentryagent_core::Error> {
+    /// let idp = sentryagent_core::SentryAgent::builder()
+    ///     .durable(pg)
+    ///     .hot_state(redis)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn durable<S: DurableStore>(mut self, store: Arc<S>) -> Self {
+        self.durable = Some(Durable {
+            name: store.backend_name(),
+            batches: store.batches_audit_writes(),
+            health: store.clone().health_check(),
+            stores: Stores::new(store),
+        });
         self
     }
 
-    /// A shared revocation list (e.g. Redis) in place of the in-memory one.
-    pub fn revocation_list(mut self, list: Arc<dyn RevocationList>) -> Self {
-        let stores = self.stores.take().unwrap_or_else(default_stores);
-        self.stores = Some(Stores {
-            revocations: list,
-            ..stores
+    /// The hot state every instance shares (`sentryagent-store-redis`):
+    /// rate-limit counters, usage counters for tier enforcement, the
+    /// revocation list and the replay guard. Without it, rate limits count
+    /// per process and the durable store keeps revocations and used ids.
+    pub fn hot_state<H: HotState>(mut self, hot: Arc<H>) -> Self {
+        self.hot = Some(Hot {
+            name: hot.name().to_owned(),
+            rate_limiter: hot.clone(),
+            usage: hot.clone(),
+            revocations: hot.clone(),
+            replay: hot.clone(),
+            health: hot,
         });
+        self
+    }
+
+    /// Every record seam named one by one, for tests that wrap one of them;
+    /// it takes the place of [`durable`](Self::durable), and its revocation
+    /// list and replay guard are used even with [`hot_state`](Self::hot_state).
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
         self
     }
 
@@ -378,13 +422,16 @@ impl SentryAgentBuilder {
     /// Write audit events in batches (group commit): for stores where an
     /// append is a network round trip, such as PostgreSQL. A request still
     /// waits until its own events are committed.
+    /// The default is what the durable store says
+    /// ([`DurableStore::batches_audit_writes`]).
     pub fn group_commit(mut self, on: bool) -> Self {
-        self.group_commit = on;
+        self.group_commit = Some(on);
         self
     }
 
-    /// A shared rate limiter (e.g. Redis) so that many instances enforce one
-    /// limit; the default counts in this process only.
+    /// A rate limiter other than the hot state's (which
+    /// [`hot_state`](Self::hot_state) brings); without either, limits count
+    /// in this process only.
     pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
         self.rate_limiter = Some(limiter);
         self
@@ -432,13 +479,6 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// Usage counters shared by every instance (e.g. Redis): flushes add to
-    /// them too, and tier enforcement reads them.
-    pub fn shared_usage(mut self, counters: Arc<dyn UsageCounters>) -> Self {
-        self.shared_usage = Some(counters);
-        self
-    }
-
     /// Whether tier limits are enforced (metering goes on either way). By
     /// default they are enforced only when a [`billing`](Self::billing)
     /// provider is configured, so that "upgrade to register more" has
@@ -457,6 +497,28 @@ impl SentryAgentBuilder {
     /// logged, tenant by tenant, and lost.
     pub fn usage_spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.settings.usage_spill_dir = Some(dir.into());
+        self
+    }
+
+    /// How often [`SentryAgent::background`] adds usage counts to the store
+    /// (default 60 s; at least one second).
+    pub fn usage_flush_interval(mut self, interval: Duration) -> Self {
+        self.settings.background.usage_flush_interval = interval.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How often [`SentryAgent::background`] prunes the audit log past each
+    /// tenant's retention (default daily, first at start; at least one second).
+    pub fn audit_retention_interval(mut self, interval: Duration) -> Self {
+        self.settings.background.audit_retention_interval = interval.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Rotates the signing key in [`SentryAgent::background`] once the
+    /// current one is `age` old (default never). Every instance checks;
+    /// each rotation is stored, so the others pick it up.
+    pub fn signing_key_rotation(mut self, age: Duration) -> Self {
+        self.settings.background.key_rotation = Some(age.max(Duration::from_secs(60)));
         self
     }
 
@@ -513,17 +575,6 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// A replay guard shared by every instance (e.g. Redis), so a workflow
-    /// token is exchanged once across them; the default is in memory.
-    pub fn replay_guard(mut self, guard: Arc<dyn crate::store::ReplayGuard>) -> Self {
-        let stores = self.stores.take().unwrap_or_else(default_stores);
-        self.stores = Some(Stores {
-            replay: guard,
-            ..stores
-        });
-        self
-    }
-
     /// Turns the public marketplace (`GET /marketplace/agents…`) on (the
     /// default) or off; off, its routes answer 404 `NOT_FOUND`.
     pub fn marketplace(mut self, enabled: bool) -> Self {
@@ -531,7 +582,8 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// A backend for `GET /health/detailed` to probe.
+    /// Another backend for the health routes to probe (the durable store
+    /// and the hot state are probed without it).
     pub fn health_check(mut self, check: Arc<dyn HealthCheck>) -> Self {
         self.health_checks.push(check);
         self
@@ -549,11 +601,24 @@ impl SentryAgentBuilder {
             settings.audience = settings.issuer.clone();
         }
         settings.enforce_tiers = self.enforce_tiers.unwrap_or(self.billing.is_some());
-        let stores = self.stores.unwrap_or_else(default_stores);
+        let backends = Backends::compose(
+            self.durable,
+            self.hot,
+            self.stores,
+            self.rate_limiter,
+            self.health_checks,
+        );
+        let Backends {
+            stores,
+            rate_limiter,
+            shared_usage,
+            health_checks,
+            batches,
+        } = backends;
         let server_key = self.server_key.unwrap_or_else(ServerKey::random);
         let keys = Keyring::load(stores.keys.clone(), settings.algorithm).await?;
         let chain = AuditChain::new(server_key.clone());
-        let audit_sink = if self.group_commit {
+        let audit_sink = if self.group_commit.unwrap_or(batches) {
             AuditSink::batched(stores.audit.clone(), chain.clone())
         } else {
             AuditSink::Direct
@@ -571,13 +636,13 @@ impl SentryAgentBuilder {
                 readiness: tokio::sync::Mutex::new(None),
                 chain,
                 audit_sink,
-                health_checks: self.health_checks,
-                rate_limiter: self.rate_limiter.unwrap_or_else(|| Arc::new(LocalRateLimiter::new())),
+                health_checks,
+                rate_limiter,
                 local_limiter: LocalRateLimiter::new(),
                 limiter_down: AtomicBool::new(false),
                 repeats: Default::default(),
                 meter: Meter::default(),
-                shared_usage: self.shared_usage,
+                shared_usage,
                 billing: self.billing,
                 settings,
                 stores,
@@ -588,7 +653,86 @@ impl SentryAgentBuilder {
     }
 }
 
-fn default_stores() -> Stores {
-    let memory = Arc::new(MemoryStore::new());
-    Stores::new(memory.clone(), memory)
+/// A durable store as [`SentryAgentBuilder::durable`] took it.
+struct Durable {
+    name: &'static str,
+    batches: bool,
+    health: Option<Arc<dyn HealthCheck>>,
+    stores: Stores,
+}
+
+/// A hot-state backend as [`SentryAgentBuilder::hot_state`] took it.
+struct Hot {
+    name: String,
+    rate_limiter: Arc<dyn RateLimiter>,
+    usage: Arc<dyn UsageCounters>,
+    revocations: Arc<dyn RevocationList>,
+    replay: Arc<dyn ReplayGuard>,
+    health: Arc<dyn HealthCheck>,
+}
+
+/// The backends composed, whatever the order of the builder calls.
+struct Backends {
+    stores: Stores,
+    rate_limiter: Arc<dyn RateLimiter>,
+    shared_usage: Option<Arc<dyn UsageCounters>>,
+    health_checks: Vec<Arc<dyn HealthCheck>>,
+    batches: bool,
+}
+
+impl Backends {
+    fn compose(
+        durable: Option<Durable>,
+        hot: Option<Hot>,
+        explicit: Option<Stores>,
+        rate_limiter: Option<Arc<dyn RateLimiter>>,
+        extra_checks: Vec<Arc<dyn HealthCheck>>,
+    ) -> Self {
+        let durable = durable.unwrap_or_else(|| {
+            let memory = Arc::new(MemoryStore::new());
+            Durable {
+                name: "memory",
+                batches: false,
+                health: None,
+                stores: Stores::new(memory),
+            }
+        });
+        let mut health_checks: Vec<Arc<dyn HealthCheck>> = durable.health.into_iter().collect();
+        let (mut stores, explicit) = match explicit {
+            Some(stores) => (stores, true),
+            None => (durable.stores, false),
+        };
+        let mut shared_usage = None;
+        let mut limiter = None;
+        if let Some(hot) = &hot {
+            if !explicit {
+                stores.revocations = hot.revocations.clone();
+                stores.replay = hot.replay.clone();
+            }
+            shared_usage = Some(hot.usage.clone());
+            limiter = Some(hot.rate_limiter.clone());
+            health_checks.push(hot.health.clone());
+        }
+        health_checks.extend(extra_checks);
+        match &hot {
+            Some(hot) if durable.name == "memory" && !explicit => tracing::warn!(
+                hot_state = %hot.name,
+                "records in memory, lost at exit; hot state shared in {}: for development and tests only", hot.name
+            ),
+            _ => tracing::debug!(
+                durable = durable.name,
+                hot_state = hot.as_ref().map(|h| h.name.as_str()),
+                "backends"
+            ),
+        }
+        Self {
+            stores,
+            rate_limiter: rate_limiter
+                .or(limiter)
+                .unwrap_or_else(|| Arc::new(LocalRateLimiter::new())),
+            shared_usage,
+            health_checks,
+            batches: durable.batches,
+        }
+    }
 }

@@ -87,6 +87,32 @@ pub struct Settings {
     /// did not take, for a later start to store (default none: they are
     /// logged, tenant by tenant, and lost).
     pub usage_spill_dir: Option<std::path::PathBuf>,
+    /// The periodic jobs of [`SentryAgent::background`](crate::SentryAgent::background).
+    pub background: BackgroundSettings,
+}
+
+/// How often [`SentryAgent::background`](crate::SentryAgent::background)
+/// runs each of its jobs.
+#[derive(Clone, Debug)]
+pub struct BackgroundSettings {
+    /// Usage counts are added to the store this often (default 60 s).
+    pub usage_flush_interval: Duration,
+    /// The audit log is pruned past each tenant's retention this often,
+    /// first at start (default daily).
+    pub audit_retention_interval: Duration,
+    /// The signing key is rotated once it is this old (default: never; the
+    /// host may call [`SentryAgent::rotate_signing_keys`](crate::SentryAgent::rotate_signing_keys)).
+    pub key_rotation: Option<Duration>,
+}
+
+impl Default for BackgroundSettings {
+    fn default() -> Self {
+        Self {
+            usage_flush_interval: Duration::from_secs(60),
+            audit_retention_interval: Duration::from_secs(24 * 3600),
+            key_rotation: None,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -113,6 +139,7 @@ impl Default for Settings {
             marketplace_enabled: true,
             list_new_agents: false,
             usage_spill_dir: None,
+            background: BackgroundSettings::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use sentryagent_core::{Error, MemoryStore, SentryAgent};
 async fn repeated_refusals_of_a_token_are_audited_as_a_count() {
     let store = Arc::new(MemoryStore::new());
     let idp = SentryAgent::builder()
-        .store(store.clone())
+        .durable(store.clone())
         .refusal_audit_window(Duration::from_millis(300))
         .build()
         .await

@@ -43,7 +43,7 @@ impl UsageCounters for Flaky {
 }
 
 async fn instance(memory: &Arc<MemoryStore>, usage: Arc<Flaky>, spill: Option<&std::path::Path>) -> SentryAgent {
-    let mut stores = Stores::new(memory.clone(), memory.clone());
+    let mut stores = Stores::new(memory.clone());
     stores.usage = usage;
     let mut builder = SentryAgent::builder().stores(stores).enforce_tiers(false);
     if let Some(dir) = spill {

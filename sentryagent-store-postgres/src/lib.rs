@@ -10,6 +10,7 @@ mod directory;
 mod error;
 mod keys;
 mod lookups;
+mod replay;
 mod revocations;
 mod tenants;
 mod trust_policies;
@@ -252,7 +253,19 @@ impl PgStore {
         let mut migrator = sqlx::migrate!("./migrations");
         migrator.create_schema(self.schema.to_string());
         migrator.dangerous_set_table_name(format!("{}._sqlx_migrations", self.schema));
-        migrator.run(&self.pool).await?;
+        // Migrations wait for each other (sqlx serialises them with an
+        // advisory lock per database: instances starting together, or
+        // several schemas in one database) instead of failing on the lock
+        // timeout that bounds request work.
+        let connect = (*self.pool.connect_options()).clone().options([("lock_timeout", "0")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect)
+            .await
+            .map_err(sqlx::migrate::MigrateError::from)?;
+        let ran = migrator.run(&pool).await;
+        pool.close().await;
+        ran?;
         Ok(())
     }
 
@@ -288,6 +301,23 @@ impl sentryagent_core::health::HealthCheck for PgStore {
 
     async fn check(&self) -> Result<(), String> {
         self.ping().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+/// PostgreSQL holds every durable record, the revocation list and the
+/// replay guard included; audit appends are batched (group commit), since
+/// each is a round trip.
+impl sentryagent_core::store::DurableStore for PgStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn batches_audit_writes(&self) -> bool {
+        true
+    }
+
+    fn health_check(self: Arc<Self>) -> Option<Arc<dyn sentryagent_core::health::HealthCheck>> {
+        Some(self)
     }
 }
 

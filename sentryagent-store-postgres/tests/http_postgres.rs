@@ -132,7 +132,7 @@ fn postgres() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<TestB
                 .status();
         };
         Some(TestBackend {
-            stores: Stores::new(store.clone(), store.clone()),
+            stores: Stores::new(store.clone()),
             tamper: Arc::new(PgTamper(store)),
             cleanup: Some(Box::new(cleanup)),
         })

@@ -9,7 +9,6 @@ use http::Method;
 use sentryagent_core::agent::NewAgent;
 use sentryagent_core::audit::{NewAuditEvent, Outcome};
 use sentryagent_core::http::Request;
-use sentryagent_core::store::Stores;
 use sentryagent_core::token::TokenRequest;
 use sentryagent_core::{Caller, Error, OAuthErrorCode, SentryAgent};
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
@@ -32,11 +31,9 @@ async fn instance(store: Arc<PgStore>) -> SentryAgent {
     SentryAgent::builder()
         .server_secret(SECRET)
         .expect("secret")
-        .stores(Stores::new(store.clone(), store.clone()))
-        .group_commit(true)
+        .durable(store)
         // These tests register more agents than the free tier allows.
         .enforce_tiers(false)
-        .health_check(store)
         .build()
         .await
         .expect("build")

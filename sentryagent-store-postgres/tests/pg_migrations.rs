@@ -11,7 +11,6 @@ use sentryagent_core::SentryAgent;
 use sentryagent_core::TenantId;
 use sentryagent_core::audit::{AuditChain, NewAuditEvent, Outcome};
 use sentryagent_core::secret::ServerKey;
-use sentryagent_core::store::Stores;
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 use sentryagent_testkit::services;
 
@@ -95,8 +94,7 @@ async fn audit_chains_from_before_0006_verify_and_grow() {
     let idp = SentryAgent::builder()
         .server_secret(SECRET)
         .expect("secret")
-        .stores(Stores::new(store.clone(), store.clone()))
-        .group_commit(true)
+        .durable(store.clone())
         .build()
         .await
         .expect("build");
@@ -172,6 +170,40 @@ async fn agents_and_policies_from_before_0005_read_back() {
     assert!(
         read.max_scopes.is_empty(),
         "an old bootstrap policy gets the new default ceiling: none"
+    );
+
+    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .expect("drop the test schema");
+}
+
+/// 0008 (`used_ids`, the replay guard): a database at 0007 migrates, and two
+/// stores on it accept a one-time id once between them, again after it
+/// expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_guard_arrives_with_0008() {
+    use sentryagent_core::store::ReplayGuard;
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 7).await else {
+        return;
+    };
+    let url = services::database_url();
+    let connect = || PgStore::connect(&url, SECRET, PgOptions::default().schema(&schema));
+    let (a, b) = (connect().await.expect("store a"), connect().await.expect("store b"));
+    let later = sentryagent_core::time::now() + time::Duration::minutes(5);
+    assert!(a.first_use("jti-1", later).await.expect("first use"));
+    assert!(
+        !b.first_use("jti-1", later).await.expect("second use"),
+        "seen by the other store"
+    );
+    let past = sentryagent_core::time::now() - time::Duration::seconds(1);
+    assert!(a.first_use("jti-2", past).await.expect("use"));
+    assert!(
+        b.first_use("jti-2", later).await.expect("use after expiry"),
+        "an expired id is forgotten"
     );
 
     let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");

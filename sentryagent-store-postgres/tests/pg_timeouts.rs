@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use http::{Method, StatusCode};
 use sentryagent_core::SentryAgent;
 use sentryagent_core::http::{Request, Response};
-use sentryagent_core::store::Stores;
 use sentryagent_store_postgres::sqlx::Connection as _;
 use sentryagent_store_postgres::sqlx::postgres::PgConnection;
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
@@ -39,8 +38,7 @@ async fn instance(store: Arc<PgStore>) -> SentryAgent {
     SentryAgent::builder()
         .server_secret(SECRET)
         .expect("secret")
-        .stores(Stores::new(store.clone(), store))
-        .group_commit(true)
+        .durable(store)
         .build()
         .await
         .expect("build")

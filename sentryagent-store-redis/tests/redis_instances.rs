@@ -11,7 +11,6 @@ use axum::routing::get;
 use sentryagent_axum::{Agent, SentryAgent};
 use sentryagent_core::ratelimit::{Quota, RouteGroup};
 use sentryagent_core::resource::ResourcePolicy;
-use sentryagent_core::store::Stores;
 use sentryagent_core::{MemoryStore, Signup};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
 use sentryagent_testkit::services;
@@ -104,7 +103,8 @@ async fn revocation_through_one_instance_is_seen_by_the_other() {
             .signup(Signup::Open)
             .server_secret(&[9u8; 32])
             .expect("secret")
-            .stores(Stores::new(shared.clone(), redis.clone()))
+            .durable(shared.clone())
+            .hot_state(redis.clone())
             .build()
             .await
             .expect("build");
@@ -206,9 +206,7 @@ async fn redis_outage_falls_back_and_recovers() {
     };
     let idp = SentryAgent::builder()
         .signup(Signup::Open)
-        .stores(Stores::new(Arc::new(MemoryStore::new()), redis.clone()))
-        .rate_limiter(redis.clone())
-        .health_check(redis.clone())
+        .hot_state(redis.clone())
         .rate_limit(RouteGroup::Signup, quota("3/60s"))
         .fail_closed(RouteGroup::AuditVerify)
         .build()

@@ -184,7 +184,11 @@ pub async fn revoked_tokens_never_verify_again(s: HotState) {
         .issuer("https://idp.example.com")
         .token_ttl(Duration::from_secs(1))
         .clock_skew(Duration::from_secs(1))
-        .revocation_list(s.revocations.clone())
+        .stores({
+            let mut stores = sentryagent_core::store::Stores::new(Arc::new(sentryagent_core::MemoryStore::new()));
+            stores.revocations = s.revocations.clone();
+            stores
+        })
         .build()
         .await
         .expect("idp");

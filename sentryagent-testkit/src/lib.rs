@@ -173,7 +173,7 @@ impl TestApp {
         let (builder, store, cleanup): (_, Arc<dyn Tamper>, _) = match backend::factory() {
             None => {
                 let memory = Arc::new(MemoryStore::new());
-                (builder.store(memory.clone()), memory, None)
+                (builder.durable(memory.clone()), memory, None)
             }
             Some(make) => {
                 let b = make().await.expect("the test backend (check backend_ready first)");

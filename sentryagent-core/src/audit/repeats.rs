@@ -17,9 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::audit::NewAuditEvent;
-use crate::error::Error;
-use crate::{EventId, SentryAgent, TenantId};
+use crate::TenantId;
 
 /// Keys tracked at most.
 pub(crate) const CAPACITY: usize = 10_000;
@@ -37,7 +35,7 @@ impl Repeats {
 
     /// `true`: a window is open for `key`, and this refusal is counted in it.
     /// `false`: record the refusal; a window was opened if there is room.
-    fn counted(&self, tenant: TenantId, key: &str) -> Option<bool> {
+    pub(crate) fn counted(&self, tenant: TenantId, key: &str) -> Option<bool> {
         let mut open = self.open();
         if let Some((_, n)) = open.get_mut(key) {
             *n += 1;
@@ -50,54 +48,8 @@ impl Repeats {
         Some(false)
     }
 
-    fn close(&self, key: &str) -> u64 {
+    pub(crate) fn close(&self, key: &str) -> u64 {
         self.open().remove(key).map_or(0, |(_, n)| n)
-    }
-}
-
-impl SentryAgent {
-    /// Records `event`, a refusal of `key` in `tenant`, unless a refusal of
-    /// the same key was recorded within the window: then it is only counted,
-    /// and the count recorded when the window ends (see the module).
-    ///
-    /// # Errors
-    /// A store error for an event recorded now.
-    pub(crate) async fn record_repeated(
-        &self,
-        tenant: TenantId,
-        key: String,
-        event: NewAuditEvent,
-    ) -> Result<(), Error> {
-        // Without a runtime to close the window, every refusal is recorded.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return self.record(tenant, vec![event]).await.map(drop);
-        };
-        let repeats = &self.inner.repeats;
-        match repeats.counted(tenant, &key) {
-            Some(true) => return Ok(()),
-            None => return self.record(tenant, vec![event]).await.map(drop),
-            Some(false) => {}
-        }
-        let summary = event.clone();
-        let idp = self.clone();
-        let window = self.inner.settings.refusal_audit_window;
-        runtime.spawn(async move {
-            tokio::time::sleep(window).await;
-            let n = idp.inner.repeats.close(&key);
-            if n == 0 {
-                return;
-            }
-            let event = NewAuditEvent {
-                id: EventId::new(),
-                at: crate::time::now(),
-                ..summary
-            }
-            .detail("repeats", n);
-            if let Err(e) = idp.record(tenant, vec![event]).await {
-                tracing::warn!(%tenant, repeats = n, error = %e, "the count of repeated refusals could not be audited");
-            }
-        });
-        self.record(tenant, vec![event]).await.map(drop)
     }
 }
 

@@ -19,7 +19,9 @@ use crate::credential::Credential;
 use crate::did::{AgentKey, DidSubject};
 use crate::error::StoreResult;
 use crate::federation::{Provider, TrustPolicy};
+use crate::health::HealthCheck;
 use crate::marketplace::{MarketplaceAgent, MarketplaceQuery};
+use crate::ratelimit::RateLimiter;
 use crate::tenant::Tenant;
 use crate::token::StoredKey;
 use crate::{AgentId, CredentialId, TenantId, TokenId, TrustPolicyId};
@@ -299,7 +301,41 @@ impl<T> Store for T where
 {
 }
 
-/// The backends of one [`SentryAgent`](crate::SentryAgent), each behind `Arc<dyn _>`.
+/// The durable-records bundle: a backend that keeps every record a
+/// deployment must not lose (PostgreSQL, or the in-memory store for
+/// development), including the revocation list and the replay guard, so
+/// that without shared hot state nothing falls back to one process's memory.
+/// A host names it once with
+/// [`SentryAgentBuilder::durable`](crate::SentryAgentBuilder::durable).
+pub trait DurableStore: Store + RevocationList + ReplayGuard {
+    /// A short name for logs (`postgres`, `memory`).
+    fn backend_name(&self) -> &'static str;
+
+    /// Whether audit appends should be written in batches (group commit):
+    /// true where an append is a network round trip.
+    fn batches_audit_writes(&self) -> bool {
+        false
+    }
+
+    /// The probe `GET /health/detailed` and `/health/ready` run against
+    /// this backend, if it can be down.
+    fn health_check(self: Arc<Self>) -> Option<Arc<dyn HealthCheck>> {
+        None
+    }
+}
+
+/// The hot-state bundle: state every instance of a deployment must share
+/// and that may live in a cache (Redis): rate-limit counters, usage
+/// counters for tier enforcement, revoked tokens, used one-time ids. A host
+/// names it once with
+/// [`SentryAgentBuilder::hot_state`](crate::SentryAgentBuilder::hot_state).
+pub trait HotState: RateLimiter + UsageCounters + RevocationList + ReplayGuard + HealthCheck {}
+
+impl<T> HotState for T where T: RateLimiter + UsageCounters + RevocationList + ReplayGuard + HealthCheck {}
+
+/// The record seams of one [`SentryAgent`](crate::SentryAgent), each behind
+/// `Arc<dyn _>`. [`Stores::new`] takes them all from one durable store;
+/// tests replace single fields to inject faults.
 #[derive(Clone)]
 pub struct Stores {
     /// Tenants.
@@ -324,14 +360,14 @@ pub struct Stores {
     pub revocations: Arc<dyn RevocationList>,
     /// OIDC trust policies.
     pub trust_policies: Arc<dyn TrustPolicyStore>,
-    /// Ids already used (OIDC token ids); in memory unless shared (Redis).
+    /// Ids already used (OIDC token ids).
     pub replay: Arc<dyn ReplayGuard>,
 }
 
 impl Stores {
-    /// Every durable record in `store`, revocations in `revocations`, and an
-    /// in-memory replay guard (see [`SentryAgentBuilder::replay_guard`](crate::SentryAgentBuilder::replay_guard)).
-    pub fn new<S: Store>(store: Arc<S>, revocations: Arc<dyn RevocationList>) -> Self {
+    /// Every seam from one durable store, its revocation list and replay
+    /// guard included.
+    pub fn new<S: DurableStore>(store: Arc<S>) -> Self {
         Self {
             tenants: store.clone(),
             agents: store.clone(),
@@ -342,9 +378,9 @@ impl Stores {
             trust_policies: store.clone(),
             usage: store.clone(),
             agent_keys: store.clone(),
-            directory: store,
-            revocations,
-            replay: Arc::new(crate::memory::MemoryStore::new()),
+            directory: store.clone(),
+            revocations: store.clone(),
+            replay: store,
         }
     }
 }

@@ -6,8 +6,11 @@
 //! algorithm its `kid` was made for, so `none` and HMAC-with-a-public-key
 //! tokens fail by construction.
 
+mod identity;
 mod issue;
 pub(crate) mod keys;
+mod request;
+mod stored_key;
 mod verified;
 mod verify;
 
@@ -16,11 +19,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub(crate) use issue::TokenRefusal;
-pub use issue::{ClientAuth, Form, TokenRequest, TokenResponse};
+pub use identity::{AgentIdentity, Introspection};
 pub(crate) use keys::Keyring;
-pub use keys::{KeyState, SigningAlgorithm, StoredKey};
-pub use verify::{AgentIdentity, Introspection};
+pub(crate) use request::TokenRefusal;
+pub use request::{ClientAuth, Form, TokenRequest, TokenResponse};
+pub use stored_key::{KeyState, SigningAlgorithm, StoredKey};
 
 use crate::{AgentId, TenantId, TokenId};
 

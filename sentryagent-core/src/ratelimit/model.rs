@@ -1,38 +1,10 @@
-//! Rate limits: a quota per group, enforced in the core so every adapter
-//! gets them. What a group counts, and under which key, follows one rule:
-//! before authentication only *refusals* are counted, per source address
-//! (never all traffic per address: fleets of agents share NATs and proxies);
-//! after authentication requests are counted per authenticated client, with
-//! a per-tenant ceiling. Unauthenticated routes count per address.
-//!
-//! | group | counts | key |
-//! | --- | --- | --- |
-//! | [`Token`](RouteGroup::Token) | token requests whose client authenticated | client id |
-//! | [`TokenFailures`](RouteGroup::TokenFailures) | failed client authentications at the token endpoint; over it, the address gets 429 before its secret is checked | address |
-//! | [`ClientFailures`](RouteGroup::ClientFailures) | failed authentications of one existing client, from anywhere; over it, further failures get 429, the right secret never | client id |
-//! | [`RefusedTokens`](RouteGroup::RefusedTokens) | bearer tokens refused on authenticated routes; over it, 429 instead of 401/403 | address |
-//! | [`Management`](RouteGroup::Management) | authenticated calls | agent |
-//! | [`AuditVerify`](RouteGroup::AuditVerify) | `GET /audit/verify` (it reads the whole chain) | tenant |
-//! | [`Tenant`](RouteGroup::Tenant) | every authenticated call of a tenant's agents: the ceiling | tenant |
-//! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Public`](RouteGroup::Public) | requests | address |
-//!
-//! An address is an IPv4 address or an IPv6 /64. State exists only for
-//! addresses, authenticated principals and existing clients, never for a
-//! client id someone makes up, and the in-process limiter holds at most a
-//! fixed number of keys whatever arrives.
-//!
-//! [`LocalRateLimiter`] is the default for one instance; a shared backend
-//! (Redis) implements [`RateLimiter`] so many instances enforce one limit.
-//! When the shared backend fails, the core falls back to a local limiter
-//! with the same quota (bounded per instance, never unlimited) unless the
-//! group is set to fail closed (503).
+//! The ratelimit model: records, requests, answers and their validation.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -425,55 +397,6 @@ impl RateLimitSettings {
     /// Whether a group fails closed.
     pub fn fails_closed(&self, group: RouteGroup) -> bool {
         self.fail_closed.contains(&group)
-    }
-}
-
-impl crate::SentryAgent {
-    /// Counts a request against its group's quota. `Ok(None)`: limits are
-    /// off. A shared limiter that fails is replaced by the local one (logged
-    /// once per outage) unless the group fails closed.
-    pub(crate) async fn rate_limit(&self, group: RouteGroup, key: &str) -> Result<Option<RateDecision>, crate::Error> {
-        self.limit(group, key, true).await
-    }
-
-    /// Whether a request would be allowed now, without counting it; as
-    /// [`rate_limit`](Self::rate_limit) otherwise.
-    pub(crate) async fn rate_peek(&self, group: RouteGroup, key: &str) -> Result<Option<RateDecision>, crate::Error> {
-        self.limit(group, key, false).await
-    }
-
-    async fn limit(&self, group: RouteGroup, key: &str, count: bool) -> Result<Option<RateDecision>, crate::Error> {
-        let inner = &self.inner;
-        let settings = &inner.settings.rate_limits;
-        if !settings.enabled {
-            return Ok(None);
-        }
-        let quota = settings.quota(group);
-        let shared = match count {
-            true => inner.rate_limiter.check(group, key, quota).await,
-            false => inner.rate_limiter.peek(group, key, quota).await,
-        };
-        match shared {
-            Ok(decision) => {
-                if inner.limiter_down.swap(false, Ordering::Relaxed) {
-                    tracing::info!("the shared rate limiter is reachable again");
-                }
-                Ok(Some(decision))
-            }
-            Err(e) => {
-                if !inner.limiter_down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(error = %e, "the shared rate limiter is unreachable; limiting per instance");
-                }
-                if settings.fails_closed(group) {
-                    return Err(crate::Error::Store(e));
-                }
-                let local = &inner.local_limiter;
-                Ok(Some(match count {
-                    true => local.check_now(group, key, quota),
-                    false => local.peek_now(group, key, quota),
-                }))
-            }
-        }
     }
 }
 

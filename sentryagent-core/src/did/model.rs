@@ -1,39 +1,4 @@
-//! `did:web` identifiers for agents, their DID documents, and the public keys
-//! a tenant registers for an agent (its DID's verification methods).
-//!
-//! Every agent's DID is `did:web:<host>[%3A<port>][:<path>]:agents:<agentId>`
-//! under the issuer (the public base URL). `did:web` resolves it to
-//! `https://<host>[:<port>][/<path>]/agents/<agentId>/did.json`, which is the
-//! route `GET /agents/{agentId}/did.json` at the issuer's root: the route is
-//! one of the documents a host serves at its root as well as under the API's
-//! mount point ([`Route::well_known`](crate::http::Route::well_known)).
-//!
-//! # The document
-//!
-//! A W3C DID Core 1.0 document in JSON-LD (`application/did+ld+json`):
-//! `@context`, `id`, `controller` (the DID itself: the IdP manages the
-//! document on the agent's behalf, and naming the tenant would publish its
-//! internal id), a `service` entry of type `OAuth2AuthorizationServer` whose
-//! endpoint is the issuer (its RFC 8414 metadata is at the issuer's
-//! `/.well-known/oauth-authorization-server`), and, for each registered key,
-//! a `JsonWebKey2020` verification method referenced from `authentication`
-//! and `assertionMethod`.
-//!
-//! Keys are published only while the agent may act: a suspended agent's
-//! document keeps its id, controller and service but lists no verification
-//! methods until it is reactivated.
-//!
-//! # Deactivation
-//!
-//! A decommissioned agent's document does not vanish: it is served with
-//! `"deactivated": true`, the property name DID Resolution uses in its
-//! document metadata, and without verification methods or services. We put
-//! the flag in the document rather than wrapping the document in a resolution
-//! result (`{didDocument, didDocumentMetadata}`) because a `did:web` resolver
-//! reads `did.json` as the document itself and checks its `id`: a wrapper
-//! would make every resolver fail, while an extra property is one DID Core
-//! lets consumers ignore. A resolver that does ignore it still finds no key
-//! to verify anything with.
+//! The did model: records, requests, answers and their validation.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,8 +6,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::agent::AgentStatus;
-use crate::error::{Error, FieldError, StoreErrorKind};
-use crate::{AgentId, Caller, SentryAgent, TenantId, scope};
+use crate::error::{Error, FieldError};
+use crate::{AgentId, TenantId};
 
 /// The `did:web` DID of an agent under `base_url`:
 /// `did:web:<host>[%3A<port>]:agents:<agentId>` (the did:web method
@@ -358,130 +323,10 @@ fn check_public_jwk(map: &Map<String, Value>) -> Result<PublicJwk, FieldError> {
     Ok(PublicJwk { thumbprint, jwk: out })
 }
 
-fn key_exists() -> Error {
+pub(crate) fn key_exists() -> Error {
     Error::Conflict {
         code: crate::ErrorCode::AgentKeyExists,
         message: "the agent already has this key".into(),
-    }
-}
-
-impl SentryAgent {
-    /// The `did:web` DID of an agent under this issuer.
-    pub fn agent_did(&self, agent: AgentId) -> String {
-        agent_did(&self.inner.settings.issuer, agent)
-    }
-
-    /// Registers a public key (a JWK) for an agent, published in its DID
-    /// document. Needs `agents:write`.
-    ///
-    /// # Errors
-    /// Validation errors (see [`validate_public_jwk`]); 404; 409
-    /// `AGENT_DECOMMISSIONED`, `AGENT_KEY_EXISTS`, `AGENT_KEY_LIMIT` (at most
-    /// [`MAX_AGENT_KEYS`]); insufficient scope; a store error.
-    pub async fn add_agent_key(&self, caller: &Caller, agent: AgentId, jwk: &Value) -> Result<AgentKey, Error> {
-        caller.identity.require_scope(scope::AGENTS_WRITE)?;
-        let public = validate_public_jwk(jwk)?;
-        let found = self.agent_in_tenant(caller.tenant(), agent).await?;
-        self.authorize(caller, crate::permission::Operation::AddAgentKey, Some(&found), &[])
-            .await?;
-        if found.status == AgentStatus::Decommissioned {
-            return Err(crate::agent::decommissioned());
-        }
-        let stores = &self.inner.stores;
-        let keys = stores.agent_keys.agent_keys(caller.tenant(), agent).await?;
-        if keys.iter().any(|k| k.id == public.thumbprint) {
-            return Err(key_exists());
-        }
-        if keys.len() >= MAX_AGENT_KEYS {
-            return Err(Error::Conflict {
-                code: crate::ErrorCode::AgentKeyLimit,
-                message: format!("an agent can have at most {MAX_AGENT_KEYS} keys; remove one first").into(),
-            });
-        }
-        let key = AgentKey {
-            id: public.thumbprint,
-            tenant_id: caller.tenant(),
-            agent_id: agent,
-            jwk: public.jwk,
-            created_at: crate::time::now(),
-        };
-        match stores.agent_keys.insert_agent_key(&key).await {
-            Err(e) if e.kind() == StoreErrorKind::Conflict => return Err(key_exists()),
-            other => other?,
-        }
-        self.record(
-            caller.tenant(),
-            vec![
-                caller
-                    .event("agent.key_added", Some(agent))
-                    .detail("keyId", key.id.as_str()),
-            ],
-        )
-        .await?;
-        Ok(key)
-    }
-
-    /// An agent's registered keys, oldest first. Needs `agents:read`.
-    ///
-    /// # Errors
-    /// 404; insufficient scope; a store error.
-    pub async fn agent_keys(&self, caller: &Caller, agent: AgentId) -> Result<Vec<AgentKey>, Error> {
-        caller.identity.require_scope(scope::AGENTS_READ)?;
-        self.agent_in_tenant(caller.tenant(), agent).await?;
-        Ok(self.inner.stores.agent_keys.agent_keys(caller.tenant(), agent).await?)
-    }
-
-    /// Removes a key from an agent (and from its DID document). Needs
-    /// `agents:write`.
-    ///
-    /// # Errors
-    /// 404 for an unknown agent or key; 409 `AGENT_DECOMMISSIONED`;
-    /// insufficient scope; a store error.
-    pub async fn remove_agent_key(&self, caller: &Caller, agent: AgentId, key_id: &str) -> Result<AgentKey, Error> {
-        caller.identity.require_scope(scope::AGENTS_WRITE)?;
-        let found = self.agent_in_tenant(caller.tenant(), agent).await?;
-        self.authorize(caller, crate::permission::Operation::RemoveAgentKey, Some(&found), &[])
-            .await?;
-        if found.status == AgentStatus::Decommissioned {
-            return Err(crate::agent::decommissioned());
-        }
-        let stores = &self.inner.stores;
-        let key = stores
-            .agent_keys
-            .agent_keys(caller.tenant(), agent)
-            .await?
-            .into_iter()
-            .find(|k| k.id == key_id)
-            .ok_or(Error::NotFound("key"))?;
-        if !stores
-            .agent_keys
-            .delete_agent_key(caller.tenant(), agent, key_id)
-            .await?
-        {
-            return Err(Error::NotFound("key"));
-        }
-        self.record(
-            caller.tenant(),
-            vec![caller.event("agent.key_removed", Some(agent)).detail("keyId", key_id)],
-        )
-        .await?;
-        Ok(key)
-    }
-
-    /// The DID document of any agent, for `did:web` resolution: public, no
-    /// caller. Decommissioned agents' documents say `deactivated: true`.
-    ///
-    /// # Errors
-    /// 404 when no agent has this id; a store error.
-    pub async fn did_document(&self, agent: AgentId) -> Result<Value, Error> {
-        let subject = self
-            .inner
-            .stores
-            .directory
-            .did_subject(agent)
-            .await?
-            .ok_or(Error::NotFound("agent"))?;
-        Ok(did_document(&self.inner.settings.issuer, &subject))
     }
 }
 

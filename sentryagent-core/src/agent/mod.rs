@@ -1,0 +1,6 @@
+//! Agents: registered programs with an email-format name unique per tenant.
+
+mod model;
+mod service;
+
+pub use model::*;

@@ -1,0 +1,248 @@
+//! The audit service: appending, querying, verifying and pruning a tenant's chain.
+
+use super::*;
+use crate::SentryAgent;
+use crate::audit::NewAuditEvent;
+use crate::error::Error;
+use crate::{EventId, TenantId};
+
+impl crate::SentryAgent {
+    /// A page of the caller's audit events, newest first. Needs `audit:read`.
+    ///
+    /// # Errors
+    /// Insufficient scope; a store error.
+    pub async fn query_audit(
+        &self,
+        caller: &crate::Caller,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, crate::Error> {
+        caller.identity.require_scope(crate::scope::AUDIT_READ)?;
+        Ok(self.inner.stores.audit.query_audit(caller.tenant(), query).await?)
+    }
+
+    /// Recomputes the caller's tenant's chain. Needs `audit:read`.
+    ///
+    /// # Errors
+    /// Insufficient scope; a store error.
+    pub async fn verify_audit(&self, caller: &crate::Caller) -> Result<Verification, crate::Error> {
+        caller.identity.require_scope(crate::scope::AUDIT_READ)?;
+        self.verify_audit_chain(caller.tenant()).await
+    }
+
+    /// Recomputes the caller's tenant's chain and proves it still holds a
+    /// checkpoint saved earlier (the JWS of [`audit_checkpoint`](Self::audit_checkpoint)):
+    /// a chain rolled back, wiped or rewritten since is not valid. Needs
+    /// `audit:read`.
+    ///
+    /// # Errors
+    /// Insufficient scope; a validation error for a checkpoint that is not
+    /// one of this server's for this tenant; a store error.
+    pub async fn verify_audit_against(
+        &self,
+        caller: &crate::Caller,
+        saved_checkpoint: &str,
+    ) -> Result<Verification, crate::Error> {
+        caller.identity.require_scope(crate::scope::AUDIT_READ)?;
+        let saved = checkpoint::verify(&self.inner.server_key, caller.tenant(), saved_checkpoint)?;
+        self.verify_chain(caller.tenant(), Some(saved)).await
+    }
+
+    /// Recomputes a tenant's chain from its anchor to its checkpoint.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn verify_audit_chain(&self, tenant: TenantId) -> Result<Verification, crate::Error> {
+        self.verify_chain(tenant, None).await
+    }
+
+    async fn verify_chain(
+        &self,
+        tenant: TenantId,
+        saved: Option<(u64, [u8; 32])>,
+    ) -> Result<Verification, crate::Error> {
+        const PAGE: usize = 1_000;
+        let store = &self.inner.stores.audit;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            // The checkpoint first: events appended while we read are past it and not checked.
+            let checkpoint = store.audit_checkpoint(tenant).await?;
+            let had_checkpoint = checkpoint.is_some();
+            let anchor = store.audit_anchor(tenant).await?;
+            let mut after = anchor.as_ref().map_or(0, |a| a.seq);
+            let mut verifier = self.inner.chain.verifier(tenant, anchor.as_ref(), checkpoint);
+            if let Some((seq, hash)) = saved {
+                verifier.expect_saved(seq, hash);
+            }
+            while !verifier.failed() && after < verifier.last_seq() {
+                let page = store.audit_chain(tenant, after, PAGE).await?;
+                for event in &page {
+                    verifier.feed(event);
+                }
+                match page.last() {
+                    Some(last) if page.len() == PAGE => after = last.seq,
+                    _ => break,
+                }
+            }
+            let verification = verifier.finish();
+            // A new tenant's first events may land between reading no
+            // checkpoint and reading them: look once more before calling
+            // the checkpoint missing.
+            if had_checkpoint || verification.valid || attempts > 1 {
+                return Ok(verification);
+            }
+        }
+    }
+
+    /// Signs the checkpoint of the caller's tenant's chain as it stands: a
+    /// JWS to keep outside this server, proof of what the chain held at
+    /// this time. Needs `audit:read`.
+    ///
+    /// # Errors
+    /// Insufficient scope; 409 `AUDIT_CHECKPOINT_MISSING` while the
+    /// checkpoint is lost (nothing vouches for the head then; an operator
+    /// re-anchors first) or not authentic; a store error.
+    pub async fn audit_checkpoint(&self, caller: &crate::Caller) -> Result<SignedCheckpoint, crate::Error> {
+        caller.identity.require_scope(crate::scope::AUDIT_READ)?;
+        let tenant = caller.tenant();
+        let store = &self.inner.stores.audit;
+        let missing = |message: String| crate::Error::Conflict {
+            code: crate::ErrorCode::AuditCheckpointMissing,
+            message: message.into(),
+        };
+        let head = match store.audit_checkpoint(tenant).await? {
+            Some(head) => head,
+            None => {
+                let anchor = store.audit_anchor(tenant).await?;
+                let events = store
+                    .audit_chain(tenant, anchor.as_ref().map_or(0, |a| a.seq), 1)
+                    .await?;
+                if anchor.is_some() || !events.is_empty() {
+                    return Err(missing(
+                        "the chain's checkpoint is missing; an operator must re-anchor the chain before it can be \
+                         signed"
+                            .into(),
+                    ));
+                }
+                self.inner.chain.genesis(tenant)
+            }
+        };
+        if !self.inner.chain.head_is_authentic(tenant, &head) {
+            return Err(missing("the chain's checkpoint is not authentic".into()));
+        }
+        if let Some(at) = head.lost_at {
+            return Err(missing(format!(
+                "the chain's checkpoint was missing at seq {at}; an operator must re-anchor the chain before it can \
+                 be signed"
+            )));
+        }
+        checkpoint::sign(&self.inner.server_key, &self.inner.settings.issuer, tenant, &head)
+    }
+
+    /// The public key document of the audit signing key (`GET /audit/keys`),
+    /// a JWKS with one Ed25519 key.
+    pub fn audit_keys(&self) -> serde_json::Value {
+        checkpoint::audit_jwks(&self.inner.server_key)
+    }
+
+    /// An operator's re-anchoring of a tenant's chain whose checkpoint was
+    /// lost: the chain as it stands becomes the checkpoint again, and an
+    /// `audit.reanchored` event by `actor` (`operator`) records where it was
+    /// lost and where it was re-anchored. Use it only once the events since
+    /// the loss have been checked otherwise (a saved signed checkpoint,
+    /// `verify_audit_against`): re-anchoring vouches for whatever they say.
+    /// Returns the `seq` where the checkpoint was lost; `None` when nothing
+    /// was lost (no event then).
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn reanchor_audit(&self, tenant: TenantId, actor: &str) -> Result<Option<u64>, crate::Error> {
+        let Some(lost) = self
+            .inner
+            .stores
+            .audit
+            .reanchor_audit(tenant, &self.inner.chain)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let lost_at = lost.lost_at.unwrap_or(lost.seq);
+        tracing::warn!(%tenant, lost_at, seq = lost.seq, actor, "audit chain re-anchored");
+        let event = NewAuditEvent::new("audit.reanchored", Outcome::Success, actor)
+            .detail("lostAt", lost_at)
+            .detail("reanchoredAt", lost.seq);
+        self.record(tenant, vec![event]).await?;
+        Ok(Some(lost_at))
+    }
+
+    /// Deletes every tenant's events older than its tier's retention window,
+    /// leaving an anchor so the chains stay verifiable. Returns how many
+    /// events were deleted. The example server runs it daily.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn prune_audit(&self, now: OffsetDateTime) -> Result<u64, crate::Error> {
+        let stores = &self.inner.stores;
+        let mut after = None;
+        let mut pruned = 0;
+        loop {
+            let tenants = stores.tenants.tenants(after, 500).await?;
+            for tenant in &tenants {
+                let days = self.inner.settings.tiers.get(&tenant.tier).limits.audit_retention_days;
+                let cutoff = now - time::Duration::days(i64::from(days));
+                pruned += stores.audit.prune_audit(tenant.id, cutoff, &self.inner.chain).await?;
+            }
+            match tenants.last() {
+                Some(last) if tenants.len() == 500 => after = Some(last.id),
+                _ => break,
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+impl SentryAgent {
+    /// Records `event`, a refusal of `key` in `tenant`, unless a refusal of
+    /// the same key was recorded within the window: then it is only counted,
+    /// and the count recorded when the window ends (see the module).
+    ///
+    /// # Errors
+    /// A store error for an event recorded now.
+    pub(crate) async fn record_repeated(
+        &self,
+        tenant: TenantId,
+        key: String,
+        event: NewAuditEvent,
+    ) -> Result<(), Error> {
+        // Without a runtime to close the window, every refusal is recorded.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.record(tenant, vec![event]).await.map(drop);
+        };
+        let repeats = &self.inner.repeats;
+        match repeats.counted(tenant, &key) {
+            Some(true) => return Ok(()),
+            None => return self.record(tenant, vec![event]).await.map(drop),
+            Some(false) => {}
+        }
+        let summary = event.clone();
+        let idp = self.clone();
+        let window = self.inner.settings.refusal_audit_window;
+        runtime.spawn(async move {
+            tokio::time::sleep(window).await;
+            let n = idp.inner.repeats.close(&key);
+            if n == 0 {
+                return;
+            }
+            let event = NewAuditEvent {
+                id: EventId::new(),
+                at: crate::time::now(),
+                ..summary
+            }
+            .detail("repeats", n);
+            if let Err(e) = idp.record(tenant, vec![event]).await {
+                tracing::warn!(%tenant, repeats = n, error = %e, "the count of repeated refusals could not be audited");
+            }
+        });
+        self.record(tenant, vec![event]).await.map(drop)
+    }
+}

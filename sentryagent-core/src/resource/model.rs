@@ -1,0 +1,125 @@
+//! The resource model: records, requests, answers and their validation.
+
+use crate::TenantId;
+
+/// The tenants whose tokens a resource accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcceptedTenants {
+    /// These tenants only (none: every token is refused).
+    Only(Vec<TenantId>),
+    /// Every tenant of this IdP, including tenants that signed up
+    /// themselves when sign-up is open.
+    AnyTenant,
+}
+
+/// What a token must be to reach one resource of the host; see the module
+/// docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourcePolicy {
+    resource: String,
+    tenants: AcceptedTenants,
+    scopes: Vec<String>,
+}
+
+impl ResourcePolicy {
+    /// A policy for the resource `resource` (its tokens' audience) that
+    /// accepts no tenant yet.
+    pub fn new(resource: impl Into<String>) -> Self {
+        Self {
+            resource: resource.into(),
+            tenants: AcceptedTenants::Only(Vec::new()),
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Accepts tokens of `tenant` too.
+    pub fn tenant(mut self, tenant: TenantId) -> Self {
+        match &mut self.tenants {
+            AcceptedTenants::Only(list) if !list.contains(&tenant) => list.push(tenant),
+            _ => {}
+        }
+        self
+    }
+
+    /// Accepts tokens of these tenants too.
+    pub fn tenants(self, tenants: impl IntoIterator<Item = TenantId>) -> Self {
+        tenants.into_iter().fold(self, Self::tenant)
+    }
+
+    /// Accepts tokens of every tenant of this IdP, including tenants that
+    /// signed up themselves when sign-up is open. Choose it only when the
+    /// resource is meant for all of them.
+    pub fn any_tenant(mut self) -> Self {
+        self.tenants = AcceptedTenants::AnyTenant;
+        self
+    }
+
+    /// Every call needs `scope` too (a host scope such as `reports:read`;
+    /// `admin` does not stand in for it).
+    pub fn require_scope(mut self, scope: impl Into<String>) -> Self {
+        let scope = scope.into();
+        if !self.scopes.contains(&scope) {
+            self.scopes.push(scope);
+        }
+        self
+    }
+
+    /// The resource's identifier: the audience its tokens carry.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The tenants it accepts.
+    pub fn accepted_tenants(&self) -> &AcceptedTenants {
+        &self.tenants
+    }
+
+    /// The scopes every call needs.
+    pub fn required_scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Whether tokens of `tenant` may reach the resource.
+    pub fn accepts_tenant(&self, tenant: TenantId) -> bool {
+        match &self.tenants {
+            AcceptedTenants::Only(list) => list.contains(&tenant),
+            AcceptedTenants::AnyTenant => true,
+        }
+    }
+}
+
+/// The resource policies of one IdP, by identifier.
+#[derive(Default)]
+pub(crate) struct Resources(std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<ResourcePolicy>>>);
+
+impl Resources {
+    pub(crate) fn get(&self, resource: &str) -> Option<std::sync::Arc<ResourcePolicy>> {
+        // A poisoned lock means a panic during an insert; the map is intact.
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(resource)
+            .cloned()
+    }
+
+    pub(crate) fn insert(&self, policy: ResourcePolicy) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(policy.resource.clone(), std::sync::Arc::new(policy));
+    }
+}
+
+/// Names the resource whose policy a host route's extractor applies: put
+/// it in the route's request extensions (axum: `Extension(Resource::new(…))`;
+/// poem: `.data(Resource::new(…))`). Without it the extractor applies the
+/// policy whose identifier is the IdP's own audience.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource(pub String);
+
+impl Resource {
+    /// Names `resource`.
+    pub fn new(resource: impl Into<String>) -> Self {
+        Self(resource.into())
+    }
+}
