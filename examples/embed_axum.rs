@@ -18,6 +18,7 @@ use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use sentryagent_axum::{Agent, Rejection, ResourcePolicy, SentryAgent};
+use sentryagent_examples::config::Backends;
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
 use serde_json::{Value, json};
@@ -62,31 +63,31 @@ fn app(state: AppState) -> Router {
 }
 
 /// In memory unless `DATABASE_URL` or `REDIS_URL` say otherwise.
-async fn identity_provider(issuer: &str) -> Result<SentryAgent, BoxError> {
+async fn identity_provider(issuer: &str, settings: &Backends) -> Result<SentryAgent, BoxError> {
     let mut builder = SentryAgent::builder().issuer(issuer).api_path("/api/v1");
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        // 32+ bytes, the same on every start: it peppers client-secret
-        // hashes and encrypts the signing keys stored in PostgreSQL.
-        let secret = std::env::var("SENTRYAGENT_SECRET_KEY")
-            .map_err(|_| "DATABASE_URL needs SENTRYAGENT_SECRET_KEY (32+ bytes, stable)")?;
-        let pg = PgStore::connect(&url, secret.as_bytes(), PgOptions::default()).await?;
+    // The secret is 32+ bytes, the same on every start: it peppers
+    // client-secret hashes and encrypts the signing keys stored in
+    // PostgreSQL (`Backends::load` refuses a database without it).
+    if let (Some(url), Some(secret)) = (&settings.database_url, &settings.secret_key) {
+        let pg = PgStore::connect(url, secret.as_bytes(), PgOptions::default()).await?;
         // Every durable record: tenants, agents, credentials, keys, audit log.
         builder = builder.server_secret(secret.as_bytes())?.durable(Arc::new(pg));
     }
-    if let Ok(url) = std::env::var("REDIS_URL") {
+    if let Some(url) = &settings.redis_url {
         // One rate limit, quota, revocation list and replay guard for every instance.
-        builder = builder.hot_state(Arc::new(RedisStore::connect(&url, RedisOptions::default()).await?));
+        builder = builder.hot_state(Arc::new(RedisStore::connect(url, RedisOptions::default()).await?));
     }
     Ok(builder.build().await?)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let bind: SocketAddr = std::env::var("SENTRYAGENT_BIND")
-        .unwrap_or_else(|_| "127.0.0.1:3000".into())
-        .parse()?;
+    // SENTRYAGENT_BIND (default 127.0.0.1:3000), DATABASE_URL, REDIS_URL
+    // and SENTRYAGENT_SECRET_KEY, checked: read yours as your app does.
+    let settings = Backends::load()?;
+    let bind = settings.bind;
     let issuer = format!("http://{bind}");
-    let idp = identity_provider(&issuer).await?;
+    let idp = identity_provider(&issuer, &settings).await?;
     let tenant = match idp.first_tenant().await? {
         Some(tenant) => tenant.id,
         None => {

@@ -11,6 +11,7 @@ use poem::listener::TcpAcceptor;
 use poem::web::Json;
 use poem::{EndpointExt, Route, Server, get, handler};
 use sentryagent_core::AgentIdentity;
+use sentryagent_examples::config::Config;
 use sentryagent_poem::Agent;
 
 #[tokio::main]
@@ -18,8 +19,8 @@ async fn main() {
     common::main(run).await;
 }
 
-async fn run() -> Result<(), common::BoxError> {
-    let (idp, listener) = common::start().await?;
+async fn run(config: Config) -> Result<(), common::BoxError> {
+    let (idp, listener) = common::start(&config).await?;
     // Usage flushes and audit retention until the server stops.
     let background = idp.spawn_background();
     let app = Route::new()

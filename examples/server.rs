@@ -4,7 +4,8 @@
 //! cargo run --example server
 //! ```
 //!
-//! Settings come from the environment (see the README's table). On first
+//! Settings come from the environment (see the README's table, or `--help`;
+//! `check-config` checks them without serving). On first
 //! start with an empty store it creates a default tenant and prints its admin
 //! credential on stdout as `SENTRYAGENT_ADMIN_CLIENT_ID=…` and
 //! `SENTRYAGENT_ADMIN_CLIENT_SECRET=…`; logs go to stderr. `poem_server.rs`
@@ -18,14 +19,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sentryagent_axum::Agent;
 use sentryagent_core::AgentIdentity;
+use sentryagent_examples::config::Config;
 
 #[tokio::main]
 async fn main() {
     common::main(run).await;
 }
 
-async fn run() -> Result<(), common::BoxError> {
-    let (idp, listener) = common::start().await?;
+async fn run(config: Config) -> Result<(), common::BoxError> {
+    let (idp, listener) = common::start(&config).await?;
     // Usage flushes and audit retention until the server stops.
     let background = idp.spawn_background();
     let app = Router::new()

@@ -618,7 +618,7 @@ fn audit_tail_follows_new_events_backs_off_while_the_server_is_down_and_stops_on
             "SENTRYAGENT_SECRET_KEY",
             "a-test-master-secret-of-at-least-32-bytes".to_owned(),
         ),
-        ("BILLING_ENABLED", "false".to_owned()),
+        ("SENTRYAGENT_ENFORCE_TIERS", "false".to_owned()),
     ];
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     cli_support::drop_schema(&schema);

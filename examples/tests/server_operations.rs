@@ -31,7 +31,7 @@ fn command(database: &str, schema: &str, port: u16, log: &Path) -> Command {
         .env("DATABASE_URL", database)
         .env("SENTRYAGENT_DB_SCHEMA", schema)
         .env("SENTRYAGENT_SECRET_KEY", SECRET_KEY)
-        .env("BILLING_ENABLED", "false")
+        .env("SENTRYAGENT_ENFORCE_TIERS", "false")
         .env("SENTRYAGENT_METERING_FLUSH_SECS", "3600")
         .env("RUST_LOG", "info")
         .env_remove("REDIS_URL")
@@ -191,8 +191,11 @@ async fn a_failed_start_loses_no_secret_and_a_lost_one_is_recovered() {
     assert_eq!(verified["valid"], true, "{verified}");
 
     for (args, says) in [
-        (&["recover-admin", "--tenant", "nope"][..], "--tenant takes a tenant id"),
-        (&["recover-admin"][..], "usage:"),
+        (
+            &["recover-admin", "--tenant", "nope"][..],
+            "must be a tenant id (a UUID)",
+        ),
+        (&["recover-admin"][..], "Usage: server recover-admin --tenant <TENANT>"),
         (
             &["recover-admin", "--tenant", "0190f5c2-7a3e-7c4b-9d2e-5b1a3c4d5e6f"][..],
             "tenant not found",
@@ -300,6 +303,12 @@ async fn usage_counted_before_a_database_outage_at_shutdown_is_kept() {
 
     pg.start();
     let server = start(false);
+    // The server stores the spill right after it binds its port (which is
+    // what `start` waits for): give it until a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !spill_files(&spill).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(spill_files(&spill).is_empty(), "stored and deleted at start");
     let admin = token(&client, &server, &id, &secret).await;
     let usage = get(&client, &server, "/api/v1/usage", &admin).await;

@@ -26,7 +26,7 @@ fn start(schema: &str, port: u16, first_start: bool) -> (SpawnedServer, Vec<Stri
         .env("DATABASE_URL", database_url())
         .env("SENTRYAGENT_DB_SCHEMA", schema)
         .env("SENTRYAGENT_SECRET_KEY", "a-test-master-secret-of-at-least-32-bytes")
-        .env("BILLING_ENABLED", "false")
+        .env("SENTRYAGENT_ENFORCE_TIERS", "false")
         .env("SENTRYAGENT_METERING_FLUSH_SECS", "3600")
         .env_remove("REDIS_URL")
         .env_remove("SENTRYAGENT_ISSUER")

@@ -123,12 +123,18 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// `field: message; field: message`, for [`Error::Validation`]'s text.
+fn field_errors(fields: &[FieldError]) -> String {
+    let each: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+    each.join("; ")
+}
+
 /// The error of every SentryAgent operation.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The request is malformed or a field is invalid (400 `VALIDATION_ERROR`).
-    #[error("the request is invalid")]
+    #[error("the request is invalid: {}", field_errors(.0))]
     Validation(Vec<FieldError>),
     /// No valid credentials were presented (401 `UNAUTHORIZED`).
     #[error("{0}")]

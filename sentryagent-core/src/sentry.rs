@@ -312,7 +312,13 @@ impl SentryAgentBuilder {
         self
     }
 
-    /// Access-token lifetime (default one hour).
+    /// The longest access-token lifetime [`build`](Self::build) accepts: a
+    /// day. Revocations are kept as long as a token could verify, and a
+    /// lifetime past this is a mistake rather than a policy.
+    pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+    /// Access-token lifetime (default one hour), from one second to
+    /// [`MAX_TOKEN_TTL`](Self::MAX_TOKEN_TTL); `build` refuses others.
     pub fn token_ttl(mut self, ttl: Duration) -> Self {
         self.settings.token_ttl = ttl;
         self
@@ -594,9 +600,22 @@ impl SentryAgentBuilder {
     /// on the current Tokio runtime.
     ///
     /// # Errors
-    /// A store error while loading keys.
+    /// A store error while loading keys; [`Error::Validation`] for a token
+    /// lifetime outside 1 s to [`MAX_TOKEN_TTL`](Self::MAX_TOKEN_TTL).
     pub async fn build(self) -> Result<SentryAgent, Error> {
         let mut settings = self.settings;
+        // A lifetime of 0 issues dead tokens; a huge one overflowed the
+        // expiry arithmetic at the first token request.
+        if settings.token_ttl < Duration::from_secs(1) || settings.token_ttl > Self::MAX_TOKEN_TTL {
+            return Err(Error::invalid(
+                "tokenTtl",
+                format!(
+                    "the access-token lifetime must be from 1 second to {} seconds, not {} s",
+                    Self::MAX_TOKEN_TTL.as_secs(),
+                    settings.token_ttl.as_secs_f64()
+                ),
+            ));
+        }
         if !self.audience_set {
             settings.audience = settings.issuer.clone();
         }

@@ -155,6 +155,15 @@ pub enum ConnectError {
     /// The key-encryption secret is too short.
     #[error("the key-encryption secret must be at least 32 bytes")]
     WeakSecret,
+    /// `max_connections` is 0 (sqlx panics on an empty pool) or below
+    /// `min_connections`.
+    #[error("the pool's max_connections must be at least 1 and at least min_connections ({min}), not {max}")]
+    PoolSize {
+        /// `max_connections`.
+        max: u32,
+        /// `min_connections`.
+        min: u32,
+    },
 }
 
 /// `postgres://user:password@host/db` with the password replaced by `***`.
@@ -197,6 +206,12 @@ impl PgStore {
         }
         if !valid_schema(&options.schema) {
             return Err(ConnectError::Schema(options.schema));
+        }
+        if options.max_connections == 0 || options.max_connections < options.min_connections {
+            return Err(ConnectError::PoolSize {
+                max: options.max_connections,
+                min: options.min_connections,
+            });
         }
         let connect = PgConnectOptions::from_str(url)
             .map_err(|source| ConnectError::Url {
@@ -323,7 +338,21 @@ impl sentryagent_core::store::DurableStore for PgStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, valid_schema};
+    use super::{ConnectError, PgOptions, PgStore, redact_url, valid_schema};
+
+    /// A pool of 0 connections panicked inside sqlx; it is refused before
+    /// any connection is tried (so no server is needed here).
+    #[tokio::test]
+    async fn an_empty_pool_is_refused() {
+        let secret = [7u8; 32];
+        let url = "postgres://nobody@127.0.0.1:1/none";
+        let empty = PgStore::connect(url, &secret, PgOptions::default().max_connections(0)).await;
+        assert!(matches!(empty, Err(ConnectError::PoolSize { max: 0, min: 0 })));
+        let mut options = PgOptions::default().max_connections(2);
+        options.min_connections = 3;
+        let inverted = PgStore::connect(url, &secret, options).await;
+        assert!(matches!(inverted, Err(ConnectError::PoolSize { max: 2, min: 3 })));
+    }
 
     #[test]
     fn passwords_are_redacted() {

@@ -89,7 +89,7 @@ impl Server {
 /// (the tests register more agents than the free tier allows).
 pub(crate) fn shared() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[("BILLING_ENABLED", "false")], None, true))
+    SERVER.get_or_init(|| Server::start(&[("SENTRYAGENT_ENFORCE_TIERS", "false")], None, true))
 }
 
 /// A name no other test or run uses.

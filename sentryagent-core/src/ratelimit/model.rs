@@ -124,10 +124,18 @@ impl fmt::Display for Quota {
     }
 }
 
+impl Quota {
+    /// The longest period a quota may have: a day (tier quotas count per
+    /// day and month; a rate limit is for bursts).
+    pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 3600);
+}
+
 impl FromStr for Quota {
     type Err = String;
 
-    /// `20/60s`, `5/1m`, `1000/1h`, `10/500ms`.
+    /// `20/60s`, `5/1m`, `1000/1h`, `10/500ms`: a limit from 1 to 2³²−1 and
+    /// a period from 1 ms to [`MAX_PERIOD`](Self::MAX_PERIOD). Never panics,
+    /// whatever the numbers.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || format!("`{s}` is not a quota such as 20/60s, 5/1m or 1000/1h");
         let (limit, period) = s.trim().split_once('/').ok_or_else(bad)?;
@@ -135,17 +143,20 @@ impl FromStr for Quota {
         let period = period.trim();
         let (number, unit) = period.split_at(period.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(bad)?);
         let number: u64 = number.parse().map_err(|_| bad())?;
-        let period = match unit {
-            "ms" => Duration::from_millis(number),
-            "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number * 60),
-            "h" => Duration::from_secs(number * 3600),
+        let millis = match unit {
+            "ms" => Some(number),
+            "s" => number.checked_mul(1_000),
+            "m" => number.checked_mul(60_000),
+            "h" => number.checked_mul(3_600_000),
             _ => return Err(bad()),
         };
-        if limit == 0 || period.is_zero() {
-            return Err(bad());
+        // `None`: past u64 milliseconds, so past a day too.
+        match millis.map(Duration::from_millis) {
+            _ if limit == 0 => Err(bad()),
+            Some(period) if period.is_zero() => Err(bad()),
+            Some(period) if period <= Self::MAX_PERIOD => Ok(Quota { limit, period }),
+            _ => Err(format!("`{s}`: a quota's period is at most 24h")),
         }
-        Ok(Quota { limit, period })
     }
 }
 
@@ -420,6 +431,29 @@ mod tests {
         );
         for bad in ["", "20", "0/1s", "20/0s", "x/1s", "20/1d", "20/s"] {
             assert!(bad.parse::<Quota>().is_err(), "{bad}");
+        }
+    }
+
+    /// Numbers that overflow a period (this panicked), or periods past a
+    /// day, are refused with a message; a day itself is fine.
+    #[test]
+    fn quotas_never_overflow() {
+        for bad in [
+            "1/400000000000000000m",
+            "1/18446744073709551615h",
+            "1/99999999999999999999s",
+            "1/25h",
+            "1/86400001ms",
+            "4294967296/1s",
+        ] {
+            assert!(bad.parse::<Quota>().is_err(), "{bad}");
+        }
+        assert_eq!("1/24h".parse::<Quota>().map(|q| q.period), Ok(Quota::MAX_PERIOD));
+        for long in ["1/25h", "1/400000000000000000m"] {
+            assert_eq!(
+                long.parse::<Quota>(),
+                Err(format!("`{long}`: a quota's period is at most 24h"))
+            );
         }
     }
 

@@ -381,6 +381,30 @@ mod tests {
         (idp, token)
     }
 
+    /// A lifetime of 0, or one so long that `now + ttl` overflowed at the
+    /// first token request (a panic), is refused when building, by name.
+    #[tokio::test]
+    async fn absurd_token_lifetimes_are_refused_at_build() {
+        for ttl in [
+            Duration::ZERO,
+            Duration::from_millis(999),
+            Duration::from_secs(9_223_372_036_854_775_807),
+            crate::SentryAgentBuilder::MAX_TOKEN_TTL + Duration::from_secs(1),
+        ] {
+            let refused = SentryAgent::builder().token_ttl(ttl).build().await;
+            let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                message.contains("tokenTtl: the access-token lifetime must be from 1 second to 86400 seconds"),
+                "{ttl:?}: {message}"
+            );
+        }
+        let longest = SentryAgent::builder()
+            .token_ttl(crate::SentryAgentBuilder::MAX_TOKEN_TTL)
+            .build()
+            .await;
+        assert!(longest.is_ok());
+    }
+
     fn cached(idp: &SentryAgent) -> usize {
         idp.inner.keys.get().verified.len()
     }
