@@ -46,6 +46,7 @@ impl SentryAgent {
     /// let last_flush = background.await;
     /// # }
     /// ```
+    #[allow(clippy::manual_async_fn)] // the `Send` bound is promised to hosts that spawn it
     pub fn background(self, shutdown: impl Future<Output = ()> + Send) -> impl Future<Output = FinalFlush> + Send {
         async move {
             let jobs = &self.inner.settings.background;

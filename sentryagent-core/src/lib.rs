@@ -28,7 +28,6 @@ pub mod tier;
 pub mod time;
 pub mod token;
 
-
 /// The address-range crate of [`SentryAgentBuilder::trusted_proxy`], re-exported so
 /// hosts build against the same version.
 pub use ipnet;

@@ -84,8 +84,11 @@ impl SentryAgent {
     /// or payload; a store error (the provider retries).
     pub async fn handle_billing_webhook(&self, payload: &[u8], signature: Option<&str>) -> Result<bool, Error> {
         let provider = self.billing_provider()?;
-        let signature =
-            signature.ok_or_else(|| Error::WebhookRejected(BillingError::BadSignature("the Stripe-Signature header is missing".into())))?;
+        let signature = signature.ok_or_else(|| {
+            Error::WebhookRejected(BillingError::BadSignature(
+                "the Stripe-Signature header is missing".into(),
+            ))
+        })?;
         let event = provider
             .verify_webhook(payload, signature, OffsetDateTime::now_utc())
             .map_err(Error::WebhookRejected)?;
