@@ -13,7 +13,7 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 
 use sentryagent_core::Error;
-use sentryagent_core::http::{Request, Response, Route, bearer_token, routes};
+use sentryagent_core::http::{HttpError, Request, Response, Route, bearer_token, routes};
 #[doc(inline)]
 pub use sentryagent_core::resource::{Resource, ResourcePolicy};
 #[doc(inline)]
@@ -68,20 +68,20 @@ fn mount<S: Clone + Send + Sync + 'static>(idp: SentryAgent, keep: impl Fn(&Rout
         );
     }
     router
-        .fallback(|| async { into_axum(Error::RouteNotFound.into()) })
-        .method_not_allowed_fallback(|| async { into_axum(Error::MethodNotAllowed.into()) })
+        .fallback(|| async { into_axum(HttpError::RouteNotFound.into()) })
+        .method_not_allowed_fallback(|| async { into_axum(HttpError::MethodNotAllowed.into()) })
 }
 
 async fn handle(idp: &SentryAgent, route: &'static Route, request: axum::extract::Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let params = match RawPathParams::from_request_parts(&mut parts, &()).await {
         Ok(raw) => raw.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-        Err(_) => return Error::RouteNotFound.into(),
+        Err(_) => return HttpError::RouteNotFound.into(),
     };
     let limit = idp.max_body_bytes();
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => return Error::PayloadTooLarge { limit }.into(),
+        Err(_) => return HttpError::PayloadTooLarge { limit }.into(),
     };
     let request = Request {
         params,

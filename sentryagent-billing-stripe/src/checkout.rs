@@ -45,12 +45,13 @@ pub(crate) async fn create(client: &Client, request: &CheckoutRequest) -> Result
     tracing::debug!(session = %session.id, tenant = %request.tenant, tier = %request.tier, "Stripe Checkout Session created");
     session
         .url
-        .ok_or_else(|| BillingError::Provider(format!("Stripe returned Checkout Session {} without a url", session.id)))
+        .ok_or_else(|| BillingError::provider(format!("Stripe returned Checkout Session {} without a url", session.id)))
 }
 
-/// A [`BillingError::Provider`] that says what Stripe said.
+/// A [`BillingError::Provider`] that says what Stripe said, with Stripe's
+/// error as its source.
 fn provider_error(error: StripeError) -> BillingError {
-    let message = match error {
+    let message = match &error {
         StripeError::Stripe(error, status) => {
             let kind = error.type_.as_str().to_owned();
             let code = error
@@ -58,7 +59,7 @@ fn provider_error(error: StripeError) -> BillingError {
                 .as_ref()
                 .map(|code| format!(" ({})", code.as_str()))
                 .unwrap_or_default();
-            match error.message {
+            match &error.message {
                 Some(message) => format!("Stripe answered {status} {kind}{code}: {message}"),
                 None => format!("Stripe answered {status} {kind}{code}"),
             }
@@ -69,5 +70,5 @@ fn provider_error(error: StripeError) -> BillingError {
         StripeError::Timeout => "Stripe did not answer in time".to_owned(),
     };
     tracing::warn!(error = %message, "Stripe request failed");
-    BillingError::Provider(message)
+    BillingError::provider_caused_by(message, error)
 }

@@ -103,9 +103,11 @@ async fn a_stripe_error_is_a_provider_error_with_stripes_message() {
     let provider = billing(Some(stripe.base.clone()));
 
     let error = provider.create_checkout(&request()).await.expect_err("Stripe said no");
-    let BillingError::Provider(message) = error else {
+    let BillingError::Provider { message, source } = error else {
         panic!("not a provider error: {error:?}")
     };
+    let source = source.expect("Stripe's own error is kept as the source");
+    assert!(source.is::<stripe::StripeError>(), "{source:?}");
     assert!(message.contains("No such price: 'price_1NoSuchPriceXyZ'"), "{message}");
     assert!(message.contains("400"), "{message}");
     assert!(
@@ -123,7 +125,7 @@ async fn an_answer_that_is_not_stripes_is_a_provider_error() {
         .create_checkout(&request())
         .await
         .expect_err("no session");
-    assert!(matches!(error, BillingError::Provider(_)), "{error:?}");
+    assert!(matches!(error, BillingError::Provider { .. }), "{error:?}");
 
     let stripe = StandIn::start(|_| {
         (
@@ -136,7 +138,7 @@ async fn an_answer_that_is_not_stripes_is_a_provider_error() {
         .create_checkout(&request())
         .await
         .expect_err("no session");
-    let BillingError::Provider(message) = error else {
+    let BillingError::Provider { message, .. } = error else {
         panic!("not a provider error: {error:?}")
     };
     assert!(message.contains("unexpected answer from Stripe"), "{message}");
@@ -155,7 +157,7 @@ async fn a_session_without_a_url_is_a_provider_error() {
         .create_checkout(&request())
         .await
         .expect_err("no url");
-    let BillingError::Provider(message) = error else {
+    let BillingError::Provider { message, .. } = error else {
         panic!("not a provider error: {error:?}")
     };
     assert!(
@@ -175,7 +177,7 @@ async fn an_unreachable_stripe_is_a_provider_error() {
         .create_checkout(&request())
         .await
         .expect_err("nobody there");
-    let BillingError::Provider(message) = error else {
+    let BillingError::Provider { message, .. } = error else {
         panic!("not a provider error: {error:?}")
     };
     assert!(message.contains("could not reach Stripe"), "{message}");

@@ -46,28 +46,31 @@ impl SentryAgent {
     /// let last_flush = background.await;
     /// # }
     /// ```
-    pub async fn background(self, shutdown: impl Future<Output = ()> + Send) -> FinalFlush {
-        let jobs = &self.inner.settings.background;
-        match self.recover_spilled_usage().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(counts = n, "usage spilled by an earlier shutdown stored"),
-            Err(e) => tracing::warn!(error = %e, "spilled usage not stored yet; tried again at the next flush"),
-        }
-        let mut flush = every(jobs.usage_flush_interval);
-        flush.tick().await;
-        let mut retention = every(jobs.audit_retention_interval);
-        let mut keys = every(jobs.key_rotation.map_or(KEY_CHECK, |age| age.min(KEY_CHECK)));
-        keys.tick().await;
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = flush.tick() => self.flush_job().await,
-                _ = retention.tick() => self.retention_job().await,
-                _ = keys.tick(), if jobs.key_rotation.is_some() => self.key_job().await,
+    #[allow(clippy::manual_async_fn)] // the `Send` bound is promised to hosts that spawn it
+    pub fn background(self, shutdown: impl Future<Output = ()> + Send) -> impl Future<Output = FinalFlush> + Send {
+        async move {
+            let jobs = &self.inner.settings.background;
+            match self.recover_spilled_usage().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(counts = n, "usage spilled by an earlier shutdown stored"),
+                Err(e) => tracing::warn!(error = %e, "spilled usage not stored yet; tried again at the next flush"),
             }
+            let mut flush = every(jobs.usage_flush_interval);
+            flush.tick().await;
+            let mut retention = every(jobs.audit_retention_interval);
+            let mut keys = every(jobs.key_rotation.map_or(KEY_CHECK, |age| age.min(KEY_CHECK)));
+            keys.tick().await;
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    _ = flush.tick() => self.flush_job().await,
+                    _ = retention.tick() => self.retention_job().await,
+                    _ = keys.tick(), if jobs.key_rotation.is_some() => self.key_job().await,
+                }
+            }
+            self.flush_usage_at_shutdown().await
         }
-        self.flush_usage_at_shutdown().await
     }
 
     async fn flush_job(&self) {

@@ -1,11 +1,118 @@
-//! The error types of the core. [`Error`] is what every operation returns;
-//! `http::error` maps it to the API's error envelope in one place.
-//! [`OAuthError`] is the RFC 6749 §5.2 error of the OAuth endpoints.
+//! The error types of the core. [`Error`] is what every operation returns,
+//! with a stable [`ErrorCode`]; `http::error` gives each code its status and
+//! writes the API's error envelope, in one place. [`OAuthError`] is the
+//! RFC 6749 §5.2 error of the OAuth endpoints.
+
+mod billing;
+mod federation;
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
+
+pub use billing::BillingError;
+pub use federation::FederationError;
+
+/// Declares the codes once, with their spelling on the wire.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $code:literal,)*) => {
+        /// The stable code of an error: the `code` of the API's error
+        /// envelope (`SCREAMING_SNAKE`, as in `API.md`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as the envelope spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A malformed request or an invalid field.
+    ValidationError = "VALIDATION_ERROR",
+    /// No valid credentials.
+    Unauthorized = "UNAUTHORIZED",
+    /// The token lacks a scope the call needs.
+    InsufficientScope = "INSUFFICIENT_SCOPE",
+    /// The caller may not do this.
+    Forbidden = "FORBIDDEN",
+    /// The scope-ceiling rule refused.
+    ScopeCeiling = "SCOPE_CEILING",
+    /// Sign-up over HTTP is closed.
+    SignupClosed = "SIGNUP_CLOSED",
+    /// The agent is suspended.
+    AgentSuspended = "AGENT_SUSPENDED",
+    /// The agent is decommissioned.
+    AgentDecommissioned = "AGENT_DECOMMISSIONED",
+    /// Nothing with this id (or no such route).
+    NotFound = "NOT_FOUND",
+    /// The path exists, not with this method (HTTP layer only).
+    MethodNotAllowed = "METHOD_NOT_ALLOWED",
+    /// The body is over the limit (HTTP layer only).
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE",
+    /// The body is not of the content type the route takes (HTTP layer only).
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE",
+    /// The agent's name is in use in the tenant.
+    AgentNameTaken = "AGENT_NAME_TAKEN",
+    /// The key is already registered to the agent.
+    AgentKeyExists = "AGENT_KEY_EXISTS",
+    /// The agent has as many keys as it may.
+    AgentKeyLimit = "AGENT_KEY_LIMIT",
+    /// The credential is revoked.
+    CredentialRevoked = "CREDENTIAL_REVOKED",
+    /// The tenant has as many trust policies as it may.
+    TrustPolicyLimit = "TRUST_POLICY_LIMIT",
+    /// The audit log's signed checkpoint is missing.
+    AuditCheckpointMissing = "AUDIT_CHECKPOINT_MISSING",
+    /// Over a rate limit.
+    RateLimited = "RATE_LIMITED",
+    /// The tier's agent limit is reached.
+    TierAgentLimit = "TIER_AGENT_LIMIT",
+    /// The tier's daily call quota is used up.
+    TierQuotaExceeded = "TIER_QUOTA_EXCEEDED",
+    /// No billing provider is configured.
+    BillingNotConfigured = "BILLING_NOT_CONFIGURED",
+    /// A billing webhook failed verification.
+    WebhookRejected = "WEBHOOK_REJECTED",
+    /// The billing provider failed.
+    BillingProviderError = "BILLING_PROVIDER_ERROR",
+    /// The OIDC token has expired.
+    OidcTokenExpired = "OIDC_TOKEN_EXPIRED",
+    /// The OIDC token is invalid.
+    OidcTokenInvalid = "OIDC_TOKEN_INVALID",
+    /// No trust policy matches the OIDC token.
+    TrustPolicyNotFound = "TRUST_POLICY_NOT_FOUND",
+    /// The OIDC token's branch is not the policy's.
+    TrustPolicyBranchMismatch = "TRUST_POLICY_BRANCH_MISMATCH",
+    /// Several tenants' or agents' policies match; the request must name one.
+    TrustPolicyAmbiguous = "TRUST_POLICY_AMBIGUOUS",
+    /// The OIDC issuer's keys cannot be fetched.
+    OidcProviderUnavailable = "OIDC_PROVIDER_UNAVAILABLE",
+    /// OIDC token exchange is not configured.
+    OidcNotConfigured = "OIDC_NOT_CONFIGURED",
+    /// A backend is down.
+    ServiceUnavailable = "SERVICE_UNAVAILABLE",
+    /// Anything unexpected; nothing internal is revealed.
+    InternalServerError = "INTERNAL_SERVER_ERROR",
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What went wrong with one field of a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -54,22 +161,10 @@ pub enum Error {
     /// The request conflicts with the current state (409, with a specific code).
     #[error("{message}")]
     Conflict {
-        /// The envelope's code, e.g. `AGENT_NAME_TAKEN`.
-        code: &'static str,
+        /// The envelope's code, e.g. [`ErrorCode::AgentNameTaken`].
+        code: ErrorCode,
         /// A human sentence.
         message: Cow<'static, str>,
-    },
-    /// The body is larger than the configured limit (413 `PAYLOAD_TOO_LARGE`).
-    #[error("the request body is larger than {limit} bytes")]
-    PayloadTooLarge {
-        /// The limit in bytes.
-        limit: usize,
-    },
-    /// The body's content type is not the one the route takes (415).
-    #[error("this route takes a body of type {expected}")]
-    UnsupportedMediaType {
-        /// The expected media type.
-        expected: &'static str,
     },
     /// Registering one more agent would pass the tier's limit (403 `TIER_AGENT_LIMIT`).
     #[error("the tier allows {limit} agents; upgrade to register more")]
@@ -88,27 +183,23 @@ pub enum Error {
     /// Billing is not configured on this server (503 `BILLING_NOT_CONFIGURED`).
     #[error("billing is not configured on this server")]
     BillingNotConfigured,
-    /// A billing webhook failed verification (400 `WEBHOOK_REJECTED`).
-    #[error("{0}")]
-    WebhookRejected(String),
-    /// The billing provider failed (502 `BILLING_PROVIDER_ERROR`).
-    #[error("the billing provider failed: {0}")]
-    BillingProvider(String),
+    /// A billing webhook failed verification (400 `WEBHOOK_REJECTED`); the
+    /// provider's refusal is the source.
+    #[error("the billing webhook was rejected")]
+    WebhookRejected(#[source] BillingError),
+    /// The billing provider failed (502 `BILLING_PROVIDER_ERROR`); its error
+    /// is the source.
+    #[error("the billing provider failed")]
+    BillingProvider(#[source] BillingError),
     /// Over the rate limit (429 `RATE_LIMITED`).
     #[error("too many requests; retry after {} s", retry_after.as_secs().max(1))]
     RateLimited {
         /// When a request would be allowed again.
         retry_after: std::time::Duration,
     },
-    /// No route has this path (404 `NOT_FOUND`).
-    #[error("no route matches this path")]
-    RouteNotFound,
-    /// The path exists but not with this method (405 `METHOD_NOT_ALLOWED`).
-    #[error("this method is not allowed on this path")]
-    MethodNotAllowed,
     /// The OIDC token exchange refused (status and code per variant).
     #[error(transparent)]
-    Federation(#[from] crate::federation::FederationError),
+    Federation(#[from] FederationError),
     /// A backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -129,6 +220,32 @@ impl Error {
     /// An unauthorized error with a static reason.
     pub fn unauthorized(reason: &'static str) -> Self {
         Error::Unauthorized(Cow::Borrowed(reason))
+    }
+
+    /// The stable code of this error; a backend that is down is
+    /// `SERVICE_UNAVAILABLE`, any other store failure or bug
+    /// `INTERNAL_SERVER_ERROR`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Validation(_) => ErrorCode::ValidationError,
+            Error::Unauthorized(_) => ErrorCode::Unauthorized,
+            Error::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            Error::ScopeCeiling(_) => ErrorCode::ScopeCeiling,
+            Error::SignupClosed => ErrorCode::SignupClosed,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::AgentSuspended => ErrorCode::AgentSuspended,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict { code, .. } => *code,
+            Error::TierAgentLimit { .. } => ErrorCode::TierAgentLimit,
+            Error::TierQuotaExceeded { .. } => ErrorCode::TierQuotaExceeded,
+            Error::BillingNotConfigured => ErrorCode::BillingNotConfigured,
+            Error::WebhookRejected(_) => ErrorCode::WebhookRejected,
+            Error::BillingProvider(_) => ErrorCode::BillingProviderError,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::Federation(e) => e.code(),
+            Error::Store(e) if e.kind() == StoreErrorKind::Unavailable => ErrorCode::ServiceUnavailable,
+            Error::Store(_) | Error::Internal(_) => ErrorCode::InternalServerError,
+        }
     }
 }
 

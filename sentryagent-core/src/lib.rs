@@ -29,16 +29,13 @@ pub mod tier;
 pub mod time;
 pub mod token;
 
-#[cfg(feature = "testing")]
-pub mod testing;
-
 /// The address-range crate of [`SentryAgentBuilder::trusted_proxy`], re-exported so
 /// hosts build against the same version.
 pub use ipnet;
 
 pub use background::BackgroundTask;
 pub use builder::SentryAgentBuilder;
-pub use error::{Error, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
+pub use error::{Error, ErrorCode, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
 pub use ids::{AgentId, CredentialId, EventId, TenantId, TokenId, TrustPolicyId};
 pub use memory::MemoryStore;
 pub use sentry::{Caller, SentryAgent};

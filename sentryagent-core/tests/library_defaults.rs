@@ -78,11 +78,11 @@ struct NoProvider;
 #[async_trait::async_trait]
 impl BillingProvider for NoProvider {
     async fn create_checkout(&self, _: &CheckoutRequest) -> Result<String, BillingError> {
-        Err(BillingError::Provider("not in this test".into()))
+        Err(BillingError::provider("not in this test"))
     }
 
     fn verify_webhook(&self, _: &[u8], _: &str, _: time::OffsetDateTime) -> Result<BillingEvent, BillingError> {
-        Err(BillingError::Provider("not in this test".into()))
+        Err(BillingError::provider("not in this test"))
     }
 }
 

@@ -8,7 +8,7 @@ use poem::http::header::{ALLOW, AUTHORIZATION, HeaderValue};
 use poem::{Endpoint, EndpointExt, FromRequest, RequestBody, RouteMethod};
 
 use sentryagent_core::Error;
-use sentryagent_core::http::{Request, Response, Route, bearer_token, routes};
+use sentryagent_core::http::{HttpError, Request, Response, Route, bearer_token, routes};
 #[doc(inline)]
 pub use sentryagent_core::resource::{Resource, ResourcePolicy};
 #[doc(inline)]
@@ -63,7 +63,7 @@ fn mount(idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> poem::Route {
     for (path, same_path) in paths {
         router = router.at(poem_path(path), methods(&idp, &same_path));
     }
-    router.at("/*", make_sync(|_| answer(Error::RouteNotFound)))
+    router.at("/*", make_sync(|_| answer(HttpError::RouteNotFound)))
 }
 
 /// One path's routes. As with axum, a `GET` route answers `HEAD` too (the
@@ -86,7 +86,7 @@ fn methods(idp: &SentryAgent, same_path: &[&'static Route]) -> impl Endpoint<Out
     }
     let allow = HeaderValue::from_str(&allow.join(",")).ok();
     methods.catch_error(move |_: MethodNotAllowedError| {
-        let mut response = answer(Error::MethodNotAllowed);
+        let mut response = answer(HttpError::MethodNotAllowed);
         if let Some(allow) = allow.clone() {
             response.headers_mut().insert(ALLOW, allow);
         }
@@ -129,14 +129,14 @@ impl Handle {
         for name in self.route.path.split('/').filter_map(param_name) {
             // poem leaves out a parameter that is not UTF-8 once decoded.
             let Some(value) = req.raw_path_param(name) else {
-                return Error::RouteNotFound.into();
+                return HttpError::RouteNotFound.into();
             };
             params.push((name.to_owned(), value.to_owned()));
         }
         let limit = self.idp.max_body_bytes();
         let body = match req.take_body().into_bytes_limit(limit).await {
             Ok(bytes) => bytes,
-            Err(_) => return Error::PayloadTooLarge { limit }.into(),
+            Err(_) => return HttpError::PayloadTooLarge { limit }.into(),
         };
         let request = Request {
             params,
@@ -156,8 +156,8 @@ fn into_poem(response: Response) -> poem::Response {
     out
 }
 
-fn answer(error: Error) -> poem::Response {
-    into_poem(error.into())
+fn answer(error: impl Into<HttpError>) -> poem::Response {
+    into_poem(error.into().into())
 }
 
 /// The core's error as a poem error whose response is the API's envelope.

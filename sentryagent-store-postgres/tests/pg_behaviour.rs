@@ -107,7 +107,7 @@ async fn concurrent_registrations_of_one_name() {
                     matches!(
                         e,
                         Error::Conflict {
-                            code: "AGENT_NAME_TAKEN",
+                            code: sentryagent_core::ErrorCode::AgentNameTaken,
                             ..
                         }
                     ),

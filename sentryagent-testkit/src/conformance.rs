@@ -618,35 +618,18 @@ pub async fn billing_and_usage_records<S: TestStore>(store: Arc<S>) {
     assert_eq!(store.usage(t.id, next, "token_issuances").await.expect("get"), 10);
 }
 
-/// Stamps every conformance case into a `#[tokio::test]` for the store that
+/// Stamps every conformance case (each `pub async fn` of this module and its
+/// submodules) into a `#[tokio::test]` for the store that
 /// `$make` (an `async fn() -> Option<Arc<S>>`; `None` skips, see
 /// [`services`](crate::services)) returns, and hands the store to `$cleanup`
 /// (an `async fn(Arc<S>)`) afterwards, if given.
 #[macro_export]
 macro_rules! store_conformance {
     ($make:path) => {
-        $crate::store_conformance!($make, $crate::conformance::no_cleanup);
+        $crate::store_conformance!($make, $crate::no_cleanup);
     };
     ($make:path, $cleanup:path) => {
-        $crate::store_conformance!(@cases $make, $cleanup;
-            tenants_round_trip_and_page,
-            agents_round_trip_unique_and_scoped,
-            agents_list_filters_and_pages,
-            credentials_round_trip_update_and_revoke,
-            audit_appends_chain_and_queries,
-            audit_concurrent_appends_stay_one_chain,
-            audit_prune_leaves_an_anchor,
-            signing_keys_round_trip,
-            revocations_are_remembered,
-            billing_and_usage_records,
-            trust_policies_round_trip_and_scoped,
-            trust_policies_found_by_owner,
-            trust_policies_pin_on_first_use,
-            agent_keys_and_did_subjects,
-            marketplace_searches_name_and_description,
-            marketplace_lists_only_listed_active_agents,
-            marketplace_pages_stay_stable_while_agents_are_added,
-        );
+        $crate::__store_cases!($make, $cleanup);
     };
     (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {
         $(
@@ -660,6 +643,3 @@ macro_rules! store_conformance {
         )*
     };
 }
-
-/// The cleanup of a store that needs none.
-pub async fn no_cleanup<S>(_store: Arc<S>) {}

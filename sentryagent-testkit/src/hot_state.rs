@@ -271,25 +271,17 @@ pub async fn usage_counters_add_up(s: HotState) {
     assert_eq!(s.usage.usage(tenant, day, "tokens").await.expect("get"), 100);
 }
 
-/// Stamps every hot-state case into a `#[tokio::test]` for the backends that
-/// `$make` (an `async fn() -> Option<HotState>`; `None` skips) returns.
+/// Stamps every hot-state case (each `pub async fn` of this module) into a
+/// `#[tokio::test]` for the backends that `$make` (an
+/// `async fn() -> Option<HotState>`; `None` skips) returns.
 /// `$cleanup` (an `async fn(HotState)`), if given, runs after each case.
 #[macro_export]
 macro_rules! hot_state_conformance {
     ($make:path) => {
-        $crate::hot_state_conformance!($make, $crate::hot_state::no_cleanup);
+        $crate::hot_state_conformance!($make, $crate::no_cleanup);
     };
     ($make:path, $cleanup:path) => {
-        $crate::hot_state_conformance!(@cases $make, $cleanup;
-            limiter_allows_the_burst_then_refuses,
-            limiter_counts_concurrent_checks_once,
-            limiter_peeks_without_counting,
-            limiter_replenishes,
-            revocations_hold_until_expiry,
-            revoked_tokens_never_verify_again,
-            replay_guard_accepts_an_id_once,
-            usage_counters_add_up,
-        );
+        $crate::__hot_state_cases!($make, $cleanup);
     };
     (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {
         $(
@@ -303,6 +295,3 @@ macro_rules! hot_state_conformance {
         )*
     };
 }
-
-/// The cleanup of backends that need none.
-pub async fn no_cleanup(_state: HotState) {}

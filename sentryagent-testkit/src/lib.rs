@@ -4,7 +4,11 @@
 //!   adapter. The adapter's test file provides one function that serves a
 //!   router on a listener; the macro stamps every case into a `#[tokio::test]`.
 //! - The cases are plain async functions over a [`TestApp`], grouped by area
-//!   in [`http`].
+//!   in [`http`]. A case registers itself: the build script lists every
+//!   top-level `pub async fn` of a case file (`src/http/*.rs`,
+//!   `src/conformance*`, `src/hot_state.rs`) as a case of its suite, so none
+//!   can be written and never run. Helpers in those files are private or not
+//!   `async`.
 //! - [`Coverage`]: the suite also checks that its cases send a request to
 //!   every route of the core's table, on each adapter.
 
@@ -359,7 +363,14 @@ pub fn string(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }
 
-/// Stamps every HTTP case into a `#[tokio::test]` against the adapter that
+// The case lists, one macro per suite, made by build.rs from the case files.
+include!(concat!(env!("OUT_DIR"), "/cases.rs"));
+
+/// The cleanup of a store or of hot state that needs none.
+pub async fn no_cleanup<T>(_backend: T) {}
+
+/// Stamps every HTTP case (each `pub async fn` of the [`http`] modules) into
+/// a `#[tokio::test]` against the adapter that
 /// `$start` (a [`StartFn`]) serves, and `every_route_is_exercised`, which runs
 /// them all once more in sequence under a [`Coverage`] and fails naming each
 /// route of the table that no case sent a request to.
@@ -372,75 +383,7 @@ macro_rules! http_suite {
         $crate::http_suite!(@with $start, None);
     };
     (@with $start:path, $backend:expr) => {
-        $crate::http_suite!(@cases $start, $backend;
-            tokens::walkthrough_end_to_end,
-            tokens::token_verifies_with_an_independent_library_and_the_jwks,
-            tokens::client_authentication_methods_and_oauth_errors,
-            tokens::scopes_are_down_selected_and_never_exceeded,
-            tokens::audience_is_checked,
-            tokens::forged_tokens_are_rejected,
-            tokens::expired_tokens_are_rejected,
-            tokens::key_rotation_keeps_old_tokens_valid,
-            tokens::metadata_documents,
-            agents::register_get_list_and_update,
-            agents::list_filters_and_pages,
-            agents::suspension_and_reactivation,
-            agents::decommission_is_permanent,
-            agents::scopes_cannot_be_escalated,
-            permissions::privilege_matrix_over_http,
-            permissions::demotion_reaches_live_tokens,
-            permissions::host_routes_accept_only_their_tenants,
-            credentials::rotation_kills_the_old_secret_at_once,
-            credentials::revoking_one_credential_keeps_the_others,
-            credentials::secrets_are_never_listed_logged_or_audited,
-            isolation::tenants_never_see_each_other,
-            audit::every_decision_is_audited,
-            audit::filters_and_pages,
-            audit::tampering_is_detected,
-            audit::retention_keeps_the_chain_verifiable,
-            audit::a_lost_checkpoint_is_reported_until_an_operator_reanchors,
-            audit::signed_checkpoints_catch_a_rollback_and_a_wipe,
-            errors::bad_input_gets_the_envelope,
-            errors::wrong_methods_name_the_allowed_ones,
-            errors::signup_with_an_operator_key,
-            health::detailed_health_reports_each_backend,
-            health::probes_are_never_rate_limited,
-            oidc::oidc_trust_policy_crud,
-            oidc::oidc_exchange_issues_an_agent_token,
-            oidc::oidc_exchange_refusals,
-            oidc::oidc_bootstrap_token_stays_in_its_lane,
-            oidc::oidc_tenants_never_share_policies,
-            oidc::oidc_a_strangers_policy_never_captures_a_repository,
-            oidc::oidc_conditions_and_patterns,
-            oidc::oidc_first_use_pins_the_repository,
-            oidc::oidc_keys_are_refetched_sparingly,
-            oidc::oidc_discovery_names_the_keys,
-            oidc::oidc_evaluate_explains_each_policy,
-            limits::token_endpoint_is_limited_per_client,
-            limits::nobody_can_lock_a_client_out_of_the_token_endpoint,
-            limits::refused_tokens_are_limited_and_audited_once,
-            limits::management_routes_are_limited_per_agent_with_a_tenant_ceiling,
-            limits::spoofed_forwarding_headers_do_not_escape_limits,
-            limits::trusted_proxies_pass_the_client_address,
-            limits::a_client_cannot_pick_its_address_behind_a_trusted_proxy,
-            tiers::tiers_are_public,
-            tiers::agent_limit_is_enforced,
-            tiers::daily_quota_is_enforced,
-            tiers::metering_goes_on_without_enforcement,
-            tiers::billing_without_a_provider,
-            marketplace::search_finds_agents_by_a_word_of_the_description,
-            marketplace::capability_filter_is_exact,
-            marketplace::opting_out_hides_an_agent,
-            marketplace::suspension_hides_an_agent,
-            marketplace::pages_are_stable_while_agents_are_added,
-            marketplace::marketplace_off_answers_404,
-            marketplace::marketplace_is_limited_per_ip,
-            marketplace::no_private_field_in_any_answer,
-            dids::did_documents_resolve_and_publish_keys,
-            dids::deactivated_documents_say_so,
-            openapi::openapi_document_matches_the_answers,
-            openapi::explorer_is_served_from_the_binary,
-        );
+        $crate::__http_cases!($start, $backend);
     };
     (@cases $start:path, $backend:expr; $($module:ident :: $case:ident),* $(,)?) => {
         $(

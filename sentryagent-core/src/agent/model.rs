@@ -264,7 +264,7 @@ pub(crate) const RESERVED_DOMAIN: &str = "@sentryagent.local";
 
 pub(crate) fn decommissioned() -> Error {
     Error::Conflict {
-        code: "AGENT_DECOMMISSIONED",
+        code: crate::ErrorCode::AgentDecommissioned,
         message: "the agent is decommissioned".into(),
     }
 }

@@ -53,7 +53,7 @@ impl SentryAgent {
         match self.inner.stores.agents.insert_agent(&agent).await {
             Err(e) if e.kind() == StoreErrorKind::Conflict => {
                 return Err(Error::Conflict {
-                    code: "AGENT_NAME_TAKEN",
+                    code: crate::ErrorCode::AgentNameTaken,
                     message: "an agent with this name already exists in the tenant".into(),
                 });
             }

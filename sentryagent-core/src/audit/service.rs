@@ -110,7 +110,7 @@ impl crate::SentryAgent {
         let tenant = caller.tenant();
         let store = &self.inner.stores.audit;
         let missing = |message: String| crate::Error::Conflict {
-            code: "AUDIT_CHECKPOINT_MISSING",
+            code: crate::ErrorCode::AuditCheckpointMissing,
             message: message.into(),
         };
         let head = match store.audit_checkpoint(tenant).await? {

@@ -5,6 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::TenantId;
+pub use crate::error::BillingError;
 
 /// What a checkout session is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,20 +81,6 @@ pub enum BillingEventKind {
     },
     /// Any other event type (acknowledged, not applied).
     Other(String),
-}
-
-/// Why a provider call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BillingError {
-    /// The webhook's signature header is missing, malformed, wrong, or too old.
-    #[error("webhook signature rejected: {0}")]
-    BadSignature(String),
-    /// The webhook body is not an event the provider's format describes.
-    #[error("webhook payload rejected: {0}")]
-    BadPayload(String),
-    /// The provider answered with an error or could not be reached.
-    #[error("billing provider error: {0}")]
-    Provider(String),
 }
 
 /// A payment provider.

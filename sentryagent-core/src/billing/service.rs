@@ -44,7 +44,7 @@ impl SentryAgent {
         let url = provider
             .create_checkout(&request)
             .await
-            .map_err(|e| Error::BillingProvider(e.to_string()))?;
+            .map_err(Error::BillingProvider)?;
         self.record(
             caller.tenant(),
             vec![caller.event("billing.checkout_started", None).detail("tier", tier)],
@@ -87,11 +87,14 @@ impl SentryAgent {
     /// or payload; a store error (the provider retries).
     pub async fn handle_billing_webhook(&self, payload: &[u8], signature: Option<&str>) -> Result<bool, Error> {
         let provider = self.billing_provider()?;
-        let signature =
-            signature.ok_or_else(|| Error::WebhookRejected("the Stripe-Signature header is missing".into()))?;
+        let signature = signature.ok_or_else(|| {
+            Error::WebhookRejected(BillingError::BadSignature(
+                "the Stripe-Signature header is missing".into(),
+            ))
+        })?;
         let event = provider
             .verify_webhook(payload, signature, OffsetDateTime::now_utc())
-            .map_err(|e| Error::WebhookRejected(e.to_string()))?;
+            .map_err(Error::WebhookRejected)?;
         let event_id = event.id.clone();
         let Some(sub) = self.billing_event_outcome(event).await? else {
             return Ok(false);

@@ -78,7 +78,7 @@ impl Credential {
 
 pub(crate) fn revoked() -> Error {
     Error::Conflict {
-        code: "CREDENTIAL_REVOKED",
+        code: crate::ErrorCode::CredentialRevoked,
         message: "the credential is revoked".into(),
     }
 }

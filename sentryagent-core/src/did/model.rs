@@ -325,7 +325,7 @@ fn check_public_jwk(map: &Map<String, Value>) -> Result<PublicJwk, FieldError> {
 
 pub(crate) fn key_exists() -> Error {
     Error::Conflict {
-        code: "AGENT_KEY_EXISTS",
+        code: crate::ErrorCode::AgentKeyExists,
         message: "the agent already has this key".into(),
     }
 }

@@ -37,7 +37,7 @@ impl SentryAgent {
         }
         if keys.len() >= MAX_AGENT_KEYS {
             return Err(Error::Conflict {
-                code: "AGENT_KEY_LIMIT",
+                code: crate::ErrorCode::AgentKeyLimit,
                 message: format!("an agent can have at most {MAX_AGENT_KEYS} keys; remove one first").into(),
             });
         }

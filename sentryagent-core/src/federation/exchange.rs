@@ -461,7 +461,7 @@ impl SentryAgent {
                         .map_err(|_| Error::invalid("token", "is not a JWT carrying GitHub's claims"))?;
                     let check = TokenCheck {
                         valid: false,
-                        code: Some(e.status_and_code().1),
+                        code: Some(e.code().as_str()),
                         message: Some(e.to_string()),
                     };
                     (Some(check), claims)
@@ -508,7 +508,7 @@ impl SentryAgent {
                 };
                 (None, Some(code))
             }
-            Err(e) => (None, Some(e.status_and_code().1)),
+            Err(e) => (None, Some(e.code().as_str())),
         };
         let verdicts = policies
             .iter()

@@ -17,7 +17,6 @@
 //!   [`SentryAgent::evaluate_trust_policies`](crate::SentryAgent::evaluate_trust_policies) answers which policy would
 //!   admit a token, and why the others would not.
 
-mod error;
 mod exchange;
 pub mod glob;
 mod jwks;
@@ -28,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::agent::BOOTSTRAP_AGENT_NAME;
-pub use error::FederationError;
+pub use crate::error::FederationError;
 pub use exchange::{EvaluateRequest, Evaluation, ExchangeRequest, PolicyVerdict, TokenCheck};
 pub use jwks::{FetchError, JwksFetcher};
 pub use policy::{

@@ -45,7 +45,7 @@ impl SentryAgent {
             .await?;
         if existing.len() >= MAX_POLICIES_PER_TENANT {
             return Err(Error::Conflict {
-                code: "TRUST_POLICY_LIMIT",
+                code: crate::ErrorCode::TrustPolicyLimit,
                 message: format!("a tenant holds at most {MAX_POLICIES_PER_TENANT} trust policies").into(),
             });
         }
@@ -174,7 +174,7 @@ impl SentryAgent {
                     Ok(None)
                 } else {
                     Err(Error::Conflict {
-                        code: "AGENT_NAME_TAKEN",
+                        code: crate::ErrorCode::AgentNameTaken,
                         message: format!("bootstrap policies need the agent name {BOOTSTRAP_AGENT_NAME}, which an agent of the tenant holds").into(),
                     })
                 }

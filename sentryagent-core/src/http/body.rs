@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
-use super::Request;
+use super::{HttpError, Request};
 use crate::error::{Error, FieldError};
 
 fn media_type(req: &Request) -> Option<String> {
@@ -23,22 +23,22 @@ fn is_json(media: &str) -> bool {
 /// A JSON object body deserialised into `T`; `fields` are the keys the shape
 /// allows (unknown keys are refused, so a typo is never silently ignored).
 /// An empty body counts as `{}` when `optional`.
-pub(crate) fn json<T: DeserializeOwned>(req: &Request, fields: &[&str], optional: bool) -> Result<T, Error> {
+pub(crate) fn json<T: DeserializeOwned>(req: &Request, fields: &[&str], optional: bool) -> Result<T, HttpError> {
     let map = if optional && req.body.is_empty() {
         serde_json::Map::new()
     } else {
         match media_type(req) {
             Some(m) if is_json(&m) => {}
             _ => {
-                return Err(Error::UnsupportedMediaType {
+                return Err(HttpError::UnsupportedMediaType {
                     expected: "application/json",
                 });
             }
         }
         match serde_json::from_slice::<serde_json::Value>(&req.body) {
             Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) => return Err(Error::invalid("body", "must be a JSON object")),
-            Err(e) => return Err(Error::invalid("body", format!("is not valid JSON: {e}"))),
+            Ok(_) => return Err(Error::invalid("body", "must be a JSON object").into()),
+            Err(e) => return Err(Error::invalid("body", format!("is not valid JSON: {e}")).into()),
         }
     };
     let unknown: Vec<FieldError> = map
@@ -50,12 +50,12 @@ pub(crate) fn json<T: DeserializeOwned>(req: &Request, fields: &[&str], optional
         })
         .collect();
     if !unknown.is_empty() {
-        return Err(Error::Validation(unknown));
+        return Err(Error::Validation(unknown).into());
     }
     serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_owned() } else { path };
-        Error::invalid(field, e.into_inner().to_string())
+        Error::invalid(field, e.into_inner().to_string()).into()
     })
 }
 

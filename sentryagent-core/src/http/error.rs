@@ -1,13 +1,14 @@
-//! The one place where errors become HTTP answers: [`Error`] becomes the
-//! API's envelope `{code, message, details?}`, [`OAuthError`] the RFC 6749
-//! §5.2 body.
+//! The one place where errors become HTTP answers: an [`HttpError`] (a
+//! domain [`Error`] or the HTTP layer's own refusal) becomes the API's
+//! envelope `{code, message, details?}` with its code's status,
+//! [`OAuthError`] the RFC 6749 §5.2 body.
 
 use http::StatusCode;
 use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde::Serialize;
 
 use super::Response;
-use crate::error::{Error, OAuthError, OAuthErrorCode, StoreErrorKind};
+use crate::error::{Error, ErrorCode, FederationError, OAuthError, OAuthErrorCode};
 
 /// The API's error envelope.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -24,92 +25,189 @@ pub(crate) struct ErrorBody<'a> {
     details: Option<serde_json::Value>,
 }
 
-impl Error {
-    /// The status and envelope code this error is answered with.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            Error::Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
-            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
-            Error::InsufficientScope(_) => (StatusCode::FORBIDDEN, "INSUFFICIENT_SCOPE"),
-            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            Error::ScopeCeiling(_) => (StatusCode::FORBIDDEN, "SCOPE_CEILING"),
-            Error::SignupClosed => (StatusCode::FORBIDDEN, "SIGNUP_CLOSED"),
-            Error::AgentSuspended => (StatusCode::FORBIDDEN, "AGENT_SUSPENDED"),
-            Error::NotFound(_) | Error::RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
-            Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
-            Error::TierAgentLimit { .. } => (StatusCode::FORBIDDEN, "TIER_AGENT_LIMIT"),
-            Error::TierQuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "TIER_QUOTA_EXCEEDED"),
-            Error::BillingNotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "BILLING_NOT_CONFIGURED"),
-            Error::WebhookRejected(_) => (StatusCode::BAD_REQUEST, "WEBHOOK_REJECTED"),
-            Error::BillingProvider(_) => (StatusCode::BAD_GATEWAY, "BILLING_PROVIDER_ERROR"),
-            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            Error::UnsupportedMediaType { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
-            Error::Federation(e) => e.status_and_code(),
-            Error::Store(e) if e.kind() == StoreErrorKind::Unavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
-            }
-            Error::Store(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
-        }
-    }
+/// An error as the API answers it: a domain [`Error`], or a refusal of the
+/// HTTP layer itself (no such route or method, a body too large or of the
+/// wrong type). The one place an error gets its status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// What an operation of the core returned.
+    #[error(transparent)]
+    Domain(#[from] Error),
+    /// No route has this path (404 `NOT_FOUND`).
+    #[error("no route matches this path")]
+    RouteNotFound,
+    /// The path exists but not with this method (405 `METHOD_NOT_ALLOWED`).
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
+    /// The body is larger than the configured limit (413 `PAYLOAD_TOO_LARGE`).
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body's content type is not the one the route takes (415
+    /// `UNSUPPORTED_MEDIA_TYPE`).
+    #[error("this route takes a body of type {expected}")]
+    UnsupportedMediaType {
+        /// The expected media type.
+        expected: &'static str,
+    },
 }
 
-impl From<Error> for Response {
-    fn from(err: Error) -> Self {
-        let (status, code) = err.status_and_code();
-        let mut details = None;
-        let message = match &err {
-            Error::Validation(fields) => {
-                let map: serde_json::Map<_, _> = fields
+impl HttpError {
+    /// The envelope's code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            HttpError::Domain(e) => e.code(),
+            HttpError::RouteNotFound => ErrorCode::NotFound,
+            HttpError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            HttpError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            HttpError::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+        }
+    }
+
+    /// The status: a conflict is 409 whatever its code (registering for a
+    /// decommissioned agent is 409 `AGENT_DECOMMISSIONED`, exchanging a
+    /// token for one is 403); any other error has its code's status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::Domain(Error::Conflict { .. }) => StatusCode::CONFLICT,
+            other => status_of(other.code()),
+        }
+    }
+
+    /// The envelope's `details`, for the codes that have them.
+    fn details(&self) -> Option<serde_json::Value> {
+        let HttpError::Domain(err) = self else {
+            return None;
+        };
+        match err {
+            Error::Validation(fields) => Some(serde_json::Value::Object(
+                fields
                     .iter()
                     .map(|f| (f.field.clone(), serde_json::Value::from(f.message.clone())))
-                    .collect();
-                details = Some(serde_json::Value::Object(map));
-                "the request is invalid; see details".to_owned()
-            }
-            Error::InsufficientScope(scope) => {
-                details = Some(serde_json::json!({ "requiredScope": scope }));
-                err.to_string()
-            }
+                    .collect(),
+            )),
+            Error::InsufficientScope(scope) => Some(serde_json::json!({ "requiredScope": scope })),
             Error::ScopeCeiling(refusal) => {
                 let mut d = serde_json::json!({ "rule": refusal.rule() });
                 if let Some(scope) = refusal.scope() {
                     d["scope"] = scope.into();
                 }
-                details = Some(d);
-                err.to_string()
+                Some(d)
             }
-            Error::Federation(e) => {
-                details = e.details();
-                err.to_string()
+            Error::Federation(FederationError::BranchMismatch { allowed, provided }) => {
+                Some(serde_json::json!({ "allowed": allowed, "provided": provided }))
+            }
+            Error::Federation(FederationError::PolicyNotFound {
+                repository,
+                git_ref,
+                event,
+            }) => Some(serde_json::json!({ "repository": repository, "ref": git_ref, "eventName": event })),
+            Error::Federation(FederationError::Ambiguous { field, count, .. }) => {
+                Some(serde_json::json!({ "field": field, "matches": count }))
             }
             Error::TierAgentLimit { limit } | Error::TierQuotaExceeded { limit, .. } => {
-                details = Some(serde_json::json!({ "limit": limit }));
-                err.to_string()
+                Some(serde_json::json!({ "limit": limit }))
             }
-            Error::BillingNotConfigured => err.to_string(),
+            _ => None,
+        }
+    }
+
+    /// The envelope's sentence: a server error's stays in the log.
+    fn message(&self, status: StatusCode) -> String {
+        match self {
+            HttpError::Domain(Error::Validation(_)) => "the request is invalid; see details".to_owned(),
+            // The provider's refusal says what was wrong with the webhook.
+            HttpError::Domain(Error::WebhookRejected(why)) => why.to_string(),
+            // These say what the operator must set up or wait for.
+            HttpError::Domain(Error::Federation(_) | Error::BillingNotConfigured) => self.to_string(),
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
-                tracing::warn!(error = %err, "backend unavailable");
+                tracing::warn!(error = %Report(self), "backend unavailable");
                 "the service is temporarily unavailable; retry later".to_owned()
             }
             _ if status.is_server_error() => {
-                tracing::error!(error = %err, "internal error");
+                tracing::error!(error = %Report(self), "internal error");
                 "an unexpected error occurred".to_owned()
             }
-            _ => err.to_string(),
-        };
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// The code→status table of the API's error envelope, federation included.
+fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode as C;
+    match code {
+        C::ValidationError | C::WebhookRejected | C::TrustPolicyAmbiguous => StatusCode::BAD_REQUEST,
+        C::Unauthorized | C::OidcTokenExpired | C::OidcTokenInvalid => StatusCode::UNAUTHORIZED,
+        C::InsufficientScope
+        | C::Forbidden
+        | C::ScopeCeiling
+        | C::SignupClosed
+        | C::AgentSuspended
+        | C::AgentDecommissioned
+        | C::TierAgentLimit
+        | C::TrustPolicyNotFound
+        | C::TrustPolicyBranchMismatch => StatusCode::FORBIDDEN,
+        C::NotFound => StatusCode::NOT_FOUND,
+        C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        C::AgentNameTaken
+        | C::AgentKeyExists
+        | C::AgentKeyLimit
+        | C::CredentialRevoked
+        | C::TrustPolicyLimit
+        | C::AuditCheckpointMissing => StatusCode::CONFLICT,
+        C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        C::RateLimited | C::TierQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+        C::BillingProviderError => StatusCode::BAD_GATEWAY,
+        C::BillingNotConfigured | C::OidcProviderUnavailable | C::OidcNotConfigured | C::ServiceUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        C::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error with its sources, for the log.
+struct Report<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<Error> for Response {
+    fn from(err: Error) -> Self {
+        HttpError::from(err).into()
+    }
+}
+
+impl From<HttpError> for Response {
+    fn from(err: HttpError) -> Self {
+        let status = err.status();
+        let message = err.message(status);
         let mut response = Response::json(
             status,
             &ErrorBody {
-                code,
+                code: err.code().as_str(),
                 message: &message,
-                details,
+                details: err.details(),
             },
         );
         let challenge = match &err {
-            Error::Unauthorized(_) => Some("Bearer realm=\"sentryagent\", error=\"invalid_token\"".to_owned()),
-            Error::InsufficientScope(scope) => Some(format!(
+            HttpError::Domain(Error::Unauthorized(_)) => {
+                Some("Bearer realm=\"sentryagent\", error=\"invalid_token\"".to_owned())
+            }
+            HttpError::Domain(Error::InsufficientScope(scope)) => Some(format!(
                 "Bearer realm=\"sentryagent\", error=\"insufficient_scope\", scope=\"{scope}\""
             )),
             _ => None,
@@ -120,7 +218,9 @@ impl From<Error> for Response {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }
-        if let Error::RateLimited { retry_after } | Error::TierQuotaExceeded { retry_after, .. } = err {
+        if let HttpError::Domain(Error::RateLimited { retry_after } | Error::TierQuotaExceeded { retry_after, .. }) =
+            err
+        {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             response.headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
@@ -164,5 +264,34 @@ impl From<crate::token::TokenRefusal> for Response {
             crate::token::TokenRefusal::OAuth(e) => e.into(),
             crate::token::TokenRefusal::RateLimited(retry_after) => Error::RateLimited { retry_after }.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_screaming_snake_and_never_a_success() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(s.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{s}");
+            let status = status_of(*code);
+            assert!(status.is_client_error() || status.is_server_error(), "{s}: {status}");
+        }
+    }
+
+    #[test]
+    fn a_conflict_is_409_whatever_its_code() {
+        let conflict = HttpError::from(Error::Conflict {
+            code: ErrorCode::AgentDecommissioned,
+            message: "gone".into(),
+        });
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
+        let exchange = HttpError::from(Error::Federation(FederationError::AgentDecommissioned));
+        assert_eq!(exchange.status(), StatusCode::FORBIDDEN);
+        assert_eq!(conflict.code(), exchange.code());
     }
 }

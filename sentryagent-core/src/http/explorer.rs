@@ -3,10 +3,10 @@
 //! `explorer` feature, on by default), so it works with no network.
 
 use http::StatusCode;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION};
+use http::header::{HeaderValue, LOCATION};
 
-use super::Response;
-use crate::{Error, SentryAgent};
+use super::{HttpError, Response};
+use crate::SentryAgent;
 
 impl SentryAgent {
     /// The explorer's answer for a path under `<mount>/docs`: `file` is what
@@ -20,13 +20,15 @@ impl SentryAgent {
             response.headers.insert(LOCATION, HeaderValue::from_static("docs/"));
             return response;
         };
-        asset(file).unwrap_or_else(|| Error::RouteNotFound.into())
+        asset(file).unwrap_or_else(|| HttpError::RouteNotFound.into())
     }
 }
 
 #[cfg(feature = "explorer")]
 fn asset(file: &str) -> Option<Response> {
     use std::sync::{Arc, LazyLock};
+
+    use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 
     // Relative to `<mount>/docs/`, so the page works under any mount point.
     static CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =

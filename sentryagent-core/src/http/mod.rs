@@ -11,9 +11,12 @@ mod explorer;
 mod handlers;
 pub mod openapi;
 
+pub use error::HttpError;
+
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
@@ -146,6 +149,59 @@ pub struct Route {
     /// probe refused under load would get a healthy instance restarted.
     pub rate_limited: bool,
     handler: Handler,
+    /// The route's own OpenAPI document: this one operation, with the
+    /// schemas it names.
+    operation: fn() -> utoipa::openapi::OpenApi,
+}
+
+impl Route {
+    /// A route whose method, path and operation id are read from its
+    /// handler's one-operation document, so they are written once, in the
+    /// handler's `#[utoipa::path]`.
+    fn declared(
+        operation: fn() -> utoipa::openapi::OpenApi,
+        auth: Auth,
+        group: RouteGroup,
+        well_known: bool,
+        rate_limited: bool,
+        handler: Handler,
+    ) -> Self {
+        let doc = serde_json::to_value(operation()).unwrap_or_default();
+        let mut operations = doc["paths"].as_object().into_iter().flatten().flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flatten()
+                .map(move |(method, op)| (path, method, op["operationId"].as_str()))
+        });
+        // A declaration is code, not input: every test builds the table.
+        let (path, method, Some(operation_id)) = (match (operations.next(), operations.next()) {
+            (Some(one), None) => one,
+            _ => panic!("a route's handler must document exactly one operation: {doc}"),
+        }) else {
+            panic!("a route's operation needs an operation_id: {doc}");
+        };
+        let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+            panic!("not an HTTP method: {method}");
+        };
+        // The table is built once per process, so these few strings live
+        // as long as it does.
+        Self {
+            method,
+            path: String::leak(path.clone()),
+            operation_id: String::leak(operation_id.to_owned()),
+            well_known,
+            auth,
+            group,
+            rate_limited,
+            handler,
+            operation,
+        }
+    }
+
+    /// The route's operation as its handler documents it.
+    pub(crate) fn operation_document(&self) -> utoipa::openapi::OpenApi {
+        (self.operation)()
+    }
 }
 
 impl std::fmt::Debug for Route {
@@ -167,7 +223,8 @@ pub enum RouteMatch<'a> {
 
 /// The route table.
 pub fn routes() -> &'static [Route] {
-    handlers::ROUTES
+    static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(handlers::table);
+    &ROUTES
 }
 
 /// Resolves a method and a path (relative to the mount point) against the
@@ -248,7 +305,7 @@ impl SentryAgent {
     pub async fn handle(&self, route: &Route, request: Request) -> Response {
         let limit = self.max_body_bytes();
         if request.body.len() > limit {
-            return Error::PayloadTooLarge { limit }.into();
+            return HttpError::PayloadTooLarge { limit }.into();
         }
         let settings = &self.inner.settings;
         let ip = client_ip::client_ip(
@@ -329,7 +386,8 @@ impl SentryAgent {
     /// is told to back off. Valid tokens from the same address are not
     /// counted here.
     async fn refused(&self, refusal: Error, ip: Option<IpAddr>) -> Response {
-        let status = refusal.status_and_code().0;
+        let refusal = HttpError::from(refusal);
+        let status = refusal.status();
         if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
             return refusal.into();
         }
@@ -368,13 +426,13 @@ impl SentryAgent {
                 request.params = params;
                 self.handle(route, request).await
             }
-            RouteMatch::MethodNotAllowed => Error::MethodNotAllowed.into(),
-            RouteMatch::NotFound => Error::RouteNotFound.into(),
+            RouteMatch::MethodNotAllowed => HttpError::MethodNotAllowed.into(),
+            RouteMatch::NotFound => HttpError::RouteNotFound.into(),
         }
     }
 
     /// The largest body a route accepts; adapters stop reading past it and
-    /// answer [`Error::PayloadTooLarge`].
+    /// answer [`HttpError::PayloadTooLarge`].
     pub fn max_body_bytes(&self) -> usize {
         self.inner.settings.max_body_bytes
     }

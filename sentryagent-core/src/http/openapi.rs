@@ -1,81 +1,41 @@
 //! The OpenAPI 3.1 document of the route table, served at `GET /openapi.json`.
 //!
-//! Each handler describes its own operation with `#[utoipa::path]` (request
-//! body, success and route-specific answers); this module adds what the
-//! route layer does for every route of a kind, read from the table itself:
+//! Each handler describes its own operation with `#[utoipa::path]` (method,
+//! path, operation id, request body, success and route-specific answers),
+//! and the route table is built from those descriptions; this module joins
+//! them and adds what the route layer does for every route of a kind, read
+//! from the table itself:
 //! the security of bearer routes, the answers of authentication, rate
 //! limits, body checks and backend outages, and the rate-limit headers.
-//! A test fails when the table and the document disagree.
 
 use bytes::Bytes;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
-use utoipa::{OpenApi as _, ToSchema};
+use utoipa::OpenApi as _;
 
-pub(crate) use super::error::ErrorBody;
+use super::error::ErrorBody;
 use super::{Auth, routes};
-use crate::{SentryAgent, Settings};
+use crate::{OAuthError, SentryAgent, Settings, TokenId};
 
-/// A JSON Web Key Set (RFC 7517), as `/.well-known/jwks.json` publishes it.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // the answer is pre-serialised; this is its shape
-pub(crate) struct Jwks {
-    /// The current, next and retired signing keys.
-    keys: Vec<Jwk>,
-}
-
-/// One public signing key.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct Jwk {
-    /// `EC`, `OKP` or `RSA`.
-    kty: String,
-    /// The key id tokens name in their header.
-    kid: String,
-    /// `ES256`, `EdDSA` or `RS256`.
-    alg: String,
-    /// `sig`.
-    #[serde(rename = "use")]
-    usage: String,
-    /// Curve (`P-256`, `Ed25519`).
-    crv: Option<String>,
-    /// Public coordinate or key.
-    x: Option<String>,
-    /// EC only.
-    y: Option<String>,
-    /// RSA modulus.
-    n: Option<String>,
-    /// RSA exponent.
-    e: Option<String>,
-}
-
-/// A W3C DID document of an agent's `did:web` DID.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct DidDocument {
-    #[serde(rename = "@context")]
-    context: Vec<String>,
-    /// The DID.
-    #[schema(example = "did:web:idp.example.com:agents:0192f0c1-7a3e-7c9a-9b1e-3f6f1c2d4e5a")]
-    id: String,
-    /// The DID itself.
-    controller: String,
-    /// Present, `true`, once the agent is decommissioned.
-    #[schema(nullable = false)]
-    deactivated: Option<bool>,
-    /// The agent's registered public keys (`JsonWebKey2020`).
-    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
-    verification_method: Option<Vec<Value>>,
-    /// Ids of the verification methods.
-    #[schema(nullable = false)]
-    authentication: Option<Vec<String>>,
-    /// Ids of the verification methods.
-    #[schema(nullable = false)]
-    assertion_method: Option<Vec<String>>,
-    /// The identity provider that issues the agent's tokens.
-    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
-    service: Option<Vec<Value>>,
-}
+/// What the document has beside its operations: the schemas no operation
+/// names on its own, and the tags.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    components(schemas(OAuthError, ErrorBody, TokenId)),
+    tags(
+        (name = "Tenants", description = "Sign-up and the caller's tenant."),
+        (name = "Agents", description = "The agent registry."),
+        (name = "Credentials", description = "Client credentials of an agent: generate, list, rotate, revoke."),
+        (name = "OAuth 2.0", description = "The client-credentials grant, introspection (RFC 7662) and revocation (RFC 7009)."),
+        (name = "Discovery", description = "JWKS, RFC 8414 and OpenID metadata, and this document."),
+        (name = "DIDs", description = "Agents' `did:web` DID documents and public keys."),
+        (name = "Marketplace", description = "The public directory of listed agents."),
+        (name = "Audit", description = "The tamper-evident audit log."),
+        (name = "Billing", description = "Tiers, usage and subscriptions."),
+        (name = "Federation", description = "GitHub Actions OIDC trust policies and token exchange."),
+        (name = "Health", description = "Liveness, readiness and backend probes."),
+    )
+)]
+struct Base;
 
 const DESCRIPTION: &str = "Identity for AI agents: an agent registry, client credentials, \
 OAuth 2.0 client-credentials tokens (RFC 9068 JWTs, JWKS, introspection, revocation), a \
@@ -88,7 +48,11 @@ orchestrators' probes `/health/live` and `/health/ready`, which are never rate l
 /// The document for an instance with these settings (the server URL is the
 /// mount point, relative to the host).
 pub fn document(settings: &Settings) -> Value {
-    let mut doc = match serde_json::to_value(super::handlers::ApiDoc::openapi()) {
+    let mut api = Base::openapi();
+    for route in routes() {
+        api.merge(route.operation_document());
+    }
+    let mut doc = match serde_json::to_value(api) {
         Ok(doc) => doc,
         Err(e) => return json!({ "error": e.to_string() }),
     };
@@ -293,5 +257,29 @@ mod tests {
             missing.is_empty() && extra.is_empty(),
             "in the table, not the document: {missing:?}\nin the document, not the table: {extra:?}"
         );
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(r)) = map.get("$ref") {
+                        out.push(r);
+                    }
+                    map.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = document(&settings());
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        let dangling: Vec<_> = found
+            .into_iter()
+            .filter(|r| r.strip_prefix('#').and_then(|p| doc.pointer(p)).is_none())
+            .collect();
+        assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
     }
 }

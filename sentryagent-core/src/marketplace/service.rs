@@ -53,6 +53,6 @@ pub(crate) fn check_enabled(sa: &SentryAgent) -> Result<(), Error> {
     if sa.inner.settings.marketplace_enabled {
         Ok(())
     } else {
-        Err(Error::RouteNotFound)
+        Err(Error::NotFound("marketplace"))
     }
 }

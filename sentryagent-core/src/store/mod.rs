@@ -4,8 +4,8 @@
 //! Every method that reads or writes tenant data takes the tenant id and must
 //! scope its query by it: a backend never returns a record of another tenant.
 //! [`crate::memory::MemoryStore`] is the reference implementation; the
-//! conformance suite in `sentryagent_core::testing` (feature `testing`)
-//! checks any backend against the same cases.
+//! conformance suite in `sentryagent-testkit` (`store_conformance!`) checks
+//! any backend against the same cases.
 
 use std::sync::Arc;
 

@@ -164,7 +164,7 @@ impl crate::SentryAgent {
             }
             AgentStatus::Decommissioned => {
                 return Err(crate::Error::Conflict {
-                    code: "AGENT_DECOMMISSIONED",
+                    code: crate::ErrorCode::AgentDecommissioned,
                     message: "the tenant's admin agent is decommissioned".into(),
                 });
             }

@@ -4,13 +4,13 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::params::{AgentIdParam, CredentialIdParam, PageParams};
-use crate::http::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
 
 use crate::Caller;
 use crate::agent::{Agent, AgentPatch, AgentQuery, AgentStatus, NewAgent};
 use crate::credential::Credential;
 use crate::http::body::{self, Query};
-use crate::http::{Request, Response};
+use crate::http::{HttpError, Request, Response};
 use crate::{AgentId, CredentialId, Error, SentryAgent};
 
 /// An agent as the API shows it to its own tenant.
@@ -104,7 +104,7 @@ pub(super) struct RegisteredView<'a> {
         (status = 409, description = "`AGENT_NAME_TAKEN`: the name is in use in this tenant.", body = ErrorBody),
     ),
     security(("bearer" = ["agents:write"])))]
-pub(super) async fn register(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn register(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let body: RegisterBody = body::json(
         &req,
         &["name", "description", "capabilities", "metadata", "scopes", "listed"],
@@ -144,7 +144,7 @@ pub(super) struct Page<T> {
     ),
     responses((status = 200, description = "Agents in registration order.", body = Page<AgentView<'static>>)),
     security(("bearer" = ["agents:read"])))]
-pub(super) async fn list(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn list(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let q = Query::parse(&req, &["status", "q", "limit", "cursor"])?;
     let query = AgentQuery {
         status: q.parse_with("status", "active, suspended or decommissioned", AgentStatus::parse)?,
@@ -167,7 +167,7 @@ pub(super) async fn list(sa: SentryAgent, req: Request, caller: Caller) -> Resul
     params(AgentIdParam),
     responses((status = 200, description = "The agent.", body = AgentView)),
     security(("bearer" = ["agents:read"])))]
-pub(super) async fn get(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn get(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = sa.agent(&caller, body::path_id(&req, "agentId")?).await?;
     Ok(Response::json(StatusCode::OK, &view(&sa, &agent)))
 }
@@ -195,7 +195,7 @@ pub(super) struct PatchBody {
         (status = 409, description = "`AGENT_DECOMMISSIONED`: a decommissioned agent cannot change.", body = ErrorBody),
     ),
     security(("bearer" = ["agents:write"])))]
-pub(super) async fn update(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn update(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let id = body::path_id(&req, "agentId")?;
     let body: PatchBody = body::json(
         &req,
@@ -221,7 +221,7 @@ pub(super) async fn update(sa: SentryAgent, req: Request, caller: Caller) -> Res
         (status = 409, description = "`AGENT_DECOMMISSIONED`: it already is.", body = ErrorBody),
     ),
     security(("bearer" = ["agents:write"])))]
-pub(super) async fn decommission(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn decommission(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = sa.decommission_agent(&caller, body::path_id(&req, "agentId")?).await?;
     Ok(Response::json(StatusCode::OK, &view(&sa, &agent)))
 }
@@ -254,7 +254,7 @@ pub(super) struct CredentialSecretView<'a> {
         (status = 409, description = "`AGENT_DECOMMISSIONED`.", body = ErrorBody),
     ),
     security(("bearer" = ["credentials:write"])))]
-pub(super) async fn create_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn create_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = body::path_id(&req, "agentId")?;
     let body: CreateCredentialBody = body::json(&req, &["expiresAt"], true)?;
     let (credential, secret) = sa.create_credential(&caller, agent, body.expires_at).await?;
@@ -269,7 +269,7 @@ pub(super) async fn create_credential(sa: SentryAgent, req: Request, caller: Cal
     params(AgentIdParam),
     responses((status = 200, description = "The agent's credentials, without secrets.", body = Page<Credential>)),
     security(("bearer" = ["agents:read"])))]
-pub(super) async fn list_credentials(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn list_credentials(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let credentials = sa.list_credentials(&caller, body::path_id(&req, "agentId")?).await?;
     Ok(Response::json(
         StatusCode::OK,
@@ -287,7 +287,7 @@ pub(super) async fn list_credentials(sa: SentryAgent, req: Request, caller: Call
         (status = 409, description = "`CREDENTIAL_REVOKED`: a revoked credential cannot rotate.", body = ErrorBody),
     ),
     security(("bearer" = ["credentials:write"])))]
-pub(super) async fn rotate_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn rotate_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = body::path_id(&req, "agentId")?;
     let id = body::path_id(&req, "credentialId")?;
     let (credential, secret) = sa.rotate_credential(&caller, agent, id).await?;
@@ -305,7 +305,7 @@ pub(super) async fn rotate_credential(sa: SentryAgent, req: Request, caller: Cal
         (status = 409, description = "`CREDENTIAL_REVOKED`: it already is.", body = ErrorBody),
     ),
     security(("bearer" = ["credentials:write"])))]
-pub(super) async fn revoke_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn revoke_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = body::path_id(&req, "agentId")?;
     let id = body::path_id(&req, "credentialId")?;
     let credential = sa.revoke_credential(&caller, agent, id).await?;

@@ -10,9 +10,9 @@ use super::params::PageParams;
 use crate::Caller;
 use crate::audit::{AuditEvent, AuditQuery, Outcome};
 use crate::http::body::{self, Query};
-use crate::http::openapi::ErrorBody;
-use crate::http::{Request, Response};
-use crate::{AgentId, Error, SentryAgent};
+use crate::http::error::ErrorBody;
+use crate::http::{HttpError, Request, Response};
+use crate::{AgentId, SentryAgent};
 
 /// One page of audit events, newest first.
 #[derive(Serialize, ToSchema)]
@@ -34,7 +34,7 @@ pub(super) struct Page {
     ),
     responses((status = 200, description = "Matching events, newest first.", body = Page)),
     security(("bearer" = ["audit:read"])))]
-pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let q = Query::parse(&req, &["agentId", "action", "outcome", "from", "to", "limit", "cursor"])?;
     let rfc3339 = "an RFC 3339 date-time such as 2026-01-31T12:00:00Z";
     let query = AuditQuery {
@@ -63,7 +63,7 @@ pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Resu
     ),
     responses((status = 200, description = "Whether the tenant's hash chain is intact (and holds the saved checkpoint).", body = crate::audit::Verification)),
     security(("bearer" = ["audit:read"])))]
-pub(super) async fn verify(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn verify(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let q = Query::parse(&req, &["checkpoint"])?;
     let result = match q.get("checkpoint") {
         Some(saved) => sa.verify_audit_against(&caller, saved).await?,
@@ -80,15 +80,15 @@ pub(super) async fn verify(sa: SentryAgent, req: Request, caller: Caller) -> Res
             chain's head until an operator re-anchors it.", body = ErrorBody),
     ),
     security(("bearer" = ["audit:read"])))]
-pub(super) async fn checkpoint(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn checkpoint(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, HttpError> {
     let signed = sa.audit_checkpoint(&caller).await?;
     Ok(Response::json(StatusCode::OK, &signed).no_store())
 }
 
 #[utoipa::path(get, path = "/audit/keys", tag = "Audit", operation_id = "getAuditKeys",
     responses((status = 200, description = "The audit signing key that signs checkpoints (a JWKS): derived from the \
-        server's master secret, it stays the same across restarts and token-key rotations.", body = crate::http::openapi::Jwks)))]
-pub(super) async fn keys(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+        server's master secret, it stays the same across restarts and token-key rotations.", body = super::meta::Jwks)))]
+pub(super) async fn keys(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let mut response = Response::json(StatusCode::OK, &sa.audit_keys());
     response
         .headers

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::body;
-use crate::http::openapi::ErrorBody;
-use crate::http::{Request, Response};
+use crate::http::error::ErrorBody;
+use crate::http::{HttpError, Request, Response};
 use crate::metering::UsageReport;
 use crate::tier::Tier;
 use crate::{Caller, Error, SentryAgent};
@@ -36,7 +36,7 @@ pub(super) struct WebhookAck {
 
 #[utoipa::path(get, path = "/tiers", tag = "Billing", operation_id = "listTiers",
     responses((status = 200, description = "The tiers with their limits and prices.", body = TierList)))]
-pub(super) async fn tiers(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn tiers(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let items = sa.settings().tiers.iter().collect();
     Ok(Response::json(StatusCode::OK, &TierList { items }))
 }
@@ -44,7 +44,7 @@ pub(super) async fn tiers(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -
 #[utoipa::path(get, path = "/usage", tag = "Billing", operation_id = "getUsage",
     responses((status = 200, description = "This tenant's counts for today and this month, beside its limits.", body = UsageReport)),
     security(("bearer" = ["usage:read"])))]
-pub(super) async fn usage(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn usage(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, HttpError> {
     Ok(Response::json(StatusCode::OK, &sa.usage_report(&caller).await?))
 }
 
@@ -65,7 +65,7 @@ pub(super) struct CheckoutBody {
         (status = 502, description = "`BILLING_PROVIDER_ERROR`: the billing provider failed.", body = ErrorBody),
     ),
     security(("bearer" = ["billing:write"])))]
-pub(super) async fn checkout(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn checkout(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let body: CheckoutBody = body::json(&req, &["tier"], false)?;
     let tier = body.tier.ok_or_else(|| Error::invalid("tier", "is required"))?;
     let url = sa.checkout(&caller, &tier).await?;
@@ -75,7 +75,7 @@ pub(super) async fn checkout(sa: SentryAgent, req: Request, caller: Caller) -> R
 #[utoipa::path(get, path = "/billing/subscription", tag = "Billing", operation_id = "getSubscription",
     responses((status = 200, description = "The tenant's subscription state.", body = crate::billing::Subscription)),
     security(("bearer" = ["usage:read"])))]
-pub(super) async fn subscription(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn subscription(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, HttpError> {
     Ok(Response::json(StatusCode::OK, &sa.subscription(&caller).await?))
 }
 
@@ -86,7 +86,7 @@ pub(super) async fn subscription(sa: SentryAgent, _req: Request, caller: Caller)
         (status = 200, description = "Received; each event is applied once.", body = WebhookAck),
         (status = 400, description = "`WEBHOOK_REJECTED`: a missing, malformed, wrong or stale signature.", body = ErrorBody),
     ))]
-pub(super) async fn webhook(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn webhook(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let signature = req.header(http::HeaderName::from_static("stripe-signature"));
     let applied = sa.handle_billing_webhook(&req.body, signature).await?;
     Ok(Response::json(

@@ -12,8 +12,8 @@ use super::agents::Page;
 use super::params::AgentIdParam;
 use crate::did::{AgentKey, DID_MEDIA_TYPE};
 use crate::http::body;
-use crate::http::openapi::{DidDocument, ErrorBody};
-use crate::http::{Request, Response};
+use crate::http::error::ErrorBody;
+use crate::http::{HttpError, Request, Response};
 use crate::{Caller, Error, SentryAgent};
 
 /// A registered key as the API shows it to its tenant.
@@ -41,11 +41,39 @@ fn view<'a>(sa: &SentryAgent, key: &'a AgentKey) -> KeyView<'a> {
     }
 }
 
+/// A W3C DID document of an agent's `did:web` DID.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct DidDocument {
+    #[serde(rename = "@context")]
+    context: Vec<String>,
+    /// The DID.
+    #[schema(example = "did:web:idp.example.com:agents:0192f0c1-7a3e-7c9a-9b1e-3f6f1c2d4e5a")]
+    id: String,
+    /// The DID itself.
+    controller: String,
+    /// Present, `true`, once the agent is decommissioned.
+    #[schema(nullable = false)]
+    deactivated: Option<bool>,
+    /// The agent's registered public keys (`JsonWebKey2020`).
+    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
+    verification_method: Option<Vec<serde_json::Value>>,
+    /// Ids of the verification methods.
+    #[schema(nullable = false)]
+    authentication: Option<Vec<String>>,
+    /// Ids of the verification methods.
+    #[schema(nullable = false)]
+    assertion_method: Option<Vec<String>>,
+    /// The identity provider that issues the agent's tokens.
+    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
+    service: Option<Vec<serde_json::Value>>,
+}
+
 #[utoipa::path(get, path = "/agents/{agentId}/did.json", tag = "DIDs", operation_id = "getAgentDidDocument",
     params(AgentIdParam),
     responses((status = 200, description = "The agent's `did:web` DID document; `deactivated` once decommissioned.",
         body = DidDocument, content_type = "application/did+ld+json")))]
-pub(super) async fn document(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn document(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let doc = sa.did_document(body::path_id(&req, "agentId")?).await?;
     let mut response = Response::json(StatusCode::OK, &doc);
     response
@@ -75,7 +103,7 @@ pub(super) struct AddKeyBody {
         (status = 409, description = "`AGENT_KEY_EXISTS`, `AGENT_KEY_LIMIT` or `AGENT_DECOMMISSIONED`.", body = ErrorBody),
     ),
     security(("bearer" = ["agents:write"])))]
-pub(super) async fn add_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn add_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = body::path_id(&req, "agentId")?;
     let body: AddKeyBody = body::json(&req, &["jwk"], false)?;
     let jwk = body.jwk.ok_or_else(|| Error::invalid("jwk", "is required"))?;
@@ -87,7 +115,7 @@ pub(super) async fn add_key(sa: SentryAgent, req: Request, caller: Caller) -> Re
     params(AgentIdParam),
     responses((status = 200, description = "The agent's registered public keys.", body = Page<KeyView<'static>>)),
     security(("bearer" = ["agents:read"])))]
-pub(super) async fn list_keys(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn list_keys(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let keys = sa.agent_keys(&caller, body::path_id(&req, "agentId")?).await?;
     let page = Page {
         items: keys.iter().map(|k| view(&sa, k)).collect(),
@@ -103,7 +131,7 @@ pub(super) async fn list_keys(sa: SentryAgent, req: Request, caller: Caller) -> 
         (status = 409, description = "`AGENT_DECOMMISSIONED`.", body = ErrorBody),
     ),
     security(("bearer" = ["agents:write"])))]
-pub(super) async fn remove_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn remove_key(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = body::path_id(&req, "agentId")?;
     let key = sa.remove_agent_key(&caller, agent, req.param("keyId")).await?;
     Ok(Response::json(StatusCode::OK, &view(&sa, &key)))

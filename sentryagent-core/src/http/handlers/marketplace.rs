@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 use super::agents::Page;
 use super::params::{AgentIdParam, PageParams};
 use crate::http::body::{self, Query};
-use crate::http::{Request, Response};
+use crate::http::{HttpError, Request, Response};
 use crate::marketplace::{MarketplaceAgent, MarketplaceQuery};
-use crate::{AgentId, Error, SentryAgent};
+use crate::{AgentId, SentryAgent};
 
 /// A listed agent as anyone may see it. Nothing else is ever shown: no
 /// credentials, metadata, scopes, status or tenant id.
@@ -50,11 +50,11 @@ fn public(mut response: Response) -> Response {
     response
 }
 
-fn check_enabled(sa: &SentryAgent) -> Result<(), Error> {
+fn check_enabled(sa: &SentryAgent) -> Result<(), HttpError> {
     if sa.settings().marketplace_enabled {
         Ok(())
     } else {
-        Err(Error::RouteNotFound)
+        Err(HttpError::RouteNotFound)
     }
 }
 
@@ -65,7 +65,7 @@ fn check_enabled(sa: &SentryAgent) -> Result<(), Error> {
         PageParams,
     ),
     responses((status = 200, description = "Listed agents' public fields.", body = Page<ListingView<'static>>)))]
-pub(super) async fn list(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn list(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     // Off means absent: no parameter is looked at.
     check_enabled(&sa)?;
     let q = Query::parse(&req, &["q", "capability", "limit", "cursor"])?;
@@ -89,7 +89,7 @@ pub(super) async fn list(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> 
 #[utoipa::path(get, path = "/marketplace/agents/{agentId}", tag = "Marketplace", operation_id = "getMarketplaceAgent",
     params(AgentIdParam),
     responses((status = 200, description = "A listed agent's public fields.", body = ListingView)))]
-pub(super) async fn get(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn get(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     check_enabled(&sa)?;
     let agent = sa.marketplace_agent(body::path_id(&req, "agentId")?).await?;
     Ok(public(Response::json(StatusCode::OK, &view(&sa, &agent))))

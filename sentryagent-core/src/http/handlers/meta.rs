@@ -6,13 +6,45 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::health::HealthReport;
-use crate::http::openapi::Jwks;
-use crate::http::{Request, Response};
-use crate::{Error, SentryAgent, scope};
+use crate::http::{HttpError, Request, Response};
+use crate::{SentryAgent, scope};
+
+/// A JSON Web Key Set (RFC 7517), as `/.well-known/jwks.json` publishes it.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // the answer is pre-serialised; this is its shape
+pub(super) struct Jwks {
+    /// The current, next and retired signing keys.
+    keys: Vec<Jwk>,
+}
+
+/// One public signing key.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct Jwk {
+    /// `EC`, `OKP` or `RSA`.
+    kty: String,
+    /// The key id tokens name in their header.
+    kid: String,
+    /// `ES256`, `EdDSA` or `RS256`.
+    alg: String,
+    /// `sig`.
+    #[serde(rename = "use")]
+    usage: String,
+    /// Curve (`P-256`, `Ed25519`).
+    crv: Option<String>,
+    /// Public coordinate or key.
+    x: Option<String>,
+    /// EC only.
+    y: Option<String>,
+    /// RSA modulus.
+    n: Option<String>,
+    /// RSA exponent.
+    e: Option<String>,
+}
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "Discovery", operation_id = "getJwks",
     responses((status = 200, description = "The public keys tokens are signed with, the next key included.", body = Jwks)))]
-pub(super) async fn jwks(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn jwks(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let mut response = Response::raw_json(StatusCode::OK, sa.inner.keys.get().jwks.clone());
     // Short, so a rotation's next key is picked up well before it signs.
     response
@@ -72,7 +104,7 @@ fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
 
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "Discovery", operation_id = "getAuthorizationServerMetadata",
     responses((status = 200, description = "RFC 8414 metadata.", body = Metadata)))]
-pub(super) async fn oauth_metadata(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn oauth_metadata(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     Ok(Response::json(StatusCode::OK, &metadata(&sa, false)))
 }
 
@@ -82,7 +114,7 @@ pub(super) async fn openid_configuration(
     sa: SentryAgent,
     _req: Request,
     _ip: Option<IpAddr>,
-) -> Result<Response, Error> {
+) -> Result<Response, HttpError> {
     Ok(Response::json(StatusCode::OK, &metadata(&sa, true)))
 }
 
@@ -95,7 +127,7 @@ pub(super) struct Alive {
 
 #[utoipa::path(get, path = "/health", tag = "Health", operation_id = "getHealth",
     responses((status = 200, description = "The process is up.", body = Alive)))]
-pub(super) async fn health(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn health(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     Ok(Response::json(StatusCode::OK, &Alive { status: "ok" }))
 }
 
@@ -104,14 +136,18 @@ pub(super) async fn health(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>)
         (status = 200, description = "Every backend up (`ok`), or an optional one down (`degraded`).", body = HealthReport),
         (status = 503, description = "A required backend is down.", body = HealthReport),
     ))]
-pub(super) async fn health_detailed(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn health_detailed(
+    sa: SentryAgent,
+    _req: Request,
+    _ip: Option<IpAddr>,
+) -> Result<Response, HttpError> {
     Ok(report_response(&sa.health().await))
 }
 
 #[utoipa::path(get, path = "/health/live", tag = "Health", operation_id = "getLiveness",
     responses((status = 200, description = "The process is up and serving: an orchestrator's liveness probe. Never \
         rate limited, and never probes a backend (a database outage is no reason to restart the process).", body = Alive)))]
-pub(super) async fn health_live(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn health_live(_sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let mut response = Response::json(StatusCode::OK, &Alive { status: "ok" });
     response
         .headers
@@ -125,7 +161,7 @@ pub(super) async fn health_live(_sa: SentryAgent, _req: Request, _ip: Option<IpA
             is down): route traffic here. Never rate limited; backends are probed at most once a second.", body = HealthReport),
         (status = 503, description = "A required backend is down: route traffic elsewhere until it is back.", body = HealthReport),
     ))]
-pub(super) async fn health_ready(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn health_ready(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     Ok(report_response(&sa.readiness().await))
 }
 
@@ -145,6 +181,6 @@ fn report_response(report: &HealthReport) -> Response {
 
 #[utoipa::path(get, path = "/openapi.json", tag = "Discovery", operation_id = "getOpenApi",
     responses((status = 200, description = "This document.", body = Object)))]
-pub(super) async fn openapi(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn openapi(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) -> Result<Response, HttpError> {
     Ok(Response::raw_json(StatusCode::OK, sa.openapi_json()))
 }

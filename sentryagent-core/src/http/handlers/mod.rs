@@ -11,8 +11,6 @@ mod oidc;
 mod params;
 mod tenants;
 
-use http::Method;
-
 use super::{Auth, Ctx, Response, Route};
 use crate::Error;
 use crate::ratelimit::RouteGroup;
@@ -28,130 +26,96 @@ impl<E: Into<Response>> Reply for Result<Response, E> {
     }
 }
 
+/// One route, declared once: its method, path and operation id are those of
+/// the handler's `#[utoipa::path]`, read through a one-operation document
+/// the macro derives for it (a derive needs only the handler's path, where
+/// naming utoipa's generated type would need identifier pasting).
 macro_rules! route {
     // A management route: the core verifies the bearer token first and hands
     // the handler the caller.
-    (bearer $group:ident $method:ident $path:literal, $op:literal, $handler:path) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            operation_id: $op,
-            well_known: false,
-            auth: Auth::Bearer,
-            group: RouteGroup::$group,
-            rate_limited: true,
-            handler: |sa, req, ctx| {
-                Box::pin(async move {
-                    match ctx {
-                        Ctx::Caller(caller) => Reply::reply($handler(sa, req, caller).await),
-                        Ctx::Anonymous(_) => Error::unauthorized("a bearer access token is required").into(),
-                    }
-                })
-            },
-        }
+    (bearer $group:ident, $module:ident :: $handler:ident) => {
+        route!(@decl $module::$handler, Auth::Bearer, $group, false, true, |sa, req, ctx| {
+            Box::pin(async move {
+                match ctx {
+                    Ctx::Caller(caller) => Reply::reply($module::$handler(sa, req, caller).await),
+                    Ctx::Anonymous(_) => Error::unauthorized("a bearer access token is required").into(),
+                }
+            })
+        })
     };
     // A route that authenticates on its own terms (or not at all).
-    (open $group:ident $method:ident $path:literal, $op:literal, $handler:path) => {
-        route!(@open $group $method $path, $op, $handler, false, true)
+    (open $group:ident, $module:ident :: $handler:ident) => {
+        route!(@open $group, $module::$handler, false, true)
     };
-    (well_known $method:ident $path:literal, $op:literal, $handler:path) => {
-        route!(@open Public $method $path, $op, $handler, true, true)
+    (well_known, $module:ident :: $handler:ident) => {
+        route!(@open Public, $module::$handler, true, true)
     };
     // An orchestrator's probe: public, and never rate limited.
-    (probe $method:ident $path:literal, $op:literal, $handler:path) => {
-        route!(@open Public $method $path, $op, $handler, false, false)
+    (probe, $module:ident :: $handler:ident) => {
+        route!(@open Public, $module::$handler, false, false)
     };
-    (@open $group:ident $method:ident $path:literal, $op:literal, $handler:path, $wk:expr, $limited:expr) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            operation_id: $op,
-            well_known: $wk,
-            auth: Auth::None,
-            group: RouteGroup::$group,
-            rate_limited: $limited,
-            handler: |sa, req, ctx| Box::pin(async move { Reply::reply($handler(sa, req, ctx.ip()).await) }),
+    (@open $group:ident, $module:ident :: $handler:ident, $wk:expr, $limited:expr) => {
+        route!(@decl $module::$handler, Auth::None, $group, $wk, $limited, |sa, req, ctx| {
+            Box::pin(async move { Reply::reply($module::$handler(sa, req, ctx.ip()).await) })
+        })
+    };
+    (@decl $module:ident :: $handler:ident, $auth:expr, $group:ident, $wk:expr, $limited:expr, $run:expr) => {{
+        fn operation() -> utoipa::openapi::OpenApi {
+            #[derive(utoipa::OpenApi)]
+            #[openapi(paths($module::$handler))]
+            struct Operation;
+            <Operation as utoipa::OpenApi>::openapi()
         }
-    };
+        Route::declared(operation, $auth, RouteGroup::$group, $wk, $limited, $run)
+    }};
 }
 
-/// Every operation, as the handlers describe them; `super::openapi` adds
-/// what the route layer does.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(
-        tenants::create, tenants::me,
-        agents::register, agents::list, agents::get, agents::update, agents::decommission,
-        agents::create_credential, agents::list_credentials, agents::rotate_credential, agents::revoke_credential,
-        oauth::token, oauth::introspect, oauth::revoke,
-        meta::jwks, meta::oauth_metadata, meta::openid_configuration, meta::openapi,
-        did::add_key, did::list_keys, did::remove_key, did::document,
-        marketplace::list, marketplace::get,
-        audit::query, audit::verify, audit::checkpoint, audit::keys,
-        billing::tiers, billing::usage, billing::checkout, billing::subscription, billing::webhook,
-        oidc::create, oidc::list, oidc::evaluate, oidc::get, oidc::delete, oidc::token,
-        meta::health, meta::health_detailed, meta::health_live, meta::health_ready,
-    ),
-    components(schemas(crate::OAuthError, super::openapi::ErrorBody)),
-    tags(
-        (name = "Tenants", description = "Sign-up and the caller's tenant."),
-        (name = "Agents", description = "The agent registry."),
-        (name = "Credentials", description = "Client credentials of an agent: generate, list, rotate, revoke."),
-        (name = "OAuth 2.0", description = "The client-credentials grant, introspection (RFC 7662) and revocation (RFC 7009)."),
-        (name = "Discovery", description = "JWKS, RFC 8414 and OpenID metadata, and this document."),
-        (name = "DIDs", description = "Agents' `did:web` DID documents and public keys."),
-        (name = "Marketplace", description = "The public directory of listed agents."),
-        (name = "Audit", description = "The tamper-evident audit log."),
-        (name = "Billing", description = "Tiers, usage and subscriptions."),
-        (name = "Federation", description = "GitHub Actions OIDC trust policies and token exchange."),
-        (name = "Health", description = "Liveness, readiness and backend probes."),
-    )
-)]
-pub(super) struct ApiDoc;
-
-pub(super) static ROUTES: &[Route] = &[
-    route!(open Signup POST "/tenants", "createTenant", tenants::create),
-    route!(bearer Management GET "/tenants/me", "getMyTenant", tenants::me),
-    route!(bearer Management POST "/agents", "registerAgent", agents::register),
-    route!(bearer Management GET "/agents", "listAgents", agents::list),
-    route!(bearer Management GET "/agents/{agentId}", "getAgent", agents::get),
-    route!(bearer Management PATCH "/agents/{agentId}", "updateAgent", agents::update),
-    route!(bearer Management DELETE "/agents/{agentId}", "decommissionAgent", agents::decommission),
-    route!(bearer Management POST "/agents/{agentId}/credentials", "createCredential", agents::create_credential),
-    route!(bearer Management GET "/agents/{agentId}/credentials", "listCredentials", agents::list_credentials),
-    route!(bearer Management POST "/agents/{agentId}/credentials/{credentialId}/rotate", "rotateCredential", agents::rotate_credential),
-    route!(bearer Management DELETE "/agents/{agentId}/credentials/{credentialId}", "revokeCredential", agents::revoke_credential),
-    route!(open Token POST "/oauth2/token", "issueToken", oauth::token),
-    route!(open OAuth POST "/oauth2/introspect", "introspectToken", oauth::introspect),
-    route!(open OAuth POST "/oauth2/revoke", "revokeToken", oauth::revoke),
-    route!(well_known GET "/.well-known/jwks.json", "getJwks", meta::jwks),
-    route!(well_known GET "/.well-known/oauth-authorization-server", "getAuthorizationServerMetadata", meta::oauth_metadata),
-    route!(well_known GET "/.well-known/openid-configuration", "getOpenIdConfiguration", meta::openid_configuration),
-    route!(bearer Management POST "/agents/{agentId}/keys", "addAgentKey", did::add_key),
-    route!(bearer Management GET "/agents/{agentId}/keys", "listAgentKeys", did::list_keys),
-    route!(bearer Management DELETE "/agents/{agentId}/keys/{keyId}", "removeAgentKey", did::remove_key),
-    // Also served at the issuer's root, where did:web resolution looks.
-    route!(well_known GET "/agents/{agentId}/did.json", "getAgentDidDocument", did::document),
-    route!(open Public GET "/marketplace/agents", "listMarketplaceAgents", marketplace::list),
-    route!(open Public GET "/marketplace/agents/{agentId}", "getMarketplaceAgent", marketplace::get),
-    route!(bearer Management GET "/audit", "queryAudit", audit::query),
-    route!(bearer AuditVerify GET "/audit/verify", "verifyAudit", audit::verify),
-    route!(bearer Management GET "/audit/checkpoint", "getAuditCheckpoint", audit::checkpoint),
-    route!(open Public GET "/audit/keys", "getAuditKeys", audit::keys),
-    route!(open Public GET "/tiers", "listTiers", billing::tiers),
-    route!(bearer Management GET "/usage", "getUsage", billing::usage),
-    route!(bearer Management POST "/billing/checkout", "createCheckout", billing::checkout),
-    route!(bearer Management GET "/billing/subscription", "getSubscription", billing::subscription),
-    route!(open Public POST "/billing/webhook", "billingWebhook", billing::webhook),
-    route!(bearer Management POST "/oidc/trust-policies", "createTrustPolicy", oidc::create),
-    route!(bearer Management GET "/oidc/trust-policies", "listTrustPolicies", oidc::list),
-    route!(bearer Management POST "/oidc/trust-policies/evaluate", "evaluateTrustPolicies", oidc::evaluate),
-    route!(bearer Management GET "/oidc/trust-policies/{policyId}", "getTrustPolicy", oidc::get),
-    route!(bearer Management DELETE "/oidc/trust-policies/{policyId}", "deleteTrustPolicy", oidc::delete),
-    route!(open Oidc POST "/oidc/token", "exchangeOidcToken", oidc::token),
-    route!(open Public GET "/health", "getHealth", meta::health),
-    route!(open Public GET "/health/detailed", "getHealthDetailed", meta::health_detailed),
-    route!(probe GET "/health/live", "getLiveness", meta::health_live),
-    route!(probe GET "/health/ready", "getReadiness", meta::health_ready),
-    route!(open Public GET "/openapi.json", "getOpenApi", meta::openapi),
-];
+/// The route table, in the order routes are matched.
+pub(super) fn table() -> Vec<Route> {
+    vec![
+        route!(open Signup, tenants::create),
+        route!(bearer Management, tenants::me),
+        route!(bearer Management, agents::register),
+        route!(bearer Management, agents::list),
+        route!(bearer Management, agents::get),
+        route!(bearer Management, agents::update),
+        route!(bearer Management, agents::decommission),
+        route!(bearer Management, agents::create_credential),
+        route!(bearer Management, agents::list_credentials),
+        route!(bearer Management, agents::rotate_credential),
+        route!(bearer Management, agents::revoke_credential),
+        route!(open Token, oauth::token),
+        route!(open OAuth, oauth::introspect),
+        route!(open OAuth, oauth::revoke),
+        route!(well_known, meta::jwks),
+        route!(well_known, meta::oauth_metadata),
+        route!(well_known, meta::openid_configuration),
+        route!(bearer Management, did::add_key),
+        route!(bearer Management, did::list_keys),
+        route!(bearer Management, did::remove_key),
+        // Also served at the issuer's root, where did:web resolution looks.
+        route!(well_known, did::document),
+        route!(open Public, marketplace::list),
+        route!(open Public, marketplace::get),
+        route!(bearer Management, audit::query),
+        route!(bearer AuditVerify, audit::verify),
+        route!(bearer Management, audit::checkpoint),
+        route!(open Public, audit::keys),
+        route!(open Public, billing::tiers),
+        route!(bearer Management, billing::usage),
+        route!(bearer Management, billing::checkout),
+        route!(bearer Management, billing::subscription),
+        route!(open Public, billing::webhook),
+        route!(bearer Management, oidc::create),
+        route!(bearer Management, oidc::list),
+        route!(bearer Management, oidc::evaluate),
+        route!(bearer Management, oidc::get),
+        route!(bearer Management, oidc::delete),
+        route!(open Oidc, oidc::token),
+        route!(open Public, meta::health),
+        route!(open Public, meta::health_detailed),
+        route!(probe, meta::health_live),
+        route!(probe, meta::health_ready),
+        route!(open Public, meta::openapi),
+    ]
+}

@@ -9,8 +9,8 @@ use super::agents::Page;
 use super::params::{PageParams, PolicyIdParam};
 use crate::federation::{EvaluateRequest, Evaluation, ExchangeRequest, NewTrustPolicy, TrustPolicy};
 use crate::http::body::{self, Query};
-use crate::http::openapi::ErrorBody;
-use crate::http::{Request, Response};
+use crate::http::error::ErrorBody;
+use crate::http::{HttpError, Request, Response};
 use crate::token::TokenResponse;
 use crate::{AgentId, Caller, Error, SentryAgent, TenantId, TrustPolicyId};
 
@@ -107,7 +107,7 @@ const POLICY_FIELDS: &[&str] = &[
         (status = 409, description = "`TRUST_POLICY_LIMIT` or `AGENT_DECOMMISSIONED`.", body = ErrorBody),
     ),
     security(("bearer" = ["trust-policies:write"])))]
-pub(super) async fn create(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn create(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let new: NewTrustPolicy = body::json(&req, POLICY_FIELDS, false)?;
     let policy = sa.create_trust_policy(&caller, new).await?;
     Ok(Response::json(StatusCode::CREATED, &view(&policy)))
@@ -117,7 +117,7 @@ pub(super) async fn create(sa: SentryAgent, req: Request, caller: Caller) -> Res
     params(PageParams),
     responses((status = 200, description = "The tenant's policies.", body = Page<PolicyView<'static>>)),
     security(("bearer" = ["trust-policies:write"])))]
-pub(super) async fn list(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn list(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let q = Query::parse(&req, &["limit", "cursor"])?;
     let after = q
         .cursor::<16>()?
@@ -138,7 +138,7 @@ pub(super) async fn list(sa: SentryAgent, req: Request, caller: Caller) -> Resul
     params(PolicyIdParam),
     responses((status = 200, description = "The policy.", body = PolicyView)),
     security(("bearer" = ["trust-policies:write"])))]
-pub(super) async fn get(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn get(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let policy = sa.trust_policy(&caller, body::path_id(&req, "policyId")?).await?;
     Ok(Response::json(StatusCode::OK, &view(&policy)))
 }
@@ -147,7 +147,7 @@ pub(super) async fn get(sa: SentryAgent, req: Request, caller: Caller) -> Result
     params(PolicyIdParam),
     responses((status = 200, description = "The deleted policy.", body = PolicyView)),
     security(("bearer" = ["trust-policies:write"])))]
-pub(super) async fn delete(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn delete(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let policy = sa
         .delete_trust_policy(&caller, body::path_id(&req, "policyId")?)
         .await?;
@@ -158,7 +158,7 @@ pub(super) async fn delete(sa: SentryAgent, req: Request, caller: Caller) -> Res
     request_body = EvaluateRequest,
     responses((status = 200, description = "Which policy an exchange would use, and each policy's first failed condition.", body = Evaluation)),
     security(("bearer" = ["trust-policies:write"])))]
-pub(super) async fn evaluate(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn evaluate(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let request: EvaluateRequest = body::json(&req, &["token", "claims", "agentId"], false)?;
     let evaluation = sa.evaluate_trust_policies(&caller, request).await?;
     Ok(Response::json(StatusCode::OK, &evaluation))
@@ -171,14 +171,14 @@ pub(super) async fn evaluate(sa: SentryAgent, req: Request, caller: Caller) -> R
         (status = 401, description = "`OIDC_TOKEN_EXPIRED` or `OIDC_TOKEN_INVALID`.", body = ErrorBody),
         (status = 403, description = "`TRUST_POLICY_NOT_FOUND`, `TRUST_POLICY_BRANCH_MISMATCH` (details: allowed, provided), `AGENT_SUSPENDED` or `AGENT_DECOMMISSIONED`.", body = ErrorBody),
     ))]
-pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let answer = async {
         let request: ExchangeRequest = body::json(&req, &["token", "tenantId", "agentId"], false)?;
         if request.token.trim().is_empty() {
-            return Err(Error::invalid("token", "is required: the workflow's OIDC token"));
+            return Err(Error::invalid("token", "is required: the workflow's OIDC token").into());
         }
         let response = sa.exchange_oidc_token(request, ip).await?;
-        Ok(Response::json(StatusCode::OK, &response))
+        Ok::<_, HttpError>(Response::json(StatusCode::OK, &response))
     };
     // Token answers, refusals included, are never cached.
     Ok(answer.await.unwrap_or_else(Response::from).no_store())

@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 use crate::Caller;
 use crate::http::body;
-use crate::http::openapi::ErrorBody;
-use crate::http::{Request, Response};
+use crate::http::error::ErrorBody;
+use crate::http::{HttpError, Request, Response};
 use crate::tenant::Tenant;
 use crate::tier::TierLimits;
 use crate::{Error, SentryAgent, TenantId};
@@ -42,7 +42,7 @@ pub(super) struct TenantCreatedView<'a> {
         (status = 403, description = "`SIGNUP_CLOSED`: sign-up over HTTP is closed on this server.", body = ErrorBody),
     ),
     security((), ("operatorKey" = [])))]
-pub(super) async fn create(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, Error> {
+pub(super) async fn create(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let body: CreateTenant = body::json(&req, &["name"], false)?;
     let name = body.name.ok_or_else(|| Error::invalid("name", "is required"))?;
     let key = req.header(AUTHORIZATION).and_then(crate::http::bearer_token);
@@ -73,7 +73,7 @@ pub(super) struct TenantView {
 #[utoipa::path(get, path = "/tenants/me", tag = "Tenants", operation_id = "getMyTenant",
     responses((status = 200, description = "The caller's tenant, its tier and limits.", body = TenantView)),
     security(("bearer" = [])))]
-pub(super) async fn me(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, Error> {
+pub(super) async fn me(sa: SentryAgent, _req: Request, caller: Caller) -> Result<Response, HttpError> {
     let tenant = sa.tenant(&caller).await?;
     let limits = sa.settings().tiers.get(&tenant.tier).limits.clone();
     let limits_enforced = sa.settings().enforce_tiers;

@@ -1,6 +1,7 @@
-//! The errors of the token exchange, each with its status and code.
+//! The errors of the token exchange, each with its code (the HTTP layer
+//! gives each code its status).
 
-use http::StatusCode;
+use super::ErrorCode;
 
 /// Why `POST /oidc/token` refused. The messages say what to do; none
 /// repeats the token.
@@ -55,35 +56,17 @@ pub enum FederationError {
 }
 
 impl FederationError {
-    /// The status and envelope code.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The stable code of the refusal.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            FederationError::TokenExpired => (StatusCode::UNAUTHORIZED, "OIDC_TOKEN_EXPIRED"),
-            FederationError::TokenInvalid(_) => (StatusCode::UNAUTHORIZED, "OIDC_TOKEN_INVALID"),
-            FederationError::PolicyNotFound { .. } => (StatusCode::FORBIDDEN, "TRUST_POLICY_NOT_FOUND"),
-            FederationError::BranchMismatch { .. } => (StatusCode::FORBIDDEN, "TRUST_POLICY_BRANCH_MISMATCH"),
-            FederationError::Ambiguous { .. } => (StatusCode::BAD_REQUEST, "TRUST_POLICY_AMBIGUOUS"),
-            FederationError::AgentDecommissioned => (StatusCode::FORBIDDEN, "AGENT_DECOMMISSIONED"),
-            FederationError::ProviderUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "OIDC_PROVIDER_UNAVAILABLE"),
-            FederationError::NotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "OIDC_NOT_CONFIGURED"),
-        }
-    }
-
-    /// The envelope's `details`.
-    pub fn details(&self) -> Option<serde_json::Value> {
-        match self {
-            FederationError::BranchMismatch { allowed, provided } => {
-                Some(serde_json::json!({ "allowed": allowed, "provided": provided }))
-            }
-            FederationError::PolicyNotFound {
-                repository,
-                git_ref,
-                event,
-            } => Some(serde_json::json!({ "repository": repository, "ref": git_ref, "eventName": event })),
-            FederationError::Ambiguous { field, count, .. } => {
-                Some(serde_json::json!({ "field": field, "matches": count }))
-            }
-            _ => None,
+            FederationError::TokenExpired => ErrorCode::OidcTokenExpired,
+            FederationError::TokenInvalid(_) => ErrorCode::OidcTokenInvalid,
+            FederationError::PolicyNotFound { .. } => ErrorCode::TrustPolicyNotFound,
+            FederationError::BranchMismatch { .. } => ErrorCode::TrustPolicyBranchMismatch,
+            FederationError::Ambiguous { .. } => ErrorCode::TrustPolicyAmbiguous,
+            FederationError::AgentDecommissioned => ErrorCode::AgentDecommissioned,
+            FederationError::ProviderUnavailable => ErrorCode::OidcProviderUnavailable,
+            FederationError::NotConfigured => ErrorCode::OidcNotConfigured,
         }
     }
 

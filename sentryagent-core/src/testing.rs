@@ -1,1 +1,0 @@
-//! Test kits for backend and adapter crates (feature `testing`).
