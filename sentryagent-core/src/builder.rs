@@ -4,9 +4,9 @@ use crate::SentryAgent;
 use crate::audit::AuditChain;
 use crate::audit::writer::AuditSink;
 use crate::billing::BillingProvider;
+use crate::client_ip::{ForwardedHeader, IpNet};
 use crate::error::Error;
 use crate::health::HealthCheck;
-use crate::http::client_ip::{ForwardedHeader, IpNet};
 use crate::memory::MemoryStore;
 use crate::metering::Meter;
 use crate::ratelimit::{LocalRateLimiter, Quota, RateLimiter, RouteGroup};
@@ -248,7 +248,7 @@ impl SentryAgentBuilder {
 
     /// A proxy (an address, or a range such as `10.0.0.0/8`) whose
     /// forwarding header names the client; see
-    /// [`client_ip`](crate::http::client_ip) for the rule.
+    /// [`client_ip`](crate::client_ip) for the rule.
     pub fn trusted_proxy(mut self, net: impl Into<IpNet>) -> Self {
         self.settings.trusted_proxies.push(net.into());
         self

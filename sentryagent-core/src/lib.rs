@@ -6,6 +6,7 @@ pub mod audit;
 mod background;
 pub mod billing;
 mod builder;
+pub mod client_ip;
 pub mod credential;
 pub mod did;
 mod error;

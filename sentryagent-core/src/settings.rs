@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::http::client_ip::{ForwardedHeader, IpNet};
+use crate::client_ip::{ForwardedHeader, IpNet};
 use crate::ratelimit::RateLimitSettings;
 use crate::tier::Tiers;
 use crate::token::SigningAlgorithm;
@@ -60,7 +60,7 @@ pub struct Settings {
     /// Quotas per route group.
     pub rate_limits: RateLimitSettings,
     /// Proxies whose forwarding header is believed (see
-    /// [`client_ip`](crate::http::client_ip) for the rule).
+    /// [`client_ip`](crate::client_ip) for the rule).
     pub trusted_proxies: Vec<IpNet>,
     /// The forwarding header the trusted proxies set; the other is ignored.
     pub forwarded_header: ForwardedHeader,

@@ -5,7 +5,6 @@
 //! and responses (see `docs/adapters.md`).
 
 mod body;
-pub mod client_ip;
 mod error;
 mod explorer;
 mod handlers;
@@ -287,12 +286,8 @@ pub(crate) fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
     }
 }
 
-/// The value of a `Bearer` authorization header.
-pub fn bearer_token(authorization: &str) -> Option<&str> {
-    let (scheme, token) = authorization.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
+pub use crate::client_ip;
+pub use crate::token::bearer_token;
 
 impl SentryAgent {
     /// Runs `route` on `request`: body limit, authentication of bearer

@@ -9,9 +9,9 @@ use std::net::IpAddr;
 use super::AccessClaims;
 use crate::agent::{Agent, AgentStatus};
 use crate::audit::{NewAuditEvent, Outcome};
+use crate::client_ip::limit_key;
 use crate::credential::Credential;
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::http::client_ip::limit_key;
 use crate::ratelimit::{RateDecision, RouteGroup};
 use crate::{SentryAgent, TokenId, scope};
 

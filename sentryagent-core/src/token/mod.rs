@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 pub use identity::{AgentIdentity, Introspection};
 pub(crate) use keys::Keyring;
 pub(crate) use request::TokenRefusal;
-pub use request::{ClientAuth, Form, TokenRequest, TokenResponse};
+pub use request::{ClientAuth, Form, TokenRequest, TokenResponse, bearer_token};
 pub use stored_key::{KeyState, SigningAlgorithm, StoredKey};
 
 use crate::{AgentId, TenantId, TokenId};

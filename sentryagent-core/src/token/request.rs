@@ -9,6 +9,13 @@ use serde::Serialize;
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// The value of a `Bearer` authorization header.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// How the client authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientAuth {

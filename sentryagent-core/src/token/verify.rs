@@ -289,7 +289,7 @@ impl SentryAgent {
         form: &Form,
         token: &str,
     ) -> Result<OAuthCaller, OAuthError> {
-        if let Some(bearer) = authorization.and_then(crate::http::bearer_token) {
+        if let Some(bearer) = authorization.and_then(super::bearer_token) {
             if bearer == token {
                 return Ok(OAuthCaller::Itself);
             }
