@@ -21,7 +21,7 @@ pub(crate) type Key = (TenantId, Date, &'static str);
 /// Counts not yet flushed, and the enforcement summaries.
 #[derive(Default)]
 pub(crate) struct Meter {
-    pub(crate) pending: DashMap<Key, u64>,
+    pending: DashMap<Key, u64>,
     pub(crate) summaries: DashMap<TenantId, Summary>,
 }
 
@@ -43,6 +43,11 @@ impl Meter {
 
     pub(crate) fn pending(&self, tenant: TenantId, day: Date, metric: &'static str) -> u64 {
         self.pending.get(&(tenant, day, metric)).map_or(0, |n| *n)
+    }
+
+    /// Counts a flush could not store, kept for the next one.
+    pub(crate) fn put_back(&self, key: Key, n: u64) {
+        *self.pending.entry(key).or_insert(0) += n;
     }
 
     pub(crate) fn drain(&self) -> Vec<(Key, u64)> {

@@ -45,12 +45,7 @@ impl SentryAgent {
         let mut failure = None;
         for ((tenant, day, metric), n) in inner.meter.drain() {
             if failure.is_some() {
-                inner
-                    .meter
-                    .pending
-                    .entry((tenant, day, metric))
-                    .and_modify(|c| *c += n)
-                    .or_insert(n);
+                inner.meter.put_back((tenant, day, metric), n);
                 continue;
             }
             match inner.stores.usage.add_usage(tenant, day, metric, n).await {
@@ -69,12 +64,7 @@ impl SentryAgent {
                     }
                 }
                 Err(e) => {
-                    inner
-                        .meter
-                        .pending
-                        .entry((tenant, day, metric))
-                        .and_modify(|c| *c += n)
-                        .or_insert(n);
+                    inner.meter.put_back((tenant, day, metric), n);
                     failure = Some(e);
                 }
             }
