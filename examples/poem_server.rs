@@ -21,11 +21,10 @@ async fn main() {
 async fn run() -> Result<(), common::BoxError> {
     let (idp, listener) = common::start().await?;
     common::spawn_background(&idp)?;
-    let app = Route::new()
+    let routes = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
-        .nest("/", sentryagent_poem::well_known(idp.clone()))
-        .at("/whoami", get(whoami))
-        .data(idp.clone());
+        .at("/whoami", get(whoami));
+    let app = sentryagent_poem::well_known(routes, idp.clone()).data(idp.clone());
     let bind = listener.local_addr()?;
     tracing::info!(%bind, "listening; API under /api/v1");
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
