@@ -89,7 +89,10 @@ fn walkthrough_against(example: &str) {
     }
     // Exactly the events the README names, in its order.
     let claimed = claimed_audit_trail();
-    assert!(!claimed.is_empty(), "README.md names the audit trail's events in backquotes");
+    assert!(
+        !claimed.is_empty(),
+        "README.md names the audit trail's events in backquotes"
+    );
     assert_eq!(
         audit_trail_printed(&stdout),
         claimed,
