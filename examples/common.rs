@@ -106,14 +106,15 @@ fn env(name: &str) -> Option<String> {
 /// (and lose) the only copy of the admin secret.
 pub(crate) async fn start() -> Result<(SentryAgent, TcpListener), BoxError> {
     let (idp, bind) = build().await?;
-    let listener = TcpListener::bind(bind)
-        .await
-        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    // Before listening: once the port answers, the spilled usage is in the store.
     match idp.recover_spilled_usage().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(counts = n, "usage spilled by an earlier shutdown stored"),
         Err(e) => tracing::warn!(error = %e, "spilled usage not stored yet; the usage flusher tries again"),
     }
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let default_tenant = match idp.first_tenant().await? {
         Some(tenant) => {
             tracing::info!("the store has tenants already; no default tenant made");
