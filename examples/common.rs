@@ -102,6 +102,12 @@ async fn reanchor_audit(config: &Config, tenant: TenantId) -> Result<(), BoxErro
 pub(crate) async fn start(config: &Config) -> Result<(SentryAgent, TcpListener), BoxError> {
     let idp = build(config).await?;
     let bind = config.backends.bind;
+    // Before listening: once the port answers, the spilled usage is in the store.
+    match idp.recover_spilled_usage().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(counts = n, "usage spilled by an earlier shutdown stored"),
+        Err(e) => tracing::warn!(error = %e, "spilled usage not stored yet; the background task tries again"),
+    }
     let listener = TcpListener::bind(bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;

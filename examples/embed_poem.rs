@@ -40,14 +40,15 @@ async fn reports(agent: Agent, Data(reports): Data<&Reports>) -> poem::Result<Js
 }
 
 fn app(idp: SentryAgent, reports_data: Reports) -> impl poem::Endpoint {
-    Route::new()
+    let routes = Route::new()
         // The whole API under a prefix of your choice.
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
-        // JWKS, discovery and DID documents, where clients look for them.
-        .nest("/", sentryagent_poem::well_known(idp.clone()))
         // Your own routes.
         .at("/whoami", get(whoami))
-        .at("/reports", get(reports))
+        .at("/reports", get(reports));
+    // JWKS, discovery and DID documents, where clients look for them, added
+    // beside your routes (no catch-all: your unknown paths stay yours).
+    sentryagent_poem::well_known(routes, idp.clone())
         // The `Agent` extractor finds the IdP in the request data.
         .data(idp)
         .data(reports_data)

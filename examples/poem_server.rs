@@ -24,12 +24,11 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
     let (idp, listener) = common::start(&config).await?;
     // Usage flushes and audit retention until the server stops.
     let background = idp.spawn_background();
-    let app = Route::new()
+    let routes = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
         .nest("/portal", sentryagent_portal::poem::endpoint(Portal::new("/api/v1")))
-        .nest("/", sentryagent_poem::well_known(idp.clone()))
-        .at("/whoami", get(whoami))
-        .data(idp.clone());
+        .at("/whoami", get(whoami));
+    let app = sentryagent_poem::well_known(routes, idp.clone()).data(idp.clone());
     let bind = listener.local_addr()?;
     tracing::info!(%bind, "listening; API under /api/v1");
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)

@@ -5,13 +5,48 @@ mod support;
 
 use support::{ExampleServer, Scratch, bash, fenced_blocks, require_tools, workspace_root};
 
+fn readme() -> String {
+    std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md")
+}
+
 fn walkthrough_block() -> String {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
-    fenced_blocks(&readme)
+    fenced_blocks(&readme())
         .into_iter()
         .find(|b| b.is(&["sh", "walkthrough"]))
         .expect("a ```sh walkthrough block in README.md")
         .body
+}
+
+/// The events the README says the audit trail lists, in its order: the
+/// backquoted names between "the audit trail lists" and "newest first".
+fn claimed_audit_trail() -> Vec<String> {
+    let readme = readme().split_whitespace().collect::<Vec<_>>().join(" ");
+    let start = readme
+        .find("the audit trail lists")
+        .expect("README.md says what the audit trail lists");
+    let claim = &readme[start..];
+    let claim = &claim[..claim.find("newest first").expect("… newest first")];
+    claim.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+/// The `action` of every JSON object in the walk-through's output that has
+/// one (only step 7's audit trail does), in order; lines that are not JSON
+/// (`revoke: 200`) are skipped.
+fn audit_trail_printed(stdout: &str) -> Vec<String> {
+    let mut actions = Vec::new();
+    let mut rest = stdout.trim_start();
+    while !rest.is_empty() {
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
+        match stream.next() {
+            Some(Ok(value)) => {
+                actions.extend(value.get("action").and_then(|a| a.as_str()).map(str::to_owned));
+                rest = &rest[stream.byte_offset()..];
+            }
+            _ => rest = rest.split_once('\n').map_or("", |(_, next)| next),
+        }
+        rest = rest.trim_start();
+    }
+    actions
 }
 
 #[test]
@@ -48,10 +83,19 @@ fn walkthrough_against(example: &str) {
         "revoke: 200",
         "\"code\": \"UNAUTHORIZED\"",
         "\"active\": false",
-        "\"action\": \"token.revoked\"",
-        "\"action\": \"agent.created\"",
         "\"valid\": true",
     ] {
         assert!(stdout.contains(expected), "`{expected}` missing from:\n{stdout}");
     }
+    // Exactly the events the README names, in its order.
+    let claimed = claimed_audit_trail();
+    assert!(
+        !claimed.is_empty(),
+        "README.md names the audit trail's events in backquotes"
+    );
+    assert_eq!(
+        audit_trail_printed(&stdout),
+        claimed,
+        "the audit trail printed on {example} and the one README.md describes"
+    );
 }

@@ -20,7 +20,9 @@ pub use sentryagent_core::resource::{Resource, ResourcePolicy};
 pub use sentryagent_core::{AgentIdentity, SentryAgent};
 
 /// The whole SentryAgent API as a router to nest under any prefix. It carries
-/// its own state, so it nests into a host router of any state type.
+/// its own state, so it nests into a host router of any state type. Unknown
+/// paths under the prefix answer the API's error envelope; the host's other
+/// paths keep the host's fallback, set before or after nesting.
 ///
 /// ```
 /// # async fn demo() -> Result<(), sentryagent_core::Error> {
@@ -29,7 +31,10 @@ pub use sentryagent_core::{AgentIdentity, SentryAgent};
 /// # Ok(()) }
 /// ```
 pub fn router<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
-    explorer(idp.clone()).merge(mount(idp, |_| true))
+    // Nested, this fallback answers only the paths under the prefix.
+    explorer(idp.clone())
+        .merge(mount(idp, |_| true))
+        .fallback(|| async { into_axum(HttpError::RouteNotFound.into()) })
 }
 
 /// The API explorer at `/docs/` (the core serves its files).
@@ -47,7 +52,21 @@ fn explorer<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
 
 /// Only the root documents (JWKS, RFC 8414 and OpenID discovery, and the
 /// agents' DID documents that `did:web` resolves at the root), for a
-/// host to serve at its root as well.
+/// host to merge at its root as well.
+///
+/// It has no fallback of its own: merged before or after the host's
+/// `.fallback(..)`, it never clashes with it, and the host's unknown paths
+/// get the host's answer (its fallback, or axum's plain 404).
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// let idp = sentryagent_axum::SentryAgent::builder().build().await?;
+/// let app: axum::Router = axum::Router::new()
+///     .fallback(|| async { (http::StatusCode::NOT_FOUND, "not here") })
+///     .merge(sentryagent_axum::well_known(idp.clone()))
+///     .nest("/api/v1", sentryagent_axum::router(idp));
+/// # Ok(()) }
+/// ```
 pub fn well_known<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
     mount(idp, |r| r.well_known)
 }
@@ -67,9 +86,8 @@ fn mount<S: Clone + Send + Sync + 'static>(idp: SentryAgent, keep: impl Fn(&Rout
             }),
         );
     }
-    router
-        .fallback(|| async { into_axum(HttpError::RouteNotFound.into()) })
-        .method_not_allowed_fallback(|| async { into_axum(HttpError::MethodNotAllowed.into()) })
+    // Per route, so it never meets a host's fallback.
+    router.method_not_allowed_fallback(|| async { into_axum(HttpError::MethodNotAllowed.into()) })
 }
 
 async fn handle(idp: &SentryAgent, route: &'static Route, request: axum::extract::Request) -> Response {

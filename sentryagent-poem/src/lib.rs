@@ -27,7 +27,7 @@ pub fn endpoint(idp: SentryAgent) -> poem::Route {
     let page = idp.clone();
     let files = idp.clone();
     let bare = idp.clone();
-    mount(idp, |_| true)
+    mount(poem::Route::new(), idp, |_| true)
         // The API explorer at `/docs/` (the core serves its files).
         .at("/docs", poem::get(make_sync(move |_| into_poem(bare.explorer(None)))))
         .at(
@@ -40,17 +40,35 @@ pub fn endpoint(idp: SentryAgent) -> poem::Route {
                 into_poem(files.explorer(Some(req.raw_path_param("file").unwrap_or_default())))
             })),
         )
+        // Nested, this catch-all answers only the paths under the prefix.
+        .at("/*", make_sync(|_| answer(HttpError::RouteNotFound)))
 }
 
-/// Only the root documents (JWKS, RFC 8414 and OpenID discovery, and the
-/// agents' DID documents that `did:web` resolves at the root), for a host to
-/// serve at its root as well: `.nest("/", well_known(idp))`. Like
-/// [`endpoint`], it answers the host's unmatched paths with the API's envelope.
-pub fn well_known(idp: SentryAgent) -> poem::Route {
-    mount(idp, |r| r.well_known)
+/// Adds the root documents (JWKS, RFC 8414 and OpenID discovery, and the
+/// agents' DID documents that `did:web` resolves at the root) to the host's
+/// own `route`, beside its paths.
+///
+/// It adds no catch-all: whether the host's own `/*` route comes before or
+/// after, they never clash, and the host's unknown paths get the host's
+/// answer (its `/*` route, or poem's 404). (Nesting at `/` would take every
+/// path the host does not match, and clash with a host's `/*`.)
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// use poem::{Route, endpoint::make_sync, http::StatusCode};
+///
+/// let idp = sentryagent_poem::SentryAgent::builder().build().await?;
+/// let host = Route::new()
+///     .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
+///     .at("/*", make_sync(|_| StatusCode::NOT_FOUND));
+/// let app = sentryagent_poem::well_known(host, idp);
+/// # Ok(()) }
+/// ```
+pub fn well_known(route: poem::Route, idp: SentryAgent) -> poem::Route {
+    mount(route, idp, |r| r.well_known)
 }
 
-fn mount(idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> poem::Route {
+fn mount(mut router: poem::Route, idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> poem::Route {
     // poem takes a path's methods together; the table lists routes one by one.
     let mut paths: Vec<(&'static str, Vec<&'static Route>)> = Vec::new();
     for route in routes().iter().filter(|r| keep(r)) {
@@ -59,11 +77,10 @@ fn mount(idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> poem::Route {
             None => paths.push((route.path, vec![route])),
         }
     }
-    let mut router = poem::Route::new();
     for (path, same_path) in paths {
         router = router.at(poem_path(path), methods(&idp, &same_path));
     }
-    router.at("/*", make_sync(|_| answer(HttpError::RouteNotFound)))
+    router
 }
 
 /// One path's routes. As with axum, a `GET` route answers `HEAD` too (the

@@ -11,11 +11,10 @@ async fn whoami(agent: Agent) -> Json<AgentIdentity> {
 }
 
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
-    let app = Route::new()
+    let routes = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
-        .nest("/", sentryagent_poem::well_known(idp.clone()))
-        .at("/whoami", get(whoami))
-        .data(idp);
+        .at("/whoami", get(whoami));
+    let app = sentryagent_poem::well_known(routes, idp.clone()).data(idp);
     let acceptor = TcpAcceptor::from_tokio(listener).expect("a poem acceptor on the listener");
     tokio::spawn(async move {
         let _ = Server::new_with_acceptor(acceptor).run(app).await;

@@ -11,8 +11,11 @@
 //!   `async`.
 //! - [`Coverage`]: the suite also checks that its cases send a request to
 //!   every route of the core's table, on each adapter.
+//! - [`composition`]: the adapters beside a host's own routes and fallback,
+//!   mounted in either order.
 
 mod backend;
+pub mod composition;
 pub mod conformance;
 mod coverage;
 pub mod hot_state;
