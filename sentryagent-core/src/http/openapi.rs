@@ -14,13 +14,13 @@ use utoipa::OpenApi as _;
 
 use super::error::ErrorBody;
 use super::{Auth, routes};
-use crate::{OAuthError, SentryAgent, Settings, TokenId};
+use crate::{OAuthError, SentryAgent, Settings};
 
 /// What the document has beside its operations: the schemas no operation
 /// names on its own, and the tags.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    components(schemas(OAuthError, ErrorBody, TokenId)),
+    components(schemas(OAuthError, ErrorBody)),
     tags(
         (name = "Tenants", description = "Sign-up and the caller's tenant."),
         (name = "Agents", description = "The agent registry."),

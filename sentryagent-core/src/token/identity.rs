@@ -106,6 +106,8 @@ impl utoipa::ToSchema for Introspection {
             "IntrospectedClaims".into(),
             <IntrospectedClaims as utoipa::PartialSchema>::schema(),
         ));
+        // And the schemas the claims refer to (`TokenId`, …).
+        <IntrospectedClaims as utoipa::ToSchema>::schemas(schemas);
     }
 }
 
