@@ -61,3 +61,60 @@ fn the_check_finds_a_cycle() {
     assert!(!ok, "a cycle goes unnoticed:\n{report}");
     assert!(report.contains("feature/service -> store"), "{report}");
 }
+
+/// The store fields (`stores.<name>`) a source file reads or writes.
+fn stores_used(text: &str) -> std::collections::BTreeSet<String> {
+    let mut used = std::collections::BTreeSet::new();
+    for (i, _) in text.match_indices("stores") {
+        let rest = text[i + "stores".len()..].trim_start();
+        let Some(rest) = rest.strip_prefix('.') else {
+            continue;
+        };
+        let name: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && text[..i].ends_with(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
+            used.insert(name);
+        }
+    }
+    used
+}
+
+/// Each feature service says in its header which stores it needs, and the
+/// header stays true: it names exactly the stores the code reaches.
+#[test]
+fn each_service_states_the_stores_it_needs() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut services: Vec<PathBuf> = std::fs::read_dir(&src)
+        .expect("src")
+        .filter_map(|e| e.ok().map(|e| e.path().join("service.rs")))
+        .filter(|p| p.exists())
+        .collect();
+    services.extend(["federation/exchange.rs", "token/issue.rs", "token/verify.rs"].map(|f| src.join(f)));
+    assert!(services.len() >= 12, "the feature services: {services:?}");
+    for path in services {
+        let text = std::fs::read_to_string(&path).expect("a service");
+        let (header, code) = text.split_at(text.find("\nuse ").unwrap_or(0));
+        let stated = header
+            .lines()
+            .find_map(|l| l.strip_prefix("//! Stores it needs: "))
+            .unwrap_or_else(|| panic!("{}: no `//! Stores it needs:` line", path.display()));
+        let stated: std::collections::BTreeSet<String> = if stated == "none." {
+            Default::default()
+        } else {
+            stated
+                .trim_end_matches('.')
+                .split(", ")
+                .map(|s| s.trim_matches('`').to_owned())
+                .collect()
+        };
+        assert_eq!(
+            stated,
+            stores_used(code),
+            "{}: the header names other stores than the code uses",
+            path.display()
+        );
+    }
+}
