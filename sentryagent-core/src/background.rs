@@ -29,6 +29,10 @@ impl SentryAgent {
     ///   [`usage_flush_interval`](crate::SentryAgentBuilder::usage_flush_interval);
     /// - the audit log is pruned past each tenant's retention at start and every
     ///   [`audit_retention_interval`](crate::SentryAgentBuilder::audit_retention_interval);
+    /// - a durable store that bounds its audit history (the in-memory store)
+    ///   has the oldest events past the bound pruned every
+    ///   [`audit_history_interval`](crate::SentryAgentBuilder::audit_history_interval)
+    ///   ([`bound_audit_history`](Self::bound_audit_history));
     /// - with [`signing_key_rotation`](crate::SentryAgentBuilder::signing_key_rotation),
     ///   the signing key is rotated once it is that old, and another
     ///   instance's rotation is picked up.
@@ -58,6 +62,7 @@ impl SentryAgent {
             let mut flush = every(jobs.usage_flush_interval);
             flush.tick().await;
             let mut retention = every(jobs.audit_retention_interval);
+            let mut history = every(jobs.audit_history_interval);
             let mut keys = every(jobs.key_rotation.map_or(KEY_CHECK, |age| age.min(KEY_CHECK)));
             keys.tick().await;
             tokio::pin!(shutdown);
@@ -66,6 +71,7 @@ impl SentryAgent {
                     () = &mut shutdown => break,
                     _ = flush.tick() => self.flush_job().await,
                     _ = retention.tick() => self.retention_job().await,
+                    _ = history.tick(), if jobs.audit_history_limit.is_some() => self.history_job().await,
                     _ = keys.tick(), if jobs.key_rotation.is_some() => self.key_job().await,
                 }
             }
@@ -86,6 +92,14 @@ impl SentryAgent {
         match self.prune_audit(crate::time::now()).await {
             Ok(n) => tracing::info!(pruned = n, "audit retention pass"),
             Err(e) => tracing::warn!(error = %e, "audit retention pass failed; tried again at the next one"),
+        }
+    }
+
+    async fn history_job(&self) {
+        match self.bound_audit_history().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(pruned = n, "audit history bound applied"),
+            Err(e) => tracing::warn!(error = %e, "audit history bound not applied; tried again at the next turn"),
         }
     }
 

@@ -169,6 +169,7 @@ impl SentryAgentBuilder {
             name: store.backend_name(),
             batches: store.batches_audit_writes(),
             health: store.clone().health_check(),
+            history_limit: store.audit_history_limit(),
             stores: Stores::new(store),
         });
         self
@@ -312,6 +313,13 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// How often [`SentryAgent::background`] applies the durable store's
+    /// bound on audit history (default 60 s; at least one second).
+    pub fn audit_history_interval(mut self, interval: Duration) -> Self {
+        self.settings.background.audit_history_interval = interval.max(Duration::from_secs(1));
+        self
+    }
+
     /// How long a tenant's tier and usage summary are cached (default 60 s).
     pub fn quota_cache_ttl(mut self, ttl: Duration) -> Self {
         self.settings.quota_cache_ttl = ttl;
@@ -417,8 +425,10 @@ impl SentryAgentBuilder {
             shared_usage,
             health_checks,
             batches,
+            history_limit,
             names,
         } = backends;
+        settings.background.audit_history_limit = history_limit;
         let server_key = self.server_key.unwrap_or_else(ServerKey::random);
         let keys = Keyring::load(stores.keys.clone(), settings.algorithm).await?;
         let chain = AuditChain::new(server_key.clone());
@@ -461,6 +471,7 @@ impl SentryAgentBuilder {
 /// A durable store as [`SentryAgentBuilder::durable`] took it.
 struct Durable {
     name: &'static str,
+    history_limit: Option<u64>,
     batches: bool,
     health: Option<Arc<dyn HealthCheck>>,
     stores: Stores,
@@ -483,6 +494,8 @@ struct Backends {
     shared_usage: Option<Arc<dyn UsageCounters>>,
     health_checks: Vec<Arc<dyn HealthCheck>>,
     batches: bool,
+    /// The durable store's bound on audit history (none for explicit stores).
+    history_limit: Option<u64>,
     names: String,
 }
 
@@ -498,6 +511,7 @@ impl Backends {
             let memory = Arc::new(MemoryStore::new());
             Durable {
                 name: "memory",
+                history_limit: memory.audit_history_limit(),
                 batches: false,
                 health: None,
                 stores: Stores::new(memory),
@@ -538,6 +552,7 @@ impl Backends {
         };
         Self {
             names,
+            history_limit: if explicit { None } else { durable.history_limit },
             stores,
             rate_limiter: rate_limiter
                 .or(limiter)

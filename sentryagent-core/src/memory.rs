@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
-use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
+use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
 use crate::billing::Subscription;
 use crate::credential::{Credential, CredentialStatus};
 use crate::did::{AgentKey, DidSubject};
@@ -40,6 +40,19 @@ pub struct MemoryStore {
     billing_events: Mutex<HashSet<String>>,
     trust_policies: RwLock<BTreeMap<crate::TrustPolicyId, crate::federation::TrustPolicy>>,
     agent_keys: RwLock<HashMap<(TenantId, AgentId), Vec<AgentKey>>>,
+    history: HistoryLimit,
+}
+
+/// The audit events per tenant the in-memory store keeps by default: about
+/// 130 MiB of a busy tenant's history (some 1.3 KiB an event).
+pub const DEFAULT_AUDIT_HISTORY: u64 = 100_000;
+
+struct HistoryLimit(Option<u64>);
+
+impl Default for HistoryLimit {
+    fn default() -> Self {
+        Self(Some(DEFAULT_AUDIT_HISTORY))
+    }
 }
 
 #[derive(Default)]
@@ -102,6 +115,15 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// At most `limit` audit events per tenant ([`DEFAULT_AUDIT_HISTORY`]
+    /// unless set; `None` keeps every event, for as long as the process has
+    /// memory). The background task prunes the oldest past it through the
+    /// retention anchor, so the chain still verifies.
+    pub fn with_audit_history_limit(mut self, limit: Option<u64>) -> Self {
+        self.history = HistoryLimit(limit);
+        self
     }
 
     fn log(&self, tenant: TenantId) -> Arc<Mutex<TenantLog>> {
@@ -479,10 +501,16 @@ impl AuditStore for MemoryStore {
         Ok(Some(head))
     }
 
-    async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {
+    async fn prune_audit(&self, tenant: TenantId, cut: AuditCut, chain: &AuditChain) -> StoreResult<u64> {
         let log = self.log(tenant);
         let mut log = lock(&log);
-        let Some(cut) = log.events.iter().rposition(|e| e.at < before) else {
+        let cut = match cut {
+            AuditCut::Before(before) => log.events.iter().rposition(|e| e.at < before),
+            AuditCut::KeepNewest(keep) => usize::try_from(keep)
+                .ok()
+                .and_then(|keep| log.events.len().checked_sub(keep + 1)),
+        };
+        let Some(cut) = cut else {
             return Ok(0);
         };
         let last = &log.events[cut];
@@ -615,6 +643,10 @@ impl SubscriptionStore for MemoryStore {
 impl crate::store::DurableStore for MemoryStore {
     fn backend_name(&self) -> &'static str {
         "memory"
+    }
+
+    fn audit_history_limit(&self) -> Option<u64> {
+        self.history.0
     }
 }
 

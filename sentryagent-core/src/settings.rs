@@ -100,6 +100,14 @@ pub struct BackgroundSettings {
     /// The audit log is pruned past each tenant's retention this often,
     /// first at start (default daily).
     pub audit_retention_interval: Duration,
+    /// At most this many audit events per tenant are kept, the oldest pruned
+    /// through the retention anchor every
+    /// [`audit_history_interval`](Self::audit_history_interval): what the
+    /// durable store asks for (the in-memory store's bound), `None` for a
+    /// database.
+    pub audit_history_limit: Option<u64>,
+    /// How often the history bound is applied (default 60 s).
+    pub audit_history_interval: Duration,
     /// The signing key is rotated once it is this old (default: never; the
     /// host may call [`SentryAgent::rotate_signing_keys`](crate::SentryAgent::rotate_signing_keys)).
     pub key_rotation: Option<Duration>,
@@ -110,6 +118,8 @@ impl Default for BackgroundSettings {
         Self {
             usage_flush_interval: Duration::from_secs(60),
             audit_retention_interval: Duration::from_secs(24 * 3600),
+            audit_history_limit: None,
+            audit_history_interval: Duration::from_secs(60),
             key_rotation: None,
         }
     }

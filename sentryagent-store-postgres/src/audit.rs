@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use sentryagent_core::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent, Outcome};
+use sentryagent_core::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent, Outcome};
 use sentryagent_core::store::AuditStore;
 use sentryagent_core::{AgentId, EventId, StoreError, StoreResult, TenantId};
 use sqlx::{Postgres, QueryBuilder};
@@ -399,7 +399,7 @@ impl AuditStore for PgStore {
         Ok(Some(head))
     }
 
-    async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {
+    async fn prune_audit(&self, tenant: TenantId, cut: AuditCut, chain: &AuditChain) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.store()?;
         // Hold the head so no append interleaves with the cut.
         let locked: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_heads WHERE tenant_id = $1 FOR UPDATE")
@@ -410,11 +410,19 @@ impl AuditStore for PgStore {
         if locked.is_none() {
             return Ok(0);
         }
-        let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT seq, hash FROM audit_events WHERE tenant_id = $1 AND at < $2 ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(tenant.as_uuid())
-        .bind(before)
+        let last: Option<(i64, Vec<u8>)> = match cut {
+            AuditCut::Before(before) => sqlx::query_as(
+                "SELECT seq, hash FROM audit_events WHERE tenant_id = $1 AND at < $2 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(tenant.as_uuid())
+            .bind(before),
+            // The newest `keep` stay: the cut is the one after them.
+            AuditCut::KeepNewest(keep) => sqlx::query_as(
+                "SELECT seq, hash FROM audit_events WHERE tenant_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1",
+            )
+            .bind(tenant.as_uuid())
+            .bind(i64::try_from(keep).unwrap_or(i64::MAX)),
+        }
         .fetch_optional(&mut *tx)
         .await
         .store()?;

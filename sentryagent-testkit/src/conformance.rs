@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use sentryagent_core::agent::{Agent, AgentQuery, AgentStatus};
-use sentryagent_core::audit::{AuditChain, AuditQuery, NewAuditEvent, Outcome};
+use sentryagent_core::audit::{AuditChain, AuditCut, AuditQuery, NewAuditEvent, Outcome};
 use sentryagent_core::credential::{Credential, CredentialStatus};
 use sentryagent_core::secret::ServerKey;
 use sentryagent_core::store::{RevocationList, Store};
@@ -468,7 +468,7 @@ pub async fn audit_prune_leaves_an_anchor<S: TestStore>(store: Arc<S>) {
         )
         .await
         .expect("append");
-    let cut = time::now() - ::time::Duration::days(90);
+    let cut = AuditCut::Before(time::now() - ::time::Duration::days(90));
     assert_eq!(store.prune_audit(t, cut, &chain).await.expect("prune"), 3);
     assert_eq!(store.prune_audit(t, cut, &chain).await.expect("prune"), 0);
     assert_eq!(store.prune_audit(TenantId::new(), cut, &chain).await.expect("prune"), 0);
@@ -482,6 +482,52 @@ pub async fn audit_prune_leaves_an_anchor<S: TestStore>(store: Arc<S>) {
         verifier.feed(e);
     }
     assert!(verifier.finish().valid);
+}
+
+/// A bound on history keeps the newest events and anchors the cut, so the
+/// rest still verifies; a tenant within the bound loses nothing.
+pub async fn audit_prune_keeping_the_newest_leaves_an_anchor<S: TestStore>(store: Arc<S>) {
+    let chain = AuditChain::new(ServerKey::random());
+    let t = TenantId::new();
+    let events = (0..7).map(|_| event("token.issued", None)).collect();
+    store.append_audit(t, events, &chain).await.expect("append");
+    assert_eq!(
+        store
+            .prune_audit(t, AuditCut::KeepNewest(7), &chain)
+            .await
+            .expect("prune"),
+        0
+    );
+    assert_eq!(
+        store
+            .prune_audit(t, AuditCut::KeepNewest(3), &chain)
+            .await
+            .expect("prune"),
+        4
+    );
+    assert_eq!(
+        store
+            .prune_audit(t, AuditCut::KeepNewest(3), &chain)
+            .await
+            .expect("prune"),
+        0
+    );
+    let anchor = store.audit_anchor(t).await.expect("anchor").expect("present");
+    assert_eq!(anchor.seq, 4);
+    let rest = store.audit_chain(t, 0, 100).await.expect("chain");
+    assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5, 6, 7]);
+    let checkpoint = store.audit_checkpoint(t).await.expect("checkpoint");
+    let mut verifier = chain.verifier(t, Some(&anchor), checkpoint);
+    for e in &rest {
+        verifier.feed(e);
+    }
+    assert!(verifier.finish().valid);
+    // Appends go on after the cut.
+    store
+        .append_audit(t, vec![event("token.issued", None)], &chain)
+        .await
+        .expect("append");
+    assert_eq!(store.audit_chain(t, 0, 100).await.expect("chain").len(), 4);
 }
 
 /// Signing keys are stored, replaced by kid, and deleted.

@@ -168,6 +168,17 @@ pub struct AuditEvent {
     pub hash: [u8; 32],
 }
 
+/// Where a prune cuts a tenant's chain: the events up to the cut go, as a
+/// prefix, and the last of them becomes the retention anchor, so the rest
+/// still verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditCut {
+    /// The events older than this instant (retention by age).
+    Before(OffsetDateTime),
+    /// All but the newest this many events (a bound on the history kept).
+    KeepNewest(u64),
+}
+
 /// Filters and page position of an audit query, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditQuery {

@@ -178,6 +178,35 @@ impl crate::SentryAgent {
         Ok(Some(lost_at))
     }
 
+    /// Prunes each tenant's oldest audit events past the durable store's
+    /// history bound ([`DurableStore::audit_history_limit`](crate::store::DurableStore::audit_history_limit):
+    /// the in-memory store's), through the retention anchor, so
+    /// `GET /audit/verify` stays valid. The background task runs it; returns
+    /// how many events went (0 without a bound).
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn bound_audit_history(&self) -> Result<u64, crate::Error> {
+        let Some(keep) = self.inner.settings.background.audit_history_limit else {
+            return Ok(0);
+        };
+        let stores = &self.inner.stores;
+        let (mut after, mut pruned) = (None, 0);
+        loop {
+            let tenants = stores.tenants.tenants(after, 500).await?;
+            for tenant in &tenants {
+                pruned += stores
+                    .audit
+                    .prune_audit(tenant.id, AuditCut::KeepNewest(keep), &self.inner.chain)
+                    .await?;
+            }
+            match tenants.last() {
+                Some(last) if tenants.len() == 500 => after = Some(last.id),
+                _ => return Ok(pruned),
+            }
+        }
+    }
+
     /// Deletes every tenant's events older than its tier's retention window,
     /// leaving an anchor so the chains stay verifiable. Returns how many
     /// events were deleted. The example server runs it daily.
@@ -193,7 +222,10 @@ impl crate::SentryAgent {
             for tenant in &tenants {
                 let days = self.inner.settings.tiers.get(&tenant.tier).limits.audit_retention_days;
                 let cutoff = now - time::Duration::days(i64::from(days));
-                pruned += stores.audit.prune_audit(tenant.id, cutoff, &self.inner.chain).await?;
+                pruned += stores
+                    .audit
+                    .prune_audit(tenant.id, AuditCut::Before(cutoff), &self.inner.chain)
+                    .await?;
             }
             match tenants.last() {
                 Some(last) if tenants.len() == 500 => after = Some(last.id),

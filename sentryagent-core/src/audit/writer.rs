@@ -189,7 +189,6 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use time::OffsetDateTime;
     use tokio::sync::Notify;
 
     use super::*;
@@ -251,8 +250,13 @@ mod tests {
         async fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> StoreResult<Option<ChainMark>> {
             self.inner.reanchor_audit(tenant, chain).await
         }
-        async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64> {
-            self.inner.prune_audit(tenant, before, chain).await
+        async fn prune_audit(
+            &self,
+            tenant: TenantId,
+            cut: crate::audit::AuditCut,
+            chain: &AuditChain,
+        ) -> StoreResult<u64> {
+            self.inner.prune_audit(tenant, cut, chain).await
         }
     }
 

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
-use crate::audit::{AuditChain, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
+use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
 use crate::billing::Subscription;
 use crate::credential::Credential;
 use crate::did::{AgentKey, DidSubject};
@@ -138,10 +138,10 @@ pub trait AuditStore: Send + Sync + 'static {
     /// was; `None` (and nothing changed) when the checkpoint is intact or
     /// the chain empty.
     async fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> StoreResult<Option<ChainMark>>;
-    /// Deletes the tenant's events older than `before`, as a prefix of the
-    /// chain, and stores the anchor ([`AuditChain::anchor`]) of the last one
+    /// Deletes the tenant's events up to `cut`, as a prefix of the chain,
+    /// and stores the anchor ([`AuditChain::anchor`]) of the last one
     /// deleted. Returns how many were deleted.
-    async fn prune_audit(&self, tenant: TenantId, before: OffsetDateTime, chain: &AuditChain) -> StoreResult<u64>;
+    async fn prune_audit(&self, tenant: TenantId, cut: AuditCut, chain: &AuditChain) -> StoreResult<u64>;
 }
 
 /// Token signing keys.
@@ -315,6 +315,14 @@ pub trait DurableStore: Store + RevocationList + ReplayGuard {
     /// true where an append is a network round trip.
     fn batches_audit_writes(&self) -> bool {
         false
+    }
+
+    /// At most how many audit events per tenant it keeps (`None`: no bound);
+    /// [`SentryAgent::background`](crate::SentryAgent::background) prunes the
+    /// oldest past it through the retention anchor. The in-memory store
+    /// bounds its history; a database does not need to.
+    fn audit_history_limit(&self) -> Option<u64> {
+        None
     }
 
     /// The probe `GET /health/detailed` and `/health/ready` run against

@@ -1,0 +1,68 @@
+//! The in-memory store keeps a bounded audit history: the background task
+//! prunes each tenant's oldest events past the bound through the retention
+//! anchor, so the chain still verifies and the newest events stay.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sentryagent_core::audit::{NewAuditEvent, Outcome};
+use sentryagent_core::memory::DEFAULT_AUDIT_HISTORY;
+use sentryagent_core::store::{AuditStore, DurableStore};
+use sentryagent_core::{MemoryStore, SentryAgent};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_task_bounds_the_in_memory_audit_history() {
+    let store = Arc::new(MemoryStore::new().with_audit_history_limit(Some(20)));
+    let idp = SentryAgent::builder()
+        .durable(store.clone())
+        .audit_history_interval(Duration::from_secs(1))
+        .build()
+        .await
+        .expect("build");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant").tenant.id;
+    for i in 0..60 {
+        let event = NewAuditEvent::new("test.event", Outcome::Success, "test").detail("i", i);
+        idp.record(tenant, vec![event]).await.expect("record");
+    }
+    let kept = || async { store.audit_chain(tenant, 0, 1_000).await.expect("chain") };
+    assert!(kept().await.len() > 60, "nothing pruned before the task runs");
+
+    let background = idp.spawn_background();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kept().await.len() > 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the background task did not bound the history"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    background.stop().await;
+
+    let events = kept().await;
+    assert_eq!(events.len(), 20, "exactly the newest 20 stay");
+    assert_eq!(
+        events.last().map(|e| e.details["i"].clone()),
+        Some(59.into()),
+        "the newest event stays"
+    );
+    let verified = idp.verify_audit_chain(tenant).await.expect("verify");
+    assert!(verified.valid, "the chain verifies from the anchor: {verified:?}");
+    let anchor = store.audit_anchor(tenant).await.expect("anchor").expect("an anchor");
+    assert_eq!(anchor.seq + 1, events[0].seq, "the anchor is the last event pruned");
+}
+
+#[tokio::test]
+async fn the_bound_is_a_default_of_the_in_memory_store_and_can_be_lifted() {
+    assert_eq!(MemoryStore::new().audit_history_limit(), Some(DEFAULT_AUDIT_HISTORY));
+    let unbounded = Arc::new(MemoryStore::new().with_audit_history_limit(None));
+    let idp = SentryAgent::builder().durable(unbounded).build().await.expect("build");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant").tenant.id;
+    idp.record(tenant, vec![NewAuditEvent::new("test.event", Outcome::Success, "test")])
+        .await
+        .expect("record");
+    assert_eq!(
+        idp.bound_audit_history().await.expect("bound"),
+        0,
+        "no bound, nothing pruned"
+    );
+}
