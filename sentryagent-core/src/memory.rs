@@ -78,6 +78,15 @@ struct TenantLog {
 }
 
 impl TenantLog {
+    /// Deletes the events up to index `cut` and anchors the last of them,
+    /// so the rest still verifies. Returns how many went.
+    fn cut(&mut self, tenant: TenantId, cut: usize, chain: &AuditChain) -> u64 {
+        let last = &self.events[cut];
+        self.anchor = Some(chain.anchor(tenant, last.seq, last.hash));
+        self.events.drain(..=cut);
+        cut as u64 + 1
+    }
+
     /// The head to append onto when there is no checkpoint: the genesis of
     /// an empty chain, or, when events (or a retention anchor) remain, their
     /// last one marked lost, so appends go on without vouching for them.
@@ -454,6 +463,15 @@ impl AuditStore for MemoryStore {
         }
         log.events.extend(sealed.iter().cloned());
         log.checkpoint = Some(head);
+        // Between the background task's passes a fast writer could still
+        // fill memory: at twice the bound the log is cut back to it here, so
+        // memory stays bounded whatever the rate.
+        if let Some(limit) = self.history.0.and_then(|l| usize::try_from(l).ok())
+            && log.events.len() > limit.saturating_mul(2)
+        {
+            let cut = log.events.len() - limit - 1;
+            log.cut(tenant, cut, chain);
+        }
         Ok(sealed)
     }
 
@@ -510,13 +528,7 @@ impl AuditStore for MemoryStore {
                 .ok()
                 .and_then(|keep| log.events.len().checked_sub(keep + 1)),
         };
-        let Some(cut) = cut else {
-            return Ok(0);
-        };
-        let last = &log.events[cut];
-        log.anchor = Some(chain.anchor(tenant, last.seq, last.hash));
-        log.events.drain(..=cut);
-        Ok(cut as u64 + 1)
+        Ok(cut.map_or(0, |cut| log.cut(tenant, cut, chain)))
     }
 }
 
