@@ -524,9 +524,11 @@ impl AuditStore for MemoryStore {
         let mut log = lock(&log);
         let cut = match cut {
             AuditCut::Before(before) => log.events.iter().rposition(|e| e.at < before),
+            // A bound past what memory can hold keeps everything.
             AuditCut::KeepNewest(keep) => usize::try_from(keep)
                 .ok()
-                .and_then(|keep| log.events.len().checked_sub(keep + 1)),
+                .and_then(|keep| keep.checked_add(1))
+                .and_then(|kept| log.events.len().checked_sub(kept)),
         };
         Ok(cut.map_or(0, |cut| log.cut(tenant, cut, chain)))
     }

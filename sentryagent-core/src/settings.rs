@@ -94,6 +94,7 @@ pub struct Settings {
 /// How often [`SentryAgent::background`](crate::SentryAgent::background)
 /// runs each of its jobs.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BackgroundSettings {
     /// Usage counts are added to the store this often (default 60 s).
     pub usage_flush_interval: Duration,

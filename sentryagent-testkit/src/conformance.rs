@@ -491,6 +491,10 @@ pub async fn audit_prune_keeping_the_newest_leaves_an_anchor<S: TestStore>(store
     let t = TenantId::new();
     let events = (0..7).map(|_| event("token.issued", None)).collect();
     store.append_audit(t, events, &chain).await.expect("append");
+    for keep in [u64::MAX, 7] {
+        let pruned = store.prune_audit(t, AuditCut::KeepNewest(keep), &chain).await;
+        assert_eq!(pruned.expect("prune"), 0, "keeping {keep} of 7 prunes nothing");
+    }
     assert_eq!(
         store
             .prune_audit(t, AuditCut::KeepNewest(7), &chain)
