@@ -14,7 +14,9 @@ use sentryagent_core::{Caller, Error, OAuthErrorCode, SentryAgent};
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 use sentryagent_testkit::services::{self, OwnPostgres};
 
-const SECRET: &[u8] = b"an-instance-shared-secret-of-32-bytes!";
+mod support;
+
+use support::{SECRET, basic, drop_schema, instance};
 
 async fn store(url: &str, schema: &str) -> Option<Arc<PgStore>> {
     let options = PgOptions::default()
@@ -25,31 +27,6 @@ async fn store(url: &str, schema: &str) -> Option<Arc<PgStore>> {
         Ok(store) => Some(Arc::new(store)),
         Err(e) => services::unavailable("PostgreSQL behaviour suite", &e),
     }
-}
-
-async fn instance(store: Arc<PgStore>) -> SentryAgent {
-    SentryAgent::builder()
-        .server_secret(SECRET)
-        .expect("secret")
-        .durable(store)
-        // These tests register more agents than the free tier allows.
-        .enforce_tiers(false)
-        .build()
-        .await
-        .expect("build")
-}
-
-async fn drop_schema(store: &PgStore) {
-    let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", store.schema());
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await;
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
 }
 
 async fn token(idp: &SentryAgent, id: &str, secret: &str) -> Result<String, sentryagent_core::OAuthError> {

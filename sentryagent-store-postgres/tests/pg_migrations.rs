@@ -14,7 +14,9 @@ use sentryagent_core::secret::ServerKey;
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 use sentryagent_testkit::services;
 
-const SECRET: &[u8] = b"an-instance-shared-secret-of-32-bytes!";
+mod support;
+
+use support::{SECRET, drop_schema_named};
 
 /// A pool on `schema` with the migrations up to `version` applied, kept
 /// where the store keeps them.
@@ -108,11 +110,7 @@ async fn audit_chains_from_before_0006_verify_and_grow() {
     let verified = idp.verify_audit_chain(tenant).await.expect("verify");
     assert!(verified.valid && verified.checked == 6, "{verified:?}");
 
-    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&pool)
-        .await
-        .expect("drop the test schema");
+    drop_schema_named(&pool, &schema).await;
 }
 
 /// 0005 (the trust model: `agents.origin`, `trust_policies.max_scopes`):
@@ -172,11 +170,7 @@ async fn agents_and_policies_from_before_0005_read_back() {
         "an old bootstrap policy gets the new default ceiling: none"
     );
 
-    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&pool)
-        .await
-        .expect("drop the test schema");
+    drop_schema_named(&pool, &schema).await;
 }
 
 /// 0008 (`used_ids`, the replay guard): a database at 0007 migrates, and two
@@ -206,9 +200,5 @@ async fn the_replay_guard_arrives_with_0008() {
         "an expired id is forgotten"
     );
 
-    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&pool)
-        .await
-        .expect("drop the test schema");
+    drop_schema_named(&pool, &schema).await;
 }

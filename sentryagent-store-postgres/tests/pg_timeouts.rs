@@ -17,7 +17,9 @@ use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 use sentryagent_testkit::services;
 use serde_json::Value;
 
-const SECRET: &[u8] = b"an-instance-shared-secret-of-32-bytes!";
+mod support;
+
+use support::{SECRET, basic, drop_schema, instance};
 
 /// A store on a schema of its own, whose statements give up on a lock
 /// after `lock_timeout` and in any case after `statement_timeout`.
@@ -32,29 +34,6 @@ async fn store(lock_timeout: Duration, statement_timeout: Duration) -> Option<Ar
         Ok(store) => Some(Arc::new(store)),
         Err(e) => services::unavailable("PostgreSQL timeouts", &e),
     }
-}
-
-async fn instance(store: Arc<PgStore>) -> SentryAgent {
-    SentryAgent::builder()
-        .server_secret(SECRET)
-        .expect("secret")
-        .durable(store)
-        .build()
-        .await
-        .expect("build")
-}
-
-async fn drop_schema(store: &PgStore) {
-    let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", store.schema());
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await;
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
 }
 
 /// `POST /oauth2/token` through the core's route layer, as an adapter sends it.
