@@ -42,23 +42,6 @@ fn command(database: &str, schema: &str, port: u16, log: &Path) -> Command {
     c
 }
 
-async fn token(client: &reqwest::Client, server: &SpawnedServer, id: &str, secret: &str) -> String {
-    let answer: Value = client
-        .post(server.url("/api/v1/oauth2/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("json");
-    answer["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a token: {answer}"))
-        .to_owned()
-}
-
 async fn get(client: &reqwest::Client, server: &SpawnedServer, path: &str, token: &str) -> Value {
     client
         .get(server.url(path))
@@ -132,7 +115,7 @@ async fn a_failed_start_loses_no_secret_and_a_lost_one_is_recovered() {
         server.value("SENTRYAGENT_ADMIN_CLIENT_SECRET"),
     );
     let client = reqwest::Client::new();
-    let admin = token(&client, &server, &id, &secret).await;
+    let admin = server.token(&client, &id, &secret).await;
     let tenant = get(&client, &server, "/api/v1/tenants/me", &admin).await["tenantId"]
         .as_str()
         .expect("a tenant id")
@@ -155,10 +138,10 @@ async fn a_failed_start_loses_no_secret_and_a_lost_one_is_recovered() {
         line_value(&lines, "SENTRYAGENT_ADMIN_CLIENT_SECRET"),
     );
     assert_ne!(new_id, id);
-    let new_admin = token(&client, &server, &new_id, &new_secret).await;
+    let new_admin = server.token(&client, &new_id, &new_secret).await;
     let me = get(&client, &server, "/api/v1/tenants/me", &new_admin).await;
     assert_eq!(me["tenantId"], tenant.as_str(), "an admin of the same tenant");
-    token(&client, &server, &id, &secret).await; // nothing revoked
+    server.token(&client, &id, &secret).await; // nothing revoked
     let audit = get(&client, &server, "/api/v1/audit?action=credential.created", &new_admin).await;
     let event = &audit["items"][0];
     assert_eq!(event["actor"], "operator", "{audit}");
@@ -272,13 +255,13 @@ async fn usage_counted_before_a_database_outage_at_shutdown_is_kept() {
         server.value("SENTRYAGENT_ADMIN_CLIENT_ID"),
         server.value("SENTRYAGENT_ADMIN_CLIENT_SECRET"),
     );
-    let admin = token(&client, &server, &id, &secret).await;
+    let admin = server.token(&client, &id, &secret).await;
     let tenant = get(&client, &server, "/api/v1/tenants/me", &admin).await["tenantId"]
         .as_str()
         .expect("a tenant id")
         .to_owned();
     for _ in 0..2 {
-        token(&client, &server, &id, &secret).await;
+        server.token(&client, &id, &secret).await;
     }
     // Counted, not flushed: 3 tokens, 4 calls (3 token requests, one GET).
     pg.stop();
@@ -310,7 +293,7 @@ async fn usage_counted_before_a_database_outage_at_shutdown_is_kept() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(spill_files(&spill).is_empty(), "stored and deleted at start");
-    let admin = token(&client, &server, &id, &secret).await;
+    let admin = server.token(&client, &id, &secret).await;
     let usage = get(&client, &server, "/api/v1/usage", &admin).await;
     assert_eq!(usage["today"]["tokenIssuances"], 4, "{usage}");
     assert_eq!(usage["today"]["apiCalls"], 6, "{usage}");
@@ -318,7 +301,7 @@ async fn usage_counted_before_a_database_outage_at_shutdown_is_kept() {
 
     // Once: the next start finds nothing to add again.
     let server = start(false);
-    let admin = token(&client, &server, &id, &secret).await;
+    let admin = server.token(&client, &id, &secret).await;
     let usage = get(&client, &server, "/api/v1/usage", &admin).await;
     assert_eq!(usage["today"]["tokenIssuances"], 5, "{usage}");
     assert_eq!(usage["today"]["apiCalls"], 8, "{usage}");

@@ -37,20 +37,6 @@ fn start(schema: &str, port: u16, first_start: bool) -> (SpawnedServer, Vec<Stri
     (server, lines)
 }
 
-async fn token(client: &reqwest::Client, server: &SpawnedServer, id: &str, secret: &str) -> String {
-    let answer: Value = client
-        .post(server.url("/api/v1/oauth2/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("json");
-    answer["access_token"].as_str().expect("a token").to_owned()
-}
-
 fn postgres_reachable() -> bool {
     let reachable = std::net::TcpStream::connect("127.0.0.1:5432").is_ok();
     if !reachable && !require_services() {
@@ -76,7 +62,7 @@ async fn data_and_usage_survive_a_restart() {
         line_value(&lines, "SENTRYAGENT_ADMIN_CLIENT_ID"),
         line_value(&lines, "SENTRYAGENT_ADMIN_CLIENT_SECRET"),
     );
-    let admin = token(&client, &server, &admin_id, &admin_secret).await;
+    let admin = server.token(&client, &admin_id, &admin_secret).await;
     let agent: Value = client
         .post(server.url("/api/v1/agents"))
         .bearer_auth(&admin)
@@ -92,7 +78,7 @@ async fn data_and_usage_survive_a_restart() {
         agent["clientId"].as_str().expect("client id").to_owned(),
         agent["clientSecret"].as_str().expect("secret").to_owned(),
     );
-    let agent_token = token(&client, &server, &client_id, &secret).await;
+    let agent_token = server.token(&client, &client_id, &secret).await;
     let whoami =
         |server: &SpawnedServer, token: &str| client.get(server.url("/whoami")).bearer_auth(token.to_owned()).send();
     assert_eq!(whoami(&server, &agent_token).await.expect("whoami").status(), 200);
@@ -109,10 +95,10 @@ async fn data_and_usage_survive_a_restart() {
         .expect("json");
     assert_eq!(me["agentId"], agent_id.as_str());
     // The credential still works.
-    token(&client, &server, &client_id, &secret).await;
+    server.token(&client, &client_id, &secret).await;
     // Usage counted before the SIGTERM was flushed then, not lost: two admin
     // tokens, two agent tokens, one registration, and this call.
-    let admin = token(&client, &server, &admin_id, &admin_secret).await;
+    let admin = server.token(&client, &admin_id, &admin_secret).await;
     let usage: Value = client
         .get(server.url("/api/v1/usage"))
         .bearer_auth(&admin)

@@ -229,6 +229,21 @@ impl SpawnedServer {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// An access token for the client `id` (client credentials).
+    pub(crate) async fn token(&self, client: &reqwest::Client, id: &str, secret: &str) -> String {
+        let answer: serde_json::Value = client
+            .post(self.url("/api/v1/oauth2/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("json");
+        answer["access_token"].as_str().expect("a token").to_owned()
+    }
+
     /// The value of `KEY=value` among the printed lines.
     pub(crate) fn value(&self, key: &str) -> String {
         line_value(&self.lines, key)
