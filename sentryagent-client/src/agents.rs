@@ -124,7 +124,9 @@ pub struct NewAgent {
     /// The scopes it may request (within the caller's own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
-    /// Whether the marketplace lists it (the server's default: yes).
+    /// Whether the marketplace lists it. Unset, the server's setting decides:
+    /// the library's default lists an agent only when asked; the example
+    /// server lists it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listed: Option<bool>,
 }
