@@ -84,3 +84,14 @@ id_type!(
     /// Identifies an OIDC trust policy (workload identity federation).
     TrustPolicyId
 );
+id_type!(
+    /// Identifies one grant of the authorization-code flow: what a person
+    /// allowed one client, from its code through every refresh token
+    /// rotated from it (the refresh-token family).
+    GrantId
+);
+id_type!(
+    /// Identifies a remembered consent: a person's yes to one client, for
+    /// some scopes of one resource.
+    ConsentId
+);

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod authorization;
 mod background;
 pub mod billing;
 mod builder;
@@ -37,7 +38,7 @@ pub use ipnet;
 pub use background::BackgroundTask;
 pub use builder::SentryAgentBuilder;
 pub use error::{Error, ErrorCode, FieldError, OAuthError, OAuthErrorCode, StoreError, StoreErrorKind, StoreResult};
-pub use ids::{AgentId, CredentialId, EventId, TenantId, TokenId, TrustPolicyId};
+pub use ids::{AgentId, ConsentId, CredentialId, EventId, GrantId, TenantId, TokenId, TrustPolicyId};
 pub use memory::MemoryStore;
 pub use sentry::{Caller, SentryAgent};
 pub use settings::{BackgroundSettings, Settings, Signup};

@@ -22,6 +22,7 @@ use crate::tenant::Tenant;
 use crate::token::StoredKey;
 use crate::{AgentId, CredentialId, TenantId, TokenId};
 
+mod authorization;
 mod trust_policies;
 
 /// Every record in memory; lost when the process exits.
@@ -40,6 +41,8 @@ pub struct MemoryStore {
     billing_events: Mutex<HashSet<String>>,
     trust_policies: RwLock<BTreeMap<crate::TrustPolicyId, crate::federation::TrustPolicy>>,
     agent_keys: RwLock<HashMap<(TenantId, AgentId), Vec<AgentKey>>>,
+    oauth_clients: RwLock<BTreeMap<(TenantId, String), crate::authorization::OAuthClient>>,
+    authorizations: Mutex<authorization::Authorizations>,
     history: HistoryLimit,
 }
 

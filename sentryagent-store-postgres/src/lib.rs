@@ -3,6 +3,7 @@
 
 mod agents;
 mod audit;
+mod authorization;
 mod billing;
 mod cipher;
 mod credentials;

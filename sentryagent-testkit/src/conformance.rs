@@ -17,8 +17,10 @@ use sentryagent_core::token::{KeyState, SigningAlgorithm, StoredKey};
 use sentryagent_core::{AgentId, CredentialId, StoreErrorKind, TenantId, TokenId, time};
 use serde_json::json;
 
+mod authorization;
 mod marketplace;
 mod trust_policies;
+pub use authorization::*;
 pub use marketplace::*;
 pub use trust_policies::*;
 

@@ -14,6 +14,7 @@
 //! - [`composition`]: the adapters beside a host's own routes and fallback,
 //!   mounted in either order.
 
+pub mod authorization;
 mod backend;
 pub mod composition;
 pub mod conformance;

@@ -26,6 +26,10 @@ use crate::tenant::Tenant;
 use crate::token::StoredKey;
 use crate::{AgentId, CredentialId, TenantId, TokenId, TrustPolicyId};
 
+mod authorization;
+
+pub use authorization::{AuthorizationStore, OAuthClientStore};
+
 /// Tenants.
 #[async_trait]
 pub trait TenantStore: Send + Sync + 'static {
@@ -284,6 +288,8 @@ pub trait Store:
     + TrustPolicyStore
     + AgentKeyStore
     + DirectoryStore
+    + OAuthClientStore
+    + AuthorizationStore
 {
 }
 
@@ -298,6 +304,8 @@ impl<T> Store for T where
         + TrustPolicyStore
         + AgentKeyStore
         + DirectoryStore
+        + OAuthClientStore
+        + AuthorizationStore
 {
 }
 
@@ -370,6 +378,10 @@ pub struct Stores {
     pub trust_policies: Arc<dyn TrustPolicyStore>,
     /// Ids already used (OIDC token ids).
     pub replay: Arc<dyn ReplayGuard>,
+    /// Clients of the authorization-code flow.
+    pub oauth_clients: Arc<dyn OAuthClientStore>,
+    /// Codes, grants, refresh tokens and consents of the authorization-code flow.
+    pub authorizations: Arc<dyn AuthorizationStore>,
 }
 
 impl Stores {
@@ -388,6 +400,8 @@ impl Stores {
             agent_keys: store.clone(),
             directory: store.clone(),
             revocations: store.clone(),
+            oauth_clients: store.clone(),
+            authorizations: store.clone(),
             replay: store,
         }
     }

@@ -9,6 +9,7 @@
 mod identity;
 mod issue;
 pub(crate) mod keys;
+mod principal;
 mod request;
 mod stored_key;
 mod verified;
@@ -21,6 +22,7 @@ use time::OffsetDateTime;
 
 pub use identity::{AgentIdentity, Introspection};
 pub(crate) use keys::Keyring;
+pub use principal::{Principal, UserIdentity};
 pub(crate) use request::TokenRefusal;
 pub use request::{ClientAuth, Form, TokenRequest, TokenResponse, bearer_token};
 pub use stored_key::{KeyState, SigningAlgorithm, StoredKey};

@@ -1,0 +1,32 @@
+//! The authorization-code flow's foundation (OAuth 2.1 with PKCE, for MCP
+//! clients acting for a person): its durable records, the pure rules they
+//! are checked with, and the host's part.
+//!
+//! - [`OAuthClient`]s belong to one tenant: registered by it (confidential
+//!   or public), known by their Client ID Metadata Document
+//!   ([`metadata_document`]), or registered dynamically.
+//! - An [`AuthorizationCode`] is redeemed once, across instances, into its
+//!   [`Grant`]; a second redemption revokes the grant.
+//! - A grant's [`RefreshToken`]s form one family, rotated on every use; a
+//!   rotated token used again revokes the family.
+//! - [`Consent`]s are remembered per user, client, resource and scopes.
+//! - People consent to the host's scopes only
+//!   ([`check_consentable_scopes`]); PKCE is `S256` only ([`pkce`]);
+//!   redirect URIs match exactly, loopback ones with any port
+//!   ([`redirect_uri_matches`]).
+//! - The host says who is signed in ([`HostUsers`]); the tokens speak for
+//!   that person through the client
+//!   ([`UserIdentity`](crate::token::UserIdentity)).
+//!
+//! The records live behind [`OAuthClientStore`](crate::store::OAuthClientStore)
+//! and [`AuthorizationStore`](crate::store::AuthorizationStore).
+
+mod host;
+pub mod metadata_document;
+mod model;
+pub mod pkce;
+mod redirect;
+
+pub use host::{HostError, HostUser, HostUsers, SignIn, SignInRequest};
+pub use model::*;
+pub use redirect::{MAX_REDIRECT_URI_LEN, RedirectUriError, check_redirect_uri, redirect_uri_matches};
