@@ -96,6 +96,21 @@ async fn concurrent_registrations_of_one_name() {
     drop_schema(&s1).await;
 }
 
+/// Two stores (two pools) on one database: a code is redeemed once between
+/// them, and a refresh token rotated on one and used again on the other is
+/// reuse that revokes its family for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_and_refresh_tokens_are_one_use_across_instances() {
+    let schema = services::unique_name("sa_test");
+    let url = services::database_url();
+    let (Some(s1), Some(s2)) = (store(&url, &schema).await, store(&url, &schema).await) else {
+        return;
+    };
+    sentryagent_testkit::authorization::codes_redeem_once_across(s1.clone(), s2.clone()).await;
+    sentryagent_testkit::authorization::refresh_reuse_detected_across(s1.clone(), s2).await;
+    drop_schema(&s1).await;
+}
+
 /// Bursts of audit events from two instances stay one valid chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_append_one_chain() {

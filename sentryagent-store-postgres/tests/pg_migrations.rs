@@ -202,3 +202,52 @@ async fn the_replay_guard_arrives_with_0008() {
 
     drop_schema_named(&pool, &schema).await;
 }
+
+/// 0012 (the authorization-code flow's tables): a database at 0008, with a
+/// tenant and an agent in it, migrates; what was there reads back, and two
+/// stores on it redeem a code once and detect a refresh token's reuse
+/// between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_tables_arrive_with_0012() {
+    use sentryagent_core::AgentId;
+    use sentryagent_core::store::{AgentStore, AuthorizationStore, OAuthClientStore};
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 8).await else {
+        return;
+    };
+    let (tenant, agent) = (TenantId::new(), AgentId::new());
+    sqlx::query("INSERT INTO tenants (id, name, tier, created_at) VALUES ($1, 'Acme', 'free', now())")
+        .bind(tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .expect("a tenant");
+    sqlx::query(
+        "INSERT INTO agents (tenant_id, id, name, description, capabilities, metadata, scopes, status, listed, \
+         created_at, updated_at) VALUES ($1, $2, 'bot@acme.example', '', '{}', '{}', '{agents:read}', 'active', \
+         true, now(), now())",
+    )
+    .bind(tenant.as_uuid())
+    .bind(agent.as_uuid())
+    .execute(&pool)
+    .await
+    .expect("an agent");
+
+    let url = services::database_url();
+    let connect = || PgStore::connect(&url, SECRET, PgOptions::default().schema(&schema));
+    let a = Arc::new(connect().await.expect("today's store migrates the schema"));
+    let b = Arc::new(connect().await.expect("a second store on it"));
+    let read = a.agent(tenant, agent).await.expect("read").expect("the agent");
+    assert_eq!(read.name, "bot@acme.example");
+    assert_eq!(a.list_oauth_clients(tenant, None, 10).await.expect("clients"), []);
+    let g = sentryagent_testkit::authorization::grant(tenant, "user-1", "sa_oc_1");
+    a.insert_authorization_code(&g, &sentryagent_testkit::authorization::code(&g))
+        .await
+        .expect("a code in the new tables");
+    assert_eq!(b.grant(tenant, g.id).await.expect("read"), Some(g));
+
+    sentryagent_testkit::authorization::codes_redeem_once_across(a.clone(), b.clone()).await;
+    sentryagent_testkit::authorization::refresh_reuse_detected_across(a, b).await;
+
+    drop_schema_named(&pool, &schema).await;
+}

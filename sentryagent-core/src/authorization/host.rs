@@ -114,6 +114,22 @@ pub struct HostError(pub Box<dyn std::error::Error + Send + Sync>);
 ///         })
 ///     }
 /// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), HostError> {
+/// let host = Sessions { tenant: TenantId::new() };
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(http::header::COOKIE, http::HeaderValue::from_static("theme=dark; session=user-17"));
+/// let client = "https://app.example.com/client.json";
+/// let asked = SignInRequest::new(&headers, "/authorize?client_id=x", client, None);
+/// assert!(matches!(host.signed_in_user(asked).await?, SignIn::User(u) if u.user_id == "user-17"));
+/// let nobody = http::HeaderMap::new();
+/// let asked = SignInRequest::new(&nobody, "/authorize?client_id=x", client, None);
+/// assert_eq!(
+///     host.signed_in_user(asked).await?,
+///     SignIn::Redirect("/login?next=%2Fauthorize%3Fclient_id%3Dx".into())
+/// );
+/// # Ok(()) }
 /// ```
 #[async_trait]
 pub trait HostUsers: Send + Sync + 'static {

@@ -147,7 +147,7 @@ impl AuthorizationStore for MemoryStore {
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<bool> {
         let mut a = lock(&self.authorizations);
-        if !a.grants.get(&token.grant_id).is_some_and(|g| g.revoked_at.is_none()) {
+        if a.grants.get(&token.grant_id).is_none_or(|g| g.revoked_at.is_some()) {
             return Ok(false);
         }
         if a.refresh.contains_key(&token.token_hash) {
