@@ -10,15 +10,15 @@
 //! RFC 8252 §8.3 calls `localhost` "NOT RECOMMENDED", for fear that the
 //! name resolves to something other than the loopback interface. The MCP
 //! authorization rules go the other way: redirect URIs must be either
-//! `localhost` or `https`, and the clients people use (Claude Code, the MCP
-//! Inspector, the conformance suite's client) register
-//! `http://localhost:<port>/callback` with a port chosen at run time. Refusing
-//! them, or matching them exactly, would break those clients and protect
-//! nothing: browsers resolve `localhost` to loopback by rule (RFC 6761
-//! §6.3, the WHATWG URL standard), and with a fixed port any local process
-//! could still have bound it first. So `localhost` gets the loopback rule,
-//! but never matches another loopback host: a client that registered
-//! `http://localhost/cb` cannot be sent to `http://127.0.0.1:8080/cb`.
+//! `localhost` or `https`, and MCP clients people use (Claude Code, the MCP
+//! Inspector) register `http://localhost:<port>/callback` with a port chosen
+//! at run time. Refusing them, or matching them exactly, would break those
+//! clients and protect little: RFC 6761 §6.3 lets resolvers answer loopback
+//! for `localhost`, current browsers do so without asking DNS, and with a
+//! fixed port any local process could still have bound it first. So
+//! `localhost` gets the loopback rule, but never matches another loopback
+//! host: a client that registered `http://localhost/cb` cannot be sent to
+//! `http://127.0.0.1:8080/cb`.
 
 /// The longest redirect URI accepted.
 pub const MAX_REDIRECT_URI_LEN: usize = 2048;
