@@ -13,9 +13,10 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 
 use sentryagent_core::Error;
-use sentryagent_core::http::{HttpError, Request, Response, Route, bearer_token, routes};
+use sentryagent_core::http::{HttpError, Request, Response, Route, routes};
+use sentryagent_core::resource::WELL_KNOWN;
 #[doc(inline)]
-pub use sentryagent_core::resource::{Resource, ResourcePolicy};
+pub use sentryagent_core::resource::{Refusal, Resource, ResourcePolicy};
 #[doc(inline)]
 pub use sentryagent_core::{AgentIdentity, SentryAgent};
 
@@ -33,7 +34,7 @@ pub use sentryagent_core::{AgentIdentity, SentryAgent};
 pub fn router<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
     // Nested, this fallback answers only the paths under the prefix.
     explorer(idp.clone())
-        .merge(mount(idp, |_| true))
+        .merge(mount(idp, |_| true, false))
         .fallback(|| async { into_axum(HttpError::RouteNotFound.into()) })
 }
 
@@ -50,9 +51,11 @@ fn explorer<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
         )
 }
 
-/// Only the root documents (JWKS, RFC 8414 and OpenID discovery, and the
-/// agents' DID documents that `did:web` resolves at the root), for a
-/// host to merge at its root as well.
+/// Only the root documents (JWKS, RFC 8414 and OpenID discovery, the
+/// agents' DID documents that `did:web` resolves at the root, and the
+/// RFC 9728 metadata of each resource policy at
+/// `/.well-known/oauth-protected-resource` and below, where each resource's
+/// identifier puts it), for a host to merge at its root as well.
 ///
 /// It has no fallback of its own: merged before or after the host's
 /// `.fallback(..)`, it never clashes with it, and the host's unknown paths
@@ -68,11 +71,26 @@ fn explorer<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
 /// # Ok(()) }
 /// ```
 pub fn well_known<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
-    mount(idp, |r| r.well_known)
+    mount(idp, |r| r.well_known, true)
 }
 
-fn mount<S: Clone + Send + Sync + 'static>(idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> Router<S> {
+fn mount<S: Clone + Send + Sync + 'static>(
+    idp: SentryAgent,
+    keep: impl Fn(&Route) -> bool,
+    resource_metadata: bool,
+) -> Router<S> {
     let mut router = Router::new();
+    if resource_metadata {
+        // The whole path picks the resource, so both forms share a handler.
+        let documents = idp.clone();
+        let metadata = get(move |request: axum::extract::Request| async move {
+            let uri = request.uri();
+            into_axum(documents.protected_resource_metadata_response(uri.path(), uri.query(), request.headers()))
+        });
+        router = router
+            .route(WELL_KNOWN, metadata.clone())
+            .route(&format!("{WELL_KNOWN}/{{*resource}}"), metadata);
+    }
     for route in routes().iter().filter(|r| keep(r)) {
         // Every method in the table is a standard one.
         let Ok(filter) = MethodFilter::try_from(route.method.clone()) else {
@@ -129,7 +147,9 @@ fn into_axum(response: Response) -> axum::response::Response {
 /// IdP's audience): signature, `exp`/`nbf`, issuer, the resource as
 /// audience, revocation, the agent's status, the token's tenant and the
 /// policy's scopes, on the scopes the agent holds now. Needs
-/// [`SentryAgent`] in the host's state (via `FromRef`).
+/// [`SentryAgent`] in the host's state (via `FromRef`). A refusal answers
+/// 401 or 403 with a `WWW-Authenticate` challenge that points clients at
+/// the resource's metadata (merge [`well_known`] to serve it).
 ///
 /// ```
 /// use axum::{Extension, Json, Router, routing::get};
@@ -170,13 +190,21 @@ impl Agent {
     /// # Errors
     /// The rejection to return from the handler.
     pub fn require_scope(&self, scope: &'static str) -> Result<(), Rejection> {
-        self.0.require_scope(scope).map_err(Rejection)
+        self.0.require_scope(scope).map_err(Rejection::from)
     }
 }
 
-/// Why a request was refused: answered with the API's error envelope.
+/// Why a request was refused: answered with the API's error envelope and,
+/// from the extractor, the resource's `WWW-Authenticate` challenge (see
+/// [`SentryAgent::authorize_bearer`]).
 #[derive(Debug)]
-pub struct Rejection(pub Error);
+pub struct Rejection(pub Refusal);
+
+impl From<Error> for Rejection {
+    fn from(error: Error) -> Self {
+        Rejection(error.into())
+    }
+}
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> axum::response::Response {
@@ -193,14 +221,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         let idp = SentryAgent::from_ref(state);
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or_else(|| Rejection(Error::unauthorized("a bearer access token is required")))?;
+        let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
-        idp.authorize_resource(token, resource)
+        idp.authorize_bearer(authorization, resource)
             .await
             .map(Agent)
             .map_err(Rejection)

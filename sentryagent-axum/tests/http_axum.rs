@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 
 use axum::routing::get;
-use axum::{Json, Router};
-use sentryagent_axum::{Agent, AgentIdentity, SentryAgent};
+use axum::{Extension, Json, Router};
+use sentryagent_axum::{Agent, AgentIdentity, Resource, SentryAgent};
+use sentryagent_testkit::{RESOURCE_A_PATH, RESOURCE_B_PATH, resource_url};
 
 async fn whoami(agent: Agent) -> Json<AgentIdentity> {
     Json(agent.0)
@@ -15,6 +16,14 @@ async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
         .merge(sentryagent_axum::well_known(idp.clone()))
         .route("/whoami", get(whoami))
+        .route(
+            RESOURCE_A_PATH,
+            get(whoami).layer(Extension(Resource::new(resource_url(&listener, RESOURCE_A_PATH)))),
+        )
+        .route(
+            RESOURCE_B_PATH,
+            get(whoami).layer(Extension(Resource::new(resource_url(&listener, RESOURCE_B_PATH)))),
+        )
         .with_state(idp);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;

@@ -3,7 +3,8 @@
 use poem::listener::TcpAcceptor;
 use poem::web::Json;
 use poem::{EndpointExt, Route, Server, get, handler};
-use sentryagent_poem::{Agent, AgentIdentity, SentryAgent};
+use sentryagent_poem::{Agent, AgentIdentity, Resource, SentryAgent};
+use sentryagent_testkit::{RESOURCE_A_PATH, RESOURCE_B_PATH, resource_url};
 
 #[handler]
 async fn whoami(agent: Agent) -> Json<AgentIdentity> {
@@ -13,7 +14,15 @@ async fn whoami(agent: Agent) -> Json<AgentIdentity> {
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
     let routes = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
-        .at("/whoami", get(whoami));
+        .at("/whoami", get(whoami))
+        .at(
+            RESOURCE_A_PATH,
+            get(whoami).data(Resource::new(resource_url(&listener, RESOURCE_A_PATH))),
+        )
+        .at(
+            RESOURCE_B_PATH,
+            get(whoami).data(Resource::new(resource_url(&listener, RESOURCE_B_PATH))),
+        );
     let app = sentryagent_poem::well_known(routes, idp.clone()).data(idp);
     let acceptor = TcpAcceptor::from_tokio(listener).expect("a poem acceptor on the listener");
     tokio::spawn(async move {
