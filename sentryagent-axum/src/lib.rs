@@ -140,6 +140,46 @@ fn into_axum(response: Response) -> axum::response::Response {
     out
 }
 
+/// Protects every route of `router` (any service, such as an MCP server's
+/// tower service, which no extractor reaches) with the policy of
+/// `resource`: the same check and challenges as [`Agent`], run before the
+/// service; the caller's [`AgentIdentity`] is in the request's extensions.
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// use sentryagent_axum::{ResourcePolicy, SentryAgent};
+///
+/// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
+/// idp.protect(ResourcePolicy::new("https://api.example.com/mcp").any_tenant());
+/// let mcp: axum::Router = axum::Router::new().route("/", axum::routing::post(|| async { "tools" }));
+/// let app: axum::Router = axum::Router::new()
+///     .nest("/mcp", sentryagent_axum::protect(mcp, idp.clone(), "https://api.example.com/mcp"))
+///     .merge(sentryagent_axum::well_known(idp));
+/// # Ok(()) }
+/// ```
+pub fn protect<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    idp: SentryAgent,
+    resource: impl Into<String>,
+) -> Router<S> {
+    let resource: std::sync::Arc<str> = resource.into().into();
+    router.layer(axum::middleware::from_fn(
+        move |mut request: axum::extract::Request, next: axum::middleware::Next| {
+            let (idp, resource) = (idp.clone(), resource.clone());
+            async move {
+                let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+                match idp.authorize_bearer(authorization, Some(&resource)).await {
+                    Ok(identity) => {
+                        request.extensions_mut().insert(identity);
+                        next.run(request).await
+                    }
+                    Err(refusal) => Rejection(refusal).into_response(),
+                }
+            }
+        },
+    ))
+}
+
 /// The agent behind a valid bearer token, for a host's own routes.
 ///
 /// Applies the [`ResourcePolicy`] of the route's resource (the one a
