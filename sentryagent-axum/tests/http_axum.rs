@@ -11,6 +11,11 @@ async fn whoami(agent: Agent) -> Json<AgentIdentity> {
     Json(agent.0)
 }
 
+/// The same answer behind `sentryagent_axum::protect`, which put the agent there.
+async fn protected_whoami(Extension(agent): Extension<AgentIdentity>) -> Json<AgentIdentity> {
+    Json(agent)
+}
+
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
     let app = Router::new()
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
@@ -20,10 +25,11 @@ async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
             RESOURCE_A_PATH,
             get(whoami).layer(Extension(Resource::new(resource_url(&listener, RESOURCE_A_PATH)))),
         )
-        .route(
-            RESOURCE_B_PATH,
-            get(whoami).layer(Extension(Resource::new(resource_url(&listener, RESOURCE_B_PATH)))),
-        )
+        .merge(sentryagent_axum::protect(
+            Router::new().route(RESOURCE_B_PATH, get(protected_whoami)),
+            idp.clone(),
+            resource_url(&listener, RESOURCE_B_PATH),
+        ))
         .with_state(idp);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;

@@ -195,6 +195,79 @@ fn reject(error: Error) -> poem::Error {
     poem::Error::from_response(answer(error))
 }
 
+/// Middleware that protects any endpoint (one no extractor reaches, such as
+/// an MCP server's) with the policy of a resource: the same check and
+/// challenges as [`Agent`], run before the endpoint; the caller's
+/// [`AgentIdentity`] is in the request data.
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// use poem::{EndpointExt, Route, handler, post};
+/// use sentryagent_poem::{Protect, ResourcePolicy, SentryAgent};
+///
+/// #[handler]
+/// fn tools() -> &'static str {
+///     "tools"
+/// }
+///
+/// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
+/// idp.protect(ResourcePolicy::new("https://api.example.com/mcp").any_tenant());
+/// let routes = Route::new().at(
+///     "/mcp",
+///     post(tools).with(Protect::new(idp.clone(), "https://api.example.com/mcp")),
+/// );
+/// let app = sentryagent_poem::well_known(routes, idp);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Protect {
+    idp: SentryAgent,
+    resource: Arc<str>,
+}
+
+impl Protect {
+    /// Protects with the policy of `resource`.
+    pub fn new(idp: SentryAgent, resource: impl Into<String>) -> Self {
+        Self {
+            idp,
+            resource: resource.into().into(),
+        }
+    }
+}
+
+impl<E: Endpoint> poem::Middleware<E> for Protect {
+    type Output = Protected<E>;
+
+    fn transform(&self, inner: E) -> Protected<E> {
+        Protected {
+            protect: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// An endpoint behind [`Protect`].
+pub struct Protected<E> {
+    protect: Protect,
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for Protected<E> {
+    type Output = poem::Response;
+
+    async fn call(&self, mut req: poem::Request) -> poem::Result<poem::Response> {
+        let Protect { idp, resource } = &self.protect;
+        let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match idp.authorize_bearer(authorization, Some(resource)).await {
+            Ok(identity) => {
+                req.set_data(identity);
+                self.inner.call(req).await.map(poem::IntoResponse::into_response)
+            }
+            Err(refusal) => Ok(into_poem(refusal.into())),
+        }
+    }
+}
+
 /// The agent behind a valid bearer token, for a host's own routes.
 ///
 /// Applies the [`ResourcePolicy`] of the route's resource (the one a

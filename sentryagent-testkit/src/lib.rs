@@ -40,9 +40,10 @@ pub use logs::captured_logs;
 /// How a test serves the IdP: mount the API under `/api/v1`, the well-known
 /// documents at the root, and a host route `GET /whoami` protected by the
 /// adapter's extractor that answers `{agentId, tenantId, clientId, scopes}`;
-/// the same at [`RESOURCE_A_PATH`] and [`RESOURCE_B_PATH`], each with the
-/// extractor bound to the resource `http://<listener's address><path>`
-/// (see [`resource_url`]); then serve on `listener` (recording peer
+/// the same at [`RESOURCE_A_PATH`] (the extractor bound to its resource)
+/// and at [`RESOURCE_B_PATH`] (behind the adapter's `protect` middleware),
+/// each resource being `http://<listener's address><path>` (see
+/// [`resource_url`]); then serve on `listener` (recording peer
 /// addresses) in a spawned task.
 pub trait StartFn: Fn(tokio::net::TcpListener, SentryAgent) -> Self::Fut {
     /// The future that starts the server.
