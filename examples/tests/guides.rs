@@ -287,6 +287,38 @@ fn guide_embed_in_your_app_quotes_compiled_code() {
     }
 }
 
+#[test]
+fn guide_protect_an_mcp_server() {
+    require_tools(&["bash", "curl", "jq"]);
+    let server = ExampleServer::start("mcp_server", &[]);
+    let dir = Scratch::new("guide-mcp_server");
+    run_guide("protect-an-mcp-server.md", server, &dir, &[]);
+}
+
+/// Each Rust block of the MCP guide is a verbatim excerpt of the example or
+/// of its test, which `cargo test` builds.
+#[test]
+fn guide_protect_an_mcp_server_quotes_compiled_code() {
+    let markdown = guide("protect-an-mcp-server.md");
+    let sources: Vec<String> = ["mcp_server.rs", "tests/mcp_server.rs"]
+        .iter()
+        .map(|f| std::fs::read_to_string(workspace_root().join("examples").join(f)).expect("the example"))
+        .collect();
+    let rust: Vec<Block> = fenced_blocks(&markdown)
+        .into_iter()
+        .filter(|b| b.is(&["rust"]))
+        .collect();
+    assert!(rust.len() >= 4, "the guide shows its code");
+    for block in rust {
+        assert!(
+            sources.iter().any(|s| s.contains(&block.body)),
+            "protect-an-mcp-server.md:{}: this block is not in examples/mcp_server.rs or tests/mcp_server.rs:\n{}",
+            block.line,
+            block.body
+        );
+    }
+}
+
 /// The GitHub Actions guide, with a stand-in for GitHub: the server trusts
 /// the stand-in issuer, whose Actions token endpoint issues tokens for a push
 /// to `main` of `acme/app`, and the composite Actions' scripts run as a

@@ -13,9 +13,10 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 
 use sentryagent_core::Error;
-use sentryagent_core::http::{HttpError, Request, Response, Route, bearer_token, routes};
+use sentryagent_core::http::{HttpError, Request, Response, Route, routes};
+use sentryagent_core::resource::WELL_KNOWN;
 #[doc(inline)]
-pub use sentryagent_core::resource::{Resource, ResourcePolicy};
+pub use sentryagent_core::resource::{Refusal, Resource, ResourcePolicy};
 #[doc(inline)]
 pub use sentryagent_core::{AgentIdentity, SentryAgent};
 
@@ -33,7 +34,7 @@ pub use sentryagent_core::{AgentIdentity, SentryAgent};
 pub fn router<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
     // Nested, this fallback answers only the paths under the prefix.
     explorer(idp.clone())
-        .merge(mount(idp, |_| true))
+        .merge(mount(idp, |_| true, false))
         .fallback(|| async { into_axum(HttpError::RouteNotFound.into()) })
 }
 
@@ -50,9 +51,11 @@ fn explorer<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
         )
 }
 
-/// Only the root documents (JWKS, RFC 8414 and OpenID discovery, and the
-/// agents' DID documents that `did:web` resolves at the root), for a
-/// host to merge at its root as well.
+/// Only the root documents (JWKS, RFC 8414 and OpenID discovery, the
+/// agents' DID documents that `did:web` resolves at the root, and the
+/// RFC 9728 metadata of each resource policy at
+/// `/.well-known/oauth-protected-resource` and below, where each resource's
+/// identifier puts it), for a host to merge at its root as well.
 ///
 /// It has no fallback of its own: merged before or after the host's
 /// `.fallback(..)`, it never clashes with it, and the host's unknown paths
@@ -68,11 +71,26 @@ fn explorer<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
 /// # Ok(()) }
 /// ```
 pub fn well_known<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
-    mount(idp, |r| r.well_known)
+    mount(idp, |r| r.well_known, true)
 }
 
-fn mount<S: Clone + Send + Sync + 'static>(idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> Router<S> {
+fn mount<S: Clone + Send + Sync + 'static>(
+    idp: SentryAgent,
+    keep: impl Fn(&Route) -> bool,
+    resource_metadata: bool,
+) -> Router<S> {
     let mut router = Router::new();
+    if resource_metadata {
+        // The whole path picks the resource, so both forms share a handler.
+        let documents = idp.clone();
+        let metadata = get(move |request: axum::extract::Request| async move {
+            let uri = request.uri();
+            into_axum(documents.protected_resource_metadata_response(uri.path(), uri.query(), request.headers()))
+        });
+        router = router
+            .route(WELL_KNOWN, metadata.clone())
+            .route(&format!("{WELL_KNOWN}/{{*resource}}"), metadata);
+    }
     for route in routes().iter().filter(|r| keep(r)) {
         // Every method in the table is a standard one.
         let Ok(filter) = MethodFilter::try_from(route.method.clone()) else {
@@ -122,6 +140,46 @@ fn into_axum(response: Response) -> axum::response::Response {
     out
 }
 
+/// Protects every route of `router` (any service, such as an MCP server's
+/// tower service, which no extractor reaches) with the policy of
+/// `resource`: the same check and challenges as [`Agent`], run before the
+/// service; the caller's [`AgentIdentity`] is in the request's extensions.
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// use sentryagent_axum::{ResourcePolicy, SentryAgent};
+///
+/// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
+/// idp.protect(ResourcePolicy::new("https://api.example.com/mcp").any_tenant());
+/// let mcp: axum::Router = axum::Router::new().route("/", axum::routing::post(|| async { "tools" }));
+/// let app: axum::Router = axum::Router::new()
+///     .nest("/mcp", sentryagent_axum::protect(mcp, idp.clone(), "https://api.example.com/mcp"))
+///     .merge(sentryagent_axum::well_known(idp));
+/// # Ok(()) }
+/// ```
+pub fn protect<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    idp: SentryAgent,
+    resource: impl Into<String>,
+) -> Router<S> {
+    let resource: std::sync::Arc<str> = resource.into().into();
+    router.layer(axum::middleware::from_fn(
+        move |mut request: axum::extract::Request, next: axum::middleware::Next| {
+            let (idp, resource) = (idp.clone(), resource.clone());
+            async move {
+                let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+                match idp.authorize_bearer(authorization, Some(&resource)).await {
+                    Ok(identity) => {
+                        request.extensions_mut().insert(identity);
+                        next.run(request).await
+                    }
+                    Err(refusal) => Rejection(refusal).into_response(),
+                }
+            }
+        },
+    ))
+}
+
 /// The agent behind a valid bearer token, for a host's own routes.
 ///
 /// Applies the [`ResourcePolicy`] of the route's resource (the one a
@@ -129,7 +187,9 @@ fn into_axum(response: Response) -> axum::response::Response {
 /// IdP's audience): signature, `exp`/`nbf`, issuer, the resource as
 /// audience, revocation, the agent's status, the token's tenant and the
 /// policy's scopes, on the scopes the agent holds now. Needs
-/// [`SentryAgent`] in the host's state (via `FromRef`).
+/// [`SentryAgent`] in the host's state (via `FromRef`). A refusal answers
+/// 401 or 403 with a `WWW-Authenticate` challenge that points clients at
+/// the resource's metadata (merge [`well_known`] to serve it).
 ///
 /// ```
 /// use axum::{Extension, Json, Router, routing::get};
@@ -170,13 +230,21 @@ impl Agent {
     /// # Errors
     /// The rejection to return from the handler.
     pub fn require_scope(&self, scope: &'static str) -> Result<(), Rejection> {
-        self.0.require_scope(scope).map_err(Rejection)
+        self.0.require_scope(scope).map_err(Rejection::from)
     }
 }
 
-/// Why a request was refused: answered with the API's error envelope.
+/// Why a request was refused: answered with the API's error envelope and,
+/// from the extractor, the resource's `WWW-Authenticate` challenge (see
+/// [`SentryAgent::authorize_bearer`]).
 #[derive(Debug)]
-pub struct Rejection(pub Error);
+pub struct Rejection(pub Refusal);
+
+impl From<Error> for Rejection {
+    fn from(error: Error) -> Self {
+        Rejection(error.into())
+    }
+}
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> axum::response::Response {
@@ -193,14 +261,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         let idp = SentryAgent::from_ref(state);
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or_else(|| Rejection(Error::unauthorized("a bearer access token is required")))?;
+        let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
-        idp.authorize_resource(token, resource)
+        idp.authorize_bearer(authorization, resource)
             .await
             .map(Agent)
             .map_err(Rejection)

@@ -4,11 +4,16 @@
 use axum::Router;
 use axum::routing::get;
 use http::StatusCode;
-use sentryagent_axum::SentryAgent;
-use sentryagent_testkit::composition::{HOST_NOT_FOUND, HOST_PAGE, HOST_PAGE_PATH, HostNotFound, check};
+use sentryagent_axum::{ResourcePolicy, SentryAgent};
+use sentryagent_testkit::composition::{HOST_NOT_FOUND, HOST_PAGE, HOST_PAGE_PATH, HOST_RESOURCE, HostNotFound, check};
 
+/// An IdP protecting the host's resource, whose metadata the root serves.
 async fn idp() -> SentryAgent {
-    SentryAgent::builder().build().await.expect("an in-memory IdP")
+    SentryAgent::builder()
+        .resource(ResourcePolicy::new(HOST_RESOURCE).any_tenant())
+        .build()
+        .await
+        .expect("an in-memory IdP")
 }
 
 /// The host's own route, before anything of ours.

@@ -39,7 +39,7 @@ pub use ids::{AgentId, CredentialId, EventId, KeyId, TenantId, TrustPolicyId};
 pub use jwt::{DecodedToken, decode_unverified};
 pub use marketplace::{MarketplaceAgent, MarketplaceQuery};
 pub use meta::{Alive, CheckResult, HealthReport};
-pub use oauth::{Introspection, Jwk, Jwks, ServerMetadata, TokenResponse};
+pub use oauth::{Audience, Introspection, Jwk, Jwks, ServerMetadata, TokenResponse};
 pub use page::Page;
 /// The reqwest this client is built on, for [`ClientBuilder::http_client`].
 pub use reqwest;

@@ -48,9 +48,9 @@ pub struct Introspection {
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// Audience.
+    /// Audience: one resource, or several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     /// Token id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
@@ -60,6 +60,34 @@ pub struct Introspection {
     /// `Bearer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+}
+
+/// A token's audience: one identifier (a JSON string) or several (an
+/// array, for a token asked for several resources).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Its identifiers.
+    pub fn values(&self) -> &[String] {
+        match self {
+            Audience::One(one) => std::slice::from_ref(one),
+            Audience::Many(many) => many,
+        }
+    }
+}
+
+impl std::fmt::Display for Audience {
+    /// The identifiers, space-separated.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.values().join(" "))
+    }
 }
 
 /// One public signing key of the JWKS.
@@ -99,11 +127,15 @@ pub struct Jwks {
 }
 
 /// Authorization server metadata (RFC 8414); the OpenID configuration adds
-/// two members.
+/// two members. Members a server may leave out are optional here, so a
+/// server that gains (or drops) a method or endpoint stays readable.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServerMetadata {
     /// The issuer.
     pub issuer: String,
+    /// The authorization endpoint, when the server has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
     /// The token endpoint.
     pub token_endpoint: String,
     /// The JWKS.
@@ -112,20 +144,34 @@ pub struct ServerMetadata {
     pub introspection_endpoint: String,
     /// Revocation.
     pub revocation_endpoint: String,
+    /// Dynamic client registration, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     /// Grant types.
+    #[serde(default)]
     pub grant_types_supported: Vec<String>,
-    /// Response types.
+    /// Response types of the authorization endpoint (empty without one).
+    #[serde(default)]
     pub response_types_supported: Vec<String>,
     /// Client authentication at the token endpoint.
+    #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Signing algorithms of JWT client authentication, when a JWT-based
+    /// method is listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
     /// Client authentication at revocation.
+    #[serde(default)]
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     /// Client authentication at introspection.
+    #[serde(default)]
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// Scopes.
+    #[serde(default)]
     pub scopes_supported: Vec<String>,
-    /// Signing algorithms of client assertions.
-    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// PKCE methods, when the server has an authorization endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
     /// OpenID configuration only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signing_alg_values_supported: Option<Vec<String>>,

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+
 use poem::endpoint::make_sync;
 use poem::error::MethodNotAllowedError;
 use poem::http::Method;
@@ -8,9 +10,10 @@ use poem::http::header::{ALLOW, AUTHORIZATION, HeaderValue};
 use poem::{Endpoint, EndpointExt, FromRequest, RequestBody, RouteMethod};
 
 use sentryagent_core::Error;
-use sentryagent_core::http::{HttpError, Request, Response, Route, bearer_token, routes};
+use sentryagent_core::http::{HttpError, Request, Response, Route, routes};
+use sentryagent_core::resource::WELL_KNOWN;
 #[doc(inline)]
-pub use sentryagent_core::resource::{Resource, ResourcePolicy};
+pub use sentryagent_core::resource::{Refusal, Resource, ResourcePolicy};
 #[doc(inline)]
 pub use sentryagent_core::{AgentIdentity, SentryAgent};
 
@@ -44,9 +47,11 @@ pub fn endpoint(idp: SentryAgent) -> poem::Route {
         .at("/*", make_sync(|_| answer(HttpError::RouteNotFound)))
 }
 
-/// Adds the root documents (JWKS, RFC 8414 and OpenID discovery, and the
-/// agents' DID documents that `did:web` resolves at the root) to the host's
-/// own `route`, beside its paths.
+/// Adds the root documents (JWKS, RFC 8414 and OpenID discovery, the
+/// agents' DID documents that `did:web` resolves at the root, and the
+/// RFC 9728 metadata of each resource policy at
+/// `/.well-known/oauth-protected-resource` and below, where each resource's
+/// identifier puts it) to the host's own `route`, beside its paths.
 ///
 /// It adds no catch-all: whether the host's own `/*` route comes before or
 /// after, they never clash, and the host's unknown paths get the host's
@@ -65,7 +70,15 @@ pub fn endpoint(idp: SentryAgent) -> poem::Route {
 /// # Ok(()) }
 /// ```
 pub fn well_known(route: poem::Route, idp: SentryAgent) -> poem::Route {
+    let documents = idp.clone();
+    // The whole path picks the resource, so both forms share an endpoint.
+    let metadata = poem::get(make_sync(move |req: poem::Request| {
+        into_poem(documents.protected_resource_metadata_response(req.uri().path(), req.uri().query(), req.headers()))
+    }));
+    let metadata = Arc::new(metadata);
     mount(route, idp, |r| r.well_known)
+        .at(WELL_KNOWN, metadata.clone())
+        .at(format!("{WELL_KNOWN}/*resource"), metadata)
 }
 
 fn mount(mut router: poem::Route, idp: SentryAgent, keep: impl Fn(&Route) -> bool) -> poem::Route {
@@ -182,6 +195,79 @@ fn reject(error: Error) -> poem::Error {
     poem::Error::from_response(answer(error))
 }
 
+/// Middleware that protects any endpoint (one no extractor reaches, such as
+/// an MCP server's) with the policy of a resource: the same check and
+/// challenges as [`Agent`], run before the endpoint; the caller's
+/// [`AgentIdentity`] is in the request data.
+///
+/// ```
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// use poem::{EndpointExt, Route, handler, post};
+/// use sentryagent_poem::{Protect, ResourcePolicy, SentryAgent};
+///
+/// #[handler]
+/// fn tools() -> &'static str {
+///     "tools"
+/// }
+///
+/// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
+/// idp.protect(ResourcePolicy::new("https://api.example.com/mcp").any_tenant());
+/// let routes = Route::new().at(
+///     "/mcp",
+///     post(tools).with(Protect::new(idp.clone(), "https://api.example.com/mcp")),
+/// );
+/// let app = sentryagent_poem::well_known(routes, idp);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Protect {
+    idp: SentryAgent,
+    resource: Arc<str>,
+}
+
+impl Protect {
+    /// Protects with the policy of `resource`.
+    pub fn new(idp: SentryAgent, resource: impl Into<String>) -> Self {
+        Self {
+            idp,
+            resource: resource.into().into(),
+        }
+    }
+}
+
+impl<E: Endpoint> poem::Middleware<E> for Protect {
+    type Output = Protected<E>;
+
+    fn transform(&self, inner: E) -> Protected<E> {
+        Protected {
+            protect: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// An endpoint behind [`Protect`].
+pub struct Protected<E> {
+    protect: Protect,
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for Protected<E> {
+    type Output = poem::Response;
+
+    async fn call(&self, mut req: poem::Request) -> poem::Result<poem::Response> {
+        let Protect { idp, resource } = &self.protect;
+        let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match idp.authorize_bearer(authorization, Some(resource)).await {
+            Ok(identity) => {
+                req.set_data(identity);
+                self.inner.call(req).await.map(poem::IntoResponse::into_response)
+            }
+            Err(refusal) => Ok(into_poem(refusal.into())),
+        }
+    }
+}
+
 /// The agent behind a valid bearer token, for a host's own routes.
 ///
 /// Applies the [`ResourcePolicy`] of the route's resource (the one a
@@ -190,6 +276,8 @@ fn reject(error: Error) -> poem::Error {
 /// audience, revocation, the agent's status, the token's tenant and the
 /// policy's scopes, on the scopes the agent holds now. Needs
 /// [`SentryAgent`] in the request data (`.data(idp)` on the host's route).
+/// A refusal answers 401 or 403 with a `WWW-Authenticate` challenge that
+/// points clients at the resource's metadata ([`well_known`] serves it).
 ///
 /// ```
 /// use poem::web::Json;
@@ -245,14 +333,12 @@ impl<'a> FromRequest<'a> for Agent {
                 "no SentryAgent in the request data: add .data(idp)".into(),
             ))
         })?;
-        let token = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or_else(|| reject(Error::unauthorized("a bearer access token is required")))?;
+        let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let resource = req.data::<Resource>().map(|r| r.0.as_str());
-        idp.authorize_resource(token, resource).await.map(Agent).map_err(reject)
+        idp.authorize_bearer(authorization, resource)
+            .await
+            .map(Agent)
+            .map_err(|refusal| poem::Error::from_response(into_poem(refusal.into())))
     }
 }
 

@@ -3,17 +3,32 @@
 use poem::listener::TcpAcceptor;
 use poem::web::Json;
 use poem::{EndpointExt, Route, Server, get, handler};
-use sentryagent_poem::{Agent, AgentIdentity, SentryAgent};
+use sentryagent_poem::{Agent, AgentIdentity, Protect, Resource, SentryAgent};
+use sentryagent_testkit::{RESOURCE_A_PATH, RESOURCE_B_PATH, resource_url};
 
 #[handler]
 async fn whoami(agent: Agent) -> Json<AgentIdentity> {
     Json(agent.0)
 }
 
+/// The same answer behind `sentryagent_poem::Protect`, which put the agent there.
+#[handler]
+async fn protected_whoami(agent: poem::web::Data<&AgentIdentity>) -> Json<AgentIdentity> {
+    Json(agent.0.clone())
+}
+
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
     let routes = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
-        .at("/whoami", get(whoami));
+        .at("/whoami", get(whoami))
+        .at(
+            RESOURCE_A_PATH,
+            get(whoami).data(Resource::new(resource_url(&listener, RESOURCE_A_PATH))),
+        )
+        .at(
+            RESOURCE_B_PATH,
+            get(protected_whoami).with(Protect::new(idp.clone(), resource_url(&listener, RESOURCE_B_PATH))),
+        );
     let app = sentryagent_poem::well_known(routes, idp.clone()).data(idp);
     let acceptor = TcpAcceptor::from_tokio(listener).expect("a poem acceptor on the listener");
     tokio::spawn(async move {

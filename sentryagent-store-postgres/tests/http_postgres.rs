@@ -7,17 +7,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::routing::get;
-use axum::{Json, Router};
-use sentryagent_axum::{Agent, AgentIdentity, SentryAgent};
+use axum::{Extension, Json, Router};
+use sentryagent_axum::{Agent, AgentIdentity, Resource, SentryAgent};
 use sentryagent_core::audit::ChainMark;
 use sentryagent_core::store::{AuditStore as _, Stores};
 use sentryagent_core::{EventId, TenantId};
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
-use sentryagent_testkit::{Tamper, TestBackend, services};
+use sentryagent_testkit::{RESOURCE_A_PATH, RESOURCE_B_PATH, Tamper, TestBackend, resource_url, services};
 use serde_json::Value;
 
 async fn whoami(agent: Agent) -> Json<AgentIdentity> {
     Json(agent.0)
+}
+
+/// The same answer behind `sentryagent_axum::protect`, which put the agent there.
+async fn protected_whoami(Extension(agent): Extension<AgentIdentity>) -> Json<AgentIdentity> {
+    Json(agent)
 }
 
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
@@ -25,6 +30,15 @@ async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
         .nest("/api/v1", sentryagent_axum::router(idp.clone()))
         .merge(sentryagent_axum::well_known(idp.clone()))
         .route("/whoami", get(whoami))
+        .route(
+            RESOURCE_A_PATH,
+            get(whoami).layer(Extension(Resource::new(resource_url(&listener, RESOURCE_A_PATH)))),
+        )
+        .merge(sentryagent_axum::protect(
+            Router::new().route(RESOURCE_B_PATH, get(protected_whoami)),
+            idp.clone(),
+            resource_url(&listener, RESOURCE_B_PATH),
+        ))
         .with_state(idp);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;

@@ -16,6 +16,9 @@ pub const HOST_PAGE_PATH: &str = "/host";
 pub const HOST_PAGE: &str = "the host's page";
 /// What the host's fallback answers, with 404.
 pub const HOST_NOT_FOUND: &str = "the host's own 404";
+/// A resource the host's IdP protects: its metadata (RFC 9728) is at
+/// `/.well-known/oauth-protected-resource/mcp`.
+pub const HOST_RESOURCE: &str = "https://host.example/mcp";
 
 /// How the host answers a path that neither it nor the API has.
 #[derive(Clone, Copy, Debug)]
@@ -26,9 +29,10 @@ pub enum HostNotFound {
     Framework,
 }
 
-/// Checks a host serving at `base`: the API under `/api/v1`, the root
-/// documents at the root, the host's page, and unknown paths answered by the
-/// API only under its prefix.
+/// Checks a host serving at `base` whose IdP protects [`HOST_RESOURCE`]:
+/// the API under `/api/v1`, the root documents (the resource's metadata
+/// among them) at the root, the host's page, and unknown paths answered by
+/// the API only under its prefix and the resource metadata's.
 ///
 /// # Panics
 /// On any answer that is not the expected one (it is a test).
@@ -59,6 +63,14 @@ pub async fn check(base: &str, not_found: HostNotFound) {
             "{document} is JSON: {text}"
         );
     }
+    let (status, text) = get("/.well-known/oauth-protected-resource/mcp").await;
+    assert_eq!(status, StatusCode::OK, "the resource's metadata at the root: {text}");
+    let metadata: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(metadata["resource"], HOST_RESOURCE, "{text}");
+    // The API owns the metadata's prefix: a resource nobody protects is its 404.
+    let (status, text) = get("/.well-known/oauth-protected-resource/other").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    assert_eq!(envelope_code(&text).as_deref(), Some("NOT_FOUND"), "{text}");
     let (status, text) = get("/api/v1/health/live").await;
     assert_eq!(status, StatusCode::OK, "the API under its prefix: {text}");
 

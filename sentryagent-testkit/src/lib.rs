@@ -41,7 +41,11 @@ pub use logs::captured_logs;
 /// How a test serves the IdP: mount the API under `/api/v1`, the well-known
 /// documents at the root, and a host route `GET /whoami` protected by the
 /// adapter's extractor that answers `{agentId, tenantId, clientId, scopes}`;
-/// then serve on `listener` (recording peer addresses) in a spawned task.
+/// the same at [`RESOURCE_A_PATH`] (the extractor bound to its resource)
+/// and at [`RESOURCE_B_PATH`] (behind the adapter's `protect` middleware),
+/// each resource being `http://<listener's address><path>` (see
+/// [`resource_url`]); then serve on `listener` (recording peer
+/// addresses) in a spawned task.
 pub trait StartFn: Fn(tokio::net::TcpListener, SentryAgent) -> Self::Fut {
     /// The future that starts the server.
     type Fut: Future<Output = ()>;
@@ -351,6 +355,19 @@ impl TestApp {
         self.form("/oauth2/revoke", Some(&format!("Bearer {caller}")), &[("token", token)])
             .await
     }
+}
+
+/// A host route of its own resource (see [`StartFn`]).
+pub const RESOURCE_A_PATH: &str = "/resource-a";
+/// A second host route of its own resource (see [`StartFn`]).
+pub const RESOURCE_B_PATH: &str = "/resource-b";
+
+/// The identifier of the resource a host serves at `path` on `listener`.
+///
+/// # Panics
+/// When the listener has no local address (it is a test).
+pub fn resource_url(listener: &tokio::net::TcpListener, path: &str) -> String {
+    format!("http://{}{path}", listener.local_addr().expect("a local address"))
 }
 
 /// An HTTP Basic header value.

@@ -56,7 +56,7 @@ pub(crate) async fn run(cli: &Cli, command: &TokenCommand, out: &Out) -> Result<
                     ("sub", or_dash(answer.sub.as_deref())),
                     ("client_id", or_dash(answer.client_id.as_deref())),
                     ("scope", or_dash(answer.scope.as_deref())),
-                    ("aud", or_dash(answer.aud.as_deref())),
+                    ("aud", or_dash(answer.aud.as_ref().map(|a| a.to_string()).as_deref())),
                     ("iss", or_dash(answer.iss.as_deref())),
                     ("tenant", or_dash(answer.tenant.as_deref())),
                     ("jti", or_dash(answer.jti.as_deref())),

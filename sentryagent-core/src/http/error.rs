@@ -228,6 +228,19 @@ impl From<HttpError> for Response {
     }
 }
 
+impl From<crate::resource::Refusal> for Response {
+    /// The envelope of the refusal's error, with the resource's challenge
+    /// in place of the envelope's default one.
+    fn from(refusal: crate::resource::Refusal) -> Self {
+        let challenge = refusal.challenge().and_then(|c| HeaderValue::from_str(c).ok());
+        let mut response = Response::from(HttpError::from(refusal.error));
+        if let Some(value) = challenge {
+            response.headers.insert(WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
 impl From<OAuthError> for Response {
     fn from(err: OAuthError) -> Self {
         let status = match err.error {

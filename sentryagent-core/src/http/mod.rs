@@ -9,6 +9,7 @@ mod error;
 mod explorer;
 mod handlers;
 pub mod openapi;
+mod resource;
 
 pub use error::HttpError;
 

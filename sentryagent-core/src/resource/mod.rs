@@ -19,6 +19,11 @@
 //! the resource their route names, or against the policy whose identifier
 //! is the IdP's own audience.
 //!
+//! Each policy also publishes its protected resource metadata (RFC 9728,
+//! see [`ProtectedResourceMetadata`]; where it lives follows from the
+//! identifier's path), and the extractors answer a refusal with the
+//! challenge that points at it ([`Refusal`]).
+//!
 //! ```
 //! # async fn demo() -> Result<(), sentryagent_core::Error> {
 //! use sentryagent_core::SentryAgent;
@@ -34,7 +39,11 @@
 //! # Ok(()) }
 //! ```
 
+mod challenge;
+mod metadata;
 mod model;
 mod service;
 
+pub use challenge::Refusal;
+pub use metadata::{ProtectedResourceMetadata, WELL_KNOWN, metadata_url};
 pub use model::*;

@@ -19,6 +19,7 @@ pub struct ResourcePolicy {
     resource: String,
     tenants: AcceptedTenants,
     scopes: Vec<String>,
+    name: Option<String>,
 }
 
 impl ResourcePolicy {
@@ -29,6 +30,7 @@ impl ResourcePolicy {
             resource: resource.into(),
             tenants: AcceptedTenants::Only(Vec::new()),
             scopes: Vec::new(),
+            name: None,
         }
     }
 
@@ -62,6 +64,18 @@ impl ResourcePolicy {
             self.scopes.push(scope);
         }
         self
+    }
+
+    /// A name for people, published as the metadata's `resource_name`
+    /// (RFC 9728 §2).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The name for people, if the host gave one.
+    pub fn display_name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// The resource's identifier: the audience its tokens carry.
@@ -100,6 +114,16 @@ impl Resources {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(resource)
             .cloned()
+    }
+
+    /// Every policy, in no particular order.
+    pub(crate) fn all(&self) -> Vec<std::sync::Arc<ResourcePolicy>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn insert(&self, policy: ResourcePolicy) {

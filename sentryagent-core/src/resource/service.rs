@@ -3,6 +3,8 @@
 //! Stores it needs: none.
 //! Shared parts it uses: `resources`.
 
+use super::challenge::Refusal;
+use super::metadata::{ProtectedResourceMetadata, metadata_url, published_at};
 use super::model::*;
 
 impl crate::SentryAgent {
@@ -17,10 +19,49 @@ impl crate::SentryAgent {
         self.inner.resources.get(resource)
     }
 
-    /// Whether clients may request tokens for `audience`: the IdP's own
-    /// audience, a protected resource, or an extra audience.
-    pub(crate) fn allows_audience(&self, audience: &str) -> bool {
-        self.inner.settings.allows_audience(audience) || self.inner.resources.get(audience).is_some()
+    /// Whether tokens of `tenant` may be issued for `target` (RFC 8707): the
+    /// IdP's own audience or an extra audience, or a protected resource
+    /// whose policy accepts the tenant.
+    pub(crate) fn allows_target(&self, target: &str, tenant: crate::TenantId) -> bool {
+        self.inner.settings.allows_audience(target)
+            || self
+                .inner
+                .resources
+                .get(target)
+                .is_some_and(|p| p.accepts_tenant(tenant))
+    }
+
+    /// The metadata document (RFC 9728) published at the well-known path
+    /// [`WELL_KNOWN`](super::WELL_KNOWN)` + path` (`path` is `""` or starts
+    /// with `/`; `query` as requested): the policy whose identifier puts its
+    /// metadata there. When several hosts' resources share the path, `host`
+    /// (the request's `Host`) picks one; `None` when no policy, or no single
+    /// one, publishes there.
+    pub fn protected_resource_metadata(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        host: Option<&str>,
+    ) -> Option<ProtectedResourceMetadata> {
+        let found: Vec<_> = self
+            .inner
+            .resources
+            .all()
+            .into_iter()
+            .filter_map(|p| published_at(&p, path, query).map(|h| (p, h)))
+            .collect();
+        let policy = match found.as_slice() {
+            [(one, _)] => one.clone(),
+            _ => {
+                let host = host?;
+                let mut same_host = found.iter().filter(|(_, h)| h.eq_ignore_ascii_case(host));
+                match (same_host.next(), same_host.next()) {
+                    (Some((one, _)), None) => one.clone(),
+                    _ => return None,
+                }
+            }
+        };
+        Some(ProtectedResourceMetadata::of(&policy, &self.inner.settings.issuer))
     }
 
     /// Checks a bearer token against the policy of `resource` (`None`: the
@@ -41,11 +82,7 @@ impl crate::SentryAgent {
     ) -> Result<crate::AgentIdentity, crate::Error> {
         let resource = resource.unwrap_or(&self.inner.settings.audience);
         let Some(policy) = self.inner.resources.get(resource) else {
-            tracing::error!(
-                resource,
-                "no resource policy for this resource: set one with SentryAgentBuilder::resource or SentryAgent::protect"
-            );
-            return Err(crate::Error::Internal("no resource policy".into()));
+            return Err(missing_policy(resource));
         };
         let identity = self.verify_access_token(token, Some(policy.resource())).await?;
         if !policy.accepts_tenant(identity.tenant_id) {
@@ -62,4 +99,46 @@ impl crate::SentryAgent {
         }
         Ok(identity)
     }
+
+    /// What the adapters' extractors run: reads the bearer token of an
+    /// `Authorization` header value and checks it as
+    /// [`authorize_resource`](Self::authorize_resource) does. A refusal
+    /// carries the challenge of RFC 6750 §3 pointing at the resource's
+    /// metadata (RFC 9728 §5.1): no token (or another scheme) answers 401
+    /// with `resource_metadata` only; a bad token adds `invalid_token`; a
+    /// missing scope answers 403 `insufficient_scope` naming the scopes the
+    /// resource needs.
+    ///
+    /// # Errors
+    /// The [`Refusal`] to answer.
+    pub async fn authorize_bearer(
+        &self,
+        authorization: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<crate::AgentIdentity, Refusal> {
+        let id = resource.unwrap_or(&self.inner.settings.audience);
+        let policy = self.inner.resources.get(id);
+        let metadata = policy.as_ref().and_then(|p| metadata_url(p.resource()));
+        let scopes = policy.as_ref().map(|p| p.required_scopes()).unwrap_or_default();
+        let Some(token) = authorization.and_then(crate::token::bearer_token) else {
+            if policy.is_none() {
+                return Err(missing_policy(id).into());
+            }
+            let error = crate::Error::unauthorized("a bearer access token is required");
+            return Err(Refusal::new(error, false, metadata.as_deref(), scopes));
+        };
+        self.authorize_resource(token, resource)
+            .await
+            .map_err(|error| Refusal::new(error, true, metadata.as_deref(), scopes))
+    }
+}
+
+/// A host route names a resource it set no policy for: a configuration
+/// mistake, logged with what to do.
+fn missing_policy(resource: &str) -> crate::Error {
+    tracing::error!(
+        resource,
+        "no resource policy for this resource: set one with SentryAgentBuilder::resource or SentryAgent::protect"
+    );
+    crate::Error::Internal("no resource policy".into())
 }

@@ -128,8 +128,8 @@ pub struct IntrospectedClaims {
     pub nbf: i64,
     /// Issuer.
     pub iss: String,
-    /// Audience.
-    pub aud: String,
+    /// Audience: a string, or an array for a token of several resources.
+    pub aud: super::Audience,
     /// Token id.
     pub jti: TokenId,
     /// The agent's tenant.

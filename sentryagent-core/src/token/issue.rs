@@ -6,7 +6,7 @@
 use super::request::{ClientAuth, TokenRefusal, TokenRequest, TokenResponse};
 use std::net::IpAddr;
 
-use super::AccessClaims;
+use super::{AccessClaims, Audience};
 use crate::agent::{Agent, AgentStatus};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::client_ip::limit_key;
@@ -184,7 +184,7 @@ impl SentryAgent {
             }
         };
         self.check_quota(tenant).await?;
-        let scopes = match request.scope {
+        let scopes = match request.scope.clone() {
             None => agent.scopes.clone(),
             Some(requested) => {
                 if let Some(bad) = requested.iter().find(|s| !scope::grants(&agent.scopes, s)) {
@@ -198,13 +198,18 @@ impl SentryAgent {
                 requested
             }
         };
-        let audience = match request.audience {
-            Some(a) if !self.allows_audience(&a) => {
-                self.record(tenant, vec![deny("audience_not_allowed")]).await?;
-                return Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "unknown audience"));
-            }
-            Some(a) => a,
-            None => inner.settings.audience.clone(),
+        let targets = request.targets();
+        if let Some(bad) = targets.iter().find(|t| !self.allows_target(t, tenant)) {
+            let event = deny("audience_not_allowed").detail("resource", bad.chars().take(256).collect::<String>());
+            self.record(tenant, vec![event]).await?;
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                "the resource is unknown, or does not accept this client",
+            ));
+        }
+        let audience = match targets.is_empty() {
+            true => Audience::One(inner.settings.audience.clone()),
+            false => Audience::of(targets.into_iter().map(str::to_owned).collect()),
         };
         let (token, claims) = self.mint(&agent, client_id, scopes.join(" "), audience, None)?;
         let event = NewAuditEvent::new("token.issued", Outcome::Success, client_id)
@@ -214,7 +219,7 @@ impl SentryAgent {
             .detail("credentialId", credential.id.to_string())
             .detail("jti", claims.jti.to_string())
             .detail("scope", claims.scope.as_str())
-            .detail("aud", claims.aud.as_str());
+            .detail("aud", claims.aud.to_string());
         self.record(tenant, vec![event]).await?;
         self.meter(tenant, crate::metering::metric::API_CALLS);
         self.meter(tenant, crate::metering::metric::TOKEN_ISSUANCES);
@@ -233,7 +238,7 @@ impl SentryAgent {
         agent: &Agent,
         client_id: &str,
         scope: String,
-        audience: String,
+        audience: impl Into<Audience>,
         act: Option<super::Actor>,
     ) -> Result<(String, AccessClaims), OAuthError> {
         let settings = &self.inner.settings;
@@ -241,7 +246,7 @@ impl SentryAgent {
         let claims = AccessClaims {
             iss: settings.issuer.clone(),
             sub: agent.id,
-            aud: audience,
+            aud: audience.into(),
             exp: now + settings.token_ttl.as_secs() as i64,
             iat: now,
             nbf: now,

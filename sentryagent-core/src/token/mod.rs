@@ -36,8 +36,8 @@ pub struct AccessClaims {
     pub iss: String,
     /// The agent.
     pub sub: AgentId,
-    /// Audience.
-    pub aud: String,
+    /// Audience: the resource(s) the token was issued for.
+    pub aud: Audience,
     /// Expiry (seconds since the epoch).
     pub exp: i64,
     /// Issued at.
@@ -56,6 +56,60 @@ pub struct AccessClaims {
     /// (RFC 8693 §4.1): the CI workflow of a bootstrap exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+}
+
+/// A token's audience (RFC 7519 §4.1.3): one identifier, sent as a JSON
+/// string, or several (RFC 8707's repeated `resource`), sent as an array.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// The audience of these identifiers: a string for one, an array for
+    /// several.
+    pub fn of(mut audiences: Vec<String>) -> Self {
+        match audiences.len() {
+            1 => Audience::One(audiences.remove(0)),
+            _ => Audience::Many(audiences),
+        }
+    }
+
+    /// Its identifiers.
+    pub fn values(&self) -> &[String] {
+        match self {
+            Audience::One(one) => std::slice::from_ref(one),
+            Audience::Many(many) => many,
+        }
+    }
+
+    /// Whether `audience` is one of them.
+    pub fn contains(&self, audience: &str) -> bool {
+        self.values().iter().any(|a| a == audience)
+    }
+}
+
+impl std::fmt::Display for Audience {
+    /// The identifiers, space-separated (for the audit log).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.values().join(" "))
+    }
+}
+
+impl From<String> for Audience {
+    fn from(one: String) -> Self {
+        Audience::One(one)
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(one: &str) -> Self {
+        Audience::One(one.to_owned())
+    }
 }
 
 /// The actor of a token issued to a CI workflow (RFC 8693's `act` claim).

@@ -100,7 +100,8 @@ impl ClientAuth {
     }
 }
 
-/// Parsed `application/x-www-form-urlencoded` parameters, each at most once.
+/// Parsed `application/x-www-form-urlencoded` parameters, each at most once
+/// unless the parser was told it may repeat.
 #[derive(Clone, Debug, Default)]
 pub struct Form(Vec<(String, String)>);
 
@@ -110,10 +111,20 @@ impl Form {
     /// # Errors
     /// `invalid_request` when a parameter is repeated (RFC 6749 §3.2).
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        Self::parse_repeating(body, &[])
+    }
+
+    /// Parses a form body in which the parameters named in `repeatable` may
+    /// appear more than once (RFC 8707's `resource`); see
+    /// [`get_all`](Self::get_all).
+    ///
+    /// # Errors
+    /// `invalid_request` when another parameter is repeated.
+    pub fn parse_repeating(body: &[u8], repeatable: &[&str]) -> Result<Self, OAuthError> {
         let mut seen = HashSet::new();
         let mut pairs = Vec::new();
         for (k, v) in form_urlencoded::parse(body) {
-            if !seen.insert(k.clone()) {
+            if !seen.insert(k.clone()) && !repeatable.contains(&k.as_ref()) {
                 return Err(OAuthError::invalid_request(format!("parameter `{k}` is repeated")));
             }
             pairs.push((k.into_owned(), v.into_owned()));
@@ -128,6 +139,30 @@ impl Form {
             .find(|(k, v)| k == key && !v.is_empty())
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every value of a repeatable parameter, in order; empty values count
+    /// as absent.
+    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// At most this many `resource` parameters in one request.
+const MAX_RESOURCES: usize = 16;
+
+/// Checks a `resource` parameter (RFC 8707 §2): an absolute URI without a
+/// fragment, else `invalid_target`.
+fn resource(value: &str) -> Result<String, OAuthError> {
+    match url::Url::parse(value) {
+        Ok(url) if url.fragment().is_none() => Ok(value.to_owned()),
+        _ => Err(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            "a resource must be an absolute URI without a fragment",
+        )),
+    }
 }
 
 /// A token request of the client-credentials grant.
@@ -137,8 +172,11 @@ pub struct TokenRequest {
     pub client: ClientAuth,
     /// Requested scopes; `None`: every scope the agent may hold.
     pub scope: Option<Vec<String>>,
-    /// Requested audience (`audience` or `resource`).
+    /// The `audience` parameter.
     pub audience: Option<String>,
+    /// The `resource` parameters (RFC 8707), each an absolute URI without
+    /// a fragment.
+    pub resources: Vec<String>,
 }
 
 impl TokenRequest {
@@ -147,7 +185,7 @@ impl TokenRequest {
     /// # Errors
     /// The RFC 6749 error for a malformed or unsupported request.
     pub fn parse(authorization: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
-        let form = Form::parse(body)?;
+        let form = Form::parse_repeating(body, &["resource"])?;
         match form.get("grant_type") {
             None => return Err(OAuthError::invalid_request("grant_type is required")),
             Some("client_credentials") => {}
@@ -172,17 +210,39 @@ impl TokenRequest {
                 Some(scopes)
             }
         };
-        let audience = match (form.get("audience"), form.get("resource")) {
-            (Some(a), Some(r)) if a != r => {
-                return Err(OAuthError::invalid_request("audience and resource disagree"));
-            }
-            (a, r) => a.or(r).map(str::to_owned),
-        };
+        let resources = form.get_all("resource").map(resource).collect::<Result<Vec<_>, _>>()?;
+        if resources.len() > MAX_RESOURCES {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                format!("at most {MAX_RESOURCES} resources per request"),
+            ));
+        }
+        let audience = form.get("audience").map(str::to_owned);
+        if let Some(a) = &audience
+            && !resources.is_empty()
+            && resources.iter().any(|r| r != a)
+        {
+            return Err(OAuthError::invalid_request("audience and resource disagree"));
+        }
         Ok(Self {
             client,
             scope,
             audience,
+            resources,
         })
+    }
+
+    /// The audiences the token is asked for: the `resource` parameters
+    /// (each once), else the `audience` parameter; empty: the IdP's own
+    /// audience.
+    pub fn targets(&self) -> Vec<&str> {
+        let mut targets: Vec<&str> = Vec::new();
+        for r in self.resources.iter().chain(self.audience.iter()) {
+            if !targets.contains(&r.as_str()) {
+                targets.push(r);
+            }
+        }
+        targets
     }
 }
 

@@ -337,7 +337,7 @@ fn check_window_and_audience(claims: &AccessClaims, audience: Option<&str>, leew
     if claims.nbf > now.saturating_add(leeway) {
         return Err("not yet valid");
     }
-    if audience.is_some_and(|aud| aud != claims.aud) {
+    if audience.is_some_and(|aud| !claims.aud.contains(aud)) {
         return Err("wrong audience");
     }
     Ok(())

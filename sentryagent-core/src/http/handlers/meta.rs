@@ -53,23 +53,45 @@ pub(super) async fn jwks(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) ->
     Ok(response)
 }
 
-/// Authorization server metadata (RFC 8414); the OpenID configuration adds
-/// two members.
+/// Authorization server metadata (RFC 8414 §2), every member true of this
+/// server; the OpenID configuration adds two members. Members with nothing
+/// to say are left out: there is no authorization endpoint (so no
+/// `authorization_endpoint` and no PKCE methods) and no client registration
+/// endpoint.
 #[derive(Serialize, ToSchema)]
 #[schema(as = AuthorizationServerMetadata)]
 pub(super) struct Metadata<'a> {
+    /// The issuer identifier; tokens' `iss`.
     issuer: &'a str,
+    /// `POST /oauth2/token`.
     token_endpoint: String,
+    /// The public keys tokens are signed with.
     jwks_uri: String,
+    /// `POST /oauth2/introspect` (RFC 7662).
     introspection_endpoint: String,
+    /// `POST /oauth2/revoke` (RFC 7009).
     revocation_endpoint: String,
-    grant_types_supported: [&'static str; 1],
-    response_types_supported: [&'static str; 1],
-    token_endpoint_auth_methods_supported: [&'static str; 2],
-    revocation_endpoint_auth_methods_supported: [&'static str; 2],
-    introspection_endpoint_auth_methods_supported: [&'static str; 1],
-    scopes_supported: &'static [&'static str],
-    token_endpoint_auth_signing_alg_values_supported: [&'static str; 1],
+    /// The scopes this server issues: the management scopes and those the
+    /// host's resource policies require (agents may hold other host scopes).
+    scopes_supported: Vec<String>,
+    /// Empty: RFC 8414 makes the member REQUIRED, and its values are
+    /// `response_type`s of an authorization endpoint, which this server does
+    /// not have (clients use the token endpoint's grants only).
+    response_types_supported: Vec<&'static str>,
+    /// The grants of the token endpoint.
+    grant_types_supported: Vec<&'static str>,
+    /// Client authentication at the token endpoint.
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The signing algorithms of JWT client authentication; only while a
+    /// JWT-based method is listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    token_endpoint_auth_signing_alg_values_supported: Option<Vec<&'static str>>,
+    /// Client authentication at revocation: client credentials, or the
+    /// token itself (or one with `tokens:introspect`) as a bearer token.
+    revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Client authentication at introspection: as at revocation.
+    introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     /// OpenID configuration only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -80,25 +102,52 @@ pub(super) struct Metadata<'a> {
     id_token_signing_alg_values_supported: Option<[&'static str; 1]>,
 }
 
+/// The grant types `POST /oauth2/token` accepts.
+fn grant_types() -> Vec<&'static str> {
+    vec!["client_credentials"]
+}
+
+/// The client authentication methods `POST /oauth2/token` accepts.
+fn token_auth_methods() -> Vec<&'static str> {
+    vec!["client_secret_basic", "client_secret_post"]
+}
+
+/// The JWS algorithms accepted in JWT client authentication, published
+/// only while [`token_auth_methods`] lists a JWT-based method (never `none`).
+const CLIENT_ASSERTION_ALGS: &[&str] = &["ES256", "EdDSA", "RS256"];
+
+/// Introspection and revocation take client credentials or a bearer token.
+fn oauth_caller_methods() -> Vec<&'static str> {
+    vec!["client_secret_basic", "client_secret_post", "bearer"]
+}
+
 fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
     let s = sa.settings();
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
-    let alg = [s.algorithm.as_str()];
+    let methods = token_auth_methods();
+    let jwt_based = methods
+        .iter()
+        .any(|m| matches!(*m, "private_key_jwt" | "client_secret_jwt"));
+    let mut scopes: Vec<String> = scope::MANAGEMENT.iter().map(|s| (*s).to_owned()).collect();
+    for policy in sa.inner.resources.all() {
+        scopes.extend(policy.required_scopes().iter().cloned());
+    }
+    scopes.sort();
+    scopes.dedup();
     Metadata {
         issuer: &s.issuer,
         token_endpoint: s.endpoint("/oauth2/token"),
         jwks_uri: s.endpoint("/.well-known/jwks.json"),
         introspection_endpoint: s.endpoint("/oauth2/introspect"),
         revocation_endpoint: s.endpoint("/oauth2/revoke"),
-        grant_types_supported: ["client_credentials"],
-        response_types_supported: ["token"],
-        token_endpoint_auth_methods_supported: auth_methods,
-        revocation_endpoint_auth_methods_supported: auth_methods,
-        introspection_endpoint_auth_methods_supported: ["bearer"],
-        scopes_supported: scope::MANAGEMENT,
-        token_endpoint_auth_signing_alg_values_supported: alg,
+        scopes_supported: scopes,
+        response_types_supported: Vec::new(),
+        grant_types_supported: grant_types(),
+        token_endpoint_auth_methods_supported: methods,
+        token_endpoint_auth_signing_alg_values_supported: jwt_based.then(|| CLIENT_ASSERTION_ALGS.to_vec()),
+        revocation_endpoint_auth_methods_supported: oauth_caller_methods(),
+        introspection_endpoint_auth_methods_supported: oauth_caller_methods(),
         subject_types_supported: openid.then_some(["public"]),
-        id_token_signing_alg_values_supported: openid.then_some(alg),
+        id_token_signing_alg_values_supported: openid.then_some([s.algorithm.as_str()]),
     }
 }
 

@@ -21,10 +21,14 @@ pub(super) struct TokenForm {
     grant_type: String,
     /// Space-separated scopes, within what the agent may hold.
     scope: Option<String>,
-    /// The audience of the token (RFC 8707 `resource` is the same).
+    /// The audience of the token: the IdP's own, an extra audience, or a
+    /// protected resource; with `resource`, it must equal it.
     audience: Option<String>,
-    /// Same as `audience`.
-    resource: Option<String>,
+    /// Resource indicators (RFC 8707): absolute URIs without a fragment,
+    /// each named by a resource policy that accepts the client's tenant;
+    /// repeat the parameter for a token of several resources (its `aud` is
+    /// then an array).
+    resource: Option<Vec<String>>,
     /// With `client_secret`, instead of HTTP Basic.
     client_id: Option<String>,
     /// With `client_id`, instead of HTTP Basic.

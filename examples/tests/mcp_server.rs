@@ -1,0 +1,193 @@
+//! `examples/mcp_server.rs` against rmcp's own client with its OAuth
+//! support: the client is refused with the 401 challenge, discovers
+//! SentryAgent through the resource's metadata (RFC 9728) and the
+//! authorization server's (RFC 8414), gets a client-credentials token bound
+//! to the MCP endpoint (RFC 8707), and calls a tool; the same token is
+//! refused by the host's other resource.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, ClientConfig};
+use rmcp::transport::auth::{AuthClient, ClientCredentialsConfig, OAuthState};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{
+    OAuthHttpClient, OAuthHttpClientError, OAuthHttpClientFuture, OAuthHttpRequest, StreamableHttpClientTransport,
+};
+use serde_json::{Value, json};
+use support::{ExampleServer, line_value};
+
+/// rmcp's OAuth HTTP client (its public extension point) over reqwest,
+/// recording each request. rmcp 3.11 reads authorization server metadata
+/// into a struct whose `authorization_endpoint` is a required string, even
+/// for the client-credentials grant, which never uses it; SentryAgent has no
+/// authorization endpoint and truthfully names none (RFC 8414 §2 requires
+/// it only of servers whose grants use it). So this client adds an endpoint
+/// that does not exist to the metadata it hands rmcp, and the test checks
+/// that rmcp never calls it. Without this, rmcp's discovery fails on
+/// SentryAgent's metadata; the shim goes once the authorization endpoint
+/// exists.
+#[derive(Default)]
+struct Recording {
+    http: reqwest::Client,
+    seen: Mutex<Vec<String>>,
+}
+
+const NO_SUCH_ENDPOINT: &str = "/rmcp-requires-an-authorization-endpoint";
+
+impl OAuthHttpClient for Recording {
+    fn execute(&self, request: OAuthHttpRequest) -> OAuthHttpClientFuture<'_> {
+        Box::pin(async move {
+            let request = request.request;
+            let url = request.uri().to_string();
+            self.seen
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push(format!("{} {url}", request.method()));
+            let response = self
+                .http
+                .execute(reqwest::Request::try_from(request).map_err(|e| Box::new(e) as OAuthHttpClientError)?)
+                .await?;
+            let mut builder = http::Response::builder().status(response.status());
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            let mut body = response.bytes().await?.to_vec();
+            if url.contains("/.well-known/oauth-authorization-server")
+                && let Ok(mut doc) = serde_json::from_slice::<Value>(&body)
+                && doc.get("authorization_endpoint").is_none()
+            {
+                let issuer = doc["issuer"].as_str().unwrap_or_default().to_owned();
+                doc["authorization_endpoint"] = json!(format!("{issuer}{NO_SUCH_ENDPOINT}"));
+                body = serde_json::to_vec(&doc)?;
+            }
+            Ok(builder.body(body)?)
+        })
+    }
+}
+
+/// An agent of the example's tenant holding `tools:call`: its client id
+/// and secret.
+async fn tools_agent(http: &reqwest::Client, base: &str, server: &ExampleServer) -> (String, String) {
+    let admin_id = line_value(&server.env_lines, "SENTRYAGENT_ADMIN_CLIENT_ID");
+    let admin_secret = line_value(&server.env_lines, "SENTRYAGENT_ADMIN_CLIENT_SECRET");
+    let token: Value = http
+        .post(format!("{base}/api/v1/oauth2/token"))
+        .basic_auth(&admin_id, Some(&admin_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("the token endpoint answers")
+        .json()
+        .await
+        .expect("a token");
+    let admin = token["access_token"].as_str().expect("a token").to_owned();
+    let agent: Value = http
+        .post(format!("{base}/api/v1/agents"))
+        .bearer_auth(&admin)
+        .json(&json!({ "name": "mcp-client@example.com", "scopes": ["tools:call"] }))
+        .send()
+        .await
+        .expect("registration answers")
+        .json()
+        .await
+        .expect("the agent");
+    let field = |name: &str| {
+        agent[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {agent}"))
+            .to_owned()
+    };
+    (field("clientId"), field("clientSecret"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rmcp_client_discovers_sentryagent_and_calls_a_tool() {
+    let server = ExampleServer::start("mcp_server", &[]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let mcp = format!("{base}/mcp");
+    let http = reqwest::Client::new();
+    let (client_id, client_secret) = tools_agent(&http, &base, &server).await;
+
+    // Without a token: refused, with the challenge that points at the metadata.
+    let refused = http
+        .post(&mcp)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" }))
+        .send()
+        .await
+        .expect("the MCP endpoint answers");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        format!("Bearer realm=\"sentryagent\", resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"")
+            .as_str()
+    );
+    let anonymous = ClientConfig::default()
+        .serve(StreamableHttpClientTransport::from_uri(mcp.as_str()))
+        .await;
+    assert!(anonymous.is_err(), "rmcp's client without a token is refused");
+
+    // rmcp's own OAuth support: discovery from the endpoint, then client credentials.
+    let recording = Arc::new(Recording::default());
+    let mut oauth = OAuthState::new_with_oauth_http_client(&mcp, recording.clone())
+        .await
+        .expect("an OAuth state");
+    oauth
+        .authenticate_client_credentials(ClientCredentialsConfig::ClientSecret {
+            client_id,
+            client_secret,
+            scopes: vec!["tools:call".to_owned()],
+            resource: Some(mcp.clone()),
+        })
+        .await
+        .expect("rmcp discovers SentryAgent and gets a token");
+    let seen = recording.seen.lock().expect("the record").clone();
+    for expected in [
+        format!("GET {base}/.well-known/oauth-protected-resource/mcp"),
+        format!("GET {base}/.well-known/oauth-authorization-server"),
+        format!("POST {base}/api/v1/oauth2/token"),
+    ] {
+        assert!(seen.contains(&expected), "{expected} in {seen:#?}");
+    }
+    assert!(!seen.iter().any(|r| r.contains(NO_SUCH_ENDPOINT)), "{seen:#?}");
+    let manager = oauth.into_authorization_manager().expect("authorized");
+    let token = manager.get_access_token().await.expect("the token");
+
+    // The token is bound to the MCP endpoint, and calls a tool.
+    let transport = StreamableHttpClientTransport::with_client(
+        AuthClient::new(reqwest::Client::new(), manager),
+        StreamableHttpClientTransportConfig::with_uri(mcp.as_str()),
+    );
+    let client = ClientConfig::default()
+        .serve(transport)
+        .await
+        .expect("an authorized MCP session");
+    let answer = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .expect("the tool answers");
+    let text = serde_json::to_string(&answer).expect("JSON");
+    assert!(text.contains("agent agt_") || text.contains("agent "), "{text}");
+    let _ = client.cancel().await;
+
+    // The same token at the host's other resource: refused.
+    let other = http
+        .get(format!("{base}/reports"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("the reports route answers");
+    assert_eq!(other.status(), 401);
+    let challenge = other.headers()["www-authenticate"].to_str().expect("ASCII").to_owned();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{base}/.well-known/oauth-protected-resource/reports\""
+        )),
+        "{challenge}"
+    );
+    server.stop();
+}
