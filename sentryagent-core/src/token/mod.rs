@@ -7,6 +7,7 @@
 //! tokens fail by construction.
 
 mod identity;
+mod assertion;
 mod issue;
 pub(crate) mod keys;
 mod request;
@@ -21,8 +22,12 @@ use time::OffsetDateTime;
 
 pub use identity::{AgentIdentity, Introspection};
 pub(crate) use keys::Keyring;
+pub use assertion::MAX_ASSERTION_LIFETIME;
 pub(crate) use request::TokenRefusal;
-pub use request::{ClientAuth, Form, TokenRequest, TokenResponse, bearer_token};
+pub use request::{
+    CLIENT_ASSERTION_TYPE_JWT, ClientAuth, Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, TokenGrant, TokenRequest,
+    TokenResponse, bearer_token,
+};
 pub use stored_key::{KeyState, SigningAlgorithm, StoredKey};
 
 use crate::{AgentId, TenantId, TokenId};

@@ -12,5 +12,6 @@ pub mod marketplace;
 pub mod oidc;
 pub mod openapi;
 pub mod permissions;
+pub mod secretless;
 pub mod tiers;
 pub mod tokens;

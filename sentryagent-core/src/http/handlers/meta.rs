@@ -63,13 +63,13 @@ pub(super) struct Metadata<'a> {
     jwks_uri: String,
     introspection_endpoint: String,
     revocation_endpoint: String,
-    grant_types_supported: [&'static str; 1],
+    grant_types_supported: [&'static str; 2],
     response_types_supported: [&'static str; 1],
-    token_endpoint_auth_methods_supported: [&'static str; 2],
-    revocation_endpoint_auth_methods_supported: [&'static str; 2],
+    token_endpoint_auth_methods_supported: [&'static str; 3],
+    revocation_endpoint_auth_methods_supported: [&'static str; 3],
     introspection_endpoint_auth_methods_supported: [&'static str; 1],
     scopes_supported: &'static [&'static str],
-    token_endpoint_auth_signing_alg_values_supported: [&'static str; 1],
+    token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     /// OpenID configuration only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -82,7 +82,7 @@ pub(super) struct Metadata<'a> {
 
 fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
     let s = sa.settings();
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
     let alg = [s.algorithm.as_str()];
     Metadata {
         issuer: &s.issuer,
@@ -90,13 +90,14 @@ fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
         jwks_uri: s.endpoint("/.well-known/jwks.json"),
         introspection_endpoint: s.endpoint("/oauth2/introspect"),
         revocation_endpoint: s.endpoint("/oauth2/revoke"),
-        grant_types_supported: ["client_credentials"],
+        grant_types_supported: ["client_credentials", crate::token::GRANT_TYPE_JWT_BEARER],
         response_types_supported: ["token"],
         token_endpoint_auth_methods_supported: auth_methods,
         revocation_endpoint_auth_methods_supported: auth_methods,
         introspection_endpoint_auth_methods_supported: ["bearer"],
         scopes_supported: scope::MANAGEMENT,
-        token_endpoint_auth_signing_alg_values_supported: alg,
+        // What client assertions (`private_key_jwt`) may be signed with.
+        token_endpoint_auth_signing_alg_values_supported: crate::credential::CLIENT_KEY_ALGORITHMS,
         subject_types_supported: openid.then_some(["public"]),
         id_token_signing_alg_values_supported: openid.then_some(alg),
     }
