@@ -457,7 +457,8 @@ impl SentryAgentBuilder {
         } else {
             AuditSink::Direct
         };
-        let federation = crate::federation::Federation::new(&settings.federation, self.jwks_fetcher, self.issuer_fetcher);
+        let federation =
+            crate::federation::Federation::new(&settings.federation, self.jwks_fetcher, self.issuer_fetcher);
         let resources = crate::resource::Resources::default();
         for policy in self.resources {
             resources.insert(policy);

@@ -101,7 +101,8 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
 #[async_trait]
 impl JwksFetcher for GuardedFetcher {
     async fn fetch_json(&self, url: &str) -> Result<serde_json::Value, FetchError> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::new(format!("{url} is no URL")).with_source(e))?;
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| FetchError::new(format!("{url} is no URL")).with_source(e))?;
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err(FetchError::new(format!("{url} is not http(s)")));
         }

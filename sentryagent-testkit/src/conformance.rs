@@ -289,7 +289,7 @@ pub async fn credentials_round_trip_update_and_revoke<S: TestStore>(store: Arc<S
     );
     assert_eq!(
         store.list_credentials(t, bot.id).await.expect("list"),
-        vec![c1.clone(), c2.clone()]
+        vec![c1.clone(), c2.clone(), c4.clone()]
     );
     assert!(
         store
@@ -306,7 +306,11 @@ pub async fn credentials_round_trip_update_and_revoke<S: TestStore>(store: Arc<S
     assert_eq!(store.credential(t, c1.id).await.expect("get"), Some(rotated.clone()));
 
     let at = time::now();
-    assert_eq!(store.revoke_agent_credentials(t, bot.id, at).await.expect("revoke"), 2);
+    assert_eq!(
+        store.revoke_agent_credentials(t, bot.id, at).await.expect("revoke"),
+        3,
+        "key credentials too"
+    );
     assert_eq!(store.revoke_agent_credentials(t, bot.id, at).await.expect("revoke"), 0);
     for c in store.list_credentials(t, bot.id).await.expect("list") {
         assert_eq!(c.status, CredentialStatus::Revoked);

@@ -86,7 +86,9 @@ impl ClientKey {
         if let Some(declared) = jwk.get("alg")
             && declared != alg
         {
-            return Err(format!("this key type signs with {alg} only; `alg` must be {alg} or absent"));
+            return Err(format!(
+                "this key type signs with {alg} only; `alg` must be {alg} or absent"
+            ));
         }
         let mut kept = Map::new();
         for name in public {

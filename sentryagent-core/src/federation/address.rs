@@ -108,7 +108,15 @@ mod tests {
 
     #[test]
     fn loopback_and_private_hosts_are_refused_by_name_or_literal() {
-        for bad in ["127.0.0.1", "[::1]", "localhost", "LOCALHOST.", "a.localhost", "10.0.0.1", "[fe80::1]"] {
+        for bad in [
+            "127.0.0.1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST.",
+            "a.localhost",
+            "10.0.0.1",
+            "[fe80::1]",
+        ] {
             assert!(refused_host(bad).is_some(), "{bad}");
         }
         for good in ["token.actions.githubusercontent.com", "gitlab.com", "8.8.8.8"] {

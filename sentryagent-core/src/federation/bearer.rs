@@ -25,7 +25,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::{Map, Value};
 
-use super::issuer::evaluate_issuer;
+use super::claims::evaluate_issuer;
 use super::jwks::{JwksCache, JwksFetcher, JwksSource, KeyLookup};
 use super::{FederationSettings, MAX_POLICIES_PER_TENANT, Provider, TrustPolicy};
 use crate::agent::AgentStatus;
@@ -110,14 +110,25 @@ impl SentryAgent {
     /// `invalid_grant` for a token no policy of the agent admits (or an
     /// unknown agent); `invalid_scope`; `temporarily_unavailable` without an
     /// issuer fetcher or when the issuer's keys cannot be fetched.
-    pub async fn jwt_bearer_grant(&self, request: JwtBearerRequest, ip: Option<IpAddr>) -> Result<TokenResponse, OAuthError> {
+    pub async fn jwt_bearer_grant(
+        &self,
+        request: JwtBearerRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<TokenResponse, OAuthError> {
         let Ok(unverified) = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(&request.assertion)
         else {
             return Err(invalid_grant("the assertion is not a JWT"));
         };
         let workload = Workload {
-            issuer: unverified.get("iss").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            subject: unverified.get("sub").and_then(Value::as_str).map(|s| s.chars().take(256).collect()),
+            issuer: unverified
+                .get("iss")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            subject: unverified
+                .get("sub")
+                .and_then(Value::as_str)
+                .map(|s| s.chars().take(256).collect()),
         };
         let stores = &self.inner.stores;
         let Some(subject) = stores.directory.did_subject(request.agent_id).await? else {
@@ -147,7 +158,9 @@ impl SentryAgent {
         if candidates.is_empty() {
             // Refused before any fetch: the issuer is not one this agent's tenant registered.
             self.record(tenant, vec![deny("issuer_not_registered", None)]).await?;
-            return Err(invalid_grant("no trust policy of this agent trusts the assertion's issuer"));
+            return Err(invalid_grant(
+                "no trust policy of this agent trusts the assertion's issuer",
+            ));
         }
         let claims = match self.verify_workload_token(&request.assertion, &workload.issuer).await {
             Ok(claims) => claims,
@@ -239,7 +252,10 @@ impl SentryAgent {
     ) -> Result<Map<String, Value>, (&'static str, OAuthError)> {
         let refused = |reason, description| Err((reason, invalid_grant(description)));
         let Ok(header) = decode_header(token) else {
-            return refused("malformed_token", "the assertion's header is malformed or its alg not allowed");
+            return refused(
+                "malformed_token",
+                "the assertion's header is malformed or its alg not allowed",
+            );
         };
         let Some(kid) = header.kid else {
             return refused("unknown_key", "the assertion names no key (kid)");
@@ -253,7 +269,9 @@ impl SentryAgent {
         };
         let key = match cache.key(&kid).await {
             Ok(key) => key,
-            Err(KeyLookup::Unknown) => return refused("unknown_key", "the issuer does not publish the assertion's key"),
+            Err(KeyLookup::Unknown) => {
+                return refused("unknown_key", "the issuer does not publish the assertion's key");
+            }
             Err(KeyLookup::Unavailable | KeyLookup::NotConfigured) => {
                 let e = OAuthError::new(
                     OAuthErrorCode::TemporarilyUnavailable,
@@ -281,4 +299,3 @@ impl SentryAgent {
         }
     }
 }
-

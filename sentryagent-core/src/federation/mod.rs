@@ -19,6 +19,7 @@
 
 mod address;
 mod bearer;
+mod claims;
 mod exchange;
 pub mod glob;
 mod issuer;
@@ -31,8 +32,8 @@ use std::time::Duration;
 
 pub use crate::agent::BOOTSTRAP_AGENT_NAME;
 pub use crate::error::FederationError;
-pub use exchange::{EvaluateRequest, Evaluation, ExchangeRequest, PolicyVerdict, TokenCheck};
 pub use address::is_public_address;
+pub use exchange::{EvaluateRequest, Evaluation, ExchangeRequest, PolicyVerdict, TokenCheck};
 pub use issuer::{IssuerTrust, MAX_CLAIM_CONDITIONS};
 pub use jwks::{FetchError, JwksFetcher};
 pub use policy::{

@@ -69,17 +69,14 @@ impl SentryAgent {
             Some(trust) => created.detail("issuer", trust.issuer.as_str()),
             None => created.detail("repository", policy.repository.as_str()),
         };
-        events.push(
-            created
-                .detail(
-                    "mode",
-                    if policy.agent_id.is_some() {
-                        "agent"
-                    } else {
-                        "bootstrap"
-                    },
-                ),
-        );
+        events.push(created.detail(
+            "mode",
+            if policy.agent_id.is_some() {
+                "agent"
+            } else {
+                "bootstrap"
+            },
+        ));
         self.record(caller.tenant(), events).await?;
         Ok(policy)
     }

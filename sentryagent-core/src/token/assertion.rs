@@ -145,7 +145,13 @@ mod tests {
 
     #[test]
     fn the_typ_of_a_client_assertion_is_jwt_or_rfc_7523bis_or_absent() {
-        for ok in [None, Some("JWT"), Some("jwt"), Some("client-authentication+jwt"), Some("application/JWT")] {
+        for ok in [
+            None,
+            Some("JWT"),
+            Some("jwt"),
+            Some("client-authentication+jwt"),
+            Some("application/JWT"),
+        ] {
             assert!(typ_allowed(ok), "{ok:?}");
         }
         for bad in ["at+jwt", "JOSE", "dpop+jwt"] {

@@ -155,7 +155,9 @@ impl SentryAgent {
             (ClientAuth::Assertion { assertion, .. }, _) => self.check_assertion(&credential, assertion).await?.err(),
             // A key credential has no secret: its empty hash never matches,
             // and it is refused by kind all the same.
-            (_, Some(secret)) if credential.is_key() || !inner.server_key.verify_secret(secret, &credential.secret_hash) => {
+            (_, Some(secret))
+                if credential.is_key() || !inner.server_key.verify_secret(secret, &credential.secret_hash) =>
+            {
                 Some("invalid_secret")
             }
             _ => None,
@@ -220,7 +222,14 @@ impl SentryAgent {
             .ip(ip)
             .detail("clientId", client_id)
             .detail("credentialId", credential.id.to_string())
-            .detail("authMethod", if credential.is_key() { "private_key_jwt" } else { "client_secret" })
+            .detail(
+                "authMethod",
+                if credential.is_key() {
+                    "private_key_jwt"
+                } else {
+                    "client_secret"
+                },
+            )
             .detail("jti", claims.jti.to_string())
             .detail("scope", claims.scope.as_str())
             .detail("aud", claims.aud.as_str());

@@ -6,8 +6,8 @@
 //! algorithm its `kid` was made for, so `none` and HMAC-with-a-public-key
 //! tokens fail by construction.
 
-mod identity;
 mod assertion;
+mod identity;
 mod issue;
 pub(crate) mod keys;
 mod request;
@@ -20,9 +20,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use assertion::MAX_ASSERTION_LIFETIME;
 pub use identity::{AgentIdentity, Introspection};
 pub(crate) use keys::Keyring;
-pub use assertion::MAX_ASSERTION_LIFETIME;
 pub(crate) use request::TokenRefusal;
 pub use request::{
     CLIENT_ASSERTION_TYPE_JWT, ClientAuth, Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, TokenGrant, TokenRequest,

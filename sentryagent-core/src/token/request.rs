@@ -288,9 +288,14 @@ impl TokenGrant {
             return TokenRequest::parse(authorization, body).map(TokenGrant::ClientCredentials);
         }
         if authorization.is_some()
-            || ["client_id", "client_secret", "client_assertion", "client_assertion_type"]
-                .iter()
-                .any(|p| form.get(p).is_some())
+            || [
+                "client_id",
+                "client_secret",
+                "client_assertion",
+                "client_assertion_type",
+            ]
+            .iter()
+            .any(|p| form.get(p).is_some())
         {
             return Err(OAuthError::invalid_request(
                 "the jwt-bearer grant takes no client authentication: the assertion is the credential",

@@ -1,7 +1,7 @@
 //! Verification of bearer tokens, introspection (RFC 7662) and revocation
 //! (RFC 7009).
 //!
-//! Stores it needs: `agents`, `credentials`, `revocations`.
+//! Stores it needs: `agents`, `revocations`.
 //! Shared parts it uses: `keys`, `server_key`.
 
 use super::identity::{AgentIdentity, IntrospectedClaims, Introspection};

@@ -98,7 +98,11 @@ async fn assertion_request(app: &TestApp, assertion: &str, extra: &[(&str, &str)
 
 async fn register_key(app: &TestApp, admin: &str, agent: &str, jwk: &Value) -> Value {
     let a = app
-        .post(&format!("/agents/{agent}/credentials"), admin, &json!({ "publicKey": jwk }))
+        .post(
+            &format!("/agents/{agent}/credentials"),
+            admin,
+            &json!({ "publicKey": jwk }),
+        )
         .await;
     a.assert_status(201);
     a.json
@@ -119,22 +123,28 @@ pub async fn private_key_jwt_authenticates_an_agent_without_a_secret(start: impl
     let app = TestApp::start(start).await;
     let t = app.signup("Acme").await;
     let admin = app.admin_token(&t).await;
-    let agent = app.register(&admin, "bot@acme.example", json!({"scopes": ["agents:read"]})).await;
+    let agent = app
+        .register(&admin, "bot@acme.example", json!({"scopes": ["agents:read"]}))
+        .await;
 
     let meta = app
         .send(reqwest::Client::new().get(app.url("//.well-known/oauth-authorization-server")))
         .await;
     meta.assert_status(200);
-    assert!(meta.json["token_endpoint_auth_methods_supported"]
-        .as_array()
-        .is_some_and(|m| m.iter().any(|m| m == "private_key_jwt")));
+    assert!(
+        meta.json["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m == "private_key_jwt"))
+    );
     assert_eq!(
         meta.json["token_endpoint_auth_signing_alg_values_supported"],
         json!(["ES256", "RS256", "EdDSA"])
     );
-    assert!(meta.json["grant_types_supported"]
-        .as_array()
-        .is_some_and(|g| g.iter().any(|g| g == JWT_BEARER)));
+    assert!(
+        meta.json["grant_types_supported"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g == JWT_BEARER))
+    );
     let token_endpoint = string(&meta.json["token_endpoint"]);
 
     let (es, es_jwk) = es256_key("k-es");
@@ -174,7 +184,11 @@ pub async fn private_key_jwt_authenticates_an_agent_without_a_secret(start: impl
         .form(
             "/oauth2/introspect",
             None,
-            &[("token", &token), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &intro)],
+            &[
+                ("token", &token),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &intro),
+            ],
         )
         .await;
     a.assert_status(200);
@@ -183,9 +197,12 @@ pub async fn private_key_jwt_authenticates_an_agent_without_a_secret(start: impl
     let issued = audit(&app, &admin, "token.issued").await;
     assert!(issued.iter().any(|e| e["details"]["authMethod"] == "private_key_jwt"));
     let created_events = audit(&app, &admin, "credential.created").await;
-    assert!(created_events
-        .iter()
-        .any(|e| e["details"]["credentialId"] == created["credentialId"] && e["details"]["authMethod"] == "private_key_jwt"));
+    assert!(
+        created_events
+            .iter()
+            .any(|e| e["details"]["credentialId"] == created["credentialId"]
+                && e["details"]["authMethod"] == "private_key_jwt")
+    );
 
     let listed = app.get(&format!("/agents/{}/credentials", agent.id), &admin).await;
     listed.assert_status(200);
@@ -250,24 +267,51 @@ pub async fn private_key_jwt_refuses_every_bad_assertion(start: impl StartFn) {
     assertion_request(&app, &reused, &[]).await.assert_status(200);
 
     let cases: Vec<(&str, String)> = vec![
-        ("alg_not_allowed", forged(&json!({"alg": "none", "kid": "k1"}), &good(), b"")),
-        ("alg_not_allowed", forged(&json!({"alg": "HS256", "kid": "k1"}), &good(), &[1; 32])),
+        (
+            "alg_not_allowed",
+            forged(&json!({"alg": "none", "kid": "k1"}), &good(), b""),
+        ),
+        (
+            "alg_not_allowed",
+            forged(&json!({"alg": "HS256", "kid": "k1"}), &good(), &[1; 32]),
+        ),
         ("unknown_key", sign(&key, Some("another-kid"), None, &good())),
         ("invalid_signature", sign(&other_key, Some("k1"), None, &good())),
         ("invalid_signature", sign(&other_key, None, None, &good())),
         ("replayed", reused),
-        ("wrong_audience", sign(&key, Some("k1"), None, &with("aud", "https://other-server.example".into()))),
-        ("expired", sign(&key, Some("k1"), None, &with("exp", (now() - 3600).into()))),
-        ("lifetime_too_long", sign(&key, Some("k1"), None, &with("exp", (now() + 86_400).into()))),
+        (
+            "wrong_audience",
+            sign(
+                &key,
+                Some("k1"),
+                None,
+                &with("aud", "https://other-server.example".into()),
+            ),
+        ),
+        (
+            "expired",
+            sign(&key, Some("k1"), None, &with("exp", (now() - 3600).into())),
+        ),
+        (
+            "lifetime_too_long",
+            sign(&key, Some("k1"), None, &with("exp", (now() + 86_400).into())),
+        ),
         ("missing_claim", sign(&key, Some("k1"), None, &without("jti"))),
         ("missing_claim", sign(&key, Some("k1"), None, &without("exp"))),
-        ("wrong_issuer_or_subject", sign(&key, Some("k1"), None, &with("sub", "someone-else".into()))),
+        (
+            "wrong_issuer_or_subject",
+            sign(&key, Some("k1"), None, &with("sub", "someone-else".into())),
+        ),
         ("typ_not_allowed", sign(&key, Some("k1"), Some("at+jwt"), &good())),
     ];
     for (reason, jwt) in &cases {
         let a = assertion_request(&app, jwt, &[]).await;
         a.assert_oauth_error(401, "invalid_client");
-        assert!(!a.text.contains(reason), "the reason stays in the audit log: {}", a.text);
+        assert!(
+            !a.text.contains(reason),
+            "the reason stays in the audit log: {}",
+            a.text
+        );
     }
     // A missing sub (iss names the client): refused and audited too.
     let no_sub = sign(&key, Some("k1"), None, &without("sub"));
@@ -276,7 +320,8 @@ pub async fn private_key_jwt_refuses_every_bad_assertion(start: impl StartFn) {
         .assert_oauth_error(401, "invalid_client");
     // The form's client_id must be the assertion's.
     let jwt = sign(&key, Some("k1"), None, &good());
-    let other_client = string(&app.get(&format!("/agents/{}/credentials", other.id), &admin).await.json["items"][1]["clientId"]);
+    let other_client =
+        string(&app.get(&format!("/agents/{}/credentials", other.id), &admin).await.json["items"][1]["clientId"]);
     assertion_request(&app, &jwt, &[("client_id", &other_client)])
         .await
         .assert_oauth_error(401, "invalid_client");
@@ -294,18 +339,24 @@ pub async fn private_key_jwt_refuses_every_bad_assertion(start: impl StartFn) {
     app.form(
         "/oauth2/token",
         Some(&crate::basic(&agent.client_id, &agent.secret)),
-        &[("grant_type", "client_credentials"), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &jwt)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &jwt),
+        ],
     )
     .await
     .assert_oauth_error(400, "invalid_request");
-    assertion_request(&app, &jwt, &[])
-        .await
-        .assert_status(200);
+    assertion_request(&app, &jwt, &[]).await.assert_status(200);
     let a = app
         .form(
             "/oauth2/token",
             None,
-            &[("grant_type", "client_credentials"), ("client_assertion_type", "urn:x:saml"), ("client_assertion", &jwt)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:x:saml"),
+                ("client_assertion", &jwt),
+            ],
         )
         .await;
     a.assert_oauth_error(401, "invalid_client");
@@ -315,10 +366,7 @@ pub async fn private_key_jwt_refuses_every_bad_assertion(start: impl StartFn) {
     for (reason, _) in &cases {
         assert!(reasons.iter().any(|r| r == reason), "{reason} not audited: {reasons:?}");
     }
-    assert!(
-        denied.len() >= cases.len() + 2,
-        "each refusal is audited: {reasons:?}"
-    );
+    assert!(denied.len() >= cases.len() + 2, "each refusal is audited: {reasons:?}");
     // The assertion presented for the other agent's client id is that client's failure.
     assert!(denied.iter().any(|e| e["agentId"] == other.id.as_str()));
 }
@@ -330,7 +378,9 @@ pub async fn public_key_credentials_need_credentials_write_and_a_public_key(star
     let app = TestApp::start(start).await;
     let t = app.signup("Acme").await;
     let admin = app.admin_token(&t).await;
-    let agent = app.register(&admin, "bot@acme.example", json!({"scopes": ["agents:read"]})).await;
+    let agent = app
+        .register(&admin, "bot@acme.example", json!({"scopes": ["agents:read"]}))
+        .await;
     let (_, jwk) = es256_key("k1");
     let path = format!("/agents/{}/credentials", agent.id);
 
@@ -378,7 +428,9 @@ pub async fn jwt_bearer_grant_turns_a_workload_token_into_an_agent_token(start: 
     .await;
     let t = app.signup("Acme").await;
     let admin = app.admin_token(&t).await;
-    let agent = app.register(&admin, "deployer@acme.example", json!({"scopes": ["agents:read"]})).await;
+    let agent = app
+        .register(&admin, "deployer@acme.example", json!({"scopes": ["agents:read"]}))
+        .await;
     let aud = "https://kubernetes.default.svc";
     let policy = app
         .post(
@@ -395,8 +447,10 @@ pub async fn jwt_bearer_grant_turns_a_workload_token_into_an_agent_token(start: 
 
     let workload = |iss: &StandInIssuer, sub: &str, ns: &str, aud: &str| {
         let t = now();
-        iss.sign(&json!({"iss": iss.url(), "sub": sub, "aud": [aud], "exp": t + 600, "iat": t, "nbf": t,
-            "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": "deployer"}}}))
+        iss.sign(
+            &json!({"iss": iss.url(), "sub": sub, "aud": [aud], "exp": t + 600, "iat": t, "nbf": t,
+            "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": "deployer"}}}),
+        )
     };
     let grant = |assertion: String, agent_id: String| {
         let app = &app;
@@ -404,13 +458,21 @@ pub async fn jwt_bearer_grant_turns_a_workload_token_into_an_agent_token(start: 
             app.form(
                 "/oauth2/token",
                 None,
-                &[("grant_type", JWT_BEARER), ("assertion", &assertion), ("agent_id", &agent_id)],
+                &[
+                    ("grant_type", JWT_BEARER),
+                    ("assertion", &assertion),
+                    ("agent_id", &agent_id),
+                ],
             )
             .await
         }
     };
 
-    let ok = grant(workload(&issuer, "system:serviceaccount:prod:deployer", "prod", aud), agent.id.clone()).await;
+    let ok = grant(
+        workload(&issuer, "system:serviceaccount:prod:deployer", "prod", aud),
+        agent.id.clone(),
+    )
+    .await;
     ok.assert_status(200);
     assert_eq!(ok.header("cache-control"), "no-store");
     let me = app.whoami(&string(&ok.json["access_token"])).await;
@@ -425,29 +487,51 @@ pub async fn jwt_bearer_grant_turns_a_workload_token_into_an_agent_token(start: 
         workload(&issuer, "system:serviceaccount:dev:deployer", "prod", aud),
         workload(&issuer, "system:serviceaccount:prod:a:b", "prod", aud),
         workload(&issuer, "system:serviceaccount:prod:deployer", "dev", aud),
-        workload(&issuer, "system:serviceaccount:prod:deployer", "prod", "https://other.example"),
-        issuer.sign(&json!({"iss": issuer.url(), "sub": "system:serviceaccount:prod:x", "aud": aud,
-            "exp": now() - 3600, "kubernetes.io": {"namespace": "prod"}})),
-        issuer.unsigned(&json!({"iss": issuer.url(), "sub": "system:serviceaccount:prod:x", "aud": aud,
-            "exp": now() + 600, "kubernetes.io": {"namespace": "prod"}})),
+        workload(
+            &issuer,
+            "system:serviceaccount:prod:deployer",
+            "prod",
+            "https://other.example",
+        ),
+        issuer.sign(
+            &json!({"iss": issuer.url(), "sub": "system:serviceaccount:prod:x", "aud": aud,
+            "exp": now() - 3600, "kubernetes.io": {"namespace": "prod"}}),
+        ),
+        issuer.unsigned(
+            &json!({"iss": issuer.url(), "sub": "system:serviceaccount:prod:x", "aud": aud,
+            "exp": now() + 600, "kubernetes.io": {"namespace": "prod"}}),
+        ),
     ] {
-        grant(bad, agent.id.clone()).await.assert_oauth_error(400, "invalid_grant");
+        grant(bad, agent.id.clone())
+            .await
+            .assert_oauth_error(400, "invalid_grant");
     }
     let (fetches, discoveries) = (stranger.jwks_fetches(), stranger.discovery_fetches());
-    grant(workload(&stranger, "system:serviceaccount:prod:deployer", "prod", aud), agent.id.clone())
-        .await
-        .assert_oauth_error(400, "invalid_grant");
-    assert_eq!((stranger.jwks_fetches(), stranger.discovery_fetches()), (fetches, discoveries), "no fetch");
+    grant(
+        workload(&stranger, "system:serviceaccount:prod:deployer", "prod", aud),
+        agent.id.clone(),
+    )
+    .await
+    .assert_oauth_error(400, "invalid_grant");
+    assert_eq!(
+        (stranger.jwks_fetches(), stranger.discovery_fetches()),
+        (fetches, discoveries),
+        "no fetch"
+    );
     assert_eq!((fetches, discoveries), (0, 0));
 
     // Another agent of the tenant, one of another tenant, and none.
     let other = app.register(&admin, "other@acme.example", json!({})).await;
     let good = workload(&issuer, "system:serviceaccount:prod:deployer", "prod", aud);
-    grant(good.clone(), other.id).await.assert_oauth_error(400, "invalid_grant");
+    grant(good.clone(), other.id)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
     let globex = app.signup("Globex").await;
     let globex_admin = app.admin_token(&globex).await;
     let theirs = app.register(&globex_admin, "bot@globex.example", json!({})).await;
-    grant(good.clone(), theirs.id).await.assert_oauth_error(400, "invalid_grant");
+    grant(good.clone(), theirs.id)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
     // Naming its agent made it Globex's refusal, never Acme's policy's.
     let theirs_denied = audit(&app, &globex_admin, "oidc.denied").await;
     assert_eq!(theirs_denied.len(), 1);
@@ -455,27 +539,45 @@ pub async fn jwt_bearer_grant_turns_a_workload_token_into_an_agent_token(start: 
     grant(good.clone(), sentryagent_core::AgentId::new().to_string())
         .await
         .assert_oauth_error(400, "invalid_grant");
-    app.form("/oauth2/token", None, &[("grant_type", JWT_BEARER), ("assertion", &good)])
-        .await
-        .assert_oauth_error(400, "invalid_request");
+    app.form(
+        "/oauth2/token",
+        None,
+        &[("grant_type", JWT_BEARER), ("assertion", &good)],
+    )
+    .await
+    .assert_oauth_error(400, "invalid_request");
     // A scope beyond the agent's.
     app.form(
         "/oauth2/token",
         None,
-        &[("grant_type", JWT_BEARER), ("assertion", &good), ("agent_id", &agent.id), ("scope", "agents:write")],
+        &[
+            ("grant_type", JWT_BEARER),
+            ("assertion", &good),
+            ("agent_id", &agent.id),
+            ("scope", "agents:write"),
+        ],
     )
     .await
     .assert_oauth_error(400, "invalid_scope");
 
     let denied = audit(&app, &admin, "oidc.denied").await;
     let reasons: Vec<String> = denied.iter().map(|e| string(&e["details"]["reason"])).collect();
-    for reason in ["conditions_not_met", "wrong_audience", "expired", "issuer_not_registered", "scope_not_allowed"] {
+    for reason in [
+        "conditions_not_met",
+        "wrong_audience",
+        "expired",
+        "issuer_not_registered",
+        "scope_not_allowed",
+    ] {
         assert!(reasons.iter().any(|r| r == reason), "{reason} not audited: {reasons:?}");
     }
     let exchanged = audit(&app, &admin, "oidc.exchanged").await;
     assert_eq!(exchanged.len(), 3);
     assert_eq!(exchanged[0]["details"]["grant"], "jwt-bearer");
-    assert_eq!(exchanged[0]["details"]["subject"], "system:serviceaccount:prod:deployer");
+    assert_eq!(
+        exchanged[0]["details"]["subject"],
+        "system:serviceaccount:prod:deployer"
+    );
 }
 
 /// Issuers are refused at registration on http, loopback, private or

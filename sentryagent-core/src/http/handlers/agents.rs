@@ -265,9 +265,7 @@ pub(super) async fn create_credential(sa: SentryAgent, req: Request, caller: Cal
     let agent = body::path_id(&req, "agentId")?;
     let body: CreateCredentialBody = body::json(&req, &["expiresAt", "publicKey"], true)?;
     if let Some(key) = &body.public_key {
-        let credential = sa
-            .create_key_credential(&caller, agent, key, body.expires_at)
-            .await?;
+        let credential = sa.create_key_credential(&caller, agent, key, body.expires_at).await?;
         let view = CredentialSecretView {
             credential: &credential,
             client_secret: None,
