@@ -119,8 +119,12 @@ pub(crate) fn issuer_refused(issuer: &str, allow_private_networks: bool) -> Opti
     let Ok(uri) = issuer.parse::<http::Uri>() else {
         return Some("must be an absolute https URL".into());
     };
-    let https = uri.scheme_str() == Some("https");
-    if !https && !(allow_private_networks && uri.scheme_str() == Some("http")) {
+    let scheme_allowed = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => allow_private_networks,
+        _ => false,
+    };
+    if !scheme_allowed {
         return Some("must be an https URL".into());
     }
     if uri.query().is_some() || issuer.contains('#') || issuer.contains('@') {
