@@ -30,8 +30,10 @@ use super::jwks::{JwksCache, JwksFetcher, JwksSource, KeyLookup};
 use super::{FederationSettings, MAX_POLICIES_PER_TENANT, Provider, TrustPolicy};
 use crate::agent::AgentStatus;
 use crate::audit::{NewAuditEvent, Outcome};
+use crate::client_ip::limit_key;
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::token::{JwtBearerRequest, TokenResponse};
+use crate::ratelimit::{RateDecision, RouteGroup};
+use crate::token::{JwtBearerRequest, TokenRefusal, TokenResponse};
 use crate::{SentryAgent, scope};
 
 /// Most issuers whose keys are cached at once; past it the cache starts
@@ -103,6 +105,37 @@ impl Workload {
 }
 
 impl SentryAgent {
+    /// [`jwt_bearer_grant`](Self::jwt_bearer_grant) behind the token
+    /// endpoint's failure budget per address: an address over it is refused
+    /// before anything is verified (or audited), and each refused grant
+    /// counts against it, so nobody floods a tenant's audit log or an
+    /// issuer with made-up assertions. `decision` receives what the
+    /// answer's rate-limit headers report.
+    pub(crate) async fn jwt_bearer_grant_limited(
+        &self,
+        request: JwtBearerRequest,
+        ip: Option<IpAddr>,
+        decision: &mut Option<RateDecision>,
+    ) -> Result<TokenResponse, TokenRefusal> {
+        let address = ip.map_or_else(|| "ip:unknown".to_owned(), limit_key);
+        if let Some(d) = self.rate_peek(RouteGroup::TokenFailures, &address).await?
+            && !d.allowed
+        {
+            *decision = Some(d);
+            return Err(TokenRefusal::RateLimited(d.retry_after));
+        }
+        match self.jwt_bearer_grant(request, ip).await {
+            Err(e) if matches!(e.error, OAuthErrorCode::InvalidGrant | OAuthErrorCode::InvalidScope) => {
+                *decision = self.rate_limit(RouteGroup::TokenFailures, &address).await?;
+                match *decision {
+                    Some(d) if !d.allowed => Err(TokenRefusal::RateLimited(d.retry_after)),
+                    _ => Err(e.into()),
+                }
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// `POST /oauth2/token` with `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`
     /// (see the module docs for the checks).
     ///

@@ -63,10 +63,11 @@ impl SentryAgent {
         stores.trust_policies.insert_trust_policy(&policy).await?;
         let mut created = caller
             .event("trust_policy.created", policy.agent_id)
-            .detail("policyId", policy.id.to_string())
-            .detail("provider", policy.provider.as_str());
+            .detail("policyId", policy.id.to_string());
         created = match &policy.issuer {
-            Some(trust) => created.detail("issuer", trust.issuer.as_str()),
+            Some(trust) => created
+                .detail("provider", policy.provider.as_str())
+                .detail("issuer", trust.issuer.as_str()),
             None => created.detail("repository", policy.repository.as_str()),
         };
         events.push(created.detail(
@@ -140,8 +141,11 @@ impl SentryAgent {
         }
         let event = caller
             .event("trust_policy.deleted", policy.agent_id)
-            .detail("policyId", id.to_string())
-            .detail("repository", policy.repository.as_str());
+            .detail("policyId", id.to_string());
+        let event = match &policy.issuer {
+            Some(trust) => event.detail("issuer", trust.issuer.as_str()),
+            None => event.detail("repository", policy.repository.as_str()),
+        };
         self.record(caller.tenant(), vec![event]).await?;
         Ok(policy)
     }

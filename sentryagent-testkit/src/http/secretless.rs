@@ -632,3 +632,42 @@ pub async fn oidc_issuers_on_private_networks_are_refused_at_registration(start:
     let created = audit(&app, &admin, "trust_policy.created").await;
     assert_eq!(created[0]["details"]["issuer"], "https://gitlab.example");
 }
+
+/// Refused jwt-bearer grants count against the address's failure budget:
+/// past it the address gets 429 before anything is verified or audited.
+pub async fn refused_jwt_bearer_grants_spend_the_address_budget(start: impl StartFn) {
+    use sentryagent_core::ratelimit::RouteGroup;
+    let app = TestApp::start_with(start, |b| {
+        b.rate_limit(RouteGroup::TokenFailures, "3/60s".parse().expect("a quota"))
+    })
+    .await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let agent = app.register(&admin, "bot@acme.example", json!({})).await;
+    let junk = forged(
+        &json!({"alg": "RS256", "kid": "k"}),
+        &json!({"iss": "https://gitlab.example"}),
+        b"x",
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let a = app
+            .form(
+                "/oauth2/token",
+                None,
+                &[
+                    ("grant_type", JWT_BEARER),
+                    ("assertion", &junk),
+                    ("agent_id", &agent.id),
+                ],
+            )
+            .await;
+        statuses.push(a.status.as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 400, 429, 429, 429], "three failures, then 429");
+    assert_eq!(
+        audit(&app, &admin, "oidc.denied").await.len(),
+        3,
+        "the refused ones are not audited"
+    );
+}

@@ -78,16 +78,14 @@ fn require_form(req: &Request) -> Result<(), OAuthError> {
     security(("clientBasic" = []), ()))]
 pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, OAuthError> {
     require_form(&req)?;
-    let request = match TokenGrant::parse(req.header(AUTHORIZATION), &req.body)? {
-        TokenGrant::ClientCredentials(request) => request,
-        TokenGrant::JwtBearer(request) => {
-            let token = sa.jwt_bearer_grant(request, ip).await?;
-            return Ok(Response::json(StatusCode::OK, &token).no_store());
-        }
-    };
+    let grant = TokenGrant::parse(req.header(AUTHORIZATION), &req.body)?;
     // The token endpoint counts its rate limits itself, around client authentication.
     let mut decision = None;
-    let mut response = match sa.issue_token_limited(request, ip, &mut decision).await {
+    let result = match grant {
+        TokenGrant::ClientCredentials(request) => sa.issue_token_limited(request, ip, &mut decision).await,
+        TokenGrant::JwtBearer(request) => sa.jwt_bearer_grant_limited(request, ip, &mut decision).await,
+    };
+    let mut response = match result {
         Ok(token) => Response::json(StatusCode::OK, &token).no_store(),
         Err(refusal) => refusal.into(),
     };

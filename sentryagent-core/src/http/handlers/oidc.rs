@@ -55,7 +55,10 @@ pub(super) struct PolicyView<'a> {
     /// Bootstrap policies: the most an agent registered through the policy
     /// may be given (empty: no scope at all).
     max_scopes: &'a [String],
-    /// Provider `oidc`: the issuer and the conditions on its tokens.
+    /// Provider `oidc`: the issuer and the conditions on its tokens
+    /// (absent for `github`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     issuer: Option<&'a IssuerTrust>,
     #[serde(with = "crate::time::rfc3339")]
     created_at: OffsetDateTime,
