@@ -320,6 +320,7 @@ impl SentryAgent {
         validation.set_issuer(&[issuer]);
         validation.validate_aud = false; // held against each policy's audience
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = self.inner.settings.clock_skew.as_secs();
         match decode::<Map<String, Value>>(token, &key.decoding, &validation) {
             Ok(data) => Ok(data.claims),

@@ -98,6 +98,7 @@ impl SentryAgent {
         validation.set_issuer(&[client_id]);
         validation.sub = Some(client_id.to_owned());
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = settings.clock_skew.as_secs();
         let claims = match decode::<AssertionClaims>(assertion, &decoding, &validation) {
             Ok(data) => data.claims,

@@ -178,6 +178,23 @@ pub async fn private_key_jwt_authenticates_an_agent_without_a_secret(start: impl
     let jwt = sign(&ed, None, None, &assertion_claims(&ed_client, &app.base));
     let token = string(&assertion_request(&app, &jwt, &[]).await.json["access_token"]);
 
+    // RS256: an RSA key made with aws-lc (the stand-in issuer's), its JWK
+    // as that issuer publishes it, assertions signed by the same code.
+    let rsa = StandInIssuer::start().await;
+    let published = app.send(reqwest::Client::new().get(rsa.jwks_url())).await;
+    let rsa_jwk = published.json["keys"][0].clone();
+    let rsa_created = register_key(&app, &admin, &agent.id, &rsa_jwk).await;
+    assert_eq!(rsa_created["publicKey"]["alg"], "RS256");
+    let rsa_client = string(&rsa_created["clientId"]);
+    let jwt = rsa.sign(&assertion_claims(&rsa_client, &app.base));
+    assertion_request(&app, &jwt, &[]).await.assert_status(200);
+    // A not-yet-valid assertion (nbf an hour ahead) is refused.
+    let mut early = assertion_claims(&rsa_client, &app.base);
+    early["nbf"] = (now() + 3600).into();
+    assertion_request(&app, &rsa.sign(&early), &[])
+        .await
+        .assert_oauth_error(401, "invalid_client");
+
     // Introspection and revocation authenticate a client the same way.
     let intro = sign(&ed, None, None, &assertion_claims(&ed_client, &app.base));
     let a = app
@@ -207,7 +224,7 @@ pub async fn private_key_jwt_authenticates_an_agent_without_a_secret(start: impl
     let listed = app.get(&format!("/agents/{}/credentials", agent.id), &admin).await;
     listed.assert_status(200);
     let items = listed.json["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(items.len(), 3, "{}", listed.text);
+    assert_eq!(items.len(), 4, "{}", listed.text);
     assert!(items.iter().all(|c| c.get("clientSecret").is_none()));
     let key_listed = items
         .iter()
