@@ -74,8 +74,8 @@ pub struct Credential {
 }
 
 impl Credential {
-    /// How this credential authenticates at the token endpoint
-    /// (`client_secret_basic`/`client_secret_post`, or `private_key_jwt`).
+    /// Whether it is a public-key credential (`private_key_jwt`) rather
+    /// than a secret one (`client_secret_basic`/`client_secret_post`).
     pub fn is_key(&self) -> bool {
         self.public_key.is_some()
     }

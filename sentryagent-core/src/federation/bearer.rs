@@ -148,7 +148,8 @@ impl SentryAgent {
         request: JwtBearerRequest,
         ip: Option<IpAddr>,
     ) -> Result<TokenResponse, OAuthError> {
-        let Ok(unverified) = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(&request.assertion)
+        let Ok(unverified) =
+            jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(request.assertion.expose())
         else {
             return Err(invalid_grant("the assertion is not a JWT"));
         };
@@ -195,7 +196,10 @@ impl SentryAgent {
                 "no trust policy of this agent trusts the assertion's issuer",
             ));
         }
-        let claims = match self.verify_workload_token(&request.assertion, &workload.issuer).await {
+        let claims = match self
+            .verify_workload_token(request.assertion.expose(), &workload.issuer)
+            .await
+        {
             Ok(claims) => claims,
             Err((reason, error)) => {
                 self.record(tenant, vec![deny(reason, None)]).await?;

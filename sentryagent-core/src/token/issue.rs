@@ -152,7 +152,9 @@ impl SentryAgent {
             return Ok(ClientCheck::Unknown);
         };
         let refused = match (client, client.secret()) {
-            (ClientAuth::Assertion { assertion, .. }, _) => self.check_assertion(&credential, assertion).await?.err(),
+            (ClientAuth::Assertion { assertion, .. }, _) => {
+                self.check_assertion(&credential, assertion.expose()).await?.err()
+            }
             // A key credential has no secret: its empty hash never matches,
             // and it is refused by kind all the same.
             (_, Some(secret))

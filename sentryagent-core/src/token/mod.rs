@@ -25,8 +25,8 @@ pub use identity::{AgentIdentity, Introspection};
 pub(crate) use keys::Keyring;
 pub(crate) use request::TokenRefusal;
 pub use request::{
-    CLIENT_ASSERTION_TYPE_JWT, ClientAuth, Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, TokenGrant, TokenRequest,
-    TokenResponse, bearer_token,
+    CLIENT_ASSERTION_TYPE_JWT, ClientAuth, Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, PresentedJwt, TokenGrant,
+    TokenRequest, TokenResponse, bearer_token,
 };
 pub use stored_key::{KeyState, SigningAlgorithm, StoredKey};
 

@@ -40,8 +40,31 @@ pub enum ClientAuth {
         /// verified assertion must name this id as `iss` and `sub`.
         client_id: String,
         /// The JWT.
-        assertion: String,
+        assertion: PresentedJwt,
     },
+}
+
+/// A JWT presented as a credential (a client assertion, a workload
+/// token): its `Debug` does not print it, so it stays out of logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PresentedJwt(String);
+
+impl PresentedJwt {
+    /// Wraps a presented JWT.
+    pub fn new(jwt: impl Into<String>) -> Self {
+        Self(jwt.into())
+    }
+
+    /// The JWT itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PresentedJwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PresentedJwt([redacted])")
+    }
 }
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -132,7 +155,7 @@ impl ClientAuth {
                 };
                 return Ok(Some(ClientAuth::Assertion {
                     client_id,
-                    assertion: jwt.to_owned(),
+                    assertion: PresentedJwt::new(jwt),
                 }));
             }
             (Some(_), Some(_)) => {
@@ -260,7 +283,7 @@ fn parse_scope(form: &Form) -> Result<Option<Vec<String>>, OAuthError> {
 #[derive(Clone, Debug)]
 pub struct JwtBearerRequest {
     /// The workload's JWT (`assertion`).
-    pub assertion: String,
+    pub assertion: PresentedJwt,
     /// The agent the token is for (`agent_id`): it names the tenant whose
     /// trust policies are read, and no other tenant's.
     pub agent_id: crate::AgentId,
@@ -301,10 +324,10 @@ impl TokenGrant {
                 "the jwt-bearer grant takes no client authentication: the assertion is the credential",
             ));
         }
-        let assertion = form
-            .get("assertion")
-            .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?
-            .to_owned();
+        let assertion = PresentedJwt::new(
+            form.get("assertion")
+                .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?,
+        );
         let agent_id = form
             .get("agent_id")
             .ok_or_else(|| OAuthError::invalid_request("agent_id is required: name the agent the token is for"))?
