@@ -254,14 +254,19 @@ fn tiers(mut builder: SentryAgentBuilder, config: &Config) -> Result<SentryAgent
     Ok(builder.quota_cache_ttl(Duration::from_secs(config.quota_cache_secs)))
 }
 
-/// GitHub Actions OIDC federation (`POST /oidc/token`): keys fetched with
+/// GitHub Actions OIDC federation (`POST /oidc/token`), and the JWT bearer
+/// grant for the issuers tenants register (through the guarded fetcher): keys fetched with
 /// reqwest from `SENTRYAGENT_GITHUB_JWKS_URL` (default: from the issuer's
 /// discovery document); `SENTRYAGENT_OIDC_AUDIENCE` defaults to the issuer.
 fn federation(mut builder: SentryAgentBuilder, config: &Config) -> Result<SentryAgentBuilder, BoxError> {
     let fetcher = sentryagent_federation_reqwest::ReqwestFetcher::new()
         .map_err(|e| format!("cannot set up the HTTP client for OIDC keys: {e}"))?;
+    // Tenants choose the issuers of the JWT bearer grant: fetched only from public addresses.
+    let guarded = sentryagent_federation_reqwest::GuardedFetcher::new()
+        .map_err(|e| format!("cannot set up the HTTP client for OIDC issuers: {e}"))?;
     builder = builder
         .jwks_fetcher(Arc::new(fetcher))
+        .issuer_fetcher(Arc::new(guarded))
         .oidc_issuer(config.github_issuer.clone());
     if let Some(url) = &config.github_jwks_url {
         builder = builder.oidc_jwks_url(url.clone());

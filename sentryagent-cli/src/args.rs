@@ -367,12 +367,24 @@ pub(crate) enum PoliciesCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct NewPolicy {
-    /// `owner/name`; the name may be a pattern.
-    #[arg(long)]
+    /// `owner/name`; the name may be a pattern (provider `github`).
+    #[arg(long, default_value = "")]
     pub(crate) repository: String,
-    /// The identity provider.
+    /// The identity provider: `github`, or `oidc` for an issuer the tenant registers.
     #[arg(long, default_value = "github")]
     pub(crate) provider: String,
+    /// Provider `oidc`: the issuer URL (https).
+    #[arg(long)]
+    pub(crate) issuer: Option<String>,
+    /// Provider `oidc`: the audience its tokens carry.
+    #[arg(long)]
+    pub(crate) audience: Option<String>,
+    /// Provider `oidc`: pattern over `sub`.
+    #[arg(long)]
+    pub(crate) subject: Option<String>,
+    /// Provider `oidc`: a condition `NAME=PATTERN` on a claim (repeatable).
+    #[arg(long = "claim", value_name = "NAME=PATTERN")]
+    pub(crate) claims: Option<Vec<String>>,
     /// The agent to issue tokens for (none: a bootstrap policy).
     #[arg(long, value_name = "ID")]
     pub(crate) agent_id: Option<String>,

@@ -213,6 +213,9 @@ pub struct Credential {
     /// When its secret was last rotated.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub rotated_at: Option<OffsetDateTime>,
+    /// A `private_key_jwt` credential's public JWK; `None` for a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<serde_json::Value>,
 }
 
 /// A credential with its secret, shown this once.
@@ -228,9 +231,11 @@ pub struct CredentialWithSecret {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NewCredential {
+struct NewCredential<'a> {
     #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key: Option<&'a serde_json::Value>,
 }
 
 /// A public key registered for an agent's DID document.
@@ -318,7 +323,31 @@ impl Client {
     ) -> Result<CredentialWithSecret, Error> {
         let call = Call::new(ops::CREATE_CREDENTIAL)
             .param(agent.as_str())
-            .json(&NewCredential { expires_at })?;
+            .json(&NewCredential {
+                expires_at,
+                public_key: None,
+            })?;
+        self.json(call).await
+    }
+
+    /// Registers a public JWK as a `private_key_jwt` credential of an agent
+    /// (`credentials:write`): no secret exists; the agent authenticates
+    /// with client assertions signed by the private half.
+    ///
+    /// # Errors
+    /// `VALIDATION_ERROR` for a private, symmetric or unsupported key, …
+    pub async fn register_client_key(
+        &self,
+        agent: &AgentId,
+        public_key: &serde_json::Value,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<Credential, Error> {
+        let call = Call::new(ops::CREATE_CREDENTIAL)
+            .param(agent.as_str())
+            .json(&NewCredential {
+                expires_at,
+                public_key: Some(public_key),
+            })?;
         self.json(call).await
     }
 

@@ -62,6 +62,9 @@ pub struct TrustPolicy {
     /// Bootstrap policies: the most an agent registered through it may hold.
     #[serde(default)]
     pub max_scopes: Vec<String>,
+    /// Provider `oidc`: `{issuer, audience, subject, claims}`.
+    #[serde(default)]
+    pub issuer: Option<serde_json::Value>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -71,9 +74,10 @@ pub struct TrustPolicy {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewTrustPolicy {
-    /// `github`.
+    /// `github`, or `oidc` for an issuer the tenant registers.
     pub provider: String,
-    /// `owner/name` or `owner/pattern`.
+    /// `owner/name` or `owner/pattern` (provider `github`).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub repository: String,
     /// The agent to issue tokens for; `None`: bootstrap.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,6 +116,18 @@ pub struct NewTrustPolicy {
     /// be given (default none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_scopes: Option<Vec<String>>,
+    /// Provider `oidc`: the issuer URL (`iss`), https.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Provider `oidc`: the audience its tokens carry (default: the IdP's issuer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Provider `oidc`: pattern over `sub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Provider `oidc`: patterns over named claims (`/` steps into objects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A workflow token's claims, as GitHub names them.

@@ -57,6 +57,7 @@ pub struct SentryAgentBuilder {
     rate_limiter: Option<Arc<dyn RateLimiter>>,
     billing: Option<Arc<dyn BillingProvider>>,
     jwks_fetcher: Option<Arc<dyn crate::federation::JwksFetcher>>,
+    issuer_fetcher: Option<Arc<dyn crate::federation::JwksFetcher>>,
     resources: Vec<crate::resource::ResourcePolicy>,
 }
 
@@ -346,6 +347,25 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// How the JWT bearer grant fetches the discovery documents and keys of
+    /// the OIDC issuers tenants register: a fetcher that refuses loopback,
+    /// private and link-local addresses
+    /// (`sentryagent_federation_reqwest::GuardedFetcher`), since tenants
+    /// choose these URLs. Without one the grant answers
+    /// `temporarily_unavailable`.
+    pub fn issuer_fetcher(mut self, fetcher: Arc<dyn crate::federation::JwksFetcher>) -> Self {
+        self.issuer_fetcher = Some(fetcher);
+        self
+    }
+
+    /// Tests only: lets tenants register OIDC issuers on `http`, loopback
+    /// and private addresses (default off; see
+    /// [`FederationSettings::allow_private_network_issuers`](crate::federation::FederationSettings::allow_private_network_issuers)).
+    pub fn allow_private_network_issuers_for_tests(mut self, allow: bool) -> Self {
+        self.settings.federation.allow_private_network_issuers = allow;
+        self
+    }
+
     /// The OIDC issuer workflow tokens must come from (default GitHub's,
     /// `https://token.actions.githubusercontent.com`).
     pub fn oidc_issuer(mut self, issuer: impl Into<String>) -> Self {
@@ -437,7 +457,8 @@ impl SentryAgentBuilder {
         } else {
             AuditSink::Direct
         };
-        let federation = crate::federation::Federation::new(&settings.federation, self.jwks_fetcher);
+        let federation =
+            crate::federation::Federation::new(&settings.federation, self.jwks_fetcher, self.issuer_fetcher);
         let resources = crate::resource::Resources::default();
         for policy in self.resources {
             resources.insert(policy);

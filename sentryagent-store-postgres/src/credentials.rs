@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sentryagent_core::agent::Agent;
-use sentryagent_core::credential::{Credential, CredentialStatus};
+use sentryagent_core::credential::{ClientKey, Credential, CredentialStatus};
 use sentryagent_core::store::CredentialStore;
 use sentryagent_core::{AgentId, CredentialId, StoreResult, TenantId};
 use sqlx::PgPool;
@@ -15,7 +15,7 @@ use crate::lookups::{BatchFuture, Client};
 
 macro_rules! credential_columns {
     () => {
-        "id, tenant_id, agent_id, client_id, secret_hash, status, created_at, expires_at, rotated_at, revoked_at"
+        "id, tenant_id, agent_id, client_id, secret_hash, status, created_at, expires_at, rotated_at, revoked_at, public_jwk"
     };
 }
 
@@ -31,6 +31,7 @@ pub(crate) struct Row {
     expires_at: Option<OffsetDateTime>,
     rotated_at: Option<OffsetDateTime>,
     revoked_at: Option<OffsetDateTime>,
+    public_jwk: Option<serde_json::Value>,
 }
 
 impl TryFrom<Row> for Credential {
@@ -48,6 +49,10 @@ impl TryFrom<Row> for Credential {
             expires_at: r.expires_at,
             rotated_at: r.rotated_at,
             revoked_at: r.revoked_at,
+            public_key: match r.public_jwk {
+                None => None,
+                Some(jwk) => Some(ClientKey::from_stored(jwk).ok_or_else(|| corrupt("unusable credential key"))?),
+            },
         })
     }
 }
@@ -75,7 +80,7 @@ pub(crate) fn clients(pool: PgPool, client_ids: Vec<String>) -> BatchFuture<Stri
     Box::pin(async move {
         let rows: Vec<ClientRow> = sqlx::query_as(concat!(
             "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
-            "c.rotated_at, c.revoked_at, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
+            "c.rotated_at, c.revoked_at, c.public_jwk, a.id AS a_id, a.name AS a_name, a.description AS a_description, ",
             "a.capabilities AS a_capabilities, a.metadata AS a_metadata, a.scopes AS a_scopes, a.status AS a_status, ",
             "a.created_at AS a_created_at, a.updated_at AS a_updated_at, a.listed AS a_listed, a.origin AS a_origin ",
             "FROM UNNEST($1::text[]) AS k(client_id) JOIN credentials c ON c.client_id = k.client_id ",
@@ -120,7 +125,7 @@ impl CredentialStore for PgStore {
         sqlx::query(concat!(
             "INSERT INTO credentials (",
             credential_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(c.id.as_uuid())
         .bind(c.tenant_id.as_uuid())
@@ -132,6 +137,7 @@ impl CredentialStore for PgStore {
         .bind(c.expires_at)
         .bind(c.rotated_at)
         .bind(c.revoked_at)
+        .bind(c.public_key.as_ref().map(|k| k.jwk().clone()))
         .execute(&self.pool)
         .await
         .store()?;

@@ -3,7 +3,7 @@
 //! one winner.
 
 use async_trait::async_trait;
-use sentryagent_core::federation::{Provider, RefType, TrustPolicy};
+use sentryagent_core::federation::{IssuerTrust, Provider, RefType, TrustPolicy};
 use sentryagent_core::store::TrustPolicyStore;
 use sentryagent_core::{AgentId, StoreResult, TenantId, TrustPolicyId};
 use time::OffsetDateTime;
@@ -15,7 +15,8 @@ use crate::error::{ResultExt, corrupt};
 macro_rules! columns {
     () => {
         "tenant_id, id, provider, repository, agent_id, repository_id, repository_owner_id, pinned_at, branch, \
-         ref_pattern, ref_type, environment, job_workflow_ref, allowed_events, denied_events, description, created_at, max_scopes"
+         ref_pattern, ref_type, environment, job_workflow_ref, allowed_events, denied_events, description, created_at, max_scopes, \
+         issuer, audience, subject, claim_conditions"
     };
 }
 
@@ -39,6 +40,10 @@ struct Row {
     description: String,
     created_at: OffsetDateTime,
     max_scopes: Vec<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    subject: Option<String>,
+    claim_conditions: Option<serde_json::Value>,
 }
 
 impl TryFrom<Row> for TrustPolicy {
@@ -67,6 +72,18 @@ impl TryFrom<Row> for TrustPolicy {
             denied_events: r.denied_events,
             description: r.description,
             max_scopes: r.max_scopes,
+            issuer: match r.issuer {
+                None => None,
+                Some(issuer) => Some(IssuerTrust {
+                    issuer,
+                    audience: r.audience,
+                    subject: r.subject,
+                    claims: match r.claim_conditions {
+                        None => Default::default(),
+                        Some(c) => serde_json::from_value(c).map_err(|_| corrupt("malformed trust policy claims"))?,
+                    },
+                }),
+            },
             created_at: r.created_at,
         })
     }
@@ -86,7 +103,7 @@ impl TrustPolicyStore for PgStore {
         sqlx::query(concat!(
             "INSERT INTO trust_policies (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(p.tenant_id.as_uuid())
         .bind(p.id.as_uuid())
@@ -106,6 +123,10 @@ impl TrustPolicyStore for PgStore {
         .bind(&p.description)
         .bind(p.created_at)
         .bind(&p.max_scopes)
+        .bind(p.issuer.as_ref().map(|t| t.issuer.as_str()))
+        .bind(p.issuer.as_ref().and_then(|t| t.audience.as_deref()))
+        .bind(p.issuer.as_ref().and_then(|t| t.subject.as_deref()))
+        .bind(p.issuer.as_ref().map(|t| serde_json::json!(t.claims)))
         .execute(&self.pool)
         .await
         .store()?;

@@ -251,3 +251,89 @@ async fn the_authorization_tables_arrive_with_0012() {
 
     drop_schema_named(&pool, &schema).await;
 }
+
+/// 0010 (secretless agents: `credentials.public_jwk`, the `oidc` columns of
+/// `trust_policies`): credentials and policies written under 0008 read back
+/// as secret credentials and GitHub policies, and key credentials and
+/// policies of registered issuers are stored next to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_and_policies_from_0008_read_back_after_0010() {
+    use sentryagent_core::credential::{ClientKey, Credential, CredentialStatus};
+    use sentryagent_core::federation::{IssuerTrust, Provider};
+    use sentryagent_core::store::{CredentialStore, TrustPolicyStore};
+    use sentryagent_core::{AgentId, CredentialId, TrustPolicyId};
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 8).await else {
+        return;
+    };
+    let (tenant, agent, credential, policy) = (
+        TenantId::new(),
+        AgentId::new(),
+        CredentialId::new(),
+        TrustPolicyId::new(),
+    );
+    sqlx::query(
+        "INSERT INTO credentials (id, tenant_id, agent_id, client_id, secret_hash, status, created_at) \
+         VALUES ($1, $2, $3, 'sa_ci_old', '\\x0707', 'active', now())",
+    )
+    .bind(credential.as_uuid())
+    .bind(tenant.as_uuid())
+    .bind(agent.as_uuid())
+    .execute(&pool)
+    .await
+    .expect("a credential of 0008");
+    sqlx::query(
+        "INSERT INTO trust_policies (tenant_id, id, provider, repository, agent_id, denied_events, description, \
+         created_at, max_scopes) VALUES ($1, $2, 'github', 'acme/app', $3, '{}', '', now(), '{}')",
+    )
+    .bind(tenant.as_uuid())
+    .bind(policy.as_uuid())
+    .bind(agent.as_uuid())
+    .execute(&pool)
+    .await
+    .expect("a policy of 0008");
+
+    let store = PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
+        .await
+        .expect("today's store migrates the schema");
+    let old = store.credential(tenant, credential).await.expect("read").expect("kept");
+    assert_eq!((old.client_id.as_str(), old.public_key.is_none()), ("sa_ci_old", true));
+    assert_eq!(old.secret_hash, vec![7, 7]);
+    let old_policy = store.trust_policy(tenant, policy).await.expect("read").expect("kept");
+    assert_eq!(
+        (old_policy.provider, old_policy.issuer.is_none()),
+        (Provider::GitHub, true)
+    );
+
+    let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"});
+    let key = Credential {
+        id: CredentialId::new(),
+        client_id: "sa_ci_key".into(),
+        secret_hash: Vec::new(),
+        public_key: Some(ClientKey::parse(&jwk).expect("an Ed25519 key")),
+        status: CredentialStatus::Active,
+        ..old.clone()
+    };
+    store.insert_credential(&key).await.expect("a key credential");
+    assert_eq!(
+        store.list_credentials(tenant, agent).await.expect("list"),
+        vec![old, key]
+    );
+    let oidc = sentryagent_core::federation::TrustPolicy {
+        id: TrustPolicyId::new(),
+        provider: Provider::Oidc,
+        repository: String::new(),
+        issuer: Some(IssuerTrust {
+            issuer: "https://gitlab.example".into(),
+            audience: None,
+            subject: Some("project_path:acme/app:*".into()),
+            claims: Default::default(),
+        }),
+        ..old_policy
+    };
+    store.insert_trust_policy(&oidc).await.expect("an oidc policy");
+    assert_eq!(store.trust_policy(tenant, oidc.id).await.expect("read"), Some(oidc));
+
+    drop_schema_named(&pool, &schema).await;
+}

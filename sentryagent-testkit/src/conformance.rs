@@ -70,6 +70,7 @@ fn credential(agent: &Agent) -> Credential {
         expires_at: Some(time::now() + ::time::Duration::days(30)),
         rotated_at: None,
         revoked_at: None,
+        public_key: None,
     }
 }
 
@@ -246,9 +247,23 @@ pub async fn credentials_round_trip_update_and_revoke<S: TestStore>(store: Arc<S
     let c1 = credential(&bot);
     let c2 = credential(&bot);
     let c3 = credential(&other_bot);
-    for c in [&c1, &c2, &c3] {
+    // A private_key_jwt credential: a public key and no secret.
+    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+    let c4 = Credential {
+        secret_hash: Vec::new(),
+        public_key: Some(sentryagent_core::credential::ClientKey::parse(&jwk).expect("a P-256 key")),
+        ..credential(&bot)
+    };
+    for c in [&c1, &c2, &c3, &c4] {
         store.insert_credential(c).await.expect("insert");
     }
+    assert_eq!(store.credential(t, c4.id).await.expect("get"), Some(c4.clone()));
+    assert_eq!(
+        store.client(&c4.client_id).await.expect("client").map(|(c, _)| c),
+        Some(c4.clone()),
+        "the token endpoint reads the key"
+    );
     assert_eq!(store.credential(t, c1.id).await.expect("get"), Some(c1.clone()));
     assert_eq!(store.credential(TenantId::new(), c1.id).await.expect("get"), None);
     assert_eq!(
@@ -276,7 +291,7 @@ pub async fn credentials_round_trip_update_and_revoke<S: TestStore>(store: Arc<S
     );
     assert_eq!(
         store.list_credentials(t, bot.id).await.expect("list"),
-        vec![c1.clone(), c2.clone()]
+        vec![c1.clone(), c2.clone(), c4.clone()]
     );
     assert!(
         store
@@ -293,7 +308,11 @@ pub async fn credentials_round_trip_update_and_revoke<S: TestStore>(store: Arc<S
     assert_eq!(store.credential(t, c1.id).await.expect("get"), Some(rotated.clone()));
 
     let at = time::now();
-    assert_eq!(store.revoke_agent_credentials(t, bot.id, at).await.expect("revoke"), 2);
+    assert_eq!(
+        store.revoke_agent_credentials(t, bot.id, at).await.expect("revoke"),
+        3,
+        "key credentials too"
+    );
     assert_eq!(store.revoke_agent_credentials(t, bot.id, at).await.expect("revoke"), 0);
     for c in store.list_credentials(t, bot.id).await.expect("list") {
         assert_eq!(c.status, CredentialStatus::Revoked);

@@ -27,6 +27,21 @@ pub(crate) async fn policies(client: &Client, command: &PoliciesCommand, out: &O
                 denied_events: p.denied_events.clone(),
                 description: p.description.clone(),
                 max_scopes: p.max_scopes.clone(),
+                issuer: p.issuer.clone(),
+                audience: p.audience.clone(),
+                subject: p.subject.clone(),
+                claims: match &p.claims {
+                    None => None,
+                    Some(list) => Some(
+                        list.iter()
+                            .map(|c| {
+                                c.split_once('=')
+                                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                                    .ok_or_else(|| CliError::Usage(format!("--claim {c}: expected NAME=PATTERN")))
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                },
             };
             print_policy(out, &client.create_trust_policy(&new).await?)
         }

@@ -67,9 +67,19 @@ pub struct Credential {
     /// When it was revoked.
     #[serde(with = "crate::time::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// The public key of a `private_key_jwt` credential; `None` for a
+    /// secret credential. A key credential has no secret (its hash is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<super::ClientKey>,
 }
 
 impl Credential {
+    /// Whether it is a public-key credential (`private_key_jwt`) rather
+    /// than a secret one (`client_secret_basic`/`client_secret_post`).
+    pub fn is_key(&self) -> bool {
+        self.public_key.is_some()
+    }
+
     /// Whether it may authenticate at `now`.
     pub fn is_usable(&self, now: OffsetDateTime) -> bool {
         self.status == CredentialStatus::Active && self.expires_at.is_none_or(|at| at > now)

@@ -3,6 +3,7 @@
 //! Stores it needs: `credentials`.
 //! Shared parts it uses: `server_key`.
 
+use super::ClientKey;
 use super::model::*;
 use crate::agent::{Agent, AgentStatus, decommissioned};
 use crate::error::Error;
@@ -31,9 +32,59 @@ impl SentryAgent {
             expires_at,
             rotated_at: None,
             revoked_at: None,
+            public_key: None,
         };
         self.inner.stores.credentials.insert_credential(&credential).await?;
         Ok((credential, secret))
+    }
+
+    /// Registers a public key as a `private_key_jwt` credential of an agent:
+    /// the agent's program then authenticates with assertions signed by the
+    /// private half, and no secret exists. Needs `credentials:write`, under
+    /// the same rules as [`create_credential`](Self::create_credential).
+    ///
+    /// # Errors
+    /// 400 for a key that is not an allowed public key or a past
+    /// `expires_at`; 404; 409 for a decommissioned agent; insufficient
+    /// scope; a store error.
+    pub async fn create_key_credential(
+        &self,
+        caller: &Caller,
+        agent: AgentId,
+        public_key: &serde_json::Value,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<Credential, Error> {
+        caller.identity.require_scope(scope::CREDENTIALS_WRITE)?;
+        let key = ClientKey::parse(public_key).map_err(|m| Error::invalid("publicKey", m))?;
+        if expires_at.is_some_and(|t| t <= crate::time::now()) {
+            return Err(Error::invalid("expiresAt", "must be in the future"));
+        }
+        let agent = self.live_agent(caller, Operation::CreateCredential, agent).await?;
+        let credential = Credential {
+            id: CredentialId::new(),
+            tenant_id: agent.tenant_id,
+            agent_id: agent.id,
+            client_id: generate_client_id(),
+            secret_hash: Vec::new(),
+            status: CredentialStatus::Active,
+            created_at: crate::time::now(),
+            expires_at: expires_at.map(crate::time::truncate),
+            rotated_at: None,
+            revoked_at: None,
+            public_key: Some(key),
+        };
+        self.inner.stores.credentials.insert_credential(&credential).await?;
+        self.record(
+            caller.tenant(),
+            vec![
+                caller
+                    .event("credential.created", Some(agent.id))
+                    .detail("credentialId", credential.id.to_string())
+                    .detail("authMethod", "private_key_jwt"),
+            ],
+        )
+        .await?;
+        Ok(credential)
     }
 
     /// The agent `op` acts on, once the permission rule allows it; it must
@@ -119,6 +170,12 @@ impl SentryAgent {
         let mut credential = self.credential_of(caller, agent, id).await?;
         if credential.status == CredentialStatus::Revoked {
             return Err(revoked());
+        }
+        if credential.is_key() {
+            return Err(Error::invalid(
+                "credentialId",
+                "a public-key credential has no secret to rotate: register the new key, then revoke this one",
+            ));
         }
         let secret = ClientSecret::generate();
         credential.secret_hash = self.inner.server_key.hash_secret(&secret).to_vec();

@@ -486,6 +486,8 @@ impl SentryAgent {
                 break;
             }
         }
+        // Policies of registered OIDC issuers answer the JWT bearer grant, not this exchange.
+        policies.retain(|p| p.provider == Provider::GitHub);
         let wanted = |p: &TrustPolicy| request.agent_id.is_none_or(|a| p.agent_id == Some(a));
         let failures: Vec<Vec<Failure>> = policies.iter().map(|p| evaluate(p, &claims)).collect();
         let admitted: Vec<&TrustPolicy> = policies

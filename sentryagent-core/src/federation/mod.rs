@@ -17,8 +17,12 @@
 //!   [`SentryAgent::evaluate_trust_policies`](crate::SentryAgent::evaluate_trust_policies) answers which policy would
 //!   admit a token, and why the others would not.
 
+mod address;
+mod bearer;
+mod claims;
 mod exchange;
 pub mod glob;
+mod issuer;
 mod jwks;
 mod policy;
 mod service;
@@ -28,7 +32,9 @@ use std::time::Duration;
 
 pub use crate::agent::BOOTSTRAP_AGENT_NAME;
 pub use crate::error::FederationError;
+pub use address::is_public_address;
 pub use exchange::{EvaluateRequest, Evaluation, ExchangeRequest, PolicyVerdict, TokenCheck};
+pub use issuer::{IssuerTrust, MAX_CLAIM_CONDITIONS};
 pub use jwks::{FetchError, JwksFetcher};
 pub use policy::{
     Failure, GitHubClaims, NewTrustPolicy, PULL_REQUEST_EVENTS, Provider, RefType, TrustPolicy, evaluate, owner_key,
@@ -56,6 +62,11 @@ pub struct FederationSettings {
     pub jwks_refetch_interval: Duration,
     /// Cached keys older than this are refetched on next use (default 1 h).
     pub jwks_max_age: Duration,
+    /// Tests only: lets tenants register OIDC issuers on `http`, loopback
+    /// and private addresses (a stand-in issuer on `127.0.0.1`). Off by
+    /// default; on, any tenant could point the server at its own network.
+    /// The guarded fetcher has its own matching switch.
+    pub allow_private_network_issuers: bool,
 }
 
 impl Default for FederationSettings {
@@ -66,17 +77,24 @@ impl Default for FederationSettings {
             audience: None,
             jwks_refetch_interval: Duration::from_secs(30),
             jwks_max_age: Duration::from_secs(3600),
+            allow_private_network_issuers: false,
         }
     }
 }
 
-/// The exchange's run-time state: the issuer's cached keys.
+/// The exchange's run-time state: the issuer's cached keys, and those of
+/// the issuers tenants registered.
 pub(crate) struct Federation {
     pub(crate) jwks: jwks::JwksCache,
+    pub(crate) issuers: bearer::IssuerKeys,
 }
 
 impl Federation {
-    pub(crate) fn new(settings: &FederationSettings, fetcher: Option<Arc<dyn JwksFetcher>>) -> Self {
+    pub(crate) fn new(
+        settings: &FederationSettings,
+        fetcher: Option<Arc<dyn JwksFetcher>>,
+        issuer_fetcher: Option<Arc<dyn JwksFetcher>>,
+    ) -> Self {
         let source = jwks::JwksSource {
             issuer: settings.issuer.trim_end_matches('/').to_owned(),
             jwks_url: settings.jwks_url.clone(),
@@ -85,6 +103,7 @@ impl Federation {
         };
         Self {
             jwks: jwks::JwksCache::new(fetcher, source),
+            issuers: bearer::IssuerKeys::new(issuer_fetcher, settings),
         }
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::glob;
+use super::issuer::IssuerTrust;
 use crate::error::Validator;
 use crate::{AgentId, TenantId, TrustPolicyId};
 
@@ -14,6 +15,9 @@ pub enum Provider {
     /// GitHub Actions (`token.actions.githubusercontent.com`, or the issuer
     /// configured for GitHub Enterprise).
     GitHub,
+    /// An OIDC issuer the tenant registered (the policy's `issuer`), for the
+    /// JWT bearer grant of the token endpoint.
+    Oidc,
 }
 
 impl Provider {
@@ -21,12 +25,17 @@ impl Provider {
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::GitHub => "github",
+            Provider::Oidc => "oidc",
         }
     }
 
     /// Parses [`as_str`](Self::as_str)'s output.
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "github").then_some(Provider::GitHub)
+        match s {
+            "github" => Some(Provider::GitHub),
+            "oidc" => Some(Provider::Oidc),
+            _ => None,
+        }
     }
 }
 
@@ -112,6 +121,9 @@ pub struct TrustPolicy {
     /// hold (empty: no scope at all). Checked at registration, never put in
     /// the token.
     pub max_scopes: Vec<String>,
+    /// Provider `oidc`: the issuer trusted and the conditions on its
+    /// tokens (the GitHub fields are then unset, `repository` empty).
+    pub issuer: Option<IssuerTrust>,
     /// When it was created.
     pub created_at: OffsetDateTime,
 }
@@ -339,6 +351,14 @@ pub struct NewTrustPolicy {
     /// Bootstrap policies only: the scopes agents registered through the
     /// policy may be given (default none).
     pub max_scopes: Option<Vec<String>>,
+    /// Provider `oidc`: the issuer URL (`iss`), https.
+    pub issuer: Option<String>,
+    /// Provider `oidc`: the audience its tokens carry (default: this IdP's issuer URL).
+    pub audience: Option<String>,
+    /// Provider `oidc`: pattern over `sub`.
+    pub subject: Option<String>,
+    /// Provider `oidc`: patterns over named claims.
+    pub claims: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A GitHub owner (user or organisation) login: letters, digits and `-`.
@@ -373,15 +393,37 @@ fn numeric_id(v: &mut Validator, field: &str, value: Option<serde_json::Value>) 
 
 impl NewTrustPolicy {
     /// Validates the request, reporting every bad field, and builds the record.
+    #[cfg(test)]
     pub(crate) fn into_policy(self, tenant: TenantId) -> Result<TrustPolicy, crate::Error> {
+        self.into_policy_with(tenant, false)
+    }
+
+    /// [`into_policy`](Self::into_policy); `allow_private_networks` lets an
+    /// `oidc` issuer be on loopback or a private network (tests only).
+    pub(crate) fn into_policy_with(
+        self,
+        tenant: TenantId,
+        allow_private_networks: bool,
+    ) -> Result<TrustPolicy, crate::Error> {
+        if self.provider.as_deref() == Some("oidc") {
+            return self.into_issuer_policy(tenant, allow_private_networks);
+        }
         let mut v = Validator::default();
+        for (field, given) in [
+            ("issuer", self.issuer.is_some()),
+            ("audience", self.audience.is_some()),
+            ("subject", self.subject.is_some()),
+            ("claims", self.claims.is_some()),
+        ] {
+            v.check(!given, field, "belongs to provider oidc only");
+        }
         let provider = match self.provider.as_deref() {
             None => {
-                v.push("provider", "is required (\"github\")");
+                v.push("provider", "is required (\"github\" or \"oidc\")");
                 Provider::GitHub
             }
             Some(p) => Provider::parse(p).unwrap_or_else(|| {
-                v.push("provider", "must be \"github\"");
+                v.push("provider", "must be \"github\" or \"oidc\"");
                 Provider::GitHub
             }),
         };
@@ -493,6 +535,69 @@ impl NewTrustPolicy {
             denied_events: self.denied_events.unwrap_or_default(),
             description,
             max_scopes,
+            issuer: None,
+            created_at: crate::time::now(),
+        })
+    }
+
+    /// A policy of provider `oidc`: an issuer, its conditions, and the agent
+    /// it issues tokens for (always one agent: no bootstrap).
+    fn into_issuer_policy(self, tenant: TenantId, allow_private_networks: bool) -> Result<TrustPolicy, crate::Error> {
+        let mut v = Validator::default();
+        for (field, given) in [
+            ("repository", self.repository.is_some()),
+            ("repositoryId", self.repository_id.is_some()),
+            ("repositoryOwnerId", self.repository_owner_id.is_some()),
+            ("branch", self.branch.is_some()),
+            ("ref", self.ref_pattern.is_some()),
+            ("refType", self.ref_type.is_some()),
+            ("environment", self.environment.is_some()),
+            ("jobWorkflowRef", self.job_workflow_ref.is_some()),
+            ("allowedEvents", self.allowed_events.is_some()),
+            ("deniedEvents", self.denied_events.is_some()),
+            ("maxScopes", self.max_scopes.is_some()),
+        ] {
+            v.check(!given, field, "belongs to provider github only");
+        }
+        v.check(
+            self.agent_id.is_some(),
+            "agentId",
+            "is required for provider oidc: the agent its tokens become",
+        );
+        let trust = IssuerTrust::validate(
+            &mut v,
+            self.issuer,
+            self.audience,
+            self.subject,
+            self.claims,
+            allow_private_networks,
+        );
+        let description = self.description.unwrap_or_default();
+        v.check(
+            description.chars().count() <= 1_000,
+            "description",
+            "must be at most 1000 characters",
+        );
+        v.finish()?;
+        Ok(TrustPolicy {
+            id: TrustPolicyId::new(),
+            tenant_id: tenant,
+            provider: Provider::Oidc,
+            repository: String::new(),
+            agent_id: self.agent_id,
+            repository_id: None,
+            repository_owner_id: None,
+            pinned_at: None,
+            branch: None,
+            ref_pattern: None,
+            ref_type: None,
+            environment: None,
+            job_workflow_ref: None,
+            allowed_events: None,
+            denied_events: Vec::new(),
+            description,
+            max_scopes: Vec::new(),
+            issuer: trust,
             created_at: crate::time::now(),
         })
     }

@@ -21,7 +21,8 @@ impl SentryAgent {
     /// 409 `TRUST_POLICY_LIMIT` past [`MAX_POLICIES_PER_TENANT`]; a store error.
     pub async fn create_trust_policy(&self, caller: &Caller, new: NewTrustPolicy) -> Result<TrustPolicy, Error> {
         caller.identity.require_scope(scope::TRUST_POLICIES_WRITE)?;
-        let policy = new.into_policy(caller.tenant())?;
+        let allow_private = self.inner.settings.federation.allow_private_network_issuers;
+        let policy = new.into_policy_with(caller.tenant(), allow_private)?;
         match policy.agent_id {
             Some(id) => {
                 let agent = self.agent_in_tenant(caller.tenant(), id).await?;
@@ -60,20 +61,23 @@ impl SentryAgent {
             );
         }
         stores.trust_policies.insert_trust_policy(&policy).await?;
-        events.push(
-            caller
-                .event("trust_policy.created", policy.agent_id)
-                .detail("policyId", policy.id.to_string())
-                .detail("repository", policy.repository.as_str())
-                .detail(
-                    "mode",
-                    if policy.agent_id.is_some() {
-                        "agent"
-                    } else {
-                        "bootstrap"
-                    },
-                ),
-        );
+        let mut created = caller
+            .event("trust_policy.created", policy.agent_id)
+            .detail("policyId", policy.id.to_string());
+        created = match &policy.issuer {
+            Some(trust) => created
+                .detail("provider", policy.provider.as_str())
+                .detail("issuer", trust.issuer.as_str()),
+            None => created.detail("repository", policy.repository.as_str()),
+        };
+        events.push(created.detail(
+            "mode",
+            if policy.agent_id.is_some() {
+                "agent"
+            } else {
+                "bootstrap"
+            },
+        ));
         self.record(caller.tenant(), events).await?;
         Ok(policy)
     }
@@ -137,8 +141,11 @@ impl SentryAgent {
         }
         let event = caller
             .event("trust_policy.deleted", policy.agent_id)
-            .detail("policyId", id.to_string())
-            .detail("repository", policy.repository.as_str());
+            .detail("policyId", id.to_string());
+        let event = match &policy.issuer {
+            Some(trust) => event.detail("issuer", trust.issuer.as_str()),
+            None => event.detail("repository", policy.repository.as_str()),
+        };
         self.record(caller.tenant(), vec![event]).await?;
         Ok(policy)
     }

@@ -16,7 +16,7 @@ use crate::ratelimit::{RateDecision, RouteGroup};
 use crate::{SentryAgent, TokenId, scope};
 
 /// How client authentication went.
-enum ClientCheck {
+pub(crate) enum ClientCheck {
     /// The secret checked out on a usable credential (the agent boxed: it
     /// is large, and the other answers are common under attack).
     Authenticated(Credential, Option<Box<Agent>>),
@@ -140,23 +140,35 @@ impl SentryAgent {
         }
     }
 
-    /// Looks the client up and checks its secret. An unknown client id costs
-    /// the same work as a known one, so timing does not reveal which exist.
-    async fn check_client(&self, client: &ClientAuth) -> Result<ClientCheck, crate::StoreError> {
+    /// Looks the client up and checks its secret or its assertion. An
+    /// unknown client id costs the same work as a known one with a secret,
+    /// so timing does not reveal which exist.
+    pub(crate) async fn check_client(&self, client: &ClientAuth) -> Result<ClientCheck, crate::StoreError> {
         let inner = &self.inner;
         let Some((credential, agent)) = inner.stores.credentials.client(client.client_id()).await? else {
-            let _ = inner.server_key.verify_secret(client.secret(), &[0u8; 32]);
+            if let Some(secret) = client.secret() {
+                let _ = inner.server_key.verify_secret(secret, &[0u8; 32]);
+            }
             return Ok(ClientCheck::Unknown);
         };
-        Ok(
-            if !inner.server_key.verify_secret(client.secret(), &credential.secret_hash) {
-                ClientCheck::Failed(credential, "invalid_secret")
-            } else if !credential.is_usable(crate::time::now()) {
-                ClientCheck::Failed(credential, "credential_inactive")
-            } else {
-                ClientCheck::Authenticated(credential, agent.map(Box::new))
-            },
-        )
+        let refused = match (client, client.secret()) {
+            (ClientAuth::Assertion { assertion, .. }, _) => {
+                self.check_assertion(&credential, assertion.expose()).await?.err()
+            }
+            // A key credential has no secret: its empty hash never matches,
+            // and it is refused by kind all the same.
+            (_, Some(secret))
+                if credential.is_key() || !inner.server_key.verify_secret(secret, &credential.secret_hash) =>
+            {
+                Some("invalid_secret")
+            }
+            _ => None,
+        };
+        Ok(match refused {
+            Some(reason) => ClientCheck::Failed(credential, reason),
+            None if !credential.is_usable(crate::time::now()) => ClientCheck::Failed(credential, "credential_inactive"),
+            None => ClientCheck::Authenticated(credential, agent.map(Box::new)),
+        })
     }
 
     /// The grant for a client that authenticated: checks the agent, the
@@ -217,6 +229,14 @@ impl SentryAgent {
             .ip(ip)
             .detail("clientId", client_id)
             .detail("credentialId", credential.id.to_string())
+            .detail(
+                "authMethod",
+                if credential.is_key() {
+                    "private_key_jwt"
+                } else {
+                    "client_secret"
+                },
+            )
             .detail("jti", claims.jti.to_string())
             .detail("scope", claims.scope.as_str())
             .detail("aud", claims.aud.to_string());

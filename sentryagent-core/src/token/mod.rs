@@ -6,6 +6,7 @@
 //! algorithm its `kid` was made for, so `none` and HMAC-with-a-public-key
 //! tokens fail by construction.
 
+mod assertion;
 mod identity;
 mod issue;
 pub(crate) mod keys;
@@ -20,11 +21,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use assertion::MAX_ASSERTION_LIFETIME;
 pub use identity::{AgentIdentity, Introspection};
 pub(crate) use keys::Keyring;
 pub use principal::{Principal, UserIdentity};
 pub(crate) use request::TokenRefusal;
-pub use request::{ClientAuth, Form, TokenRequest, TokenResponse, bearer_token};
+pub use request::{
+    CLIENT_ASSERTION_TYPE_JWT, ClientAuth, Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, PresentedJwt, TokenGrant,
+    TokenRequest, TokenResponse, bearer_token,
+};
 pub use stored_key::{KeyState, SigningAlgorithm, StoredKey};
 
 use crate::{AgentId, TenantId, TokenId};

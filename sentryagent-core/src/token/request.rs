@@ -33,19 +33,72 @@ pub enum ClientAuth {
         /// Client secret.
         secret: ClientSecret,
     },
+    /// A signed client assertion (`private_key_jwt`, RFC 7523 §2.2).
+    Assertion {
+        /// The form's `client_id`, else the assertion's (unverified) `iss`,
+        /// else its `sub`: which credential's key to verify it with. The
+        /// verified assertion must name this id as `iss` and `sub`.
+        client_id: String,
+        /// The JWT.
+        assertion: PresentedJwt,
+    },
+}
+
+/// A JWT presented as a credential (a client assertion, a workload
+/// token): its `Debug` does not print it, so it stays out of logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PresentedJwt(String);
+
+impl PresentedJwt {
+    /// Wraps a presented JWT.
+    pub fn new(jwt: impl Into<String>) -> Self {
+        Self(jwt.into())
+    }
+
+    /// The JWT itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PresentedJwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PresentedJwt([redacted])")
+    }
+}
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// `grant_type` of the JWT bearer grant (RFC 7523 §2.1).
+pub const GRANT_TYPE_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The client id an assertion names, unverified: `iss`, else `sub`.
+fn assertion_client_id(assertion: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        iss: Option<String>,
+        sub: Option<String>,
+    }
+    let named: Named = jsonwebtoken::dangerous::insecure_decode_claims(assertion).ok()?;
+    named.iss.or(named.sub).filter(|id| !id.is_empty())
 }
 
 impl ClientAuth {
     /// The client id presented.
     pub fn client_id(&self) -> &str {
         match self {
-            ClientAuth::Basic { client_id, .. } | ClientAuth::Post { client_id, .. } => client_id,
+            ClientAuth::Basic { client_id, .. }
+            | ClientAuth::Post { client_id, .. }
+            | ClientAuth::Assertion { client_id, .. } => client_id,
         }
     }
 
-    pub(crate) fn secret(&self) -> &ClientSecret {
+    /// The secret presented; `None` for an assertion.
+    pub(crate) fn secret(&self) -> Option<&ClientSecret> {
         match self {
-            ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => secret,
+            ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => Some(secret),
+            ClientAuth::Assertion { .. } => None,
         }
     }
 
@@ -82,6 +135,41 @@ impl ClientAuth {
                 })
             }
         };
+        match (form.get("client_assertion_type"), form.get("client_assertion")) {
+            (None, None) => {}
+            (Some(CLIENT_ASSERTION_TYPE_JWT), Some(jwt)) => {
+                if basic.is_some() || form.get("client_secret").is_some() {
+                    return Err(OAuthError::invalid_request(
+                        "use one client authentication method, not both",
+                    ));
+                }
+                let client_id = match form.get("client_id") {
+                    Some(id) => Some(id.to_owned()),
+                    None => assertion_client_id(jwt),
+                };
+                let Some(client_id) = client_id else {
+                    return Err(OAuthError::new(
+                        OAuthErrorCode::InvalidClient,
+                        "the client assertion names no client (iss and sub are missing)",
+                    ));
+                };
+                return Ok(Some(ClientAuth::Assertion {
+                    client_id,
+                    assertion: PresentedJwt::new(jwt),
+                }));
+            }
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::InvalidClient,
+                    format!("client_assertion_type must be {CLIENT_ASSERTION_TYPE_JWT}"),
+                ));
+            }
+            _ => {
+                return Err(OAuthError::invalid_request(
+                    "client_assertion_type and client_assertion go together",
+                ));
+            }
+        }
         let post = match (form.get("client_id"), form.get("client_secret")) {
             (Some(id), Some(secret)) => Some(ClientAuth::Post {
                 client_id: id.to_owned(),
@@ -197,19 +285,7 @@ impl TokenRequest {
             }
         }
         let client = ClientAuth::parse(authorization, &form)?.ok_or_else(OAuthError::invalid_client)?;
-        let scope = match form.get("scope") {
-            None => None,
-            Some(s) => {
-                let scopes: Vec<String> = s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-                if scopes.iter().any(|s| !scope::is_valid_syntax(s)) {
-                    return Err(OAuthError::new(
-                        OAuthErrorCode::InvalidScope,
-                        "the scope parameter is malformed",
-                    ));
-                }
-                Some(scopes)
-            }
-        };
+        let scope = parse_scope(&form)?;
         let resources = form.get_all("resource").map(resource).collect::<Result<Vec<_>, _>>()?;
         if resources.len() > MAX_RESOURCES {
             return Err(OAuthError::new(
@@ -243,6 +319,85 @@ impl TokenRequest {
             }
         }
         targets
+    }
+}
+
+/// The `scope` parameter: `None` when absent.
+fn parse_scope(form: &Form) -> Result<Option<Vec<String>>, OAuthError> {
+    let Some(s) = form.get("scope") else {
+        return Ok(None);
+    };
+    let scopes: Vec<String> = s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if scopes.iter().any(|s| !scope::is_valid_syntax(s)) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            "the scope parameter is malformed",
+        ));
+    }
+    Ok(Some(scopes))
+}
+
+/// A token request of the JWT bearer grant (RFC 7523 §2.1): a workload
+/// token from an OIDC issuer the agent's tenant registered, for a token of
+/// the agent it names.
+#[derive(Clone, Debug)]
+pub struct JwtBearerRequest {
+    /// The workload's JWT (`assertion`).
+    pub assertion: PresentedJwt,
+    /// The agent the token is for (`agent_id`): it names the tenant whose
+    /// trust policies are read, and no other tenant's.
+    pub agent_id: crate::AgentId,
+    /// Requested scopes; `None`: every scope the agent holds.
+    pub scope: Option<Vec<String>>,
+}
+
+/// What `POST /oauth2/token` was asked for.
+#[derive(Clone, Debug)]
+pub enum TokenGrant {
+    /// `client_credentials`.
+    ClientCredentials(TokenRequest),
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer`.
+    JwtBearer(JwtBearerRequest),
+}
+
+impl TokenGrant {
+    /// Reads a token request of either grant.
+    ///
+    /// # Errors
+    /// The RFC 6749 error for a malformed or unsupported request.
+    pub fn parse(authorization: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
+        let form = Form::parse_repeating(body, &["resource"])?;
+        if form.get("grant_type") != Some(GRANT_TYPE_JWT_BEARER) {
+            return TokenRequest::parse(authorization, body).map(TokenGrant::ClientCredentials);
+        }
+        if authorization.is_some()
+            || [
+                "client_id",
+                "client_secret",
+                "client_assertion",
+                "client_assertion_type",
+            ]
+            .iter()
+            .any(|p| form.get(p).is_some())
+        {
+            return Err(OAuthError::invalid_request(
+                "the jwt-bearer grant takes no client authentication: the assertion is the credential",
+            ));
+        }
+        let assertion = PresentedJwt::new(
+            form.get("assertion")
+                .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?,
+        );
+        let agent_id = form
+            .get("agent_id")
+            .ok_or_else(|| OAuthError::invalid_request("agent_id is required: name the agent the token is for"))?
+            .parse()
+            .map_err(|_| OAuthError::invalid_request("agent_id is not an agent id"))?;
+        Ok(TokenGrant::JwtBearer(JwtBearerRequest {
+            assertion,
+            agent_id,
+            scope: parse_scope(&form)?,
+        }))
     }
 }
 

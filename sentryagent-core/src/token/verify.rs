@@ -1,7 +1,7 @@
 //! Verification of bearer tokens, introspection (RFC 7662) and revocation
 //! (RFC 7009).
 //!
-//! Stores it needs: `agents`, `credentials`, `revocations`.
+//! Stores it needs: `agents`, `revocations`.
 //! Shared parts it uses: `keys`, `server_key`.
 
 use super::identity::{AgentIdentity, IntrospectedClaims, Introspection};
@@ -303,15 +303,10 @@ impl SentryAgent {
             };
         }
         let client = ClientAuth::parse(authorization, form)?.ok_or_else(OAuthError::invalid_client)?;
-        let credential = self
-            .inner
-            .stores
-            .credentials
-            .credential_by_client_id(client.client_id())
-            .await?
-            .filter(|c| c.is_usable(crate::time::now()))
-            .filter(|c| self.inner.server_key.verify_secret(client.secret(), &c.secret_hash))
-            .ok_or_else(OAuthError::invalid_client)?;
+        // The token endpoint's check: a secret or a `private_key_jwt` assertion.
+        let super::issue::ClientCheck::Authenticated(credential, _) = self.check_client(&client).await? else {
+            return Err(OAuthError::invalid_client());
+        };
         Ok(OAuthCaller::Client {
             tenant: credential.tenant_id,
             agent: credential.agent_id,

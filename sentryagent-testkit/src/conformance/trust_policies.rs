@@ -26,6 +26,7 @@ fn policy(tenant: TenantId, repository: &str) -> TrustPolicy {
         denied_events: Vec::new(),
         description: String::new(),
         max_scopes: Vec::new(),
+        issuer: None,
         created_at: time::now(),
     }
 }
@@ -57,6 +58,21 @@ pub async fn trust_policies_round_trip_and_scoped<S: TestStore>(store: Arc<S>) {
         None,
         "tenant scoping"
     );
+    // A policy of a registered OIDC issuer, with its claim conditions.
+    let oidc = TrustPolicy {
+        provider: Provider::Oidc,
+        agent_id: Some(AgentId::new()),
+        issuer: Some(sentryagent_core::federation::IssuerTrust {
+            issuer: "https://gitlab.example".into(),
+            audience: Some("https://idp.example".into()),
+            subject: Some("project_path:acme/*:ref_type:branch:ref:main".into()),
+            claims: std::collections::BTreeMap::from([("namespace_path".into(), "acme".into())]),
+        }),
+        ..policy(a, "")
+    };
+    store.insert_trust_policy(&oidc).await.expect("insert");
+    assert_eq!(store.trust_policy(a, oidc.id).await.expect("get"), Some(oidc.clone()));
+    assert!(store.delete_trust_policy(a, oidc.id).await.expect("delete"));
     let bare = policy(a, "acme/*");
     store.insert_trust_policy(&bare).await.expect("insert");
     assert_eq!(store.trust_policy(a, bare.id).await.expect("get"), Some(bare.clone()));

@@ -72,9 +72,10 @@ fn check_members(doc: &Value, extra: &[(&str, &str)]) {
 
 /// The metadata names only RFC 8414 members of the right types, and says
 /// what this server does: the client-credentials grant at the token
-/// endpoint, no authorization endpoint (so no response type, no PKCE), no
-/// JWT client authentication (so no signing algorithms for it), and the
-/// scopes of the management API and of the host's resources.
+/// and JWT-bearer grants at the token endpoint, no authorization endpoint (so
+/// no response type, no PKCE), `private_key_jwt` with the algorithms its
+/// assertions may use, and the scopes of the management API and of the
+/// host's resources.
 pub async fn authorization_server_metadata_follows_rfc_8414(start: impl StartFn) {
     let app = TestApp::start(start).await;
     app.idp.protect(
@@ -94,14 +95,20 @@ pub async fn authorization_server_metadata_follows_rfc_8414(start: impl StartFn)
         json!(format!("{}/api/v1/oauth2/token", app.base))
     );
     assert_eq!(doc["response_types_supported"], json!([]));
-    assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        json!(["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+    );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["ES256", "RS256", "EdDSA"])
     );
     for absent in [
         "authorization_endpoint",
-        "token_endpoint_auth_signing_alg_values_supported",
         "code_challenge_methods_supported",
         "registration_endpoint",
     ] {
@@ -116,7 +123,7 @@ pub async fn authorization_server_metadata_follows_rfc_8414(start: impl StartFn)
     ] {
         assert_eq!(
             doc[method],
-            json!(["client_secret_basic", "client_secret_post", "bearer"])
+            json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"])
         );
     }
     let scopes = doc["scopes_supported"].as_array().expect("scopes");

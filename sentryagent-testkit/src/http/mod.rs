@@ -14,5 +14,6 @@ pub mod oidc;
 pub mod openapi;
 pub mod permissions;
 pub mod resources;
+pub mod secretless;
 pub mod tiers;
 pub mod tokens;

@@ -373,7 +373,10 @@ pub async fn metadata_documents(start: impl StartFn) {
         doc.assert_status(200);
         assert_eq!(doc.json["issuer"], app.base.as_str());
         assert_eq!(doc.json["token_endpoint"], app.url("/oauth2/token").as_str());
-        assert_eq!(doc.json["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc.json["grant_types_supported"],
+            json!(["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+        );
         let jwks = app.send(client.get(string(&doc.json["jwks_uri"]))).await;
         jwks.assert_status(200);
         assert!(jwks.json["keys"].is_array());

@@ -234,6 +234,11 @@ pub(super) struct CreateCredentialBody {
     /// When the credential stops working; never, if absent.
     #[serde(default, with = "crate::time::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
+    /// A public JWK (EC P-256, OKP Ed25519 or RSA ≥ 2048 bits): the
+    /// credential authenticates with `private_key_jwt` assertions signed by
+    /// its private half, and has no secret.
+    #[schema(value_type = Option<Object>)]
+    public_key: Option<serde_json::Value>,
 }
 
 /// A credential with its secret, shown this once.
@@ -243,24 +248,34 @@ pub(super) struct CreateCredentialBody {
 pub(super) struct CredentialSecretView<'a> {
     #[serde(flatten)]
     credential: &'a Credential,
-    client_secret: &'a str,
+    /// Absent for a public-key credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
 }
 
 #[utoipa::path(post, path = "/agents/{agentId}/credentials", tag = "Credentials", operation_id = "createCredential",
     params(AgentIdParam),
     request_body(content = Option<CreateCredentialBody>),
     responses(
-        (status = 201, description = "The credential and its secret (shown once).", body = CredentialSecretView),
+        (status = 201, description = "The credential and its secret (shown once); for a public key, the credential without a secret.", body = CredentialSecretView),
         (status = 409, description = "`AGENT_DECOMMISSIONED`.", body = ErrorBody),
     ),
     security(("bearer" = ["credentials:write"])))]
 pub(super) async fn create_credential(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let agent = body::path_id(&req, "agentId")?;
-    let body: CreateCredentialBody = body::json(&req, &["expiresAt"], true)?;
+    let body: CreateCredentialBody = body::json(&req, &["expiresAt", "publicKey"], true)?;
+    if let Some(key) = &body.public_key {
+        let credential = sa.create_key_credential(&caller, agent, key, body.expires_at).await?;
+        let view = CredentialSecretView {
+            credential: &credential,
+            client_secret: None,
+        };
+        return Ok(Response::json(StatusCode::CREATED, &view).no_store());
+    }
     let (credential, secret) = sa.create_credential(&caller, agent, body.expires_at).await?;
     let view = CredentialSecretView {
         credential: &credential,
-        client_secret: secret.expose(),
+        client_secret: Some(secret.expose()),
     };
     Ok(Response::json(StatusCode::CREATED, &view).no_store())
 }
@@ -293,7 +308,7 @@ pub(super) async fn rotate_credential(sa: SentryAgent, req: Request, caller: Cal
     let (credential, secret) = sa.rotate_credential(&caller, agent, id).await?;
     let view = CredentialSecretView {
         credential: &credential,
-        client_secret: secret.expose(),
+        client_secret: Some(secret.expose()),
     };
     Ok(Response::json(StatusCode::OK, &view).no_store())
 }

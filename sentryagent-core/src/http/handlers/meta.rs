@@ -104,21 +104,21 @@ pub(super) struct Metadata<'a> {
 
 /// The grant types `POST /oauth2/token` accepts.
 fn grant_types() -> Vec<&'static str> {
-    vec!["client_credentials"]
+    vec!["client_credentials", crate::token::GRANT_TYPE_JWT_BEARER]
 }
 
 /// The client authentication methods `POST /oauth2/token` accepts.
 fn token_auth_methods() -> Vec<&'static str> {
-    vec!["client_secret_basic", "client_secret_post"]
+    vec!["client_secret_basic", "client_secret_post", "private_key_jwt"]
 }
 
 /// The JWS algorithms accepted in JWT client authentication, published
 /// only while [`token_auth_methods`] lists a JWT-based method (never `none`).
-const CLIENT_ASSERTION_ALGS: &[&str] = &["ES256", "EdDSA", "RS256"];
+const CLIENT_ASSERTION_ALGS: &[&str] = crate::credential::CLIENT_KEY_ALGORITHMS;
 
 /// Introspection and revocation take client credentials or a bearer token.
 fn oauth_caller_methods() -> Vec<&'static str> {
-    vec!["client_secret_basic", "client_secret_post", "bearer"]
+    vec!["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"]
 }
 
 fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {

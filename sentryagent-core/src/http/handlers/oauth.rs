@@ -9,15 +9,19 @@ use crate::SentryAgent;
 use crate::error::OAuthError;
 use crate::http::body;
 use crate::http::{Request, Response, rate_headers};
-use crate::token::{Introspection, TokenRequest, TokenResponse};
+use crate::token::{Introspection, TokenGrant, TokenResponse};
 
 /// The token request's form (RFC 6749 §4.4), for the document: the core
 /// parses the form itself.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct TokenForm {
-    /// `client_credentials`.
-    #[schema(pattern = "^client_credentials$", example = "client_credentials")]
+    /// `client_credentials`, or `urn:ietf:params:oauth:grant-type:jwt-bearer`
+    /// (with `assertion` and `agent_id`).
+    #[schema(
+        pattern = "^(client_credentials|urn:ietf:params:oauth:grant-type:jwt-bearer)$",
+        example = "client_credentials"
+    )]
     grant_type: String,
     /// Space-separated scopes, within what the agent may hold.
     scope: Option<String>,
@@ -33,6 +37,14 @@ pub(super) struct TokenForm {
     client_id: Option<String>,
     /// With `client_id`, instead of HTTP Basic.
     client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (`private_key_jwt`).
+    client_assertion_type: Option<String>,
+    /// The client assertion: a JWT signed with the credential's private key.
+    client_assertion: Option<String>,
+    /// The jwt-bearer grant: the workload token.
+    assertion: Option<String>,
+    /// The jwt-bearer grant: the agent the token is for.
+    agent_id: Option<String>,
 }
 
 /// The form of introspection (RFC 7662) and revocation (RFC 7009).
@@ -64,15 +76,20 @@ fn require_form(req: &Request) -> Result<(), OAuthError> {
     responses(
         (status = 200, description = "An access token (RFC 9068 JWT).", body = TokenResponse),
         (status = 400, description = "`invalid_request`, `invalid_scope`, `invalid_target`, `unsupported_grant_type`, or `unauthorized_client` (the agent is suspended or decommissioned).", body = OAuthError),
-        (status = 401, description = "`invalid_client`: unknown client, wrong secret, or a revoked or expired credential.", body = OAuthError),
+        (status = 401, description = "`invalid_client`: unknown client, wrong secret or client assertion, or a revoked or expired credential.", body = OAuthError),
+        (status = 503, description = "`temporarily_unavailable`: the jwt-bearer grant cannot fetch the issuer's keys.", body = OAuthError),
     ),
     security(("clientBasic" = []), ()))]
 pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, OAuthError> {
     require_form(&req)?;
-    let request = TokenRequest::parse(req.header(AUTHORIZATION), &req.body)?;
+    let grant = TokenGrant::parse(req.header(AUTHORIZATION), &req.body)?;
     // The token endpoint counts its rate limits itself, around client authentication.
     let mut decision = None;
-    let mut response = match sa.issue_token_limited(request, ip, &mut decision).await {
+    let result = match grant {
+        TokenGrant::ClientCredentials(request) => sa.issue_token_limited(request, ip, &mut decision).await,
+        TokenGrant::JwtBearer(request) => sa.jwt_bearer_grant_limited(request, ip, &mut decision).await,
+    };
+    let mut response = match result {
         Ok(token) => Response::json(StatusCode::OK, &token).no_store(),
         Err(refusal) => refusal.into(),
     };

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::agents::Page;
 use super::params::{PageParams, PolicyIdParam};
-use crate::federation::{EvaluateRequest, Evaluation, ExchangeRequest, NewTrustPolicy, TrustPolicy};
+use crate::federation::{EvaluateRequest, Evaluation, ExchangeRequest, IssuerTrust, NewTrustPolicy, TrustPolicy};
 use crate::http::body::{self, Query};
 use crate::http::error::ErrorBody;
 use crate::http::{HttpError, Request, Response};
@@ -21,7 +21,7 @@ use crate::{AgentId, Caller, Error, SentryAgent, TenantId, TrustPolicyId};
 pub(super) struct PolicyView<'a> {
     policy_id: TrustPolicyId,
     tenant_id: TenantId,
-    /// `github`.
+    /// `github` or `oidc`.
     provider: &'static str,
     /// `owner/name`; the name may be a pattern.
     repository: &'a str,
@@ -55,6 +55,11 @@ pub(super) struct PolicyView<'a> {
     /// Bootstrap policies: the most an agent registered through the policy
     /// may be given (empty: no scope at all).
     max_scopes: &'a [String],
+    /// Provider `oidc`: the issuer and the conditions on its tokens
+    /// (absent for `github`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    issuer: Option<&'a IssuerTrust>,
     #[serde(with = "crate::time::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -79,6 +84,7 @@ fn view(p: &TrustPolicy) -> PolicyView<'_> {
         denied_events: &p.denied_events,
         description: &p.description,
         max_scopes: &p.max_scopes,
+        issuer: p.issuer.as_ref(),
         created_at: p.created_at,
     }
 }
@@ -98,6 +104,10 @@ const POLICY_FIELDS: &[&str] = &[
     "deniedEvents",
     "description",
     "maxScopes",
+    "issuer",
+    "audience",
+    "subject",
+    "claims",
 ];
 
 #[utoipa::path(post, path = "/oidc/trust-policies", tag = "Federation", operation_id = "createTrustPolicy",
