@@ -57,6 +57,11 @@ impl AuditChain {
         Self { key }
     }
 
+    /// The server key the marks are MACed with.
+    pub(crate) fn key(&self) -> &ServerKey {
+        &self.key
+    }
+
     /// The head of an empty chain: `seq` 0, zero hash.
     pub fn genesis(&self, tenant: TenantId) -> ChainMark {
         self.checkpoint(tenant, 0, [0; 32])
@@ -204,6 +209,7 @@ impl AuditChain {
             anchor: None,
             saved: None,
             saved_seen: None,
+            resume: None,
             failure: None,
         };
         if let Some(anchor) = anchor {
@@ -283,6 +289,8 @@ pub struct ChainVerifier<'a> {
     saved: Option<(u64, [u8; 32])>,
     /// The hash of the event at the saved checkpoint's `seq`, once read.
     saved_seen: Option<[u8; 32]>,
+    /// An event verified before (`seq`, hash) the walk resumes at.
+    resume: Option<(u64, [u8; 32])>,
     failure: Option<(Option<EventId>, Cow<'static, str>)>,
 }
 
@@ -306,9 +314,54 @@ impl ChainVerifier<'_> {
         self.saved = Some((seq, head_hash));
     }
 
+    /// Starts the walk at an event an earlier verification reached (`seq`
+    /// after the retention anchor, and its hash then) instead of the anchor:
+    /// the first event fed must be that one, still with that hash, and is
+    /// not counted again. What it proves is then only that the events after
+    /// it are intact and link to it.
+    pub fn resume_at(&mut self, seq: u64, hash: [u8; 32]) {
+        self.resume = Some((seq, hash));
+        self.expected_seq = seq;
+    }
+
+    /// How many events were checked and found intact so far.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// The last event checked intact (`seq`, hash), or where the walk
+    /// started while none was.
+    pub fn position(&self) -> (u64, [u8; 32]) {
+        match self.resume {
+            Some((seq, hash)) => (seq, hash),
+            None => (self.expected_seq - 1, self.prev),
+        }
+    }
+
     /// Checks the next event.
     pub fn feed(&mut self, event: &AuditEvent) {
         if self.failure.is_some() || event.seq > self.last_seq() {
+            return;
+        }
+        if let Some((seq, hash)) = self.resume {
+            if event.seq != seq {
+                self.failure = Some((None, missing_verified(seq)));
+                return;
+            }
+            let reason = if self.chain.hash(event) != event.hash {
+                Some("this event was changed after it was written")
+            } else if event.hash != hash {
+                Some("this event was rewritten since it was last verified")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                self.failure = Some((Some(event.id), reason.into()));
+                return;
+            }
+            self.resume = None;
+            self.prev = event.hash;
+            self.expected_seq = seq + 1;
             return;
         }
         let reason = if event.seq != self.expected_seq {
@@ -332,8 +385,32 @@ impl ChainVerifier<'_> {
         self.checked += 1;
     }
 
+    /// The result of a walk stopped before [`last_seq`](Self::last_seq)
+    /// (a slice): whether the events so far are intact; nothing about the
+    /// end of the chain yet.
+    pub fn finish_slice(self) -> Verification {
+        let (reached_seq, _) = self.position();
+        Verification {
+            valid: self.failure.is_none(),
+            checked: self.checked,
+            first_invalid_event_id: self.failure.as_ref().and_then(|f| f.0),
+            reason: self.failure.map(|f| f.1),
+            saved_checkpoint: None,
+            mode: super::VerifyMode::Full,
+            complete: false,
+            from_seq: 0,
+            reached_seq,
+            last_full_verification: None,
+        }
+    }
+
     /// The result, after every event up to [`last_seq`](Self::last_seq).
     pub fn finish(mut self) -> Verification {
+        if let Some((seq, _)) = self.resume
+            && self.failure.is_none()
+        {
+            self.failure = Some((None, missing_verified(seq)));
+        }
         let last = self.expected_seq - 1;
         if self.failure.is_none() {
             let lost = |seq: u64| -> Cow<'static, str> {
@@ -382,14 +459,24 @@ impl ChainVerifier<'_> {
             }
             held
         });
+        let (reached_seq, _) = self.position();
         Verification {
             valid: self.failure.is_none(),
             checked: self.checked,
             first_invalid_event_id: self.failure.as_ref().and_then(|f| f.0),
             reason: self.failure.map(|f| f.1),
             saved_checkpoint,
+            mode: super::VerifyMode::Full,
+            complete: true,
+            from_seq: self.anchor.as_ref().map_or(0, |a| a.seq),
+            reached_seq,
+            last_full_verification: None,
         }
     }
+}
+
+fn missing_verified(seq: u64) -> Cow<'static, str> {
+    format!("the event at seq {seq}, verified before, is missing: the chain was cut back or rewritten since").into()
 }
 
 /// What verification found of a saved checkpoint.
@@ -423,6 +510,34 @@ pub struct Verification {
     /// Given a saved checkpoint (`?checkpoint=`): whether the chain holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_checkpoint: Option<SavedCheckpoint>,
+    /// Which verification ran. `incremental` proves only that the events
+    /// after `fromSeq` are intact and link to the event at `fromSeq` (which
+    /// an earlier verification reached, and which still has the hash it had
+    /// then); `full` proves every stored event after the retention anchor.
+    pub mode: super::VerifyMode,
+    /// Whether it reached the chain's checkpoint. A full verification runs
+    /// in slices: while `false`, call again (same mode) to go on from
+    /// `reachedSeq`; `valid` then says only that nothing was wrong so far.
+    pub complete: bool,
+    /// The `seq` the proof starts after: events after it were checked (0:
+    /// genesis; for a full verification, the retention anchor's).
+    pub from_seq: u64,
+    /// The last event checked intact (where the next slice goes on).
+    pub reached_seq: u64,
+    /// The last full verification that passed, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_full_verification: Option<FullVerification>,
+}
+
+/// When the last full verification passed, and how far it reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FullVerification {
+    /// When it finished.
+    #[serde(with = "crate::time::rfc3339")]
+    pub at: time::OffsetDateTime,
+    /// The chain's checkpoint then: every event up to it was proven.
+    pub seq: u64,
 }
 
 #[cfg(test)]

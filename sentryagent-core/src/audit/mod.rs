@@ -15,6 +15,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod progress;
 pub(crate) mod repeats;
 mod service;
 pub(crate) mod writer;
@@ -26,8 +27,9 @@ use time::OffsetDateTime;
 
 use crate::{AgentId, EventId, TenantId};
 
-pub use chain::{AuditChain, ChainMark, SavedCheckpoint, Verification};
+pub use chain::{AuditChain, ChainMark, FullVerification, SavedCheckpoint, Verification};
 pub use checkpoint::SignedCheckpoint;
+pub use progress::{FULL_SLICE, FullRun, VerifyMode, VerifyProgress};
 
 /// Whether the audited action succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
