@@ -44,6 +44,11 @@ enum MarkKind {
     Anchor,
 }
 
+thread_local! {
+    /// The canonical JSON of the event being hashed.
+    static JSON_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(1024));
+}
+
 /// Computes and checks hashes and marks. Stores call it while they hold a
 /// tenant's chain head, so that appends are linked atomically.
 #[derive(Clone, Debug)]
@@ -152,25 +157,28 @@ impl AuditChain {
 
     /// Recomputes an event's hash from its fields and `prev_hash`.
     pub fn hash(&self, event: &AuditEvent) -> [u8; 32] {
+        // Ids and the address serialise as their display strings, as they
+        // were hashed when they were first turned into `String`s here; no
+        // allocation per field.
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Fields<'a> {
             id: EventId,
-            agent_id: Option<String>,
+            agent_id: Option<crate::AgentId>,
             actor: &'a str,
             action: &'a str,
             outcome: &'a str,
-            ip: Option<String>,
+            ip: Option<std::net::IpAddr>,
             at_micros: i128,
             details: CanonicalMap<'a>,
         }
         let fields = Fields {
             id: event.id,
-            agent_id: event.agent_id.map(|a| a.to_string()),
+            agent_id: event.agent_id,
             actor: &event.actor,
             action: &event.action,
             outcome: event.outcome.as_str(),
-            ip: event.ip.map(|ip| ip.to_string()),
+            ip: event.ip,
             at_micros: event.at.unix_timestamp_nanos() / 1_000,
             details: CanonicalMap(&event.details),
         };
@@ -179,11 +187,17 @@ impl AuditChain {
         ctx.update(b"sentryagent-audit-v1");
         ctx.update(event.tenant_id.as_uuid().as_bytes());
         ctx.update(&event.seq.to_be_bytes());
-        // One buffer sized for a typical event; serialising a struct of
-        // strings and JSON values cannot fail.
-        let mut json = Vec::with_capacity(512);
-        let _ = serde_json::to_writer(&mut json, &fields);
-        ctx.update(&json);
+        // One buffer per thread, reused: verification hashes millions of
+        // events. Serialising a struct of strings and JSON values cannot fail.
+        JSON_BUFFER.with_borrow_mut(|json| {
+            json.clear();
+            let _ = serde_json::to_writer(&mut *json, &fields);
+            ctx.update(json);
+            if json.capacity() > 64 * 1024 {
+                // One huge event does not keep its buffer for good.
+                *json = Vec::with_capacity(1024);
+            }
+        });
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         out
@@ -736,6 +750,55 @@ mod tests {
         let streamed = serde_json::to_vec(&CanonicalMap(&map)).expect("serialises");
         let reference = serde_json::to_vec(&reference_canonical(details)).expect("serialises");
         assert_eq!(String::from_utf8_lossy(&streamed), String::from_utf8_lossy(&reference));
+    }
+
+    /// The hash as it was computed before ids and the address were
+    /// serialised without a `String` each: stored chains depend on it.
+    fn reference_hash(event: &AuditEvent) -> [u8; 32] {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Fields<'a> {
+            id: EventId,
+            agent_id: Option<String>,
+            actor: &'a str,
+            action: &'a str,
+            outcome: &'a str,
+            ip: Option<String>,
+            at_micros: i128,
+            details: CanonicalMap<'a>,
+        }
+        let fields = Fields {
+            id: event.id,
+            agent_id: event.agent_id.map(|a| a.to_string()),
+            actor: &event.actor,
+            action: &event.action,
+            outcome: event.outcome.as_str(),
+            ip: event.ip.map(|ip| ip.to_string()),
+            at_micros: event.at.unix_timestamp_nanos() / 1_000,
+            details: CanonicalMap(&event.details),
+        };
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(&event.prev_hash);
+        ctx.update(b"sentryagent-audit-v1");
+        ctx.update(event.tenant_id.as_uuid().as_bytes());
+        ctx.update(&event.seq.to_be_bytes());
+        ctx.update(&serde_json::to_vec(&fields).expect("serialises"));
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
+    #[test]
+    fn hash_is_unchanged_for_every_kind_of_field() {
+        let (chain, _, mut events, _) = chain_of(1);
+        let e = &mut events[0];
+        assert_eq!(chain.hash(e), reference_hash(e), "no agent, no address");
+        e.agent_id = Some(crate::AgentId::new());
+        for ip in ["203.0.113.7", "2001:db8::1", "::ffff:192.0.2.1"] {
+            e.ip = Some(ip.parse().expect("an address"));
+            e.details.insert("quote".into(), "a \"quoted\" é\n".into());
+            assert_eq!(chain.hash(e), reference_hash(e), "{ip}");
+        }
     }
 
     #[test]
