@@ -192,17 +192,22 @@ async fn events(url: &str, n: u64, rows: &mut Vec<[String; 2]>) {
             cpu.as_secs_f64() * 1e6 / n as f64
         ),
     );
-    store
-        .append_audit(tenant, vec![token_event(n + 1, busy, &agents)], &chain)
-        .await
-        .expect("append");
-    let incremental = Instant::now();
-    let v = idp
-        .verify_audit_step(tenant, VerifyMode::Incremental, sentryagent_core::audit::FULL_SLICE)
-        .await
-        .expect("verify");
-    assert!(v.valid && v.complete && v.checked == 1, "{v:?}");
-    row("verify incremental (1 new event)", ms(incremental.elapsed()));
+    // Incremental, after one more event each time: the best of three.
+    let mut best = Duration::MAX;
+    for k in 1..=3 {
+        store
+            .append_audit(tenant, vec![token_event(n + k, busy, &agents)], &chain)
+            .await
+            .expect("append");
+        let incremental = Instant::now();
+        let v = idp
+            .verify_audit_step(tenant, VerifyMode::Incremental, sentryagent_core::audit::FULL_SLICE)
+            .await
+            .expect("verify");
+        best = best.min(incremental.elapsed());
+        assert!(v.valid && v.complete && v.checked == 1, "{v:?}");
+    }
+    row("verify incremental (1 new event)", ms(best));
 
     // Pages, statistics absent then present.
     let by_agent = AuditQuery {
@@ -243,7 +248,7 @@ async fn events(url: &str, n: u64, rows: &mut Vec<[String; 2]>) {
     let start = Instant::now();
     for k in 0..200 {
         store
-            .append_audit(tenant, vec![token_event(n + 2 + k, busy, &agents)], &chain)
+            .append_audit(tenant, vec![token_event(n + 4 + k, busy, &agents)], &chain)
             .await
             .expect("append");
     }
