@@ -87,7 +87,7 @@ async fn idp(store: &Arc<PgStore>) -> SentryAgent {
 }
 
 fn token_event(i: u64, busy: AgentId, agents: &[AgentId]) -> NewAuditEvent {
-    let agent = if i % 50 == 0 {
+    let agent = if i.is_multiple_of(50) {
         busy
     } else {
         agents[(i as usize) % agents.len()]
