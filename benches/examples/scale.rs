@@ -160,10 +160,27 @@ async fn events(url: &str, n: u64, rows: &mut Vec<[String; 2]>) {
         started.elapsed().as_secs_f64(),
         size >> 20
     );
+    // What each insert maintains: bytes per event of the table and of each index.
+    let sizes: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_relation_size(c.oid) FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND (c.relname = 'audit_events' OR c.oid IN \
+             (SELECT indexrelid FROM pg_index WHERE indrelid = 'audit_events'::regclass)) ORDER BY 1",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("sizes");
+    let per_event = sizes
+        .iter()
+        .map(|(name, bytes)| format!("{name} {}", bytes / n as i64))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut row = |what: &str, value: String| {
         eprintln!("{what} at {n} events: {value}");
         rows.push([format!("{what} at {n} events"), value]);
     };
+
+    row("bytes per event (table, indexes)", per_event);
 
     // Full verification, slice by slice.
     let (wall, cpu) = (Instant::now(), thread_cpu());

@@ -68,7 +68,10 @@ pub(crate) async fn run(client: &Client, command: &AuditCommand, out: &Out) -> R
                     ("valid", verification.valid.to_string()),
                     ("mode", or_dash(verification.mode.as_deref())),
                     ("checked", verification.checked.to_string()),
-                    ("from seq", or_dash(verification.from_seq.map(|s| s.to_string()).as_deref())),
+                    (
+                        "from seq",
+                        or_dash(verification.from_seq.map(|s| s.to_string()).as_deref()),
+                    ),
                     (
                         "first invalid event",
                         or_dash(verification.first_invalid_event_id.as_ref().map(|e| e.as_str())),

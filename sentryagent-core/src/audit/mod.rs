@@ -12,6 +12,11 @@
 //! ([`SentryAgent::reanchor_audit`](crate::SentryAgent::reanchor_audit)),
 //! which is itself audited. Signed checkpoints ([`checkpoint`]), exported
 //! and kept elsewhere, also catch a database rolled back or wiped whole.
+//!
+//! Verification costs what changed: by default it goes on from the last
+//! event an earlier verification reached; a full one, from the retention
+//! anchor, runs in bounded slices. Both save their progress, MACed
+//! ([`progress`]).
 
 pub mod chain;
 pub mod checkpoint;
