@@ -11,7 +11,9 @@ use aws_lc_rs::digest;
 use serde::Serialize;
 use serde::ser::{SerializeMap as _, Serializer};
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
+use super::progress::{VerifyMode, VerifyProgress};
 use super::{AuditEvent, NewAuditEvent};
 use crate::secret::ServerKey;
 use crate::{EventId, TenantId};
@@ -60,11 +62,6 @@ impl AuditChain {
     /// A chain keyed with the server's key.
     pub fn new(key: ServerKey) -> Self {
         Self { key }
-    }
-
-    /// The server key the marks are MACed with.
-    pub(crate) fn key(&self) -> &ServerKey {
-        &self.key
     }
 
     /// The head of an empty chain: `seq` 0, zero hash.
@@ -256,6 +253,52 @@ fn mark_message(kind: MarkKind, tenant: TenantId, seq: u64, hash: &[u8; 32]) -> 
     m
 }
 
+impl AuditChain {
+    /// `progress` with its MAC set for `tenant`.
+    pub fn seal_progress(&self, tenant: TenantId, mut progress: VerifyProgress) -> VerifyProgress {
+        progress.mac = self.key.audit_mac(&progress_message(tenant, &progress));
+        progress
+    }
+
+    /// Whether `progress` is authentic for `tenant`.
+    pub fn progress_is_authentic(&self, tenant: TenantId, progress: &VerifyProgress) -> bool {
+        self.key
+            .verify_audit_mac(&progress_message(tenant, progress), &progress.mac)
+    }
+}
+
+fn micros(t: OffsetDateTime) -> i128 {
+    t.unix_timestamp_nanos() / 1_000
+}
+
+fn progress_message(tenant: TenantId, p: &VerifyProgress) -> Vec<u8> {
+    let mut m = Vec::with_capacity(200);
+    m.extend_from_slice(b"verify-progress");
+    m.extend_from_slice(tenant.as_uuid().as_bytes());
+    m.extend_from_slice(&p.verified_seq.to_be_bytes());
+    m.extend_from_slice(&p.verified_hash);
+    match p.full_passed_at {
+        Some(at) => {
+            m.push(1);
+            m.extend_from_slice(&micros(at).to_be_bytes());
+        }
+        None => m.push(0),
+    }
+    m.extend_from_slice(&p.full_passed_seq.to_be_bytes());
+    match &p.run {
+        Some(run) => {
+            m.push(1);
+            m.extend_from_slice(&micros(run.started_at).to_be_bytes());
+            m.extend_from_slice(&run.from_seq.to_be_bytes());
+            m.extend_from_slice(&run.seq.to_be_bytes());
+            m.extend_from_slice(&run.hash);
+            m.extend_from_slice(&run.checked.to_be_bytes());
+        }
+        None => m.push(0),
+    }
+    m
+}
+
 /// Serialises a JSON object with its keys sorted at every level, without
 /// copying it: the same bytes as sorting a clone and serialising that.
 struct CanonicalMap<'a>(&'a Map<String, Value>);
@@ -410,7 +453,7 @@ impl ChainVerifier<'_> {
             first_invalid_event_id: self.failure.as_ref().and_then(|f| f.0),
             reason: self.failure.map(|f| f.1),
             saved_checkpoint: None,
-            mode: super::VerifyMode::Full,
+            mode: VerifyMode::Full,
             complete: false,
             from_seq: 0,
             reached_seq,
@@ -480,7 +523,7 @@ impl ChainVerifier<'_> {
             first_invalid_event_id: self.failure.as_ref().and_then(|f| f.0),
             reason: self.failure.map(|f| f.1),
             saved_checkpoint,
-            mode: super::VerifyMode::Full,
+            mode: VerifyMode::Full,
             complete: true,
             from_seq: self.anchor.as_ref().map_or(0, |a| a.seq),
             reached_seq,
@@ -528,7 +571,7 @@ pub struct Verification {
     /// after `fromSeq` are intact and link to the event at `fromSeq` (which
     /// an earlier verification reached, and which still has the hash it had
     /// then); `full` proves every stored event after the retention anchor.
-    pub mode: super::VerifyMode,
+    pub mode: VerifyMode,
     /// Whether it reached the chain's checkpoint. A full verification runs
     /// in slices: while `false`, call again (same mode) to go on from
     /// `reachedSeq`; `valid` then says only that nothing was wrong so far.
@@ -549,7 +592,7 @@ pub struct Verification {
 pub struct FullVerification {
     /// When it finished.
     #[serde(with = "crate::time::rfc3339")]
-    pub at: time::OffsetDateTime,
+    pub at: OffsetDateTime,
     /// The chain's checkpoint then: every event up to it was proven.
     pub seq: u64,
 }
@@ -814,5 +857,42 @@ mod tests {
         }
         e.details = reordered;
         assert_eq!(h1, chain.hash(e));
+    }
+
+    #[test]
+    fn progress_is_bound_to_its_tenant_and_fields() {
+        let chain = AuditChain::new(ServerKey::random());
+        let tenant = TenantId::new();
+        let progress = chain.seal_progress(
+            tenant,
+            VerifyProgress {
+                verified_seq: 7,
+                verified_hash: [7; 32],
+                full_passed_at: Some(crate::time::now()),
+                full_passed_seq: 5,
+                run: Some(super::super::progress::FullRun {
+                    started_at: crate::time::now(),
+                    from_seq: 0,
+                    seq: 3,
+                    hash: [3; 32],
+                    checked: 3,
+                }),
+                mac: [0; 32],
+            },
+        );
+        assert!(chain.progress_is_authentic(tenant, &progress));
+        assert!(!chain.progress_is_authentic(TenantId::new(), &progress));
+        let mut moved = progress.clone();
+        moved.verified_seq = 8;
+        assert!(!chain.progress_is_authentic(tenant, &moved), "moved forward by hand");
+        let mut fresher = progress.clone();
+        fresher.full_passed_at = fresher.full_passed_at.map(|t| t + time::Duration::days(1));
+        assert!(
+            !chain.progress_is_authentic(tenant, &fresher),
+            "a fresher full pass claimed"
+        );
+        let mut run = progress;
+        run.run = None;
+        assert!(!chain.progress_is_authentic(tenant, &run), "a run dropped by hand");
     }
 }

@@ -16,17 +16,15 @@
 //!   checkpoint intact, its time is kept as the last full verification.
 //!
 //! The progress is MACed with the server's audit key like the chain's
-//! marks: whoever can write to the database cannot move it forward past
+//! marks ([`AuditChain::seal_progress`](super::AuditChain::seal_progress)): whoever can write to the database cannot move it forward past
 //! events they changed. Deleting it, or putting back an older one, only
 //! makes the next verification read more.
 
 use time::OffsetDateTime;
 
-use super::chain::AuditChain;
-use crate::TenantId;
-
-/// At most this many events a full verification checks per call (some
-/// tens of milliseconds of work), before it saves where it stopped.
+/// At most this many events a full verification checks per call (a
+/// fraction of a second: about 3.5 µs of this process's CPU an event on
+/// PostgreSQL), before it saves where it stopped.
 pub const FULL_SLICE: u64 = 50_000;
 
 /// Which verification `GET /audit/verify` runs.
@@ -81,93 +79,4 @@ pub struct VerifyProgress {
     pub run: Option<FullRun>,
     /// MAC over all of the above and the tenant.
     pub mac: [u8; 32],
-}
-
-impl AuditChain {
-    /// `progress` with its MAC set for `tenant`.
-    pub fn seal_progress(&self, tenant: TenantId, mut progress: VerifyProgress) -> VerifyProgress {
-        progress.mac = self.key().audit_mac(&progress_message(tenant, &progress));
-        progress
-    }
-
-    /// Whether `progress` is authentic for `tenant`.
-    pub fn progress_is_authentic(&self, tenant: TenantId, progress: &VerifyProgress) -> bool {
-        self.key()
-            .verify_audit_mac(&progress_message(tenant, progress), &progress.mac)
-    }
-}
-
-fn micros(t: OffsetDateTime) -> i128 {
-    t.unix_timestamp_nanos() / 1_000
-}
-
-fn progress_message(tenant: TenantId, p: &VerifyProgress) -> Vec<u8> {
-    let mut m = Vec::with_capacity(200);
-    m.extend_from_slice(b"verify-progress");
-    m.extend_from_slice(tenant.as_uuid().as_bytes());
-    m.extend_from_slice(&p.verified_seq.to_be_bytes());
-    m.extend_from_slice(&p.verified_hash);
-    match p.full_passed_at {
-        Some(at) => {
-            m.push(1);
-            m.extend_from_slice(&micros(at).to_be_bytes());
-        }
-        None => m.push(0),
-    }
-    m.extend_from_slice(&p.full_passed_seq.to_be_bytes());
-    match &p.run {
-        Some(run) => {
-            m.push(1);
-            m.extend_from_slice(&micros(run.started_at).to_be_bytes());
-            m.extend_from_slice(&run.from_seq.to_be_bytes());
-            m.extend_from_slice(&run.seq.to_be_bytes());
-            m.extend_from_slice(&run.hash);
-            m.extend_from_slice(&run.checked.to_be_bytes());
-        }
-        None => m.push(0),
-    }
-    m
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secret::ServerKey;
-
-    #[test]
-    fn progress_is_bound_to_its_tenant_and_fields() {
-        let chain = AuditChain::new(ServerKey::random());
-        let tenant = TenantId::new();
-        let progress = chain.seal_progress(
-            tenant,
-            VerifyProgress {
-                verified_seq: 7,
-                verified_hash: [7; 32],
-                full_passed_at: Some(crate::time::now()),
-                full_passed_seq: 5,
-                run: Some(FullRun {
-                    started_at: crate::time::now(),
-                    from_seq: 0,
-                    seq: 3,
-                    hash: [3; 32],
-                    checked: 3,
-                }),
-                mac: [0; 32],
-            },
-        );
-        assert!(chain.progress_is_authentic(tenant, &progress));
-        assert!(!chain.progress_is_authentic(TenantId::new(), &progress));
-        let mut moved = progress.clone();
-        moved.verified_seq = 8;
-        assert!(!chain.progress_is_authentic(tenant, &moved), "moved forward by hand");
-        let mut fresher = progress.clone();
-        fresher.full_passed_at = fresher.full_passed_at.map(|t| t + time::Duration::days(1));
-        assert!(
-            !chain.progress_is_authentic(tenant, &fresher),
-            "a fresher full pass claimed"
-        );
-        let mut run = progress;
-        run.run = None;
-        assert!(!chain.progress_is_authentic(tenant, &run), "a run dropped by hand");
-    }
 }
