@@ -9,7 +9,9 @@
 //!
 //! The difference of the two instruction counts over 2,000 is the cost of one
 //! operation. Operations: `issue` (ES256), `issue-eddsa`, `verify`,
-//! `verify-uncached`, `introspect`, `record`.
+//! `verify-uncached`, `introspect`, `record`, `uuid` (one id, as every
+//! event and token takes; its cost is mostly the kernel's when the random
+//! bits come from the OS, so measure it with `perf stat -e task-clock`).
 
 use std::hint::black_box;
 
@@ -20,7 +22,7 @@ use sentryagent_core::token::SigningAlgorithm;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(op), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<usize>().ok())) else {
-        eprintln!("usage: ops <issue|issue-eddsa|verify|verify-uncached|introspect|record> <count>");
+        eprintln!("usage: ops <issue|issue-eddsa|verify|verify-uncached|introspect|record|uuid> <count>");
         std::process::exit(2);
     };
     let rt = runtime();
@@ -58,6 +60,10 @@ fn main() {
                 "introspect" => {
                     let r = f.idp.introspect(Some(&f.admin_bearer), body.as_bytes()).await;
                     assert!(r.expect("answer").active);
+                }
+                "uuid" => {
+                    // The id every audit event and token takes (UUIDv7).
+                    black_box(sentryagent_core::EventId::new());
                 }
                 "record" => {
                     let event = NewAuditEvent::new("token.issued", Outcome::Success, "sa_ci_0123456789abcdef")

@@ -314,8 +314,13 @@ pub(crate) enum AuditCommand {
         #[arg(long, default_value = "60s", value_parser = duration)]
         max_interval: Duration,
     },
-    /// Recompute the tenant's hash chain; exits 1 when it is broken.
-    Verify,
+    /// Verify the tenant's hash chain (the events since the last
+    /// verification); exits 1 when it is broken.
+    Verify {
+        /// Every stored event instead, slice after slice.
+        #[arg(long)]
+        full: bool,
+    },
     /// Write events as JSON lines (newest first) to a file or standard
     /// output, with a progress bar on a terminal.
     Export {

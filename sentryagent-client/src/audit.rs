@@ -95,6 +95,34 @@ pub struct Verification {
     /// What was wrong.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Which verification ran: `incremental` (the events after `from_seq`)
+    /// or `full` (every stored event).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Whether it reached the chain's head; a full verification runs in
+    /// slices: while `false`, call again.
+    #[serde(default)]
+    pub complete: Option<bool>,
+    /// The `seq` the proof starts after.
+    #[serde(default)]
+    pub from_seq: Option<u64>,
+    /// The last event checked intact.
+    #[serde(default)]
+    pub reached_seq: Option<u64>,
+    /// The last full verification that passed.
+    #[serde(default)]
+    pub last_full_verification: Option<FullVerification>,
+}
+
+/// When the last full verification passed, and how far it reached.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FullVerification {
+    /// When it finished.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The chain's head then.
+    pub seq: u64,
 }
 
 /// A signed, exportable checkpoint of a tenant's audit chain.
@@ -150,12 +178,29 @@ impl Client {
         })
     }
 
-    /// Recomputes the tenant's hash chain (`audit:read`).
+    /// Verifies the tenant's hash chain incrementally (`audit:read`): the
+    /// events since the last verification.
     ///
     /// # Errors
     /// The server's refusal (rate limited to a few a minute), or no answer.
     pub async fn verify_audit(&self) -> Result<Verification, Error> {
         self.json(Call::new(ops::VERIFY_AUDIT)).await
+    }
+
+    /// Verifies the tenant's whole hash chain (`audit:read`), slice after
+    /// slice until it is complete or something is found wrong.
+    ///
+    /// # Errors
+    /// The server's refusal (rate limited to a few a minute), or no answer.
+    pub async fn verify_audit_full(&self) -> Result<Verification, Error> {
+        loop {
+            let v: Verification = self
+                .json(Call::new(ops::VERIFY_AUDIT).query("mode", Some("full")))
+                .await?;
+            if !v.valid || v.complete != Some(false) {
+                return Ok(v);
+            }
+        }
     }
 
     /// The tenant's chain head, signed by the server's audit key: keep it

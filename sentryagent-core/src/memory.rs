@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
-use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
+use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent, VerifyProgress};
 use crate::billing::Subscription;
 use crate::credential::{Credential, CredentialStatus};
 use crate::did::{AgentKey, DidSubject};
@@ -78,6 +78,7 @@ struct TenantLog {
     events: Vec<AuditEvent>,
     checkpoint: Option<ChainMark>,
     anchor: Option<ChainMark>,
+    progress: Option<VerifyProgress>,
 }
 
 impl TenantLog {
@@ -178,6 +179,15 @@ impl MemoryStore {
         let keep = checkpoint.as_ref().map_or(0, |c| c.seq);
         log.events.retain(|e| e.seq <= keep);
         log.checkpoint = checkpoint;
+        log.progress = None;
+    }
+
+    /// Changes the tenant's stored audit events at will (delete, insert,
+    /// reorder), bypassing the chain: for tests that show tampering is
+    /// detected.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn edit_audit_events(&self, tenant: TenantId, change: impl FnOnce(&mut Vec<AuditEvent>)) {
+        change(&mut lock(&self.log(tenant)).events);
     }
 
     /// Deletes the newest `n` audit events, leaving the checkpoint: for tests
@@ -534,6 +544,15 @@ impl AuditStore for MemoryStore {
                 .and_then(|kept| log.events.len().checked_sub(kept)),
         };
         Ok(cut.map_or(0, |cut| log.cut(tenant, cut, chain)))
+    }
+
+    async fn audit_verify_progress(&self, tenant: TenantId) -> StoreResult<Option<VerifyProgress>> {
+        Ok(lock(&self.log(tenant)).progress.clone())
+    }
+
+    async fn save_audit_verify_progress(&self, tenant: TenantId, progress: &VerifyProgress) -> StoreResult<()> {
+        lock(&self.log(tenant)).progress = Some(progress.clone());
+        Ok(())
     }
 }
 

@@ -90,3 +90,82 @@ async fn appends_never_grow_the_history_past_twice_the_bound() {
     let verified = idp.verify_audit_chain(tenant).await.expect("verify");
     assert!(verified.valid, "{verified:?}");
 }
+
+/// Verification over a pruned in-memory history: a full one in slices goes
+/// from the retention anchor and records when it passed; the incremental
+/// one goes on from where the last stopped, or from the anchor once pruning
+/// passed that point; a progress changed by hand is ignored, not trusted.
+#[tokio::test]
+async fn verification_goes_on_from_its_progress_or_the_anchor() {
+    use sentryagent_core::audit::VerifyMode::{Full, Incremental};
+
+    let store = Arc::new(MemoryStore::new().with_audit_history_limit(Some(20)));
+    let idp = SentryAgent::builder()
+        .durable(store.clone())
+        .build()
+        .await
+        .expect("build");
+    let tenant = idp.create_tenant("Acme").await.expect("tenant").tenant.id;
+    let record = |n: usize| {
+        let idp = idp.clone();
+        async move {
+            for i in 0..n {
+                let event = NewAuditEvent::new("test.event", Outcome::Success, "test").detail("i", i);
+                idp.record(tenant, vec![event]).await.expect("record");
+            }
+        }
+    };
+    record(30).await;
+    let head = store.audit_checkpoint(tenant).await.expect("head").expect("a head").seq;
+    let mut checked = Vec::new();
+    let full = loop {
+        let v = idp.verify_audit_step(tenant, Full, 7).await.expect("verify");
+        assert!(v.valid && v.from_seq == 0, "{v:?}");
+        checked.push(v.checked);
+        if v.complete {
+            break v;
+        }
+    };
+    assert_eq!(full.checked, head, "{checked:?}");
+    assert_eq!(full.last_full_verification.as_ref().map(|f| f.seq), Some(head));
+    let none = idp.verify_audit_step(tenant, Incremental, 7).await.expect("verify");
+    assert!(
+        none.valid && none.complete && none.checked == 0 && none.from_seq == head,
+        "{none:?}"
+    );
+
+    record(5).await;
+    let some = idp.verify_audit_step(tenant, Incremental, 100).await.expect("verify");
+    assert!(some.valid && some.checked == 5 && some.from_seq == head, "{some:?}");
+    assert_eq!(
+        some.last_full_verification, full.last_full_verification,
+        "still the full pass"
+    );
+
+    // Pruned past where it stopped: it starts at the anchor.
+    record(30).await;
+    assert!(idp.bound_audit_history().await.expect("bound") > 0);
+    let anchor = store
+        .audit_anchor(tenant)
+        .await
+        .expect("anchor")
+        .expect("an anchor")
+        .seq;
+    assert!(anchor > some.reached_seq);
+    let after = idp.verify_audit_step(tenant, Incremental, 100).await.expect("verify");
+    assert!(
+        after.valid && after.complete && after.from_seq == anchor && after.checked == 20,
+        "{after:?}"
+    );
+
+    // A progress moved by hand (its MAC no longer matches) is ignored.
+    let mut forged = store.audit_verify_progress(tenant).await.expect("read").expect("saved");
+    forged.verified_seq -= 3;
+    forged.verified_hash = [0; 32];
+    store.save_audit_verify_progress(tenant, &forged).await.expect("save");
+    let ignored = idp.verify_audit_step(tenant, Incremental, 100).await.expect("verify");
+    assert!(
+        ignored.valid && ignored.from_seq == anchor && ignored.checked == 20,
+        "{ignored:?}"
+    );
+}

@@ -152,12 +152,15 @@ impl AgentStore for PgStore {
             sql.push(" AND status = ").push_bind(status.as_str());
         }
         if let Some(q) = &query.q {
-            // strpos: a literal substring, so `%` and `_` in the query are not patterns.
-            sql.push(" AND (strpos(lower(name), lower(")
-                .push_bind(q.clone())
-                .push(")) > 0 OR strpos(lower(description), lower(")
-                .push_bind(q.clone())
-                .push(")) > 0)");
+            // ILIKE on an escaped pattern: a literal substring (`%` and `_`
+            // in the query are not patterns) that the trigram index of 0009
+            // serves, as the marketplace's search.
+            let pattern = format!("%{}%", crate::directory::escape_like(q));
+            sql.push(" AND (name ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR description ILIKE ")
+                .push_bind(pattern)
+                .push(")");
         }
         if let Some(after) = query.after {
             sql.push(" AND id > ").push_bind(after.as_uuid());

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
-use sentryagent_core::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent, Outcome};
+use sentryagent_core::audit::{
+    AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, FullRun, NewAuditEvent, Outcome, VerifyProgress,
+};
 use sentryagent_core::store::AuditStore;
 use sentryagent_core::{AgentId, EventId, StoreError, StoreResult, TenantId};
 use sqlx::{Postgres, QueryBuilder};
@@ -66,6 +68,46 @@ impl TryFrom<Row> for AuditEvent {
 }
 
 #[derive(sqlx::FromRow)]
+struct ProgressRow {
+    seq: i64,
+    hash: Vec<u8>,
+    full_passed_at: Option<OffsetDateTime>,
+    full_passed_seq: i64,
+    run_started_at: Option<OffsetDateTime>,
+    run_from_seq: Option<i64>,
+    run_seq: Option<i64>,
+    run_hash: Option<Vec<u8>>,
+    run_checked: Option<i64>,
+    mac: Vec<u8>,
+}
+
+impl TryFrom<ProgressRow> for VerifyProgress {
+    type Error = StoreError;
+
+    fn try_from(r: ProgressRow) -> StoreResult<Self> {
+        let unsigned = |n: i64| u64::try_from(n).map_err(|_| corrupt("negative verification seq"));
+        let run = match (r.run_started_at, r.run_from_seq, r.run_seq, r.run_hash, r.run_checked) {
+            (Some(started_at), Some(from_seq), Some(seq), Some(hash), Some(checked)) => Some(FullRun {
+                started_at,
+                from_seq: unsigned(from_seq)?,
+                seq: unsigned(seq)?,
+                hash: hash32(&hash)?,
+                checked: unsigned(checked)?,
+            }),
+            _ => None,
+        };
+        Ok(VerifyProgress {
+            verified_seq: unsigned(r.seq)?,
+            verified_hash: hash32(&r.hash)?,
+            full_passed_at: r.full_passed_at,
+            full_passed_seq: unsigned(r.full_passed_seq)?,
+            run,
+            mac: hash32(&r.mac)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
 struct MarkRow {
     seq: i64,
     hash: Vec<u8>,
@@ -103,8 +145,17 @@ fn audit_query(prefix: &'static str, tenant: TenantId, query: &AuditQuery) -> Qu
     if let Some(action) = &query.action {
         sql.push(" AND action = ").push_bind(action.clone());
     }
-    if let Some(outcome) = query.outcome {
-        sql.push(" AND outcome = ").push_bind(outcome.as_str());
+    // Failures have their own small index; successes, the common case, are
+    // asked as "not a failure" so that the planner, statistics or not,
+    // expects many and walks the primary key in order (see 0009).
+    match query.outcome {
+        Some(Outcome::Failure) => {
+            sql.push(" AND outcome = 'failure'");
+        }
+        Some(Outcome::Success) => {
+            sql.push(" AND outcome <> 'failure'");
+        }
+        None => {}
     }
     if let Some(from) = query.from {
         sql.push(" AND at >= ").push_bind(from);
@@ -117,6 +168,22 @@ fn audit_query(prefix: &'static str, tenant: TenantId, query: &AuditQuery) -> Qu
     }
     sql.push(" ORDER BY seq DESC LIMIT ").push_bind(query.limit as i64);
     sql
+}
+
+/// The planner settings of an audit page without a time window, for its
+/// transaction: no sort and no bitmap scan, so the page is an ordered walk
+/// of the index that matches its filter (or of the primary key), reading
+/// about as many rows as the page holds. Left to itself, with statistics
+/// absent or stale, the planner may guess a busy agent has a few events
+/// and read and sort every one of them (seconds at millions of events).
+const ORDERED_PLAN: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
+
+/// Whether `query` pages best as an ordered index walk: every filter but
+/// the time window has an index in `seq` order; a window's matches are
+/// found through the time index and sorted (they are few when narrow,
+/// and walking every newer event to reach an old window would be worse).
+fn wants_ordered_plan(query: &AuditQuery) -> bool {
+    query.from.is_none() && query.to.is_none()
 }
 
 fn seq(n: u64) -> i64 {
@@ -339,7 +406,15 @@ impl AuditStore for PgStore {
 
     async fn query_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         let mut sql = audit_query("", tenant, query);
-        let rows: Vec<Row> = sql.build_query_as().fetch_all(&self.pool).await.store()?;
+        let rows: Vec<Row> = if wants_ordered_plan(query) {
+            let mut tx = self.pool.begin().await.store()?;
+            sqlx::raw_sql(ORDERED_PLAN).execute(&mut *tx).await.store()?;
+            let rows = sql.build_query_as().fetch_all(&mut *tx).await.store()?;
+            tx.commit().await.store()?;
+            rows
+        } else {
+            sql.build_query_as().fetch_all(&self.pool).await.store()?
+        };
         rows.into_iter().map(AuditEvent::try_from).collect()
     }
 
@@ -455,13 +530,64 @@ impl AuditStore for PgStore {
         tx.commit().await.store()?;
         Ok(deleted)
     }
+
+    async fn audit_verify_progress(&self, tenant: TenantId) -> StoreResult<Option<VerifyProgress>> {
+        let row: Option<ProgressRow> = sqlx::query_as(
+            "SELECT seq, hash, full_passed_at, full_passed_seq, run_started_at, run_from_seq, run_seq, run_hash, \
+             run_checked, mac FROM audit_verifications WHERE tenant_id = $1",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .store()?;
+        row.map(VerifyProgress::try_from).transpose()
+    }
+
+    async fn save_audit_verify_progress(&self, tenant: TenantId, p: &VerifyProgress) -> StoreResult<()> {
+        let run = p.run.as_ref();
+        // Not worth a wait for the disk: progress lost in a crash only makes
+        // the next verification read more.
+        let mut tx = self.pool.begin().await.store()?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        sqlx::query(
+            "INSERT INTO audit_verifications (tenant_id, seq, hash, full_passed_at, full_passed_seq, run_started_at, \
+             run_from_seq, run_seq, run_hash, run_checked, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, \
+             full_passed_at = EXCLUDED.full_passed_at, full_passed_seq = EXCLUDED.full_passed_seq, \
+             run_started_at = EXCLUDED.run_started_at, run_from_seq = EXCLUDED.run_from_seq, \
+             run_seq = EXCLUDED.run_seq, run_hash = EXCLUDED.run_hash, run_checked = EXCLUDED.run_checked, \
+             mac = EXCLUDED.mac",
+        )
+        .bind(tenant.as_uuid())
+        .bind(seq(p.verified_seq))
+        .bind(&p.verified_hash[..])
+        .bind(p.full_passed_at)
+        .bind(seq(p.full_passed_seq))
+        .bind(run.map(|r| r.started_at))
+        .bind(run.map(|r| seq(r.from_seq)))
+        .bind(run.map(|r| seq(r.seq)))
+        .bind(run.map(|r| r.hash.to_vec()))
+        .bind(run.map(|r| seq(r.checked)))
+        .bind(&p.mac[..])
+        .execute(&mut *tx)
+        .await
+        .store()?;
+        tx.commit().await.store()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod plans {
-    //! The audit filters' query plans on a table of 100,000 events: each
-    //! uses an index, never a scan of the table. `cargo test -p
-    //! sentryagent-store-postgres plans -- --nocapture` prints them.
+    //! The audit filters' query plans on a table of 100,000 events, with
+    //! statistics absent (never analysed) and present: each walks an index
+    //! in the order of the page, never a scan of the table and never a sort
+    //! of every match (the time window aside: its matches are sorted).
+    //! `cargo test -p sentryagent-store-postgres plans -- --nocapture`
+    //! prints them.
 
     use std::sync::Arc;
 
@@ -469,7 +595,7 @@ mod plans {
     use sentryagent_core::{AgentId, TenantId};
     use sqlx::Row as _;
 
-    use super::audit_query;
+    use super::{ORDERED_PLAN, audit_query, wants_ordered_plan};
     use crate::{PgOptions, PgStore};
 
     #[tokio::test]
@@ -496,6 +622,11 @@ mod plans {
             .execute(&mut *conn)
             .await
             .expect("no timeout");
+        // No statistics until this test makes them.
+        sqlx::query("ALTER TABLE audit_events SET (autovacuum_enabled = false)")
+            .execute(&mut *conn)
+            .await
+            .expect("no autovacuum");
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash) \
              SELECT CASE WHEN g <= 100000 THEN $1 ELSE gen_random_uuid() END, g, gen_random_uuid(), \
@@ -510,10 +641,6 @@ mod plans {
         .await
         .expect("seed");
         drop(conn);
-        sqlx::query("ANALYZE audit_events")
-            .execute(store.pool())
-            .await
-            .expect("analyze");
 
         let now = sentryagent_core::time::now();
         let base = AuditQuery {
@@ -537,8 +664,23 @@ mod plans {
                 },
             ),
             (
-                "outcome",
+                "outcome failure",
                 AuditQuery {
+                    outcome: Some(Outcome::Failure),
+                    ..base.clone()
+                },
+            ),
+            (
+                "outcome success",
+                AuditQuery {
+                    outcome: Some(Outcome::Success),
+                    ..base.clone()
+                },
+            ),
+            (
+                "agentId + outcome failure",
+                AuditQuery {
+                    agent_id: Some(agent),
                     outcome: Some(Outcome::Failure),
                     ..base.clone()
                 },
@@ -569,13 +711,52 @@ mod plans {
             ),
         ];
         let mut report = String::new();
-        for (name, query) in cases {
-            let mut sql = audit_query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) ", tenant, &query);
-            let rows = sql.build().fetch_all(store.pool()).await.expect("explain");
-            let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
-            let plan = plan.join("\n");
-            report.push_str(&format!("-- {name}\n{plan}\n\n"));
-            assert!(!plan.contains("Seq Scan"), "{name} scans the table:\n{plan}");
+        for statistics in ["absent", "present"] {
+            if statistics == "present" {
+                sqlx::query("ANALYZE audit_events")
+                    .execute(store.pool())
+                    .await
+                    .expect("analyze");
+            }
+            let analysed: Option<i64> = sqlx::query_scalar(
+                "SELECT analyze_count + autoanalyze_count FROM pg_stat_user_tables \
+                 WHERE relname = 'audit_events' AND schemaname = current_schema()",
+            )
+            .fetch_optional(store.pool())
+            .await
+            .expect("statistics");
+            let has_stats: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = 'audit_events' \
+                 AND schemaname = current_schema())",
+            )
+            .fetch_one(store.pool())
+            .await
+            .expect("pg_stats");
+            assert_eq!(
+                has_stats,
+                statistics == "present",
+                "statistics {statistics} ({analysed:?})"
+            );
+            for (name, query) in cases.iter().cloned() {
+                let mut sql = audit_query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) ", tenant, &query);
+                let mut tx = store.pool().begin().await.expect("begin");
+                if wants_ordered_plan(&query) {
+                    sqlx::raw_sql(ORDERED_PLAN).execute(&mut *tx).await.expect("settings");
+                }
+                let rows = sql.build().fetch_all(&mut *tx).await.expect("explain");
+                tx.rollback().await.expect("rollback");
+                let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+                let plan = plan.join("\n");
+                report.push_str(&format!("-- {name}, statistics {statistics}\n{plan}\n\n"));
+                assert!(!plan.contains("Seq Scan"), "{name} scans the table:\n{plan}");
+                assert!(plan.contains("Index Scan"), "{name} walks no index:\n{plan}");
+                if query.from.is_none() && query.to.is_none() {
+                    assert!(
+                        !plan.contains("Sort") && !plan.contains("Bitmap"),
+                        "{name} ({statistics} statistics) reads every match to sort it:\n{plan}"
+                    );
+                }
+            }
         }
         println!("{report}");
         let drop = format!("DROP SCHEMA {} CASCADE", store.schema());

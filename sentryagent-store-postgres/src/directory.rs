@@ -105,7 +105,7 @@ impl From<ListingRow> for MarketplaceAgent {
 }
 
 /// `%`, `_` and the escape character itself, escaped for `LIKE`.
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '\\' | '%' | '_') {

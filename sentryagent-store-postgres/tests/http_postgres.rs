@@ -102,6 +102,11 @@ impl Tamper for PgTamper {
             .execute(&mut *tx)
             .await
             .expect("delete head");
+        sqlx::query("DELETE FROM audit_verifications WHERE tenant_id = $1")
+            .bind(tenant.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .expect("delete verification progress");
         if let Some(h) = head {
             sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash, mac, lost_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(tenant.as_uuid())
@@ -114,6 +119,42 @@ impl Tamper for PgTamper {
                 .expect("restore head");
         }
         tx.commit().await.expect("commit");
+    }
+
+    async fn delete_audit_event(&self, tenant: TenantId, seq: u64) {
+        sqlx::query("DELETE FROM audit_events WHERE tenant_id = $1 AND seq = $2")
+            .bind(tenant.as_uuid())
+            .bind(seq as i64)
+            .execute(self.0.pool())
+            .await
+            .expect("delete");
+    }
+
+    async fn insert_audit_event(&self, tenant: TenantId, seq: u64) {
+        // Moved out of the way through negative numbers: the primary key is
+        // checked row by row.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "UPDATE audit_events SET seq = -seq WHERE tenant_id = '{tenant}' AND seq >= {seq}; \
+             UPDATE audit_events SET seq = -seq + 1 WHERE tenant_id = '{tenant}' AND seq < 0; \
+             INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
+                 prev_hash, hash) \
+             SELECT tenant_id, {seq}, gen_random_uuid(), agent_id, actor, action, outcome, ip, at, details, \
+                 prev_hash, hash FROM audit_events WHERE tenant_id = '{tenant}' AND seq = {seq} + 1"
+        )))
+        .execute(self.0.pool())
+        .await
+        .expect("insert");
+    }
+
+    async fn swap_audit_events(&self, tenant: TenantId, a: u64, b: u64) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "UPDATE audit_events SET seq = -1 WHERE tenant_id = '{tenant}' AND seq = {a}; \
+             UPDATE audit_events SET seq = {a} WHERE tenant_id = '{tenant}' AND seq = {b}; \
+             UPDATE audit_events SET seq = {b} WHERE tenant_id = '{tenant}' AND seq = -1"
+        )))
+        .execute(self.0.pool())
+        .await
+        .expect("swap");
     }
 }
 

@@ -337,3 +337,156 @@ async fn credentials_and_policies_from_0008_read_back_after_0010() {
 
     drop_schema_named(&pool, &schema).await;
 }
+
+/// 0009 (verification progress, the failures index, the tenant agent
+/// search index): a chain and agents written at 0008 verify, first in full
+/// then incrementally from where that stopped, and the agents are found by
+/// a substring of their name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_and_agents_from_0008_verify_incrementally_and_are_found() {
+    use sentryagent_core::AgentId;
+    use sentryagent_core::agent::AgentQuery;
+    use sentryagent_core::audit::VerifyMode;
+    use sentryagent_core::store::{AgentStore, AuditStore};
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 8).await else {
+        return;
+    };
+    let chain = AuditChain::new(ServerKey::from_master(SECRET).expect("key"));
+    let tenant = TenantId::new();
+    let mut head = chain.genesis(tenant);
+    for i in 0..5 {
+        let outcome = if i % 2 == 0 { Outcome::Success } else { Outcome::Failure };
+        let e = chain.seal(
+            tenant,
+            &head,
+            NewAuditEvent::new("token.issued", outcome, "x").detail("i", i),
+        );
+        sqlx::query(
+            "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
+             prev_hash, hash) VALUES ($1, $2, $3, NULL, $4, $5, $6, NULL, $7, $8, $9, $10)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(e.seq as i64)
+        .bind(e.id.as_uuid())
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(e.outcome.as_str())
+        .bind(e.at)
+        .bind(sqlx::types::Json(&e.details))
+        .bind(&e.prev_hash[..])
+        .bind(&e.hash[..])
+        .execute(&pool)
+        .await
+        .expect("an event");
+        head = chain.checkpoint(tenant, e.seq, e.hash);
+    }
+    sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash, mac) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.as_uuid())
+        .bind(head.seq as i64)
+        .bind(&head.hash[..])
+        .bind(&head.mac[..])
+        .execute(&pool)
+        .await
+        .expect("the head");
+    sqlx::query("INSERT INTO tenants (id, name, tier, created_at) VALUES ($1, 'Acme', 'free', now())")
+        .bind(tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .expect("a tenant");
+    let agent = AgentId::new();
+    sqlx::query(
+        "INSERT INTO agents (tenant_id, id, name, description, capabilities, metadata, scopes, status, listed, \
+         created_at, updated_at) VALUES ($1, $2, 'Invoice-Bot@acme.example', 'reads 100% of invoices', '{}', '{}', \
+         '{agents:read}', 'active', false, now(), now())",
+    )
+    .bind(tenant.as_uuid())
+    .bind(agent.as_uuid())
+    .execute(&pool)
+    .await
+    .expect("an agent");
+
+    let store = Arc::new(
+        PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
+            .await
+            .expect("today's store migrates the schema"),
+    );
+    let idp = SentryAgent::builder()
+        .server_secret(SECRET)
+        .expect("secret")
+        .durable(store.clone())
+        .build()
+        .await
+        .expect("build");
+    // A full verification in slices of two events: three calls.
+    let mut slices = Vec::new();
+    loop {
+        let v = idp
+            .verify_audit_step(tenant, VerifyMode::Full, 2)
+            .await
+            .expect("verify");
+        assert!(v.valid, "{v:?}");
+        slices.push((v.checked, v.complete));
+        if v.complete {
+            assert!(v.last_full_verification.as_ref().is_some_and(|f| f.seq == 5), "{v:?}");
+            break;
+        }
+        assert!(slices.len() < 5, "{slices:?}");
+    }
+    assert_eq!(slices, [(2, false), (4, false), (5, true)]);
+    idp.record(tenant, vec![NewAuditEvent::new("token.issued", Outcome::Success, "x")])
+        .await
+        .expect("append");
+    let v = idp
+        .verify_audit_step(tenant, VerifyMode::Incremental, 100)
+        .await
+        .expect("verify");
+    assert!(v.valid && v.complete && v.checked == 1 && v.from_seq == 5, "{v:?}");
+
+    let failures = store
+        .query_audit(
+            tenant,
+            &sentryagent_core::audit::AuditQuery {
+                outcome: Some(Outcome::Failure),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("failures");
+    assert_eq!(failures.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 2]);
+    let successes = store
+        .query_audit(
+            tenant,
+            &sentryagent_core::audit::AuditQuery {
+                outcome: Some(Outcome::Success),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("successes");
+    assert_eq!(successes.iter().map(|e| e.seq).collect::<Vec<_>>(), [6, 5, 3, 1]);
+
+    for (q, found) in [
+        ("invoice-bot", true),
+        ("100%", true),
+        ("10_%", false),
+        ("nothing", false),
+    ] {
+        let agents = store
+            .list_agents(
+                tenant,
+                &AgentQuery {
+                    q: Some(q.into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("search");
+        assert_eq!(agents.len(), usize::from(found), "{q}");
+    }
+    drop_schema_named(&pool, &schema).await;
+}

@@ -32,7 +32,16 @@ pub trait Tamper: Send + Sync {
     /// [`audit_head`](Self::audit_head)): the events after it deleted and the
     /// checkpoint put back, as restoring an old backup of the database
     /// would; `None`: every event and the checkpoint deleted (a wipe).
+    /// The verification progress is deleted too: a backup holds an older
+    /// one, which proves no more than none.
     async fn roll_back_audit(&self, tenant: TenantId, head: Option<ChainMark>);
+    /// Deletes the tenant's event `seq`, leaving a gap.
+    async fn delete_audit_event(&self, tenant: TenantId, seq: u64);
+    /// Inserts a copy of the tenant's event `seq` (a new id) at `seq`, the
+    /// events from there on moved one place later.
+    async fn insert_audit_event(&self, tenant: TenantId, seq: u64);
+    /// Swaps the places of the tenant's events `a` and `b`.
+    async fn swap_audit_events(&self, tenant: TenantId, a: u64, b: u64);
 }
 
 #[async_trait]
@@ -67,6 +76,37 @@ impl Tamper for MemoryStore {
 
     async fn roll_back_audit(&self, tenant: TenantId, head: Option<ChainMark>) {
         MemoryStore::roll_back_audit(self, tenant, head);
+    }
+
+    async fn delete_audit_event(&self, tenant: TenantId, seq: u64) {
+        self.edit_audit_events(tenant, |events| events.retain(|e| e.seq != seq));
+    }
+
+    async fn insert_audit_event(&self, tenant: TenantId, seq: u64) {
+        self.edit_audit_events(tenant, |events| {
+            let Some(at) = events.iter().position(|e| e.seq == seq) else {
+                return;
+            };
+            let mut copy = events[at].clone();
+            copy.id = EventId::new();
+            for e in &mut events[at..] {
+                e.seq += 1;
+            }
+            events.insert(at, copy);
+        });
+    }
+
+    async fn swap_audit_events(&self, tenant: TenantId, a: u64, b: u64) {
+        self.edit_audit_events(tenant, |events| {
+            let place = |seq| events.iter().position(|e| e.seq == seq);
+            if let (Some(i), Some(j)) = (place(a), place(b)) {
+                events.swap(i, j);
+                // Each keeps its place in the order of seq: only the contents moved.
+                let (si, sj) = (events[i].seq, events[j].seq);
+                events[i].seq = sj;
+                events[j].seq = si;
+            }
+        });
     }
 }
 

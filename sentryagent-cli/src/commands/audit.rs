@@ -55,14 +55,23 @@ pub(crate) async fn run(client: &Client, command: &AuditCommand, out: &Out) -> R
             interval,
             max_interval,
         } => tail(client, filters, *lines, *interval, (*max_interval).max(*interval), out).await,
-        AuditCommand::Verify => {
-            let verification = client.verify_audit().await?;
+        AuditCommand::Verify { full } => {
+            let verification = if *full {
+                client.verify_audit_full().await?
+            } else {
+                client.verify_audit().await?
+            };
             if out.json {
                 out.json(&verification)?;
             } else {
                 out.fields(&[
                     ("valid", verification.valid.to_string()),
+                    ("mode", or_dash(verification.mode.as_deref())),
                     ("checked", verification.checked.to_string()),
+                    (
+                        "from seq",
+                        or_dash(verification.from_seq.map(|s| s.to_string()).as_deref()),
+                    ),
                     (
                         "first invalid event",
                         or_dash(verification.first_invalid_event_id.as_ref().map(|e| e.as_str())),

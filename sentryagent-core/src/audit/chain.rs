@@ -11,7 +11,9 @@ use aws_lc_rs::digest;
 use serde::Serialize;
 use serde::ser::{SerializeMap as _, Serializer};
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
+use super::progress::{VerifyMode, VerifyProgress};
 use super::{AuditEvent, NewAuditEvent};
 use crate::secret::ServerKey;
 use crate::{EventId, TenantId};
@@ -42,6 +44,11 @@ enum MarkKind {
     /// A head made when the checkpoint was found missing at this `seq`.
     LostCheckpoint(u64),
     Anchor,
+}
+
+thread_local! {
+    /// The canonical JSON of the event being hashed.
+    static JSON_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(1024));
 }
 
 /// Computes and checks hashes and marks. Stores call it while they hold a
@@ -147,25 +154,28 @@ impl AuditChain {
 
     /// Recomputes an event's hash from its fields and `prev_hash`.
     pub fn hash(&self, event: &AuditEvent) -> [u8; 32] {
+        // Ids and the address serialise as their display strings, as they
+        // were hashed when they were first turned into `String`s here; no
+        // allocation per field.
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Fields<'a> {
             id: EventId,
-            agent_id: Option<String>,
+            agent_id: Option<crate::AgentId>,
             actor: &'a str,
             action: &'a str,
             outcome: &'a str,
-            ip: Option<String>,
+            ip: Option<std::net::IpAddr>,
             at_micros: i128,
             details: CanonicalMap<'a>,
         }
         let fields = Fields {
             id: event.id,
-            agent_id: event.agent_id.map(|a| a.to_string()),
+            agent_id: event.agent_id,
             actor: &event.actor,
             action: &event.action,
             outcome: event.outcome.as_str(),
-            ip: event.ip.map(|ip| ip.to_string()),
+            ip: event.ip,
             at_micros: event.at.unix_timestamp_nanos() / 1_000,
             details: CanonicalMap(&event.details),
         };
@@ -174,11 +184,17 @@ impl AuditChain {
         ctx.update(b"sentryagent-audit-v1");
         ctx.update(event.tenant_id.as_uuid().as_bytes());
         ctx.update(&event.seq.to_be_bytes());
-        // One buffer sized for a typical event; serialising a struct of
-        // strings and JSON values cannot fail.
-        let mut json = Vec::with_capacity(512);
-        let _ = serde_json::to_writer(&mut json, &fields);
-        ctx.update(&json);
+        // One buffer per thread, reused: verification hashes millions of
+        // events. Serialising a struct of strings and JSON values cannot fail.
+        JSON_BUFFER.with_borrow_mut(|json| {
+            json.clear();
+            let _ = serde_json::to_writer(&mut *json, &fields);
+            ctx.update(json);
+            if json.capacity() > 64 * 1024 {
+                // One huge event does not keep its buffer for good.
+                *json = Vec::with_capacity(1024);
+            }
+        });
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         out
@@ -204,6 +220,7 @@ impl AuditChain {
             anchor: None,
             saved: None,
             saved_seen: None,
+            resume: None,
             failure: None,
         };
         if let Some(anchor) = anchor {
@@ -232,6 +249,52 @@ fn mark_message(kind: MarkKind, tenant: TenantId, seq: u64, hash: &[u8; 32]) -> 
     m.extend_from_slice(hash);
     if let MarkKind::LostCheckpoint(at) = kind {
         m.extend_from_slice(&at.to_be_bytes());
+    }
+    m
+}
+
+impl AuditChain {
+    /// `progress` with its MAC set for `tenant`.
+    pub fn seal_progress(&self, tenant: TenantId, mut progress: VerifyProgress) -> VerifyProgress {
+        progress.mac = self.key.audit_mac(&progress_message(tenant, &progress));
+        progress
+    }
+
+    /// Whether `progress` is authentic for `tenant`.
+    pub fn progress_is_authentic(&self, tenant: TenantId, progress: &VerifyProgress) -> bool {
+        self.key
+            .verify_audit_mac(&progress_message(tenant, progress), &progress.mac)
+    }
+}
+
+fn micros(t: OffsetDateTime) -> i128 {
+    t.unix_timestamp_nanos() / 1_000
+}
+
+fn progress_message(tenant: TenantId, p: &VerifyProgress) -> Vec<u8> {
+    let mut m = Vec::with_capacity(200);
+    m.extend_from_slice(b"verify-progress");
+    m.extend_from_slice(tenant.as_uuid().as_bytes());
+    m.extend_from_slice(&p.verified_seq.to_be_bytes());
+    m.extend_from_slice(&p.verified_hash);
+    match p.full_passed_at {
+        Some(at) => {
+            m.push(1);
+            m.extend_from_slice(&micros(at).to_be_bytes());
+        }
+        None => m.push(0),
+    }
+    m.extend_from_slice(&p.full_passed_seq.to_be_bytes());
+    match &p.run {
+        Some(run) => {
+            m.push(1);
+            m.extend_from_slice(&micros(run.started_at).to_be_bytes());
+            m.extend_from_slice(&run.from_seq.to_be_bytes());
+            m.extend_from_slice(&run.seq.to_be_bytes());
+            m.extend_from_slice(&run.hash);
+            m.extend_from_slice(&run.checked.to_be_bytes());
+        }
+        None => m.push(0),
     }
     m
 }
@@ -283,6 +346,8 @@ pub struct ChainVerifier<'a> {
     saved: Option<(u64, [u8; 32])>,
     /// The hash of the event at the saved checkpoint's `seq`, once read.
     saved_seen: Option<[u8; 32]>,
+    /// An event verified before (`seq`, hash) the walk resumes at.
+    resume: Option<(u64, [u8; 32])>,
     failure: Option<(Option<EventId>, Cow<'static, str>)>,
 }
 
@@ -306,9 +371,54 @@ impl ChainVerifier<'_> {
         self.saved = Some((seq, head_hash));
     }
 
+    /// Starts the walk at an event an earlier verification reached (`seq`
+    /// after the retention anchor, and its hash then) instead of the anchor:
+    /// the first event fed must be that one, still with that hash, and is
+    /// not counted again. What it proves is then only that the events after
+    /// it are intact and link to it.
+    pub fn resume_at(&mut self, seq: u64, hash: [u8; 32]) {
+        self.resume = Some((seq, hash));
+        self.expected_seq = seq;
+    }
+
+    /// How many events were checked and found intact so far.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// The last event checked intact (`seq`, hash), or where the walk
+    /// started while none was.
+    pub fn position(&self) -> (u64, [u8; 32]) {
+        match self.resume {
+            Some((seq, hash)) => (seq, hash),
+            None => (self.expected_seq - 1, self.prev),
+        }
+    }
+
     /// Checks the next event.
     pub fn feed(&mut self, event: &AuditEvent) {
         if self.failure.is_some() || event.seq > self.last_seq() {
+            return;
+        }
+        if let Some((seq, hash)) = self.resume {
+            if event.seq != seq {
+                self.failure = Some((None, missing_verified(seq)));
+                return;
+            }
+            let reason = if self.chain.hash(event) != event.hash {
+                Some("this event was changed after it was written")
+            } else if event.hash != hash {
+                Some("this event was rewritten since it was last verified")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                self.failure = Some((Some(event.id), reason.into()));
+                return;
+            }
+            self.resume = None;
+            self.prev = event.hash;
+            self.expected_seq = seq + 1;
             return;
         }
         let reason = if event.seq != self.expected_seq {
@@ -332,8 +442,32 @@ impl ChainVerifier<'_> {
         self.checked += 1;
     }
 
+    /// The result of a walk stopped before [`last_seq`](Self::last_seq)
+    /// (a slice): whether the events so far are intact; nothing about the
+    /// end of the chain yet.
+    pub fn finish_slice(self) -> Verification {
+        let (reached_seq, _) = self.position();
+        Verification {
+            valid: self.failure.is_none(),
+            checked: self.checked,
+            first_invalid_event_id: self.failure.as_ref().and_then(|f| f.0),
+            reason: self.failure.map(|f| f.1),
+            saved_checkpoint: None,
+            mode: VerifyMode::Full,
+            complete: false,
+            from_seq: 0,
+            reached_seq,
+            last_full_verification: None,
+        }
+    }
+
     /// The result, after every event up to [`last_seq`](Self::last_seq).
     pub fn finish(mut self) -> Verification {
+        if let Some((seq, _)) = self.resume
+            && self.failure.is_none()
+        {
+            self.failure = Some((None, missing_verified(seq)));
+        }
         let last = self.expected_seq - 1;
         if self.failure.is_none() {
             let lost = |seq: u64| -> Cow<'static, str> {
@@ -382,14 +516,24 @@ impl ChainVerifier<'_> {
             }
             held
         });
+        let (reached_seq, _) = self.position();
         Verification {
             valid: self.failure.is_none(),
             checked: self.checked,
             first_invalid_event_id: self.failure.as_ref().and_then(|f| f.0),
             reason: self.failure.map(|f| f.1),
             saved_checkpoint,
+            mode: VerifyMode::Full,
+            complete: true,
+            from_seq: self.anchor.as_ref().map_or(0, |a| a.seq),
+            reached_seq,
+            last_full_verification: None,
         }
     }
+}
+
+fn missing_verified(seq: u64) -> Cow<'static, str> {
+    format!("the event at seq {seq}, verified before, is missing: the chain was cut back or rewritten since").into()
 }
 
 /// What verification found of a saved checkpoint.
@@ -423,6 +567,34 @@ pub struct Verification {
     /// Given a saved checkpoint (`?checkpoint=`): whether the chain holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_checkpoint: Option<SavedCheckpoint>,
+    /// Which verification ran. `incremental` proves only that the events
+    /// after `fromSeq` are intact and link to the event at `fromSeq` (which
+    /// an earlier verification reached, and which still has the hash it had
+    /// then); `full` proves every stored event after the retention anchor.
+    pub mode: VerifyMode,
+    /// Whether it reached the chain's checkpoint. A full verification runs
+    /// in slices: while `false`, call again (same mode) to go on from
+    /// `reachedSeq`; `valid` then says only that nothing was wrong so far.
+    pub complete: bool,
+    /// The `seq` the proof starts after: events after it were checked (0:
+    /// genesis; for a full verification, the retention anchor's).
+    pub from_seq: u64,
+    /// The last event checked intact (where the next slice goes on).
+    pub reached_seq: u64,
+    /// The last full verification that passed, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_full_verification: Option<FullVerification>,
+}
+
+/// When the last full verification passed, and how far it reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FullVerification {
+    /// When it finished.
+    #[serde(with = "crate::time::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The chain's checkpoint then: every event up to it was proven.
+    pub seq: u64,
 }
 
 #[cfg(test)]
@@ -623,6 +795,55 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&streamed), String::from_utf8_lossy(&reference));
     }
 
+    /// The hash as it was computed before ids and the address were
+    /// serialised without a `String` each: stored chains depend on it.
+    fn reference_hash(event: &AuditEvent) -> [u8; 32] {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Fields<'a> {
+            id: EventId,
+            agent_id: Option<String>,
+            actor: &'a str,
+            action: &'a str,
+            outcome: &'a str,
+            ip: Option<String>,
+            at_micros: i128,
+            details: CanonicalMap<'a>,
+        }
+        let fields = Fields {
+            id: event.id,
+            agent_id: event.agent_id.map(|a| a.to_string()),
+            actor: &event.actor,
+            action: &event.action,
+            outcome: event.outcome.as_str(),
+            ip: event.ip.map(|ip| ip.to_string()),
+            at_micros: event.at.unix_timestamp_nanos() / 1_000,
+            details: CanonicalMap(&event.details),
+        };
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(&event.prev_hash);
+        ctx.update(b"sentryagent-audit-v1");
+        ctx.update(event.tenant_id.as_uuid().as_bytes());
+        ctx.update(&event.seq.to_be_bytes());
+        ctx.update(&serde_json::to_vec(&fields).expect("serialises"));
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
+    #[test]
+    fn hash_is_unchanged_for_every_kind_of_field() {
+        let (chain, _, mut events, _) = chain_of(1);
+        let e = &mut events[0];
+        assert_eq!(chain.hash(e), reference_hash(e), "no agent, no address");
+        e.agent_id = Some(crate::AgentId::new());
+        for ip in ["203.0.113.7", "2001:db8::1", "::ffff:192.0.2.1"] {
+            e.ip = Some(ip.parse().expect("an address"));
+            e.details.insert("quote".into(), "a \"quoted\" é\n".into());
+            assert_eq!(chain.hash(e), reference_hash(e), "{ip}");
+        }
+    }
+
     #[test]
     fn key_order_of_details_does_not_matter() {
         let (chain, _, mut events, _) = chain_of(1);
@@ -636,5 +857,42 @@ mod tests {
         }
         e.details = reordered;
         assert_eq!(h1, chain.hash(e));
+    }
+
+    #[test]
+    fn progress_is_bound_to_its_tenant_and_fields() {
+        let chain = AuditChain::new(ServerKey::random());
+        let tenant = TenantId::new();
+        let progress = chain.seal_progress(
+            tenant,
+            VerifyProgress {
+                verified_seq: 7,
+                verified_hash: [7; 32],
+                full_passed_at: Some(crate::time::now()),
+                full_passed_seq: 5,
+                run: Some(super::super::progress::FullRun {
+                    started_at: crate::time::now(),
+                    from_seq: 0,
+                    seq: 3,
+                    hash: [3; 32],
+                    checked: 3,
+                }),
+                mac: [0; 32],
+            },
+        );
+        assert!(chain.progress_is_authentic(tenant, &progress));
+        assert!(!chain.progress_is_authentic(TenantId::new(), &progress));
+        let mut moved = progress.clone();
+        moved.verified_seq = 8;
+        assert!(!chain.progress_is_authentic(tenant, &moved), "moved forward by hand");
+        let mut fresher = progress.clone();
+        fresher.full_passed_at = fresher.full_passed_at.map(|t| t + time::Duration::days(1));
+        assert!(
+            !chain.progress_is_authentic(tenant, &fresher),
+            "a fresher full pass claimed"
+        );
+        let mut run = progress;
+        run.run = None;
+        assert!(!chain.progress_is_authentic(tenant, &run), "a run dropped by hand");
     }
 }

@@ -12,9 +12,15 @@
 //! ([`SentryAgent::reanchor_audit`](crate::SentryAgent::reanchor_audit)),
 //! which is itself audited. Signed checkpoints ([`checkpoint`]), exported
 //! and kept elsewhere, also catch a database rolled back or wiped whole.
+//!
+//! Verification costs what changed: by default it goes on from the last
+//! event an earlier verification reached; a full one, from the retention
+//! anchor, runs in bounded slices. Both save their progress, MACed
+//! ([`progress`]).
 
 pub mod chain;
 pub mod checkpoint;
+pub mod progress;
 pub(crate) mod repeats;
 mod service;
 pub(crate) mod writer;
@@ -26,8 +32,9 @@ use time::OffsetDateTime;
 
 use crate::{AgentId, EventId, TenantId};
 
-pub use chain::{AuditChain, ChainMark, SavedCheckpoint, Verification};
+pub use chain::{AuditChain, ChainMark, FullVerification, SavedCheckpoint, Verification};
 pub use checkpoint::SignedCheckpoint;
+pub use progress::{FULL_SLICE, FullRun, VerifyMode, VerifyProgress};
 
 /// Whether the audited action succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

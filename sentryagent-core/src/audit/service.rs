@@ -9,6 +9,9 @@ use crate::audit::NewAuditEvent;
 use crate::error::Error;
 use crate::{EventId, TenantId};
 
+/// Events read per page while verifying.
+const VERIFY_PAGE: usize = 1_000;
+
 impl crate::SentryAgent {
     /// A page of the caller's audit events, newest first. Needs `audit:read`.
     ///
@@ -23,19 +26,34 @@ impl crate::SentryAgent {
         Ok(self.inner.stores.audit.query_audit(caller.tenant(), query).await?)
     }
 
-    /// Recomputes the caller's tenant's chain. Needs `audit:read`.
+    /// Verifies the caller's tenant's chain incrementally: what changed
+    /// since the last verification (see [`VerifyMode`]). Needs `audit:read`.
     ///
     /// # Errors
     /// Insufficient scope; a store error.
     pub async fn verify_audit(&self, caller: &crate::Caller) -> Result<Verification, crate::Error> {
+        self.verify_audit_in(caller, VerifyMode::Incremental).await
+    }
+
+    /// Verifies the caller's tenant's chain in `mode`: incrementally, or one
+    /// slice of a full verification (call again while the answer is not
+    /// `complete`). Needs `audit:read`.
+    ///
+    /// # Errors
+    /// Insufficient scope; a store error.
+    pub async fn verify_audit_in(
+        &self,
+        caller: &crate::Caller,
+        mode: VerifyMode,
+    ) -> Result<Verification, crate::Error> {
         caller.identity.require_scope(crate::scope::AUDIT_READ)?;
-        self.verify_audit_chain(caller.tenant()).await
+        self.verify_audit_step(caller.tenant(), mode, FULL_SLICE).await
     }
 
     /// Recomputes the caller's tenant's chain and proves it still holds a
     /// checkpoint saved earlier (the JWS of [`audit_checkpoint`](Self::audit_checkpoint)):
-    /// a chain rolled back, wiped or rewritten since is not valid. Needs
-    /// `audit:read`.
+    /// a chain rolled back, wiped or rewritten since is not valid. It is a
+    /// full verification, in one go. Needs `audit:read`.
     ///
     /// # Errors
     /// Insufficient scope; a validation error for a checkpoint that is not
@@ -50,7 +68,8 @@ impl crate::SentryAgent {
         self.verify_chain(caller.tenant(), Some(saved)).await
     }
 
-    /// Recomputes a tenant's chain from its anchor to its checkpoint.
+    /// Recomputes a tenant's whole chain from its anchor to its checkpoint,
+    /// in one go (a full verification; it takes a while on a long chain).
     ///
     /// # Errors
     /// A store error.
@@ -58,12 +77,150 @@ impl crate::SentryAgent {
         self.verify_chain(tenant, None).await
     }
 
+    /// Verifies a tenant's chain in `mode`, checking at most `budget`
+    /// events: the incremental verification goes on from where the last
+    /// one stopped, a full one from where its last slice stopped (or the
+    /// anchor). Saves how far it got, so the next call goes on from there.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn verify_audit_step(
+        &self,
+        tenant: TenantId,
+        mode: VerifyMode,
+        budget: u64,
+    ) -> Result<Verification, crate::Error> {
+        let store = &self.inner.stores.audit;
+        let chain = &self.inner.chain;
+        let budget = budget.max(1);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            // The checkpoint first: events appended while we read are past it and not checked.
+            let checkpoint = store.audit_checkpoint(tenant).await?;
+            let had_checkpoint = checkpoint.is_some();
+            let anchor = store.audit_anchor(tenant).await?;
+            let anchor_seq = anchor.as_ref().map_or(0, |a| a.seq);
+            // A progress that is not authentic (or not there) is ignored:
+            // the walk then starts at the anchor, which proves more.
+            let progress = store
+                .audit_verify_progress(tenant)
+                .await?
+                .filter(|p| chain.progress_is_authentic(tenant, p));
+            let now = crate::time::now();
+            // Where the walk starts: (seq, hash) to resume at, the run's origin.
+            let (resume, run) = match mode {
+                VerifyMode::Incremental => (
+                    progress
+                        .as_ref()
+                        .filter(|p| p.verified_seq > anchor_seq)
+                        .map(|p| (p.verified_seq, p.verified_hash)),
+                    None,
+                ),
+                VerifyMode::Full => {
+                    let run = progress
+                        .as_ref()
+                        .and_then(|p| p.run.clone())
+                        .filter(|r| r.seq > anchor_seq);
+                    match run {
+                        Some(run) => (Some((run.seq, run.hash)), Some(run)),
+                        None => (
+                            None,
+                            Some(FullRun {
+                                started_at: now,
+                                from_seq: anchor_seq,
+                                seq: anchor_seq,
+                                hash: anchor.as_ref().map_or([0; 32], |a| a.hash),
+                                checked: 0,
+                            }),
+                        ),
+                    }
+                }
+            };
+            let mut verifier = chain.verifier(tenant, anchor.as_ref(), checkpoint);
+            let mut after = anchor_seq;
+            if let Some((seq, hash)) = resume {
+                verifier.resume_at(seq, hash);
+                after = seq - 1;
+            }
+            let mut reached_end = false;
+            // The event resumed at is read again but not counted.
+            let mut uncounted = u64::from(resume.is_some());
+            while !verifier.failed() && after < verifier.last_seq() && verifier.checked() < budget {
+                let want = usize::try_from(budget - verifier.checked() + uncounted)
+                    .unwrap_or(VERIFY_PAGE)
+                    .min(VERIFY_PAGE);
+                uncounted = 0;
+                let page = store.audit_chain(tenant, after, want).await?;
+                for event in &page {
+                    verifier.feed(event);
+                }
+                match page.last() {
+                    Some(last) if page.len() == want => after = last.seq,
+                    _ => {
+                        reached_end = true;
+                        break;
+                    }
+                }
+            }
+            let complete = reached_end || verifier.failed() || after >= verifier.last_seq();
+            let (reached_seq, reached_hash) = verifier.position();
+            let mut verification = if complete {
+                verifier.finish()
+            } else {
+                verifier.finish_slice()
+            };
+            // A new tenant's first events may land between reading no
+            // checkpoint and reading them: look once more before calling
+            // the checkpoint missing.
+            if !(had_checkpoint || verification.valid || attempts > 1) {
+                continue;
+            }
+            let mut next = progress.clone().unwrap_or(VerifyProgress {
+                verified_seq: 0,
+                verified_hash: [0; 32],
+                full_passed_at: None,
+                full_passed_seq: 0,
+                run: None,
+                mac: [0; 32],
+            });
+            if verification.valid && reached_seq > next.verified_seq {
+                next.verified_seq = reached_seq;
+                next.verified_hash = reached_hash;
+            }
+            verification.mode = mode;
+            verification.from_seq = resume.map_or(anchor_seq, |(seq, _)| seq);
+            if let Some(mut run) = run {
+                verification.from_seq = run.from_seq;
+                verification.checked += run.checked;
+                next.run = None;
+                if verification.valid && complete {
+                    next.full_passed_at = Some(now);
+                    next.full_passed_seq = reached_seq;
+                } else if verification.valid {
+                    run.seq = reached_seq;
+                    run.hash = reached_hash;
+                    run.checked = verification.checked;
+                    next.run = Some(run);
+                }
+            }
+            let next = chain.seal_progress(tenant, next);
+            if progress.as_ref() != Some(&next) {
+                store.save_audit_verify_progress(tenant, &next).await?;
+            }
+            verification.last_full_verification = next.full_passed_at.map(|at| FullVerification {
+                at,
+                seq: next.full_passed_seq,
+            });
+            return Ok(verification);
+        }
+    }
+
     async fn verify_chain(
         &self,
         tenant: TenantId,
         saved: Option<(u64, [u8; 32])>,
     ) -> Result<Verification, crate::Error> {
-        const PAGE: usize = 1_000;
         let store = &self.inner.stores.audit;
         let mut attempts = 0;
         loop {
@@ -78,20 +235,31 @@ impl crate::SentryAgent {
                 verifier.expect_saved(seq, hash);
             }
             while !verifier.failed() && after < verifier.last_seq() {
-                let page = store.audit_chain(tenant, after, PAGE).await?;
+                let page = store.audit_chain(tenant, after, VERIFY_PAGE).await?;
                 for event in &page {
                     verifier.feed(event);
                 }
                 match page.last() {
-                    Some(last) if page.len() == PAGE => after = last.seq,
+                    Some(last) if page.len() == VERIFY_PAGE => after = last.seq,
                     _ => break,
                 }
             }
-            let verification = verifier.finish();
+            let mut verification = verifier.finish();
             // A new tenant's first events may land between reading no
             // checkpoint and reading them: look once more before calling
             // the checkpoint missing.
             if had_checkpoint || verification.valid || attempts > 1 {
+                let chain = &self.inner.chain;
+                verification.last_full_verification = store
+                    .audit_verify_progress(tenant)
+                    .await?
+                    .filter(|p| chain.progress_is_authentic(tenant, p))
+                    .and_then(|p| {
+                        p.full_passed_at.map(|at| FullVerification {
+                            at,
+                            seq: p.full_passed_seq,
+                        })
+                    });
                 return Ok(verification);
             }
         }

@@ -258,6 +258,16 @@ mod tests {
         ) -> StoreResult<u64> {
             self.inner.prune_audit(tenant, cut, chain).await
         }
+        async fn audit_verify_progress(&self, tenant: TenantId) -> StoreResult<Option<crate::audit::VerifyProgress>> {
+            self.inner.audit_verify_progress(tenant).await
+        }
+        async fn save_audit_verify_progress(
+            &self,
+            tenant: TenantId,
+            progress: &crate::audit::VerifyProgress,
+        ) -> StoreResult<()> {
+            self.inner.save_audit_verify_progress(tenant, progress).await
+        }
     }
 
     fn event() -> Vec<NewAuditEvent> {

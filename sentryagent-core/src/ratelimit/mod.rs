@@ -12,7 +12,7 @@
 //! | [`ClientFailures`](RouteGroup::ClientFailures) | failed authentications of one existing client, from anywhere; over it, further failures get 429, the right secret never | client id |
 //! | [`RefusedTokens`](RouteGroup::RefusedTokens) | bearer tokens refused on authenticated routes; over it, 429 instead of 401/403 | address |
 //! | [`Management`](RouteGroup::Management) | authenticated calls | agent |
-//! | [`AuditVerify`](RouteGroup::AuditVerify) | `GET /audit/verify` (it reads the whole chain) | tenant |
+//! | [`AuditVerify`](RouteGroup::AuditVerify) | `GET /audit/verify` (a full verification reads up to 50,000 events a call) | tenant |
 //! | [`Tenant`](RouteGroup::Tenant) | every authenticated call of a tenant's agents: the ceiling | tenant |
 //! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Public`](RouteGroup::Public) | requests | address |
 //!

@@ -35,7 +35,8 @@ pub enum RouteGroup {
     Oidc,
     /// `POST /tenants`, per IP.
     Signup,
-    /// `GET /audit/verify`, per tenant (it reads the whole chain).
+    /// `GET /audit/verify`, per tenant (a full verification reads up to
+    /// 50,000 events a call).
     AuditVerify,
     /// Every other authenticated route, per agent.
     Management,

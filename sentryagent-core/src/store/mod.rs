@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
-use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent};
+use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent, VerifyProgress};
 use crate::billing::Subscription;
 use crate::credential::Credential;
 use crate::did::{AgentKey, DidSubject};
@@ -146,6 +146,12 @@ pub trait AuditStore: Send + Sync + 'static {
     /// and stores the anchor ([`AuditChain::anchor`]) of the last one
     /// deleted. Returns how many were deleted.
     async fn prune_audit(&self, tenant: TenantId, cut: AuditCut, chain: &AuditChain) -> StoreResult<u64>;
+    /// The tenant's verification progress as last saved, if any (stored as
+    /// given: the service checks its MAC).
+    async fn audit_verify_progress(&self, tenant: TenantId) -> StoreResult<Option<VerifyProgress>>;
+    /// Saves the tenant's verification progress, replacing what was there
+    /// (the last writer wins: at worst the next verification reads more).
+    async fn save_audit_verify_progress(&self, tenant: TenantId, progress: &VerifyProgress) -> StoreResult<()>;
 }
 
 /// Token signing keys.

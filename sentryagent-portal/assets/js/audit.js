@@ -42,7 +42,12 @@ export function audit(view, params) {
   load(verification, async () => {
     const v = await api('GET', '/audit/verify');
     if (v.valid) {
-      return h('p', { class: 'chain chain-valid', id: 'chain-badge' }, badge('Chain valid', 'valid'), ` All ${v.checked.toLocaleString()} events are intact and in order.`);
+      // Incremental: the events since the last check, linked to the ones checked before.
+      const scope = v.mode === 'incremental' && v.fromSeq > 0
+        ? ` The ${v.checked.toLocaleString()} events since event ${v.fromSeq.toLocaleString()} are intact and link to the ones checked before.`
+        : ` All ${v.checked.toLocaleString()} events are intact and in order.`;
+      const full = v.lastFullVerification ? ` Last full verification: ${new Date(v.lastFullVerification.at).toLocaleString()}.` : '';
+      return h('p', { class: 'chain chain-valid', id: 'chain-badge' }, badge('Chain valid', 'valid'), scope + full);
     }
     return h('p', { class: 'chain chain-broken', id: 'chain-badge', role: 'alert' }, badge('Chain broken', 'broken'),
       ` ${v.checked.toLocaleString()} events check out; event `, h('code', { text: v.firstInvalidEventId || '?' }),

@@ -157,8 +157,11 @@ pub async fn tampering_is_detected(start: impl StartFn) {
         .set_audit_detail(tenant, 5, "name", json!("someone-else@acme.example"))
         .await
         .expect("event 5 exists");
-    let bad = app.get("/audit/verify", &admin).await;
+    // Before the point the incremental verification starts from: only the
+    // full one looks there.
+    let bad = app.get("/audit/verify?mode=full", &admin).await;
     assert_eq!(bad.json["valid"], false, "{}", bad.text);
+    assert_eq!(bad.json["mode"], "full", "{}", bad.text);
     assert_eq!(bad.json["firstInvalidEventId"], edited.to_string().as_str());
     assert_eq!(bad.json["checked"], 4);
 
@@ -200,12 +203,12 @@ pub async fn retention_keeps_the_chain_verifiable(start: impl StartFn) {
     );
 }
 
-/// The verification of `GET /audit/verify`, optionally against a saved
-/// checkpoint.
+/// The full verification of `GET /audit/verify`, optionally against a
+/// saved checkpoint.
 async fn verify(app: &TestApp, admin: &str, saved: Option<&str>) -> crate::Answer {
     let path = match saved {
         Some(jws) => format!("/audit/verify?checkpoint={jws}"),
-        None => "/audit/verify".to_owned(),
+        None => "/audit/verify?mode=full".to_owned(),
     };
     let answer = app.get(&path, admin).await;
     answer.assert_status(200);
@@ -379,4 +382,99 @@ pub async fn signed_checkpoints_catch_a_rollback_and_a_wipe(start: impl StartFn)
     app.get(&format!("/audit/verify?checkpoint={first}"), &other_admin)
         .await
         .assert_error(400, "VALIDATION_ERROR");
+}
+
+/// How a chain was tampered with, behind the server's back.
+#[derive(Clone, Copy, Debug)]
+enum Tampering {
+    Edited,
+    Deleted,
+    Inserted,
+    Reordered,
+    DeletedTail,
+    DeletedCheckpoint,
+}
+
+/// `GET /audit/verify` in `mode`, which must complete (small chains).
+async fn verify_in(app: &TestApp, admin: &str, mode: &str) -> crate::Answer {
+    let answer = app.get(&format!("/audit/verify?mode={mode}"), admin).await;
+    answer.assert_status(200);
+    assert_eq!(answer.json["mode"], mode, "{}", answer.text);
+    assert_eq!(answer.json["complete"], true, "{}", answer.text);
+    answer
+}
+
+/// The incremental verification (the default) starts where the last one
+/// stopped and says so (`fromSeq`): it catches an edited, deleted, inserted
+/// or reordered event after that point, a deleted tail and a deleted
+/// checkpoint, and does not claim the events before it. The full one
+/// catches every case wherever it lies, and says when it last passed.
+pub async fn each_verification_mode_catches_what_it_covers(start: impl StartFn) {
+    use Tampering::*;
+    let app = TestApp::start(start).await;
+    let cases = [
+        (Edited, false),
+        (Deleted, false),
+        (Inserted, false),
+        (Reordered, false),
+        (DeletedTail, false),
+        (DeletedCheckpoint, false),
+        (Edited, true),
+        (Deleted, true),
+        (Inserted, true),
+        (Reordered, true),
+    ];
+    for (n, (tampering, before)) in cases.into_iter().enumerate() {
+        let t = app.signup(&format!("Tenant {n}")).await;
+        let admin = app.admin_token(&t).await;
+        let tenant: sentryagent_core::TenantId = t.id.parse().expect("a tenant id");
+        let agent = app.register(&admin, &format!("bot@t{n}.example"), json!({})).await;
+        let full = verify_in(&app, &admin, "full").await;
+        assert_eq!(full.json["valid"], true, "{}", full.text);
+        assert!(full.json["lastFullVerification"]["at"].is_string(), "{}", full.text);
+        let first = verify_in(&app, &admin, "incremental").await;
+        assert_eq!(first.json["valid"], true, "{}", first.text);
+        assert!(first.json["lastFullVerification"]["at"].is_string(), "{}", first.text);
+        let mark = first.json["reachedSeq"].as_u64().unwrap_or_default();
+        assert!(mark >= 4, "{}", first.text);
+        for _ in 0..4 {
+            app.token(&agent.client_id, &agent.secret, None).await;
+        }
+        let target = if before { mark - 2 } else { mark + 2 };
+        let mut edited = None;
+        match tampering {
+            Edited => edited = app.store.set_audit_detail(tenant, target, "name", json!("Evil")).await,
+            Deleted => app.store.delete_audit_event(tenant, target).await,
+            Inserted => app.store.insert_audit_event(tenant, target).await,
+            Reordered => app.store.swap_audit_events(tenant, target, target + 1).await,
+            DeletedTail => app.store.delete_newest_audit_events(tenant, 2).await,
+            DeletedCheckpoint => app.store.delete_audit_checkpoint(tenant).await,
+        }
+        let context = format!("{tampering:?}, before the incremental start: {before}");
+
+        let incremental = verify_in(&app, &admin, "incremental").await;
+        assert_eq!(incremental.json["fromSeq"], mark, "{context}: {}", incremental.text);
+        // An insertion before the start moves the event it starts from:
+        // caught too. The other three lie wholly before it.
+        let caught = !before || matches!(tampering, Inserted);
+        assert_eq!(incremental.json["valid"], !caught, "{context}: {}", incremental.text);
+        let full = verify_in(&app, &admin, "full").await;
+        assert_eq!(full.json["valid"], false, "{context}: {}", full.text);
+        assert_eq!(full.json["fromSeq"], 0, "{context}: {}", full.text);
+        if let Some(id) = edited {
+            assert_eq!(full.json["firstInvalidEventId"], id.to_string().as_str(), "{context}");
+            if !before {
+                assert_eq!(
+                    incremental.json["firstInvalidEventId"],
+                    id.to_string().as_str(),
+                    "{context}"
+                );
+            }
+        }
+        if n == 0 {
+            app.get("/audit/verify?mode=partial", &admin)
+                .await
+                .assert_error(400, "VALIDATION_ERROR");
+        }
+    }
 }

@@ -59,15 +59,25 @@ pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Resu
 #[utoipa::path(get, path = "/audit/verify", tag = "Audit", operation_id = "verifyAudit",
     params(
         ("checkpoint" = Option<String>, Query, description = "A checkpoint saved from `GET /audit/checkpoint` (its JWS): \
-            the chain must still hold it, so a rollback, a wipe or a rewrite since is caught."),
+            the chain must still hold it, so a rollback, a wipe or a rewrite since is caught. The verification is then \
+            a full one, in one go."),
+        ("mode" = Option<crate::audit::VerifyMode>, Query, description = "`incremental` (the default): the events since \
+            the last verification, and that they link to the last event it reached. `full`: every stored event, in \
+            slices of at most 50,000 events per call; call again while `complete` is false."),
     ),
-    responses((status = 200, description = "Whether the tenant's hash chain is intact (and holds the saved checkpoint).", body = crate::audit::Verification)),
+    responses((status = 200, description = "Whether the tenant's hash chain is intact (and holds the saved checkpoint), \
+        which verification ran and what it proves.", body = crate::audit::Verification)),
     security(("bearer" = ["audit:read"])))]
 pub(super) async fn verify(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
-    let q = Query::parse(&req, &["checkpoint"])?;
+    let q = Query::parse(&req, &["checkpoint", "mode"])?;
+    let mode = match q.get("mode") {
+        None => crate::audit::VerifyMode::Incremental,
+        Some(m) => crate::audit::VerifyMode::parse(m)
+            .ok_or_else(|| crate::Error::invalid("mode", "must be incremental or full"))?,
+    };
     let result = match q.get("checkpoint") {
         Some(saved) => sa.verify_audit_against(&caller, saved).await?,
-        None => sa.verify_audit(&caller).await?,
+        None => sa.verify_audit_in(&caller, mode).await?,
     };
     Ok(Response::json(StatusCode::OK, &result))
 }
