@@ -12,6 +12,7 @@
 
 mod agents;
 mod audit;
+mod authorization;
 mod client;
 mod error;
 mod federation;
@@ -27,6 +28,9 @@ mod tenants;
 pub use agents::{
     Agent, AgentFilter, AgentKey, AgentStatus, AgentUpdate, Credential, CredentialStatus, CredentialWithSecret,
     NewAgent, RegisteredAgent,
+};
+pub use authorization::{
+    Consent, NewOAuthClient, OAuthClient, OAuthClientUpdate, RegisteredOAuthClient, UserConsentsRevoked,
 };
 pub use audit::{AuditEvent, AuditFilter, Outcome, Verification};
 pub use client::{Client, ClientBuilder, ClientCredentials, RetryPolicy, Secret};
