@@ -247,6 +247,11 @@ fn guide_query_audit_logs() {
 }
 
 #[test]
+fn guide_register_oauth_clients() {
+    run_against_server("register-oauth-clients.md");
+}
+
+#[test]
 fn guide_embed_in_your_app_on_axum() {
     embed_against("embed_axum");
 }

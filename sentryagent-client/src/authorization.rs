@@ -141,7 +141,11 @@ impl Client {
     ///
     /// # Errors
     /// The server's refusal, or no answer.
-    pub async fn list_oauth_clients(&self, limit: Option<u8>, cursor: Option<&str>) -> Result<Page<OAuthClient>, Error> {
+    pub async fn list_oauth_clients(
+        &self,
+        limit: Option<u8>,
+        cursor: Option<&str>,
+    ) -> Result<Page<OAuthClient>, Error> {
         let call = Call::new(ops::LIST_OAUTH_CLIENTS)
             .query("limit", limit)
             .query("cursor", cursor);

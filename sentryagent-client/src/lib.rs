@@ -29,10 +29,10 @@ pub use agents::{
     Agent, AgentFilter, AgentKey, AgentStatus, AgentUpdate, Credential, CredentialStatus, CredentialWithSecret,
     NewAgent, RegisteredAgent,
 };
+pub use audit::{AuditEvent, AuditFilter, Outcome, Verification};
 pub use authorization::{
     Consent, NewOAuthClient, OAuthClient, OAuthClientUpdate, RegisteredOAuthClient, UserConsentsRevoked,
 };
-pub use audit::{AuditEvent, AuditFilter, Outcome, Verification};
 pub use client::{Client, ClientBuilder, ClientCredentials, RetryPolicy, Secret};
 pub use error::{ApiError, Error};
 pub use federation::{

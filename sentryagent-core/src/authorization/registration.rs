@@ -191,10 +191,7 @@ fn check_https(name: &str, uri: Option<&str>, errors: &mut Vec<FieldError>) {
         && uri.strip_prefix("https://").is_some_and(|r| !r.starts_with('/'))
         && url::Url::parse(uri).is_ok_and(|u| u.username().is_empty() && u.password().is_none() && u.host().is_some());
     if !fine {
-        errors.push(field(
-            name,
-            "must be an https URL without credentials or a fragment",
-        ));
+        errors.push(field(name, "must be an https URL without credentials or a fragment"));
     }
 }
 
@@ -234,7 +231,10 @@ mod tests {
         assert!(public.check().is_ok());
         assert_eq!(public.effective_auth_method(), ClientAuthMethod::None);
         let confidential = new(RegisteredKind::Confidential, &["https://app.example/cb"]);
-        assert_eq!(confidential.effective_auth_method(), ClientAuthMethod::ClientSecretBasic);
+        assert_eq!(
+            confidential.effective_auth_method(),
+            ClientAuthMethod::ClientSecretBasic
+        );
         let bad = NewOAuthClient {
             auth_method: Some(ClientAuthMethod::None),
             ..confidential
@@ -261,13 +261,20 @@ mod tests {
         );
         assert_eq!(
             fields(c.check().unwrap_err()),
-            ["redirectUris[0]", "redirectUris[1]", "redirectUris[2]", "redirectUris[4]"]
+            [
+                "redirectUris[0]",
+                "redirectUris[1]",
+                "redirectUris[2]",
+                "redirectUris[4]"
+            ]
         );
         assert_eq!(
             fields(new(RegisteredKind::Public, &[]).check().unwrap_err()),
             ["redirectUris"]
         );
-        let many: Vec<String> = (0..=MAX_REDIRECT_URIS).map(|i| format!("https://a.example/{i}")).collect();
+        let many: Vec<String> = (0..=MAX_REDIRECT_URIS)
+            .map(|i| format!("https://a.example/{i}"))
+            .collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(
             fields(new(RegisteredKind::Public, &many).check().unwrap_err()),

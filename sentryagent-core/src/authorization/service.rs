@@ -54,7 +54,8 @@ impl SentryAgent {
         caller: &Caller,
         new: NewOAuthClient,
     ) -> Result<(OAuthClient, Option<ClientSecret>), Error> {
-        self.authorize(caller, Operation::RegisterOAuthClient, None, &[]).await?;
+        self.authorize(caller, Operation::RegisterOAuthClient, None, &[])
+            .await?;
         new.check()?;
         let kind = ClientKind::from(new.kind);
         let secret = (kind == ClientKind::Confidential).then(ClientSecret::generate);
@@ -441,7 +442,12 @@ mod tests {
             last_used_at: None,
             metadata_expires_at: None,
         };
-        idp.inner.stores.oauth_clients.insert_oauth_client(&client).await.expect("client");
+        idp.inner
+            .stores
+            .oauth_clients
+            .insert_oauth_client(&client)
+            .await
+            .expect("client");
         (idp, tenant, client)
     }
 
@@ -467,12 +473,22 @@ mod tests {
             expires_at: now + time::Duration::minutes(1),
             redeemed_at: None,
         };
-        idp.inner.stores.authorizations.insert_authorization_code(&grant, &code).await.expect("grant");
+        idp.inner
+            .stores
+            .authorizations
+            .insert_authorization_code(&grant, &code)
+            .await
+            .expect("grant");
         grant.id
     }
 
     async fn is_listed(idp: &SentryAgent, grant: GrantId) -> bool {
-        idp.inner.stores.revocations.is_revoked(grant_revocation_id(grant)).await.expect("list")
+        idp.inner
+            .stores
+            .revocations
+            .is_revoked(grant_revocation_id(grant))
+            .await
+            .expect("list")
     }
 
     #[tokio::test]
@@ -490,30 +506,55 @@ mod tests {
             grant(&idp, tenant, &client.client_id, "u2").await,
         );
         let ended = idp.revoke_user(tenant, "u1").await.expect("revoke");
-        assert_eq!(ended, UserRevocation { consents: 1, grants: vec![g1] });
+        assert_eq!(
+            ended,
+            UserRevocation {
+                consents: 1,
+                grants: vec![g1]
+            }
+        );
         assert!(is_listed(&idp, g1).await, "u1's access tokens end at once");
         assert!(!is_listed(&idp, g2).await);
         let held = &idp.inner.stores.authorizations;
-        assert!(held.grant(tenant, g2).await.expect("g2").is_some_and(|g| g.revoked_at.is_none()));
-        assert!(held.consent(tenant, "u2", &client.client_id, "https://mcp.example").await.expect("c").is_some());
+        assert!(
+            held.grant(tenant, g2)
+                .await
+                .expect("g2")
+                .is_some_and(|g| g.revoked_at.is_none())
+        );
+        assert!(
+            held.consent(tenant, "u2", &client.client_id, "https://mcp.example")
+                .await
+                .expect("c")
+                .is_some()
+        );
         assert!(idp.revoke_user(tenant, "").await.is_err());
         // Another tenant's user of the same id is untouched.
         let other = idp.create_tenant("Other").await.expect("tenant").tenant.id;
-        assert_eq!(idp.revoke_user(other, "u2").await.expect("other"), UserRevocation::default());
+        assert_eq!(
+            idp.revoke_user(other, "u2").await.expect("other"),
+            UserRevocation::default()
+        );
     }
 
     #[tokio::test]
     async fn people_never_consent_to_management_scopes_nor_to_unknown_clients() {
         let (idp, tenant, client) = setup().await;
-        for scopes in [vec!["admin".to_owned()], vec!["agents:write".to_owned()], vec!["a b".to_owned()]] {
+        for scopes in [
+            vec!["admin".to_owned()],
+            vec!["agents:write".to_owned()],
+            vec!["a b".to_owned()],
+        ] {
             assert!(matches!(
-                idp.record_consent(tenant, "u1", &client.client_id, "https://mcp.example", &scopes).await,
+                idp.record_consent(tenant, "u1", &client.client_id, "https://mcp.example", &scopes)
+                    .await,
                 Err(Error::Validation(_))
             ));
         }
         let other = idp.create_tenant("Other").await.expect("tenant").tenant.id;
         assert!(matches!(
-            idp.record_consent(other, "u1", &client.client_id, "https://mcp.example", &[]).await,
+            idp.record_consent(other, "u1", &client.client_id, "https://mcp.example", &[])
+                .await,
             Err(Error::NotFound(_))
         ));
     }
@@ -529,11 +570,28 @@ mod tests {
             updated_at: old,
             ..client.clone()
         };
-        idp.inner.stores.oauth_clients.insert_oauth_client(&dynamic).await.expect("dynamic");
+        idp.inner
+            .stores
+            .oauth_clients
+            .insert_oauth_client(&dynamic)
+            .await
+            .expect("dynamic");
         let pruned = idp.prune_authorizations(crate::time::now()).await.expect("prune");
         assert_eq!(pruned.dynamic_clients, 1);
         let clients = &idp.inner.stores.oauth_clients;
-        assert!(clients.oauth_client(tenant, &dynamic.client_id).await.expect("get").is_none());
-        assert!(clients.oauth_client(tenant, &client.client_id).await.expect("get").is_some());
+        assert!(
+            clients
+                .oauth_client(tenant, &dynamic.client_id)
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            clients
+                .oauth_client(tenant, &client.client_id)
+                .await
+                .expect("get")
+                .is_some()
+        );
     }
 }

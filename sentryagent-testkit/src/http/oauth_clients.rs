@@ -47,12 +47,20 @@ pub async fn oauth_clients_are_managed_and_secrets_shown_once(start: impl StartF
     assert!(secret.starts_with("sa_sk_"));
     assert_eq!(registered.json["kind"], "confidential");
     assert_eq!(registered.json["tokenEndpointAuthMethod"], "client_secret_post");
-    assert_eq!(registered.json["grantTypes"], json!(["authorization_code", "refresh_token"]));
+    assert_eq!(
+        registered.json["grantTypes"],
+        json!(["authorization_code", "refresh_token"])
+    );
 
-    let public_client = app.post("/oauth-clients", &admin, &public("http://127.0.0.1/callback")).await;
+    let public_client = app
+        .post("/oauth-clients", &admin, &public("http://127.0.0.1/callback"))
+        .await;
     public_client.assert_status(201);
     assert_eq!(public_client.json["tokenEndpointAuthMethod"], "none");
-    assert!(public_client.json.get("clientSecret").is_none(), "a public client has no secret");
+    assert!(
+        public_client.json.get("clientSecret").is_none(),
+        "a public client has no secret"
+    );
     let public_id = string(&public_client.json["clientId"]);
 
     let got = app.get(&format!("/oauth-clients/{id}"), &admin).await;
@@ -62,9 +70,14 @@ pub async fn oauth_clients_are_managed_and_secrets_shown_once(start: impl StartF
     page.assert_status(200);
     assert_eq!(page.json["items"].as_array().map(Vec::len), Some(1));
     let cursor = string(&page.json["nextCursor"]);
-    let rest = app.get(&format!("/oauth-clients?limit=1&cursor={cursor}"), &admin).await;
+    let rest = app
+        .get(&format!("/oauth-clients?limit=1&cursor={cursor}"), &admin)
+        .await;
     rest.assert_status(200);
-    let mut ids = vec![string(&page.json["items"][0]["clientId"]), string(&rest.json["items"][0]["clientId"])];
+    let mut ids = vec![
+        string(&page.json["items"][0]["clientId"]),
+        string(&rest.json["items"][0]["clientId"]),
+    ];
     ids.sort();
     let mut expected = vec![id.clone(), public_id.clone()];
     expected.sort();
@@ -98,7 +111,10 @@ pub async fn oauth_clients_are_managed_and_secrets_shown_once(start: impl StartF
         .assert_error(404, "NOT_FOUND");
 
     for action in ["oauth_client.created", "oauth_client.updated", "oauth_client.deleted"] {
-        assert!(!audit_actions(&app, &admin, action).await.is_empty(), "{action} audited");
+        assert!(
+            !audit_actions(&app, &admin, action).await.is_empty(),
+            "{action} audited"
+        );
     }
     let listed = app.get("/oauth-clients", &admin).await;
     let audit = app.get("/audit?limit=100", &admin).await;
@@ -160,7 +176,11 @@ pub async fn oauth_clients_refuse_bad_redirect_uris(start: impl StartFn) {
     a.assert_error(400, "VALIDATION_ERROR");
     assert!(a.json["details"]["redirectUris[1]"].is_string(), "{}", a.text);
     let kept = app.get(&format!("/oauth-clients/{id}"), &admin).await;
-    assert_eq!(kept.json["redirectUris"], json!(["http://localhost/cb"]), "nothing changed");
+    assert_eq!(
+        kept.json["redirectUris"],
+        json!(["http://localhost/cb"]),
+        "nothing changed"
+    );
 }
 
 /// Another tenant's clients and consents do not exist for a caller: 404
@@ -182,9 +202,13 @@ pub async fn oauth_clients_and_consents_never_cross_tenants(start: impl StartFn)
     app.get(&format!("/oauth-clients/{id}"), &attacker)
         .await
         .assert_error(404, "NOT_FOUND");
-    app.patch(&format!("/oauth-clients/{id}"), &attacker, &json!({"clientName": "pwned"}))
-        .await
-        .assert_error(404, "NOT_FOUND");
+    app.patch(
+        &format!("/oauth-clients/{id}"),
+        &attacker,
+        &json!({"clientName": "pwned"}),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
     app.delete(&format!("/oauth-clients/{id}"), &attacker)
         .await
         .assert_error(404, "NOT_FOUND");
@@ -216,11 +240,19 @@ pub async fn oauth_clients_and_consents_need_their_scopes(start: impl StartFn) {
     let c = app.post("/oauth-clients", &admin, &public("http://127.0.0.1/cb")).await;
     let id = string(&c.json["clientId"]);
     let reader = app
-        .register(&admin, "reader@acme.example", json!({"scopes": ["agents:read", "tools:call"]}))
+        .register(
+            &admin,
+            "reader@acme.example",
+            json!({"scopes": ["agents:read", "tools:call"]}),
+        )
         .await;
     let reader = app.token(&reader.client_id, &reader.secret, None).await;
     let manager = app
-        .register(&admin, "clients@acme.example", json!({"scopes": ["oauth-clients:write"]}))
+        .register(
+            &admin,
+            "clients@acme.example",
+            json!({"scopes": ["oauth-clients:write"]}),
+        )
         .await;
     let manager = app.token(&manager.client_id, &manager.secret, None).await;
 
@@ -247,7 +279,9 @@ pub async fn oauth_clients_and_consents_need_their_scopes(start: impl StartFn) {
         assert!(a.status.is_success(), "{}", a.text);
     }
     for token in [&reader, &manager] {
-        app.get("/consents", token).await.assert_error(403, "INSUFFICIENT_SCOPE");
+        app.get("/consents", token)
+            .await
+            .assert_error(403, "INSUFFICIENT_SCOPE");
         app.delete(&format!("/consents/{}", sentryagent_core::ConsentId::new()), token)
             .await
             .assert_error(403, "INSUFFICIENT_SCOPE");
@@ -285,7 +319,10 @@ pub async fn consents_are_listed_and_withdrawn_by_the_admin(start: impl StartFn)
     assert_eq!(all.json["items"][0]["resource"], RESOURCE);
     assert_eq!(all.json["items"][0]["scopes"], json!(["tools:call"]));
     let rest = app
-        .get(&format!("/consents?limit=3&cursor={}", string(&all.json["nextCursor"])), &admin)
+        .get(
+            &format!("/consents?limit=3&cursor={}", string(&all.json["nextCursor"])),
+            &admin,
+        )
         .await;
     assert_eq!(rest.json["items"].as_array().map(Vec::len), Some(1));
     let bobs = app.get("/consents?userId=bob", &admin).await;

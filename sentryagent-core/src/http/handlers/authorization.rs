@@ -132,7 +132,9 @@ fn auth_method(value: Option<String>) -> Result<Option<ClientAuthMethod>, Error>
 pub(super) async fn register(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let body: RegisterBody = body::json(&req, REGISTER_FIELDS, false)?;
     let new = NewOAuthClient {
-        kind: body.kind.ok_or_else(|| Error::invalid("kind", "is required: confidential or public"))?,
+        kind: body
+            .kind
+            .ok_or_else(|| Error::invalid("kind", "is required: confidential or public"))?,
         auth_method: auth_method(body.token_endpoint_auth_method)?,
         redirect_uris: body
             .redirect_uris
@@ -296,7 +298,9 @@ pub(super) async fn list_consents(sa: SentryAgent, req: Request, caller: Caller)
     let query = ConsentQuery {
         subject: q.get("userId").map(str::to_owned),
         client_id: q.get("clientId").map(str::to_owned),
-        after: q.cursor::<16>()?.map(|b| ConsentId::from_uuid(uuid::Uuid::from_bytes(b))),
+        after: q
+            .cursor::<16>()?
+            .map(|b| ConsentId::from_uuid(uuid::Uuid::from_bytes(b))),
         limit: limit + 1,
     };
     let mut consents = sa.list_consents(&caller, &query).await?;
