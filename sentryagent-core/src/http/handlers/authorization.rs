@@ -73,10 +73,10 @@ pub(super) struct RegisterBody {
     token_endpoint_auth_method: Option<String>,
     /// 1 to 20 redirect URIs: `https`, loopback `http` (any port matches),
     /// or a native app's private-use scheme; no fragment.
-    #[schema(required = true, nullable = false, example = json!(["http://127.0.0.1/callback"]))]
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 20, example = json!(["http://127.0.0.1/callback"]))]
     redirect_uris: Option<Vec<String>>,
     /// Shown on the consent page, at most 100 characters.
-    #[schema(nullable = false)]
+    #[schema(nullable = false, min_length = 1, max_length = 100)]
     client_name: Option<String>,
     /// An `https` URL of its logo.
     #[schema(nullable = false)]
@@ -227,13 +227,13 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 }
 
 /// The fields to change; absent fields stay as they are, and `null` clears
-/// the name, logo or home page.
+/// the name, logo or home page (and keeps the redirect URIs).
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = UpdateOAuthClient)]
 pub(super) struct PatchBody {
-    /// Replaces every redirect URI (1 to 20).
-    #[schema(nullable = false)]
+    /// Replaces every redirect URI (1 to 20); `null` keeps them.
+    #[schema(min_items = 1, max_items = 20)]
     redirect_uris: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
