@@ -92,7 +92,7 @@ fn mask_at(s: &[char]) -> (Option<&'static str>, usize) {
     if starts("sa_sk_") {
         return (Some("<secret>"), word);
     }
-    if starts("sa_ci_") {
+    if starts("sa_ci_") || starts("sa_oc_") {
         return (Some("<client-id>"), word);
     }
     if starts("eyJ") {
