@@ -92,7 +92,7 @@ fn mask_at(s: &[char]) -> (Option<&'static str>, usize) {
     if starts("sa_sk_") {
         return (Some("<secret>"), word);
     }
-    if starts("sa_ci_") {
+    if starts("sa_ci_") || starts("sa_oc_") {
         return (Some("<client-id>"), word);
     }
     if starts("eyJ") {
@@ -244,6 +244,11 @@ fn guide_issue_and_revoke_tokens() {
 #[test]
 fn guide_query_audit_logs() {
     run_against_server("query-audit-logs.md");
+}
+
+#[test]
+fn guide_register_oauth_clients() {
+    run_against_server("register-oauth-clients.md");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use futures_util::TryStreamExt;
 use sentryagent_client::{
     AgentFilter, AgentStatus, AgentUpdate, AuditFilter, Client, ClientCredentials, EvaluateRequest, ExchangeRequest,
-    MarketplaceQuery, NewAgent, NewTrustPolicy, Outcome, RetryPolicy, ops,
+    MarketplaceQuery, NewAgent, NewOAuthClient, NewTrustPolicy, OAuthClientUpdate, Outcome, RetryPolicy, ops,
 };
 
 use cli_support::{Server, shared, unique};
@@ -228,6 +228,65 @@ async fn every_operation_works_against_the_example_server_with_strict_types() {
         .await
         .expect("delete policy");
     called.mark(ops::DELETE_TRUST_POLICY);
+
+    // OAuth clients and consents.
+    let registered = client
+        .register_oauth_client(&NewOAuthClient {
+            kind: "confidential".into(),
+            redirect_uris: vec!["https://app.acme.example/cb".into()],
+            client_name: Some("Client test app".into()),
+            ..NewOAuthClient::default()
+        })
+        .await
+        .expect("register an OAuth client");
+    assert!(
+        registered
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().starts_with("sa_sk_"))
+    );
+    let oauth_id = registered.client.client_id.clone();
+    called.mark(ops::REGISTER_OAUTH_CLIENT);
+    let page = client.list_oauth_clients(None, None).await.expect("list OAuth clients");
+    assert!(page.items.iter().any(|c| c.client_id == oauth_id));
+    called.mark(ops::LIST_OAUTH_CLIENTS);
+    assert_eq!(
+        client
+            .oauth_client(&oauth_id)
+            .await
+            .expect("get")
+            .client_name
+            .as_deref(),
+        Some("Client test app")
+    );
+    called.mark(ops::GET_OAUTH_CLIENT);
+    let update = OAuthClientUpdate {
+        client_name: Some(None),
+        ..OAuthClientUpdate::default()
+    };
+    let changed = client.update_oauth_client(&oauth_id, &update).await.expect("update");
+    assert_eq!(changed.client_name, None);
+    called.mark(ops::UPDATE_OAUTH_CLIENT);
+    let consents = client
+        .list_consents(Some("nobody"), None, None, None)
+        .await
+        .expect("consents");
+    assert!(consents.items.is_empty());
+    called.mark(ops::LIST_CONSENTS);
+    let refused = client
+        .revoke_consent("00000000-0000-7000-8000-000000000000")
+        .await
+        .expect_err("no such consent");
+    assert_eq!(refused.code(), Some("NOT_FOUND"), "{refused}");
+    called.mark(ops::REVOKE_CONSENT);
+    let revoked = client
+        .revoke_user_consents("nobody@acme.example")
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.consents_revoked, 0);
+    called.mark(ops::REVOKE_USER_CONSENTS);
+    client.delete_oauth_client(&oauth_id).await.expect("delete");
+    called.mark(ops::DELETE_OAUTH_CLIENT);
 
     // Audit.
     let filter = AuditFilter {

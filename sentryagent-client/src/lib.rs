@@ -12,6 +12,7 @@
 
 mod agents;
 mod audit;
+mod authorization;
 mod client;
 mod error;
 mod federation;
@@ -29,6 +30,9 @@ pub use agents::{
     NewAgent, RegisteredAgent,
 };
 pub use audit::{AuditEvent, AuditFilter, FullVerification, Outcome, Verification};
+pub use authorization::{
+    Consent, NewOAuthClient, OAuthClient, OAuthClientUpdate, RegisteredOAuthClient, UserConsentsRevoked,
+};
 pub use client::{Client, ClientBuilder, ClientCredentials, RetryPolicy, Secret};
 pub use error::{ApiError, Error};
 pub use federation::{

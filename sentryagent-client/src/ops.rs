@@ -87,6 +87,14 @@ operations! {
     EVALUATE_TRUST_POLICIES = Post "/oidc/trust-policies/evaluate" "evaluateTrustPolicies";
     GET_TRUST_POLICY = Get "/oidc/trust-policies/{policyId}" "getTrustPolicy";
     DELETE_TRUST_POLICY = Delete "/oidc/trust-policies/{policyId}" "deleteTrustPolicy";
+    REGISTER_OAUTH_CLIENT = Post "/oauth-clients" "registerOAuthClient";
+    LIST_OAUTH_CLIENTS = Get "/oauth-clients" "listOAuthClients";
+    GET_OAUTH_CLIENT = Get "/oauth-clients/{clientId}" "getOAuthClient";
+    UPDATE_OAUTH_CLIENT = Patch "/oauth-clients/{clientId}" "updateOAuthClient";
+    DELETE_OAUTH_CLIENT = Delete "/oauth-clients/{clientId}" "deleteOAuthClient";
+    LIST_CONSENTS = Get "/consents" "listConsents";
+    REVOKE_CONSENT = Delete "/consents/{consentId}" "revokeConsent";
+    REVOKE_USER_CONSENTS = Delete "/users/{userId}/consents" "revokeUserConsents";
     EXCHANGE_OIDC_TOKEN = Post "/oidc/token" "exchangeOidcToken";
     GET_HEALTH = Get "/health" "getHealth";
     GET_HEALTH_DETAILED = Get "/health/detailed" "getHealthDetailed";

@@ -35,7 +35,13 @@ impl SentryAgent {
     ///   ([`bound_audit_history`](Self::bound_audit_history));
     /// - with [`signing_key_rotation`](crate::SentryAgentBuilder::signing_key_rotation),
     ///   the signing key is rotated once it is that old, and another
-    ///   instance's rotation is picked up.
+    ///   instance's rotation is picked up;
+    /// - expired authorization codes and grants are deleted, and dynamic
+    ///   clients unused for
+    ///   [`unused_dynamic_client_ttl`](crate::SentryAgentBuilder::unused_dynamic_client_ttl)
+    ///   expire, every
+    ///   [`authorization_prune_interval`](crate::SentryAgentBuilder::authorization_prune_interval)
+    ///   ([`prune_authorizations`](Self::prune_authorizations)).
     ///
     /// A failed job is logged and tried again at its next turn. Run it with
     /// the same shutdown signal as the server, and await it after the server
@@ -65,6 +71,7 @@ impl SentryAgent {
             let mut history = every(jobs.audit_history_interval);
             let mut keys = every(jobs.key_rotation.map_or(KEY_CHECK, |age| age.min(KEY_CHECK)));
             keys.tick().await;
+            let mut authorizations = every(jobs.authorization_prune_interval);
             tokio::pin!(shutdown);
             loop {
                 tokio::select! {
@@ -73,6 +80,7 @@ impl SentryAgent {
                     _ = retention.tick() => self.retention_job().await,
                     _ = history.tick(), if jobs.audit_history_limit.is_some() => self.history_job().await,
                     _ = keys.tick(), if jobs.key_rotation.is_some() => self.key_job().await,
+                    _ = authorizations.tick() => self.authorization_job().await,
                 }
             }
             self.flush_usage_at_shutdown().await
@@ -100,6 +108,18 @@ impl SentryAgent {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "audit history bound applied"),
             Err(e) => tracing::warn!(error = %e, "audit history bound not applied; tried again at the next turn"),
+        }
+    }
+
+    async fn authorization_job(&self) {
+        match self.prune_authorizations(crate::time::now()).await {
+            Ok(p) if p == crate::authorization::AuthorizationPrune::default() => {}
+            Ok(p) => tracing::info!(
+                authorizations = p.authorizations,
+                dynamic_clients = p.dynamic_clients,
+                "expired authorizations and unused clients pruned"
+            ),
+            Err(e) => tracing::warn!(error = %e, "authorization pruning failed; tried again at the next turn"),
         }
     }
 

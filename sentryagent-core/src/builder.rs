@@ -321,6 +321,22 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// How often [`SentryAgent::background`] deletes expired authorization
+    /// codes and grants and expires unused dynamic clients (default hourly;
+    /// at least one second).
+    pub fn authorization_prune_interval(mut self, interval: Duration) -> Self {
+        self.settings.background.authorization_prune_interval = interval.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How long a dynamically registered client may go unused before
+    /// [`SentryAgent::background`] deletes it (default 30 days; at least an
+    /// hour, so a client registering is not deleted before its first use).
+    pub fn unused_dynamic_client_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.background.unused_dynamic_client_ttl = ttl.max(Duration::from_secs(3600));
+        self
+    }
+
     /// How long a tenant's tier and usage summary are cached (default 60 s).
     pub fn quota_cache_ttl(mut self, ttl: Duration) -> Self {
         self.settings.quota_cache_ttl = ttl;

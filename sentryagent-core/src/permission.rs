@@ -91,6 +91,22 @@ pub enum Operation {
     ReadTrustPolicy,
     /// `DELETE /oidc/trust-policies/{policyId}`.
     DeleteTrustPolicy,
+    /// `POST /oauth-clients`.
+    RegisterOAuthClient,
+    /// `GET /oauth-clients`.
+    ListOAuthClients,
+    /// `GET /oauth-clients/{clientId}`.
+    ReadOAuthClient,
+    /// `PATCH /oauth-clients/{clientId}`.
+    UpdateOAuthClient,
+    /// `DELETE /oauth-clients/{clientId}`.
+    DeleteOAuthClient,
+    /// `GET /consents`.
+    ListConsents,
+    /// `DELETE /consents/{consentId}`.
+    RevokeConsent,
+    /// `DELETE /users/{userId}/consents`.
+    RevokeUserConsents,
     /// `POST /oauth2/introspect` of another token than the bearer's own.
     IntrospectToken,
     /// `POST /oauth2/revoke` of another agent's token.
@@ -124,6 +140,14 @@ impl Operation {
         Operation::EvaluateTrustPolicies,
         Operation::ReadTrustPolicy,
         Operation::DeleteTrustPolicy,
+        Operation::RegisterOAuthClient,
+        Operation::ListOAuthClients,
+        Operation::ReadOAuthClient,
+        Operation::UpdateOAuthClient,
+        Operation::DeleteOAuthClient,
+        Operation::ListConsents,
+        Operation::RevokeConsent,
+        Operation::RevokeUserConsents,
         Operation::IntrospectToken,
         Operation::RevokeToken,
     ];
@@ -155,6 +179,14 @@ impl Operation {
             Operation::EvaluateTrustPolicies => "evaluateTrustPolicies",
             Operation::ReadTrustPolicy => "getTrustPolicy",
             Operation::DeleteTrustPolicy => "deleteTrustPolicy",
+            Operation::RegisterOAuthClient => "registerOAuthClient",
+            Operation::ListOAuthClients => "listOAuthClients",
+            Operation::ReadOAuthClient => "getOAuthClient",
+            Operation::UpdateOAuthClient => "updateOAuthClient",
+            Operation::DeleteOAuthClient => "deleteOAuthClient",
+            Operation::ListConsents => "listConsents",
+            Operation::RevokeConsent => "revokeConsent",
+            Operation::RevokeUserConsents => "revokeUserConsents",
             Operation::IntrospectToken => "introspectToken",
             Operation::RevokeToken => "revokeToken",
         }
@@ -184,7 +216,16 @@ impl Operation {
             | Operation::ListTrustPolicies
             | Operation::ReadTrustPolicy
             | Operation::DeleteTrustPolicy => scope::TRUST_POLICIES_WRITE,
-            Operation::EvaluateTrustPolicies => scope::ADMIN,
+            Operation::RegisterOAuthClient
+            | Operation::ListOAuthClients
+            | Operation::ReadOAuthClient
+            | Operation::UpdateOAuthClient
+            | Operation::DeleteOAuthClient => scope::OAUTH_CLIENTS_WRITE,
+            // Consents say which person uses which client: the admin's.
+            Operation::EvaluateTrustPolicies
+            | Operation::ListConsents
+            | Operation::RevokeConsent
+            | Operation::RevokeUserConsents => scope::ADMIN,
             Operation::IntrospectToken => scope::TOKENS_INTROSPECT,
         })
     }

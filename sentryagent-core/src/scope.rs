@@ -17,6 +17,9 @@ pub const TRUST_POLICIES_WRITE: &str = "trust-policies:write";
 pub const BILLING_WRITE: &str = "billing:write";
 /// Read the tenant's usage.
 pub const USAGE_READ: &str = "usage:read";
+/// Register, read, change and delete the tenant's OAuth clients (of the
+/// authorization-code flow).
+pub const OAUTH_CLIENTS_WRITE: &str = "oauth-clients:write";
 /// All of a tenant's management.
 pub const ADMIN: &str = "admin";
 
@@ -30,6 +33,7 @@ pub const MANAGEMENT: &[&str] = &[
     TRUST_POLICIES_WRITE,
     BILLING_WRITE,
     USAGE_READ,
+    OAUTH_CLIENTS_WRITE,
     ADMIN,
 ];
 

@@ -112,6 +112,12 @@ pub struct BackgroundSettings {
     /// The signing key is rotated once it is this old (default: never; the
     /// host may call [`SentryAgent::rotate_signing_keys`](crate::SentryAgent::rotate_signing_keys)).
     pub key_rotation: Option<Duration>,
+    /// Expired authorization codes and grants are deleted, and unused
+    /// dynamic clients expired, this often (default hourly).
+    pub authorization_prune_interval: Duration,
+    /// A dynamically registered client not used for this long is deleted
+    /// (default 30 days).
+    pub unused_dynamic_client_ttl: Duration,
 }
 
 impl Default for BackgroundSettings {
@@ -122,6 +128,8 @@ impl Default for BackgroundSettings {
             audit_history_limit: None,
             audit_history_interval: Duration::from_secs(60),
             key_rotation: None,
+            authorization_prune_interval: Duration::from_secs(3600),
+            unused_dynamic_client_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

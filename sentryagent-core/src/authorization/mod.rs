@@ -18,6 +18,10 @@
 //!   that person through the client
 //!   ([`UserIdentity`](crate::token::UserIdentity)).
 //!
+//! - The tenant registers clients and withdraws consents over the API
+//!   (`/oauth-clients`, `/consents`); the host withdraws everything of one
+//!   person in Rust ([`SentryAgent::revoke_user`](crate::SentryAgent::revoke_user)).
+//!
 //! The records live behind [`OAuthClientStore`](crate::store::OAuthClientStore)
 //! and [`AuthorizationStore`](crate::store::AuthorizationStore).
 
@@ -26,7 +30,14 @@ pub mod metadata_document;
 mod model;
 pub mod pkce;
 mod redirect;
+mod registration;
+mod service;
 
 pub use host::{HostError, HostUser, HostUsers, SignIn, SignInRequest};
 pub use model::*;
 pub use redirect::{MAX_REDIRECT_URI_LEN, RedirectUriError, check_redirect_uri, redirect_uri_matches};
+pub use registration::{
+    MAX_CLIENT_NAME_CHARS, MAX_REDIRECT_URIS, NewOAuthClient, OAUTH_CLIENT_ID_PREFIX, OAuthClientPatch, RegisteredKind,
+    generate_oauth_client_id,
+};
+pub use service::{AuthorizationPrune, UserRevocation};

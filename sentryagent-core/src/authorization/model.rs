@@ -11,7 +11,7 @@ use crate::secret::{ClientSecret, ServerKey, random_bytes};
 use crate::{ConsentId, GrantId, TenantId};
 
 /// How a client came to be known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientKind {
     /// Registered by the tenant, with a secret.
@@ -52,7 +52,7 @@ impl ClientKind {
 
 /// How a client authenticates at the token endpoint (RFC 7591
 /// `token_endpoint_auth_method`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthMethod {
     /// HTTP Basic with the client's secret.
@@ -86,7 +86,7 @@ impl ClientAuthMethod {
 }
 
 /// The grants a client of this flow may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
     /// `authorization_code`.
@@ -294,7 +294,7 @@ pub enum RefreshOutcome {
 
 /// A remembered consent: one user's yes to one client, for `scopes` of one
 /// resource. A later request within it needs no consent page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Consent {
     /// The consent's id (for the admin API).
@@ -304,6 +304,7 @@ pub struct Consent {
     #[serde(skip)]
     pub tenant_id: TenantId,
     /// The host's user id.
+    #[serde(rename = "userId")]
     pub subject: String,
     /// The client consented to.
     pub client_id: String,
@@ -338,6 +339,14 @@ pub struct ConsentQuery {
     pub after: Option<ConsentId>,
     /// At most this many.
     pub limit: usize,
+}
+
+/// The id under which a revoked grant sits on the revocation list
+/// ([`RevocationList`](crate::store::RevocationList)): an access token
+/// issued from a grant is dead when its `jti` or this id of its grant is
+/// listed.
+pub fn grant_revocation_id(grant: GrantId) -> crate::TokenId {
+    crate::TokenId::from_uuid(*grant.as_uuid())
 }
 
 /// Prefix of every authorization code, so secret scanners can find them.

@@ -32,6 +32,8 @@ use crate::{OAuthError, SentryAgent, Settings};
         (name = "Audit", description = "The tamper-evident audit log."),
         (name = "Billing", description = "Tiers, usage and subscriptions."),
         (name = "Federation", description = "GitHub Actions OIDC trust policies and token exchange."),
+        (name = "OAuth clients", description = "Clients of the authorization-code flow (MCP clients acting for a person): pre-registered, metadata-document and dynamic."),
+        (name = "Consents", description = "What the tenant's people consented to, and withdrawing it."),
         (name = "Health", description = "Liveness, readiness and backend probes."),
     )
 )]

@@ -32,6 +32,7 @@ const READ: Option<&str> = Some("agents:read");
 const WRITE: Option<&str> = Some("agents:write");
 const CRED: Option<&str> = Some("credentials:write");
 const TRUST: Option<&str> = Some("trust-policies:write");
+const CLIENTS: Option<&str> = Some("oauth-clients:write");
 
 const TABLE: &[Row] = &[
     row("getMyTenant", None, false, false),
@@ -58,6 +59,14 @@ const TABLE: &[Row] = &[
     row("evaluateTrustPolicies", Some("admin"), false, false),
     row("getTrustPolicy", TRUST, false, false),
     row("deleteTrustPolicy", TRUST, true, false),
+    row("registerOAuthClient", CLIENTS, false, false),
+    row("listOAuthClients", CLIENTS, false, false),
+    row("getOAuthClient", CLIENTS, false, false),
+    row("updateOAuthClient", CLIENTS, false, false),
+    row("deleteOAuthClient", CLIENTS, false, false),
+    row("listConsents", Some("admin"), false, false),
+    row("revokeConsent", Some("admin"), false, false),
+    row("revokeUserConsents", Some("admin"), false, false),
     row("introspectToken", Some("tokens:introspect"), false, false),
     row("revokeToken", CRED, true, false),
 ];

@@ -10,6 +10,7 @@ pub mod health;
 pub mod isolation;
 pub mod limits;
 pub mod marketplace;
+pub mod oauth_clients;
 pub mod oidc;
 pub mod openapi;
 pub mod permissions;

@@ -25,6 +25,7 @@ const MANAGEMENT: &[&str] = &[
     "trust-policies:write",
     "billing:write",
     "usage:read",
+    "oauth-clients:write",
     "admin",
 ];
 
@@ -249,6 +250,20 @@ pub async fn privilege_matrix_over_http(start: impl StartFn) {
                 path: "/usage".into(),
                 body: None,
                 expect: |h| needs(h, "usage:read", OK),
+            },
+            Case {
+                what: "register an OAuth client",
+                method: Method::POST,
+                path: "/oauth-clients".into(),
+                body: Some(json!({"kind": "public", "redirectUris": ["http://127.0.0.1/cb"]})),
+                expect: |h| act(h, "oauth-clients:write", &[], false, CREATED),
+            },
+            Case {
+                what: "list people's consents",
+                method: Method::GET,
+                path: "/consents".into(),
+                body: None,
+                expect: |h| act(h, "admin", &[], false, OK),
             },
             Case {
                 what: "a bootstrap policy with a host-scope ceiling",

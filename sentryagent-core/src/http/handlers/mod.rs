@@ -2,6 +2,7 @@
 
 mod agents;
 mod audit;
+mod authorization;
 mod billing;
 mod did;
 mod marketplace;
@@ -112,6 +113,14 @@ pub(super) fn table() -> Vec<Route> {
         route!(bearer Management, oidc::get),
         route!(bearer Management, oidc::delete),
         route!(open Oidc, oidc::token),
+        route!(bearer Management, authorization::register),
+        route!(bearer Management, authorization::list),
+        route!(bearer Management, authorization::get),
+        route!(bearer Management, authorization::update),
+        route!(bearer Management, authorization::delete),
+        route!(bearer Management, authorization::list_consents),
+        route!(bearer Management, authorization::revoke_consent),
+        route!(bearer Management, authorization::revoke_user_consents),
         route!(open Public, meta::health),
         route!(open Public, meta::health_detailed),
         route!(probe, meta::health_live),
