@@ -3,6 +3,7 @@
 //! Stores it needs: none.
 
 use super::model::*;
+use crate::observe;
 use std::sync::atomic::Ordering;
 
 impl crate::SentryAgent {
@@ -33,22 +34,31 @@ impl crate::SentryAgent {
         match shared {
             Ok(decision) => {
                 if inner.limiter_down.swap(false, Ordering::Relaxed) {
+                    observe::record::rate_limit_fallback(false);
                     tracing::info!("the shared rate limiter is reachable again");
+                }
+                if count {
+                    observe::record::rate_decision(group.as_str(), decision.allowed);
                 }
                 Ok(Some(decision))
             }
             Err(e) => {
                 if !inner.limiter_down.swap(true, Ordering::Relaxed) {
+                    observe::record::rate_limit_fallback(true);
                     tracing::warn!(error = %e, "the shared rate limiter is unreachable; limiting per instance");
                 }
                 if settings.fails_closed(group) {
                     return Err(crate::Error::Store(e));
                 }
                 let local = &inner.local_limiter;
-                Ok(Some(match count {
+                let decision = match count {
                     true => local.check_now(group, key, quota),
                     false => local.peek_now(group, key, quota),
-                }))
+                };
+                if count {
+                    observe::record::rate_decision(group.as_str(), decision.allowed);
+                }
+                Ok(Some(decision))
             }
         }
     }
