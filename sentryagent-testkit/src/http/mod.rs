@@ -9,6 +9,7 @@ pub mod health;
 pub mod isolation;
 pub mod limits;
 pub mod marketplace;
+pub mod observability;
 pub mod oidc;
 pub mod openapi;
 pub mod permissions;
