@@ -59,6 +59,8 @@ fn run(example: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
         .args(args)
         .env_clear()
         .env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
+        // Many servers run at once: none takes the default metrics port.
+        .env("SENTRYAGENT_METRICS_BIND", "off")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
