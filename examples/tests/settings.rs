@@ -111,6 +111,10 @@ fn a_wrong_setting_stops_the_server_with_its_name_and_valid_form() {
             &["SENTRYAGENT_TOKEN_TTL_SECS", "from 1 to 86400", "(given `0`)"],
         ),
         (
+            &[("SENTRYAGENT_LOG_FORMAT", "yaml")],
+            &["SENTRYAGENT_LOG_FORMAT", "must be text or json"],
+        ),
+        (
             &[("SENTRYAGENT_ISSUER", "idp.example.com")],
             &["SENTRYAGENT_ISSUER", "must be an http:// or https:// URL with a host"],
         ),
