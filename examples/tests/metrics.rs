@@ -150,3 +150,47 @@ fn the_metrics_address_is_a_setting() {
     assert!(stderr.contains("SENTRYAGENT_METRICS_BIND"), "{stderr}");
     assert!(stderr.contains("127.0.0.1:9464, or off"), "{stderr}");
 }
+
+/// The Grafana dashboard's queries and the operator guide's alert rules are
+/// valid PromQL (`promtool check rules`).
+#[test]
+fn the_dashboard_and_the_alerts_parse() {
+    if !promtool() {
+        return;
+    }
+    let root = support::workspace_root();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("docs/grafana-dashboard.json")).expect("the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    for (i, target) in panels.iter().flat_map(|p| p["targets"].as_array().into_iter().flatten()).enumerate() {
+        let expr = target["expr"].as_str().expect("an expression");
+        // Grafana's variables, as a query would have them.
+        let expr = expr.replace("$__rate_interval", "5m").replace("$job", ".*");
+        rules.push_str(&format!("      - record: dashboard:{i}\n        expr: {}\n", serde_json::Value::from(expr)));
+    }
+    let guide = std::fs::read_to_string(root.join("docs/observability.md")).expect("the guide");
+    let alerts = guide
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the guide's alert rules");
+    let dir = support::Scratch::new("promql");
+    for (name, text) in [("dashboard.yml", rules.as_str()), ("alerts.yml", alerts)] {
+        let path = dir.0.join(name);
+        std::fs::write(&path, text).expect("write");
+        let out = Command::new("promtool")
+            .args(["check", "rules"])
+            .arg(&path)
+            .output()
+            .expect("promtool runs");
+        assert!(
+            out.status.success(),
+            "{name}: {}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
