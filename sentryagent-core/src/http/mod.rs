@@ -150,6 +150,8 @@ pub struct Route {
     /// probe refused under load would get a healthy instance restarted.
     pub rate_limited: bool,
     handler: Handler,
+    /// Its place in the table (its metrics keep their handles by it).
+    index: usize,
     /// The route's own OpenAPI document: this one operation, with the
     /// schemas it names.
     operation: fn() -> utoipa::openapi::OpenApi,
@@ -195,6 +197,7 @@ impl Route {
             group,
             rate_limited,
             handler,
+            index: 0,
             operation,
         }
     }
@@ -224,7 +227,13 @@ pub enum RouteMatch<'a> {
 
 /// The route table.
 pub fn routes() -> &'static [Route] {
-    static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(handlers::table);
+    static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+        let mut table = handlers::table();
+        for (index, route) in table.iter_mut().enumerate() {
+            route.index = index;
+        }
+        table
+    });
     &ROUTES
 }
 
@@ -316,7 +325,7 @@ impl SentryAgent {
         let span = tracing::info_span!("request", request_id = &*id, method, route = route.path);
         let answer = self.answer(route, request).instrument(span);
         let (mut response, who) = RequestScope::new(id.clone()).run(answer).await;
-        self.answered(&mut response, route.path, method, &id, started, who);
+        self.answered(&mut response, Some(route), method, &id, started, who);
         response
     }
 
@@ -336,15 +345,14 @@ impl SentryAgent {
         let trusted = &self.inner.settings.trusted_proxies;
         let id = observe::request::request_id(peer.map(|p| p.ip()), headers, trusted);
         let mut response = RequestScope::new(id.clone()).run_sync(|| Response::from(error));
-        let path = route.map_or("unmatched", |r| r.path);
-        self.answered(&mut response, path, observe::record::method_label(method), &id, started, None);
+        self.answered(&mut response, route, observe::record::method_label(method), &id, started, None);
         response
     }
 
     fn answered(
         &self,
         response: &mut Response,
-        route: &'static str,
+        route: Option<&Route>,
         method: &'static str,
         id: &str,
         started: std::time::Instant,
@@ -354,7 +362,8 @@ impl SentryAgent {
             response.headers.insert(REQUEST_ID_HEADER, value);
         }
         observe::record::Answered {
-            route,
+            slot: route.map(|r| r.index),
+            route: route.map_or("unmatched", |r| r.path),
             method,
             status: response.status,
             started,

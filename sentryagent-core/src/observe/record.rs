@@ -1,22 +1,36 @@
 //! One function per thing measured, so a call site is one line and the
 //! label sets stay the same wherever a metric is recorded.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 
 use super::names::*;
 use crate::{AgentId, TenantId};
 
-/// `2xx`…`5xx`: the status label.
-pub(crate) fn status_class(status: StatusCode) -> &'static str {
+// The hot paths' metrics keep their handles: looking a metric up through
+// the facade (hashing its name and labels into the recorder's registry)
+// costs several times the update itself. A handle is taken on first use
+// from the recorder installed then, so a host installs its recorder before
+// the IdP serves (as the facade expects of every library).
+
+/// Routes whose HTTP metrics keep their handles (the table has fewer).
+const CACHED_ROUTES: usize = 128;
+
+/// Per route (its place in the table) and status class.
+static HTTP: [[OnceLock<(Counter, Histogram)>; 5]; CACHED_ROUTES] =
+    [const { [const { OnceLock::new() }; 5] }; CACHED_ROUTES];
+
+/// `2xx`…`5xx`: the status label, and its place among the five.
+pub(crate) fn status_class(status: StatusCode) -> (&'static str, usize) {
     match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => ("1xx", 0),
+        200..=299 => ("2xx", 1),
+        300..=399 => ("3xx", 2),
+        400..=499 => ("4xx", 3),
+        _ => ("5xx", 4),
     }
 }
 
@@ -38,6 +52,8 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
 /// One answered request: its metrics and its access-log line. Never the
 /// query string, a header or the body: they may carry credentials.
 pub(crate) struct Answered<'a> {
+    /// The route's place in the table (`None`: no route matched).
+    pub(crate) slot: Option<usize>,
     pub(crate) route: &'static str,
     pub(crate) method: &'static str,
     pub(crate) status: StatusCode,
@@ -51,16 +67,23 @@ pub(crate) struct Answered<'a> {
 impl Answered<'_> {
     pub(crate) fn record(self) {
         let elapsed = self.started.elapsed();
-        let status = status_class(self.status);
+        let (status, class) = status_class(self.status);
         let labels = [("route", self.route), ("method", self.method), ("status", status)];
-        match (self.tenant_label, self.who) {
-            (true, Some((tenant, _))) => {
+        let cached = self.slot.and_then(|slot| HTTP.get(slot)).map(|classes| &classes[class]);
+        match (self.tenant_label, self.who, cached) {
+            (true, Some((tenant, _)), _) => {
                 let tenant = ("tenant", tenant.to_string());
                 let mut labels: Vec<(&'static str, String)> =
                     labels.iter().map(|&(k, v)| (k, v.to_owned())).collect();
                 labels.push(tenant);
                 counter!(HTTP_REQUESTS, &labels).increment(1);
                 histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+            }
+            (_, _, Some(handles)) => {
+                let (requests, duration) =
+                    handles.get_or_init(|| (counter!(HTTP_REQUESTS, &labels), histogram!(HTTP_DURATION, &labels)));
+                requests.increment(1);
+                duration.record(elapsed.as_secs_f64());
             }
             _ => {
                 counter!(HTTP_REQUESTS, &labels).increment(1);
@@ -97,7 +120,14 @@ pub(crate) fn token_refused(grant: &'static str, reason: &'static str) {
 
 /// A bearer token verified, and how it went.
 pub(crate) fn token_verified(outcome: &'static str) {
-    counter!(TOKEN_VERIFICATIONS, "outcome" => outcome).increment(1);
+    // The common answer keeps its handle.
+    static VALID: OnceLock<Counter> = OnceLock::new();
+    match outcome {
+        "valid" => VALID
+            .get_or_init(|| counter!(TOKEN_VERIFICATIONS, "outcome" => "valid"))
+            .increment(1),
+        _ => counter!(TOKEN_VERIFICATIONS, "outcome" => outcome).increment(1),
+    }
 }
 
 /// An introspection (`active` or `inactive`).
@@ -110,10 +140,15 @@ pub(crate) fn revoked(outcome: &'static str) {
     counter!(REVOCATIONS, "outcome" => outcome).increment(1);
 }
 
-/// A rate-limit decision.
-pub(crate) fn rate_decision(group: &'static str, allowed: bool) {
+/// A rate-limit decision; `slot` is the group's place among all groups.
+pub(crate) fn rate_decision(group: &'static str, slot: usize, allowed: bool) {
+    static DECISIONS: [[OnceLock<Counter>; 2]; 16] = [const { [const { OnceLock::new() }; 2] }; 16];
     let outcome = if allowed { "allowed" } else { "refused" };
-    counter!(RATE_LIMIT_DECISIONS, "group" => group, "outcome" => outcome).increment(1);
+    let register = || counter!(RATE_LIMIT_DECISIONS, "group" => group, "outcome" => outcome);
+    match DECISIONS.get(slot) {
+        Some(outcomes) => outcomes[usize::from(!allowed)].get_or_init(register).increment(1),
+        None => register().increment(1),
+    }
 }
 
 /// Whether the shared limiter is down and this instance limits alone.
@@ -135,9 +170,16 @@ pub(crate) fn audit_append(events: usize, took: Duration, ok: bool) {
     }
 }
 
-/// A store call.
-pub(crate) fn store_call(backend: &'static str, operation: &'static str, took: Duration, error: Option<&'static str>) {
-    histogram!(STORE_DURATION, "backend" => backend, "operation" => operation).record(took.as_secs_f64());
+/// A store call; `slot` keeps its histogram's handle.
+pub(crate) fn store_call(
+    slot: &OnceLock<Histogram>,
+    backend: &'static str,
+    operation: &'static str,
+    took: Duration,
+    error: Option<&'static str>,
+) {
+    slot.get_or_init(|| histogram!(STORE_DURATION, "backend" => backend, "operation" => operation))
+        .record(took.as_secs_f64());
     if let Some(kind) = error {
         counter!(STORE_ERRORS, "backend" => backend, "operation" => operation, "kind" => kind).increment(1);
     }

@@ -38,7 +38,7 @@ impl crate::SentryAgent {
                     tracing::info!("the shared rate limiter is reachable again");
                 }
                 if count {
-                    observe::record::rate_decision(group.as_str(), decision.allowed);
+                    observe::record::rate_decision(group.as_str(), slot(group), decision.allowed);
                 }
                 Ok(Some(decision))
             }
@@ -56,10 +56,15 @@ impl crate::SentryAgent {
                     false => local.peek_now(group, key, quota),
                 };
                 if count {
-                    observe::record::rate_decision(group.as_str(), decision.allowed);
+                    observe::record::rate_decision(group.as_str(), slot(group), decision.allowed);
                 }
                 Ok(Some(decision))
             }
         }
     }
+}
+
+/// The group's place among all groups, for its metrics' handles.
+fn slot(group: RouteGroup) -> usize {
+    RouteGroup::ALL.iter().position(|g| *g == group).unwrap_or(usize::MAX)
 }

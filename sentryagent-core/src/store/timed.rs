@@ -4,8 +4,10 @@
 //! operation ([`crate::observe`]) inside a `store` span, so each backend
 //! gets them without code of its own.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+
+use metrics::Histogram;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -19,16 +21,25 @@ use crate::ratelimit::{Quota, RateDecision, RouteGroup};
 pub(crate) struct Timed<T: ?Sized> {
     inner: Arc<T>,
     backend: &'static str,
+    /// Each operation's histogram, by its place in the trait's list.
+    histograms: [OnceLock<Histogram>; MAX_OPERATIONS],
 }
+
+/// The most methods a store trait has.
+const MAX_OPERATIONS: usize = 8;
 
 impl<T: ?Sized> Timed<T> {
     pub(crate) fn wrap(inner: Arc<T>, backend: &'static str) -> Arc<Self> {
-        Arc::new(Self { inner, backend })
+        Arc::new(Self {
+            inner,
+            backend,
+            histograms: [const { OnceLock::new() }; MAX_OPERATIONS],
+        })
     }
 
     async fn call<R>(
         &self,
-        operation: &'static str,
+        (operation, slot): (&'static str, usize),
         f: impl Future<Output = StoreResult<R>>,
     ) -> StoreResult<R> {
         let span = tracing::debug_span!("store", backend = self.backend, operation);
@@ -40,7 +51,8 @@ impl<T: ?Sized> Timed<T> {
             StoreErrorKind::Corrupt => "corrupt",
             _ => "other",
         });
-        crate::observe::record::store_call(self.backend, operation, started.elapsed(), error);
+        let histogram = &self.histograms[slot % MAX_OPERATIONS];
+        crate::observe::record::store_call(histogram, self.backend, operation, started.elapsed(), error);
         result
     }
 }
@@ -60,15 +72,48 @@ pub(crate) fn backend_label(name: &str) -> &'static str {
 /// through [`Timed::call`] under its own name.
 macro_rules! timed {
     ($trait:ident { $( fn $name:ident(&self $(, $arg:ident : $ty:ty)* ) -> $ret:ty; )* }) => {
+        impl Timed<dyn $trait> {
+            const OPERATIONS: &'static [&'static str] = &[$(stringify!($name)),*];
+        }
+
         #[async_trait]
         impl $trait for Timed<dyn $trait> {
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> StoreResult<$ret> {
-                    self.call(stringify!($name), self.inner.$name($($arg),*)).await
+                    const SLOT: usize = position(Timed::<dyn $trait>::OPERATIONS, stringify!($name));
+                    self.call((stringify!($name), SLOT), self.inner.$name($($arg),*)).await
                 }
             )*
         }
     };
+}
+
+/// Where `name` is in `names`, at compile time (`MAX_OPERATIONS` past the
+/// end: a trait with more methods than slots fails to compile).
+const fn position(names: &[&str], name: &str) -> usize {
+    let mut i = 0;
+    while i < names.len() {
+        if eq(names[i].as_bytes(), name.as_bytes()) {
+            assert!(i < MAX_OPERATIONS, "more store methods than MAX_OPERATIONS");
+            return i;
+        }
+        i += 1;
+    }
+    MAX_OPERATIONS
+}
+
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 timed!(TenantStore {
