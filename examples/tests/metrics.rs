@@ -107,25 +107,53 @@ async fn the_metrics_endpoint_passes_promtool_and_its_counters_move() {
     );
 
     let expect = [
-        (r#"sentryagent_tokens_issued_total{grant="client_credentials",alg="ES256"}"#, 2.0),
-        (r#"sentryagent_tokens_refused_total{grant="client_credentials",reason="invalid_secret"}"#, 1.0),
-        (r#"sentryagent_tokens_refused_total{grant="client_credentials",reason="client_rate_limited"}"#, 1.0),
-        (r#"sentryagent_rate_limit_decisions_total{group="token",outcome="refused"}"#, 1.0),
-        (r#"sentryagent_http_requests_total{route="/oauth2/token",method="POST",status="2xx"}"#, 2.0),
-        (r#"sentryagent_http_requests_total{route="/oauth2/token",method="POST",status="4xx"}"#, 2.0),
-        (r#"sentryagent_http_requests_total{route="unmatched",method="GET",status="4xx"}"#, 1.0),
-        (r#"sentryagent_http_request_duration_seconds_count{route="/oauth2/token",method="POST",status="2xx"}"#, 2.0),
+        (
+            r#"sentryagent_tokens_issued_total{grant="client_credentials",alg="ES256"}"#,
+            2.0,
+        ),
+        (
+            r#"sentryagent_tokens_refused_total{grant="client_credentials",reason="invalid_secret"}"#,
+            1.0,
+        ),
+        (
+            r#"sentryagent_tokens_refused_total{grant="client_credentials",reason="client_rate_limited"}"#,
+            1.0,
+        ),
+        (
+            r#"sentryagent_rate_limit_decisions_total{group="token",outcome="refused"}"#,
+            1.0,
+        ),
+        (
+            r#"sentryagent_http_requests_total{route="/oauth2/token",method="POST",status="2xx"}"#,
+            2.0,
+        ),
+        (
+            r#"sentryagent_http_requests_total{route="/oauth2/token",method="POST",status="4xx"}"#,
+            2.0,
+        ),
+        (
+            r#"sentryagent_http_requests_total{route="unmatched",method="GET",status="4xx"}"#,
+            1.0,
+        ),
+        (
+            r#"sentryagent_http_request_duration_seconds_count{route="/oauth2/token",method="POST",status="2xx"}"#,
+            2.0,
+        ),
     ];
     for (series, value) in expect {
         assert_eq!(sample(&text, series), value, "{series} in\n{text}");
     }
-    for gauge in ["sentryagent_build_info{", "sentryagent_signing_key_created_timestamp_seconds "] {
+    for gauge in [
+        "sentryagent_build_info{",
+        "sentryagent_signing_key_created_timestamp_seconds ",
+    ] {
         assert!(text.lines().any(|l| l.starts_with(gauge)), "{gauge} in\n{text}");
     }
     assert!(
-        text.lines().any(|l| l.starts_with("sentryagent_store_operation_duration_seconds_count{")
-            && l.contains(r#"backend="memory""#)
-            && l.contains(r#"operation="client""#)),
+        text.lines()
+            .any(|l| l.starts_with("sentryagent_store_operation_duration_seconds_count{")
+                && l.contains(r#"backend="memory""#)
+                && l.contains(r#"operation="client""#)),
         "the token path's store read is timed:\n{text}"
     );
 
@@ -165,11 +193,18 @@ fn the_dashboard_and_the_alerts_parse() {
     .expect("the dashboard is JSON");
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
     let panels = dashboard["panels"].as_array().expect("panels");
-    for (i, target) in panels.iter().flat_map(|p| p["targets"].as_array().into_iter().flatten()).enumerate() {
+    for (i, target) in panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .enumerate()
+    {
         let expr = target["expr"].as_str().expect("an expression");
         // Grafana's variables, as a query would have them.
         let expr = expr.replace("$__rate_interval", "5m").replace("$job", ".*");
-        rules.push_str(&format!("      - record: dashboard:{i}\n        expr: {}\n", serde_json::Value::from(expr)));
+        rules.push_str(&format!(
+            "      - record: dashboard:{i}\n        expr: {}\n",
+            serde_json::Value::from(expr)
+        ));
     }
     let guide = std::fs::read_to_string(root.join("docs/observability.md")).expect("the guide");
     let alerts = guide

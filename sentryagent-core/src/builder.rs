@@ -578,7 +578,8 @@ impl Backends {
             // In-process: nothing to measure.
             (None, None) => Arc::new(LocalRateLimiter::new()),
         };
-        let shared_usage = shared_usage.map(|u| -> Arc<dyn UsageCounters> { crate::store::timed::Timed::wrap(u, hot_label) });
+        let shared_usage =
+            shared_usage.map(|u| -> Arc<dyn UsageCounters> { crate::store::timed::Timed::wrap(u, hot_label) });
         Self {
             names,
             history_limit: if explicit { None } else { durable.history_limit },

@@ -30,7 +30,11 @@ pub(crate) fn install() {
     if LOGS.set(Mutex::new(Vec::new())).is_ok() {
         let _ = tracing_subscriber::registry()
             .with(tracing_subscriber::filter::LevelFilter::TRACE)
-            .with(tracing_subscriber::fmt::layer().with_writer(|| Capture).with_ansi(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(|| Capture)
+                    .with_ansi(false),
+            )
             .with(tracing_subscriber::fmt::layer().json().with_writer(|| Capture))
             .try_init();
     }

@@ -345,7 +345,14 @@ impl SentryAgent {
         let trusted = &self.inner.settings.trusted_proxies;
         let id = observe::request::request_id(peer.map(|p| p.ip()), headers, trusted);
         let mut response = RequestScope::new(id.clone()).run_sync(|| Response::from(error));
-        self.answered(&mut response, route, observe::record::method_label(method), &id, started, None);
+        self.answered(
+            &mut response,
+            route,
+            observe::record::method_label(method),
+            &id,
+            started,
+            None,
+        );
         response
     }
 
@@ -500,9 +507,13 @@ impl SentryAgent {
                 request.params = params;
                 self.handle(route, request).await
             }
-            RouteMatch::MethodNotAllowed => {
-                self.refuse(None, method, &request.headers, request.peer, HttpError::MethodNotAllowed)
-            }
+            RouteMatch::MethodNotAllowed => self.refuse(
+                None,
+                method,
+                &request.headers,
+                request.peer,
+                HttpError::MethodNotAllowed,
+            ),
             RouteMatch::NotFound => self.refuse(None, method, &request.headers, request.peer, HttpError::RouteNotFound),
         }
     }

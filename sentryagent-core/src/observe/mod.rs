@@ -19,7 +19,7 @@
 //! line (target `sentryagent::access`) ends the request.
 
 pub mod names;
-pub(crate) mod request;
 pub(crate) mod record;
+pub(crate) mod request;
 
 pub use request::REQUEST_ID_HEADER;

@@ -57,14 +57,20 @@ pub const BUILD_INFO: &str = "sentryagent_build_info";
 /// a host that installs its recorder later can call it again.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route template, method and status class.");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status class."
+    );
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request.");
     describe_counter!(TOKENS_ISSUED, "Access tokens issued, by grant and signing algorithm.");
     describe_counter!(TOKENS_REFUSED, "Token requests refused, by grant and reason.");
     describe_counter!(TOKEN_VERIFICATIONS, "Bearer tokens verified, by outcome.");
     describe_counter!(INTROSPECTIONS, "Token introspections, by outcome.");
     describe_counter!(REVOCATIONS, "Token revocations, by outcome.");
-    describe_counter!(RATE_LIMIT_DECISIONS, "Rate-limit decisions, by route group and outcome.");
+    describe_counter!(
+        RATE_LIMIT_DECISIONS,
+        "Rate-limit decisions, by route group and outcome."
+    );
     describe_gauge!(RATE_LIMIT_FALLBACK, "1 while the shared rate limiter is unreachable.");
     describe_counter!(TIER_REFUSALS, "Calls refused by the tenant's tier, by kind.");
     describe_histogram!(AUDIT_BATCH_SIZE, Unit::Count, "Events per audit append.");
@@ -72,11 +78,23 @@ pub fn describe() {
     describe_counter!(AUDIT_FAILURES, "Audit appends that failed.");
     describe_histogram!(STORE_DURATION, Unit::Seconds, "Store calls, by backend and operation.");
     describe_counter!(STORE_ERRORS, "Store calls that failed, by backend, operation and kind.");
-    describe_gauge!(METERING_PENDING, Unit::Count, "Usage counts waiting for the next flush.");
-    describe_gauge!(METERING_LAST_FLUSH, Unit::Seconds, "When usage was last flushed (Unix time).");
+    describe_gauge!(
+        METERING_PENDING,
+        Unit::Count,
+        "Usage counts waiting for the next flush."
+    );
+    describe_gauge!(
+        METERING_LAST_FLUSH,
+        Unit::Seconds,
+        "When usage was last flushed (Unix time)."
+    );
     describe_counter!(METERING_FLUSH_FAILURES, "Usage flushes that failed.");
     describe_counter!(FEDERATION_EXCHANGES, "OIDC token exchanges, by outcome.");
     describe_counter!(FEDERATION_JWKS_FETCHES, "Fetches of an OIDC issuer's keys, by outcome.");
-    describe_gauge!(SIGNING_KEY_CREATED, Unit::Seconds, "When the current signing key was made (Unix time).");
+    describe_gauge!(
+        SIGNING_KEY_CREATED,
+        Unit::Seconds,
+        "When the current signing key was made (Unix time)."
+    );
     describe_gauge!(BUILD_INFO, "Always 1: version, signing algorithm and backends.");
 }

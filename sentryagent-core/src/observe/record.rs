@@ -73,8 +73,7 @@ impl Answered<'_> {
         match (self.tenant_label, self.who, cached) {
             (true, Some((tenant, _)), _) => {
                 let tenant = ("tenant", tenant.to_string());
-                let mut labels: Vec<(&'static str, String)> =
-                    labels.iter().map(|&(k, v)| (k, v.to_owned())).collect();
+                let mut labels: Vec<(&'static str, String)> = labels.iter().map(|&(k, v)| (k, v.to_owned())).collect();
                 labels.push(tenant);
                 counter!(HTTP_REQUESTS, &labels).increment(1);
                 histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());

@@ -32,7 +32,10 @@ tokio::task_local! {
 
 impl RequestScope {
     pub(crate) fn new(id: Box<str>) -> Self {
-        Self { id, who: Cell::new(None) }
+        Self {
+            id,
+            who: Cell::new(None),
+        }
     }
 
     /// Runs `f` inside this scope; its output, and who the request acted
@@ -131,7 +134,9 @@ mod tests {
         assert_eq!(theirs.len(), 32);
         // A proxy's id that would break a log line is replaced too.
         for bad in ["a b", "x\"y", &"a".repeat(129), "é"] {
-            let Ok(value) = bad.parse::<http::HeaderValue>() else { continue };
+            let Ok(value) = bad.parse::<http::HeaderValue>() else {
+                continue;
+            };
             let mut h = HeaderMap::new();
             h.insert(REQUEST_ID_HEADER, value);
             assert_ne!(&*request_id(Some(proxy), &h, &trusted), bad);
@@ -142,6 +147,9 @@ mod tests {
     fn made_ids_do_not_repeat() {
         let ids: std::collections::HashSet<_> = (0..10_000).map(|_| generate()).collect();
         assert_eq!(ids.len(), 10_000);
-        assert!(ids.iter().all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
     }
 }

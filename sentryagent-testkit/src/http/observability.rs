@@ -3,7 +3,7 @@
 //! does.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{StartFn, TestApp, captured_logs, string};
 
@@ -34,10 +34,20 @@ pub async fn every_answer_has_a_request_id_and_errors_say_it(start: impl StartFn
         )
         .await;
     let mut ids = vec![id_of(&ok)];
-    for (answer, status) in [(&unauthenticated, 401), (&unknown, 404), (&method, 405), (&oversized, 413)] {
+    for (answer, status) in [
+        (&unauthenticated, 401),
+        (&unknown, 404),
+        (&method, 405),
+        (&oversized, 413),
+    ] {
         answer.assert_status(status);
         let id = id_of(answer);
-        assert_eq!(string(&answer.json["requestId"]), id, "the envelope names the id: {}", answer.text);
+        assert_eq!(
+            string(&answer.json["requestId"]),
+            id,
+            "the envelope names the id: {}",
+            answer.text
+        );
         ids.push(id);
     }
     let before = ids.len();
@@ -47,7 +57,10 @@ pub async fn every_answer_has_a_request_id_and_errors_say_it(start: impl StartFn
 
     // Not a trusted proxy: its id is replaced.
     let chosen = app
-        .send(app.request(Method::GET, "/tenants/me", Some(&admin)).header("x-request-id", "chosen-by-client"))
+        .send(
+            app.request(Method::GET, "/tenants/me", Some(&admin))
+                .header("x-request-id", "chosen-by-client"),
+        )
         .await;
     assert_ne!(id_of(&chosen), "chosen-by-client");
 }
@@ -77,7 +90,9 @@ pub async fn a_trusted_proxys_request_id_reaches_the_log_and_the_audit_event(sta
     let audit = app.get("/audit?action=token.issued&limit=10", &admin).await;
     let events = audit.json["items"].as_array().cloned().unwrap_or_default();
     assert!(
-        events.iter().any(|e| e["details"]["requestId"] == Value::from(request_id.as_str())),
+        events
+            .iter()
+            .any(|e| e["details"]["requestId"] == request_id.as_str()),
         "the audit event names the request: {}",
         audit.text
     );
@@ -96,7 +111,12 @@ pub async fn a_trusted_proxys_request_id_reaches_the_log_and_the_audit_event(sta
         .lines()
         .find(|l| l.contains("sentryagent::access") && l.contains(&request_id))
         .unwrap_or_else(|| panic!("an access-log line for {request_id}"));
-    for field in ["route=/oauth2/token", "status=200", "method=POST", &format!("tenant={}", t.id)] {
+    for field in [
+        "route=/oauth2/token",
+        "status=200",
+        "method=POST",
+        &format!("tenant={}", t.id),
+    ] {
         assert!(token_line.contains(field), "{field} in {token_line}");
     }
     assert!(token_line.contains(&format!("agent={}", agent.id)), "{token_line}");
@@ -110,7 +130,8 @@ pub async fn a_trusted_proxys_request_id_reaches_the_log_and_the_audit_event(sta
     );
     // Every line of the request (its span) carries the id, so does the JSON form.
     assert!(
-        logs.lines().any(|l| l.starts_with('{') && l.contains(&format!("request_id:{request_id}"))),
+        logs.lines()
+            .any(|l| l.starts_with('{') && l.contains(&format!("request_id:{request_id}"))),
         "a JSON log line of the request"
     );
 }
