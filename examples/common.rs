@@ -12,7 +12,7 @@ use std::sync::Arc;
 use sentryagent_billing_stripe::{StripeBilling, StripeConfig};
 use sentryagent_core::resource::ResourcePolicy;
 use sentryagent_core::{BackgroundTask, SentryAgent, SentryAgentBuilder, Signup, TenantId};
-use sentryagent_examples::config::{Config, LoadError, OpenSignup, Operator};
+use sentryagent_examples::config::{Config, LoadError, LogFormat, MetricsBind, OpenSignup, Operator};
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
 use tokio::net::TcpListener;
@@ -34,15 +34,15 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
         }
     };
     let config = loaded.config;
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(&config.log))
-        .with_writer(std::io::stderr)
-        .init();
+    logs(&config);
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
     let result = match &config.command {
-        None => serve(config).await,
+        None => match metrics(&config) {
+            Ok(()) => serve(config).await,
+            Err(e) => Err(e),
+        },
         Some(Operator::RecoverAdmin { tenant }) => recover_admin(&config, *tenant).await,
         Some(Operator::ReanchorAudit { tenant }) => reanchor_audit(&config, *tenant).await,
         Some(Operator::CheckConfig) => {
@@ -55,6 +55,47 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+/// Logs to stderr in the configured format; colour only when stderr is a
+/// terminal, so files and collectors get no escape codes.
+fn logs(config: &Config) {
+    use std::io::IsTerminal as _;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(&config.log))
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
+}
+
+/// The Prometheus endpoint (`GET /metrics`) on its own address, loopback by
+/// default: the metrics name routes, tenants' activity and backends, which
+/// are the operator's business, not the public's. `off`: no recorder, and
+/// every metric call is a no-op.
+fn metrics(config: &Config) -> Result<(), BoxError> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let MetricsBind::At(bind) = config.metrics_bind else {
+        return Ok(());
+    };
+    // Histograms with buckets (not summaries), so quantiles can be taken
+    // across instances: from 0.5 ms (a cached token check) to 10 s.
+    let seconds = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    let sizes = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+    PrometheusBuilder::new()
+        .with_http_listener(bind)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &seconds)?
+        .set_buckets_for_metric(
+            Matcher::Full(sentryagent_core::observe::names::AUDIT_BATCH_SIZE.to_owned()),
+            &sizes,
+        )?
+        .install()
+        .map_err(|e| format!("cannot serve metrics on {bind} (SENTRYAGENT_METRICS_BIND): {e}"))?;
+    tracing::info!(%bind, "Prometheus metrics at /metrics");
+    Ok(())
 }
 
 /// The IdP of an operator command: the durable store the settings name.
@@ -157,7 +198,9 @@ async fn build(config: &Config) -> Result<SentryAgent, BoxError> {
     builder = limits(builder, config);
     builder = tiers(builder, config)?;
     builder = federation(builder, config)?;
-    builder = builder.marketplace(config.marketplace_enabled);
+    builder = builder
+        .marketplace(config.marketplace_enabled)
+        .metrics_tenant_label(config.metrics_tenant_label);
 
     // Backends: PostgreSQL for durable records, Redis for shared hot state.
     let redis = config.backends.redis_url.is_some();

@@ -9,6 +9,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sentryagent_core::agent::NewAgent;
+use sentryagent_core::http::Request;
+use sentryagent_core::ratelimit::{Quota, RouteGroup};
 use sentryagent_core::token::{SigningAlgorithm, TokenRequest};
 use sentryagent_core::{Caller, SentryAgent, TenantId};
 
@@ -58,9 +60,19 @@ impl Fixture {
         // Tier enforcement and metering stay on; the free tier's daily API
         // calls are raised so that a benchmark's millions of tokens are not
         // refused after the first thousand.
-        let idp = SentryAgent::builder()
-            .issuer(ISSUER)
-            .signing_algorithm(algorithm)
+        let mut builder = SentryAgent::builder().issuer(ISSUER).signing_algorithm(algorithm);
+        // Rate limiting stays on (each request through the HTTP layer is
+        // counted) with quotas no benchmark reaches.
+        for group in RouteGroup::ALL {
+            builder = builder.rate_limit(
+                group,
+                Quota {
+                    limit: u32::MAX,
+                    period: std::time::Duration::from_secs(1),
+                },
+            );
+        }
+        let idp = builder
             .tier("free", |t| t.limits.api_calls_per_day = Some(u64::MAX / 2))
             .build()
             .await
@@ -107,4 +119,47 @@ pub async fn issue(idp: &SentryAgent, basic: &str) -> String {
         .await
         .expect("token issued")
         .access_token
+}
+
+/// A request as an adapter hands it to the core, from 127.0.0.1.
+fn http_request(authorization: &str, content_type: Option<&'static str>, body: &'static [u8]) -> Request {
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_str(authorization) {
+        headers.insert(http::header::AUTHORIZATION, value);
+    }
+    if let Some(content_type) = content_type {
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    }
+    Request {
+        headers,
+        body: bytes::Bytes::from_static(body),
+        peer: Some(([127, 0, 0, 1], 40_000).into()),
+        ..Request::default()
+    }
+}
+
+impl Fixture {
+    /// `POST /oauth2/token` through the whole HTTP layer (request id, rate
+    /// limits, metrics, access log), as an adapter runs it.
+    ///
+    /// # Panics
+    /// If the token is refused.
+    pub async fn http_token(&self) -> sentryagent_core::http::Response {
+        let request = http_request(&self.agent_basic, Some("application/x-www-form-urlencoded"), TOKEN_BODY);
+        let answer = self.idp.serve(&http::Method::POST, "/oauth2/token", request).await;
+        assert_eq!(answer.status, http::StatusCode::OK);
+        answer
+    }
+
+    /// `GET /tenants/me` with the admin's bearer token through the whole
+    /// HTTP layer: a bearer-verified request.
+    ///
+    /// # Panics
+    /// If it is refused.
+    pub async fn http_bearer(&self) -> sentryagent_core::http::Response {
+        let request = http_request(&self.admin_bearer, None, b"");
+        let answer = self.idp.serve(&http::Method::GET, "/tenants/me", request).await;
+        assert_eq!(answer.status, http::StatusCode::OK);
+        answer
+    }
 }

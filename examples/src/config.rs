@@ -198,6 +198,39 @@ pub struct Config {
     /// log filter (logs go to stderr, never with secrets or tokens)
     #[arg(long, env = "RUST_LOG", value_name = "FILTER", default_value = "info", value_parser = log_filter)]
     pub log: String,
+
+    /// `text` (coloured only on a terminal) or `json` (one object per line, for a log collector); each request ends with one access line (target `sentryagent::access`)
+    #[arg(long, env = "SENTRYAGENT_LOG_FORMAT", value_name = "text|json", default_value = "text",
+          value_parser = log_format)]
+    pub log_format: LogFormat,
+
+    /// where Prometheus scrapes `/metrics` (loopback by default: not the public port, see [Metrics](docs/observability.md)); `off` serves no metrics
+    #[arg(long, env = "SENTRYAGENT_METRICS_BIND", value_name = "ADDRESS|off", default_value = "127.0.0.1:9464",
+          value_parser = metrics_bind)]
+    pub metrics_bind: MetricsBind,
+
+    /// `true` adds a `tenant` label to the HTTP metrics: a series per tenant, for few tenants only
+    #[arg(long, env = "SENTRYAGENT_METRICS_TENANT_LABEL", value_name = "BOOL", default_value = "false",
+          action = ArgAction::Set, value_parser = boolean)]
+    pub metrics_tenant_label: bool,
+}
+
+/// `SENTRYAGENT_LOG_FORMAT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `SENTRYAGENT_METRICS_BIND`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsBind {
+    /// No metrics endpoint (metrics are not recorded either).
+    Off,
+    /// Serve `/metrics` here.
+    At(SocketAddr),
 }
 
 /// Where to listen and the backends: the part of [`Config`] an embedding
@@ -686,6 +719,24 @@ fn schema(s: &str) -> Result<String, String> {
         return Err("must be 1 to 63 lower-case letters, digits and _, starting with a letter or _".to_owned());
     }
     Ok(s.to_owned())
+}
+
+fn log_format(s: &str) -> Result<LogFormat, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("must be text or json".to_owned()),
+    }
+}
+
+fn metrics_bind(s: &str) -> Result<MetricsBind, String> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(MetricsBind::Off);
+    }
+    s.trim()
+        .parse()
+        .map(MetricsBind::At)
+        .map_err(|_| "must be an address and port such as 127.0.0.1:9464, or off".to_owned())
 }
 
 fn signup(s: &str) -> Result<OpenSignup, String> {

@@ -104,6 +104,10 @@ fn mask_at(s: &[char]) -> (Option<&'static str>, usize) {
     if is_uuid(s) {
         return (Some("<uuid>"), 36);
     }
+    // A request id the server made: 32 hex digits.
+    if word == 32 && s[..32].iter().all(|c| c.is_ascii_hexdigit()) {
+        return (Some("<request-id>"), 32);
+    }
     if let Some(len) = rfc3339(s) {
         return (Some("<time>"), len);
     }

@@ -28,6 +28,8 @@ fn postgres_reachable() -> bool {
 fn command(database: &str, schema: &str, port: u16, log: &Path) -> Command {
     let mut c = Command::new(example_binary("server"));
     c.env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
+        // Many servers run at once: none takes the default metrics port.
+        .env("SENTRYAGENT_METRICS_BIND", "off")
         .env("DATABASE_URL", database)
         .env("SENTRYAGENT_DB_SCHEMA", schema)
         .env("SENTRYAGENT_SECRET_KEY", SECRET_KEY)

@@ -23,6 +23,8 @@ fn start(schema: &str, port: u16, first_start: bool) -> (SpawnedServer, Vec<Stri
     let mut command = Command::new(example_binary("server"));
     command
         .env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
+        // Many servers run at once: none takes the default metrics port.
+        .env("SENTRYAGENT_METRICS_BIND", "off")
         .env("DATABASE_URL", database_url())
         .env("SENTRYAGENT_DB_SCHEMA", schema)
         .env("SENTRYAGENT_SECRET_KEY", "a-test-master-secret-of-at-least-32-bytes")
@@ -125,6 +127,8 @@ async fn data_and_usage_survive_a_restart() {
 fn unreachable_database_is_a_clear_error() {
     let out = Command::new(example_binary("server"))
         .env("SENTRYAGENT_BIND", format!("127.0.0.1:{}", free_port()))
+        // Many servers run at once: none takes the default metrics port.
+        .env("SENTRYAGENT_METRICS_BIND", "off")
         .env("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/idp")
         .env("SENTRYAGENT_SECRET_KEY", "a-test-master-secret-of-at-least-32-bytes")
         .env_remove("REDIS_URL")
@@ -141,6 +145,8 @@ fn unreachable_database_is_a_clear_error() {
 fn a_database_needs_a_stable_secret() {
     let out = Command::new(example_binary("server"))
         .env("SENTRYAGENT_BIND", format!("127.0.0.1:{}", free_port()))
+        // Many servers run at once: none takes the default metrics port.
+        .env("SENTRYAGENT_METRICS_BIND", "off")
         .env("DATABASE_URL", database_url())
         .env_remove("SENTRYAGENT_SECRET_KEY")
         .env_remove("REDIS_URL")

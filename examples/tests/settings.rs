@@ -59,6 +59,8 @@ fn run(example: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
         .args(args)
         .env_clear()
         .env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
+        // Many servers run at once: none takes the default metrics port.
+        .env("SENTRYAGENT_METRICS_BIND", "off")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -107,6 +109,10 @@ fn a_wrong_setting_stops_the_server_with_its_name_and_valid_form() {
         (
             &[("SENTRYAGENT_TOKEN_TTL_SECS", "0")],
             &["SENTRYAGENT_TOKEN_TTL_SECS", "from 1 to 86400", "(given `0`)"],
+        ),
+        (
+            &[("SENTRYAGENT_LOG_FORMAT", "yaml")],
+            &["SENTRYAGENT_LOG_FORMAT", "must be text or json"],
         ),
         (
             &[("SENTRYAGENT_ISSUER", "idp.example.com")],

@@ -33,9 +33,12 @@ pub use sentryagent_core::{AgentIdentity, SentryAgent};
 /// ```
 pub fn router<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
     // Nested, this fallback answers only the paths under the prefix.
-    explorer(idp.clone())
-        .merge(mount(idp, |_| true, false))
-        .fallback(|| async { into_axum(HttpError::RouteNotFound.into()) })
+    let unmatched = idp.clone();
+    explorer(idp.clone()).merge(mount(idp, |_| true, false)).fallback(
+        move |request: axum::extract::Request| async move {
+            into_axum(refuse(&unmatched, None, &request, HttpError::RouteNotFound))
+        },
+    )
 }
 
 /// The API explorer at `/docs/` (the core serves its files).
@@ -105,19 +108,29 @@ fn mount<S: Clone + Send + Sync + 'static>(
         );
     }
     // Per route, so it never meets a host's fallback.
-    router.method_not_allowed_fallback(|| async { into_axum(HttpError::MethodNotAllowed.into()) })
+    router.method_not_allowed_fallback(move |request: axum::extract::Request| async move {
+        into_axum(refuse(&idp, None, &request, HttpError::MethodNotAllowed))
+    })
+}
+
+/// The core's answer to a request refused before its route ran, with the
+/// request id, metrics and access-log line of any other.
+fn refuse(idp: &SentryAgent, route: Option<&Route>, request: &axum::extract::Request, error: HttpError) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    idp.refuse(route, request.method(), request.headers(), peer, error)
 }
 
 async fn handle(idp: &SentryAgent, route: &'static Route, request: axum::extract::Request) -> Response {
     let (mut parts, body) = request.into_parts();
+    let refused = |parts: &Parts, error| idp.refuse(Some(route), &parts.method, &parts.headers, peer(parts), error);
     let params = match RawPathParams::from_request_parts(&mut parts, &()).await {
         Ok(raw) => raw.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-        Err(_) => return HttpError::RouteNotFound.into(),
+        Err(_) => return refused(&parts, HttpError::RouteNotFound),
     };
     let limit = idp.max_body_bytes();
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => return HttpError::PayloadTooLarge { limit }.into(),
+        Err(_) => return refused(&parts, HttpError::PayloadTooLarge { limit }),
     };
     let request = Request {
         params,

@@ -88,6 +88,11 @@ impl SentryAgent {
     }
 
     async fn flush_job(&self) {
+        // The key's age for the metrics, read as often as usage is flushed
+        // (one store read), so another instance's rotation shows too.
+        if let Ok(Some(at)) = self.inner.keys.current_created_at().await {
+            crate::observe::record::signing_key_created(at);
+        }
         if let Err(e) = self.flush_usage().await {
             tracing::warn!(error = %e, "usage flush failed; counts kept for the next one");
         }

@@ -416,6 +416,15 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// Adds a `tenant` label to the HTTP request metrics (default off).
+    /// Each tenant then makes series of its own, so turn it on only with
+    /// few tenants, or a metrics backend priced for it; see
+    /// [`crate::observe`].
+    pub fn metrics_tenant_label(mut self, on: bool) -> Self {
+        self.settings.metrics_tenant_label = on;
+        self
+    }
+
     /// Another backend for the health routes to probe (the durable store
     /// and the hot state are probed without it).
     pub fn health_check(mut self, check: Arc<dyn HealthCheck>) -> Self {
@@ -468,6 +477,11 @@ impl SentryAgentBuilder {
         let server_key = self.server_key.unwrap_or_else(ServerKey::random);
         let keys = Keyring::load(stores.keys.clone(), settings.algorithm).await?;
         let chain = AuditChain::new(server_key.clone());
+        crate::observe::names::describe();
+        crate::observe::record::build_info(settings.algorithm.as_str(), &names);
+        if let Ok(Some(at)) = keys.current_created_at().await {
+            crate::observe::record::signing_key_created(at);
+        }
         let audit_sink = if self.group_commit.unwrap_or(batches) {
             AuditSink::batched(stores.audit.clone(), chain.clone())
         } else {
@@ -587,13 +601,27 @@ impl Backends {
             (Some(hot), false) => format!("{} + {}", durable.name, hot.name),
             (None, false) => durable.name.to_owned(),
         };
+        // Every backend call is measured (crate::observe), under the name
+        // of the backend that answers it.
+        let durable_label = if explicit { "custom" } else { durable.name };
+        let hot_label = match &hot {
+            _ if explicit => "custom",
+            Some(hot) => crate::store::timed::backend_label(&hot.name),
+            None => durable_label,
+        };
+        let rate_limiter: Arc<dyn RateLimiter> = match (rate_limiter, limiter) {
+            (Some(own), _) => crate::store::timed::Timed::wrap(own, "custom"),
+            (None, Some(shared)) => crate::store::timed::Timed::wrap(shared, hot_label),
+            // In-process: nothing to measure.
+            (None, None) => Arc::new(LocalRateLimiter::new()),
+        };
+        let shared_usage =
+            shared_usage.map(|u| -> Arc<dyn UsageCounters> { crate::store::timed::Timed::wrap(u, hot_label) });
         Self {
             names,
             history_limit: if explicit { None } else { durable.history_limit },
-            stores,
-            rate_limiter: rate_limiter
-                .or(limiter)
-                .unwrap_or_else(|| Arc::new(LocalRateLimiter::new())),
+            stores: stores.timed(durable_label, hot_label),
+            rate_limiter,
             shared_usage,
             health_checks,
             batches: durable.batches,

@@ -18,6 +18,7 @@ mod ids;
 pub mod marketplace;
 pub mod memory;
 pub mod metering;
+pub mod observe;
 pub mod permission;
 pub mod ratelimit;
 pub mod resource;

@@ -185,8 +185,18 @@ impl SentryAgent {
     /// # Errors
     /// A store error; the caller must not report success for an action whose
     /// audit event was not stored.
-    pub async fn record(&self, tenant: TenantId, events: Vec<NewAuditEvent>) -> Result<Vec<AuditEvent>, Error> {
+    pub async fn record(&self, tenant: TenantId, mut events: Vec<NewAuditEvent>) -> Result<Vec<AuditEvent>, Error> {
         let inner = &self.inner;
+        // The HTTP request that made them, if any; absent, the detail is
+        // absent too, so events recorded before request ids still verify.
+        if let Some(id) = crate::observe::request::current_id() {
+            for event in &mut events {
+                event
+                    .details
+                    .entry("requestId")
+                    .or_insert_with(|| serde_json::Value::from(&*id));
+            }
+        }
         Ok(inner
             .audit_sink
             .append(&inner.stores.audit, &inner.chain, tenant, events)

@@ -80,6 +80,9 @@ pub struct Settings {
     /// Whether the public marketplace routes answer (default on); off, they
     /// answer 404 `NOT_FOUND`. DID documents are served either way.
     pub marketplace_enabled: bool,
+    /// Whether HTTP metrics carry a `tenant` label (off: one series per
+    /// tenant is unbounded).
+    pub metrics_tenant_label: bool,
     /// Whether a new agent is listed in the marketplace when its
     /// registration does not say (default off: listed only when asked).
     pub list_new_agents: bool,
@@ -156,6 +159,7 @@ impl Default for Settings {
             quota_cache_ttl: Duration::from_secs(60),
             federation: crate::federation::FederationSettings::default(),
             marketplace_enabled: true,
+            metrics_tenant_label: false,
             list_new_agents: false,
             usage_spill_dir: None,
             background: BackgroundSettings::default(),

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use poem::endpoint::make_sync;
-use poem::error::MethodNotAllowedError;
 use poem::http::Method;
 use poem::http::header::{ALLOW, AUTHORIZATION, HeaderValue};
-use poem::{Endpoint, EndpointExt, FromRequest, RequestBody, RouteMethod};
+use poem::{Endpoint, FromRequest, RequestBody, RouteMethod};
 
 use sentryagent_core::Error;
 use sentryagent_core::http::{HttpError, Request, Response, Route, routes};
@@ -30,6 +29,7 @@ pub fn endpoint(idp: SentryAgent) -> poem::Route {
     let page = idp.clone();
     let files = idp.clone();
     let bare = idp.clone();
+    let unmatched = idp.clone();
     mount(poem::Route::new(), idp, |_| true)
         // The API explorer at `/docs/` (the core serves its files).
         .at("/docs", poem::get(make_sync(move |_| into_poem(bare.explorer(None)))))
@@ -44,7 +44,10 @@ pub fn endpoint(idp: SentryAgent) -> poem::Route {
             })),
         )
         // Nested, this catch-all answers only the paths under the prefix.
-        .at("/*", make_sync(|_| answer(HttpError::RouteNotFound)))
+        .at(
+            "/*",
+            make_sync(move |req: poem::Request| into_poem(refuse(&unmatched, None, &req, HttpError::RouteNotFound))),
+        )
 }
 
 /// Adds the root documents (JWKS, RFC 8414 and OpenID discovery, the
@@ -100,11 +103,11 @@ fn mount(mut router: poem::Route, idp: SentryAgent, keep: impl Fn(&Route) -> boo
 /// server sends no body), and another method gets the envelope with `Allow`.
 fn methods(idp: &SentryAgent, same_path: &[&'static Route]) -> impl Endpoint<Output = poem::Response> + 'static {
     let mut methods = RouteMethod::new();
-    let mut allow = Vec::new();
+    let mut allowed = Vec::new();
     for &route in same_path {
         let head = (route.method == Method::GET).then_some(Method::HEAD);
         for method in std::iter::once(route.method.clone()).chain(head) {
-            allow.push(method.to_string());
+            allowed.push(method.clone());
             methods = methods.method(
                 method,
                 Handle {
@@ -114,14 +117,44 @@ fn methods(idp: &SentryAgent, same_path: &[&'static Route]) -> impl Endpoint<Out
             );
         }
     }
-    let allow = HeaderValue::from_str(&allow.join(",")).ok();
-    methods.catch_error(move |_: MethodNotAllowedError| {
-        let mut response = answer(HttpError::MethodNotAllowed);
-        if let Some(allow) = allow.clone() {
-            response.headers_mut().insert(ALLOW, allow);
+    let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(",");
+    SamePath {
+        idp: idp.clone(),
+        methods,
+        allow: HeaderValue::from_str(&allow).ok(),
+        allowed,
+    }
+}
+
+/// One path's methods; another method is refused here, before dispatch,
+/// so the refusal has the request (for its id) at hand.
+struct SamePath {
+    idp: SentryAgent,
+    methods: RouteMethod,
+    allowed: Vec<Method>,
+    allow: Option<HeaderValue>,
+}
+
+impl Endpoint for SamePath {
+    type Output = poem::Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<poem::Response> {
+        if !self.allowed.contains(req.method()) {
+            let mut response = into_poem(refuse(&self.idp, None, &req, HttpError::MethodNotAllowed));
+            if let Some(allow) = self.allow.clone() {
+                response.headers_mut().insert(ALLOW, allow);
+            }
+            return Ok(response);
         }
-        async move { response }
-    })
+        self.methods.call(req).await
+    }
+}
+
+/// The core's answer to a request refused before its route ran, with the
+/// request id, metrics and access-log line of any other.
+fn refuse(idp: &SentryAgent, route: Option<&Route>, req: &poem::Request, error: HttpError) -> Response {
+    let peer = req.remote_addr().as_socket_addr().copied();
+    idp.refuse(route, req.method(), req.headers(), peer, error)
 }
 
 /// `/agents/{agentId}` → `/agents/:agentId` (poem 3 reads only `:name`).
@@ -159,14 +192,14 @@ impl Handle {
         for name in self.route.path.split('/').filter_map(param_name) {
             // poem leaves out a parameter that is not UTF-8 once decoded.
             let Some(value) = req.raw_path_param(name) else {
-                return HttpError::RouteNotFound.into();
+                return refuse(&self.idp, Some(self.route), req, HttpError::RouteNotFound);
             };
             params.push((name.to_owned(), value.to_owned()));
         }
         let limit = self.idp.max_body_bytes();
         let body = match req.take_body().into_bytes_limit(limit).await {
             Ok(bytes) => bytes,
-            Err(_) => return HttpError::PayloadTooLarge { limit }.into(),
+            Err(_) => return refuse(&self.idp, Some(self.route), req, HttpError::PayloadTooLarge { limit }),
         };
         let request = Request {
             params,

@@ -21,13 +21,21 @@ impl Write for Capture {
     }
 }
 
-/// Installs the capturing subscriber at TRACE level, once per process.
+/// Installs the capturing subscriber at TRACE level, once per process:
+/// each event is written twice, as text and as JSON (the example server's
+/// two formats), so a check of the logs covers both.
 pub(crate) fn install() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     if LOGS.set(Mutex::new(Vec::new())).is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(|| Capture)
-            .with_ansi(false)
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(|| Capture)
+                    .with_ansi(false),
+            )
+            .with(tracing_subscriber::fmt::layer().json().with_writer(|| Capture))
             .try_init();
     }
 }

@@ -36,6 +36,8 @@ impl Server {
             .args(["-c", r#""$0" <&- & pid=$!; read -r _; kill -TERM "$pid"; wait "$pid""#])
             .arg(example_binary("server"))
             .env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
+            // Many servers run at once: none takes the default metrics port.
+            .env("SENTRYAGENT_METRICS_BIND", "off")
             .env_remove("SENTRYAGENT_ISSUER")
             .env_remove("SENTRYAGENT_OPERATOR_KEY")
             .env_remove("DATABASE_URL")

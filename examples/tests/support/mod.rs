@@ -104,6 +104,8 @@ impl ExampleServer {
         let mut command = Command::new(example_binary(name));
         command
             .env("SENTRYAGENT_BIND", format!("127.0.0.1:{port}"))
+            // Many servers run at once: none takes the default metrics port.
+            .env("SENTRYAGENT_METRICS_BIND", "off")
             .env_remove("SENTRYAGENT_ISSUER")
             .env_remove("SENTRYAGENT_OPERATOR_KEY")
             // The documented runs are the in-memory server's, whatever CI exports.
@@ -187,6 +189,8 @@ pub(crate) fn bash(script: &str, dir: &Path, envs: &[(&str, &str)]) -> std::proc
     Command::new("bash")
         .args(["-e", "-o", "pipefail", "-c", script])
         .current_dir(dir)
+        // The documents' servers run at once: none takes the default metrics port.
+        .env("SENTRYAGENT_METRICS_BIND", "off")
         .envs(envs.iter().copied())
         .output()
         .expect("bash runs")

@@ -104,6 +104,7 @@ impl SentryAgent {
                 .count() as u64;
         }
         if counted >= limit {
+            crate::observe::record::tier_refused("agents");
             return Err(Error::TierAgentLimit { limit });
         }
         Ok(())

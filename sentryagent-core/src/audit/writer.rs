@@ -57,7 +57,7 @@ impl AuditSink {
         events: Vec<NewAuditEvent>,
     ) -> StoreResult<Vec<AuditEvent>> {
         match self {
-            AuditSink::Direct => store.append_audit(tenant, events, chain).await,
+            AuditSink::Direct => timed_append(store.as_ref(), tenant, events, chain).await,
             AuditSink::Batched(tx) => {
                 let (done, wait) = oneshot::channel();
                 let gone = || StoreError::new(StoreErrorKind::Unavailable, "the audit writer has stopped");
@@ -66,6 +66,19 @@ impl AuditSink {
             }
         }
     }
+}
+
+/// One append, measured (batch size, commit time, failure).
+async fn timed_append(
+    store: &dyn AuditStore,
+    tenant: TenantId,
+    events: Vec<NewAuditEvent>,
+    chain: &AuditChain,
+) -> StoreResult<Vec<AuditEvent>> {
+    let (n, started) = (events.len(), std::time::Instant::now());
+    let appended = store.append_audit(tenant, events, chain).await;
+    crate::observe::record::audit_append(n, started.elapsed(), appended.is_ok());
+    appended
 }
 
 /// A tenant's events waiting for its write in flight to finish.
@@ -160,7 +173,7 @@ async fn write_group(
         waiters.push((p.events.len(), p.done));
         events.extend(p.events);
     }
-    match store.append_audit(tenant, events, &chain).await {
+    match timed_append(store.as_ref(), tenant, events, &chain).await {
         Ok(sealed) => {
             let mut sealed = sealed.into_iter();
             for (n, done) in waiters {

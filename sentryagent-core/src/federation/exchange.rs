@@ -374,6 +374,7 @@ impl SentryAgent {
         self.record(tenant, events).await?;
         self.meter(tenant, crate::metering::metric::API_CALLS);
         self.meter(tenant, crate::metering::metric::TOKEN_ISSUANCES);
+        crate::observe::record::token_issued("oidc_exchange", self.inner.settings.algorithm.as_str());
         Ok(TokenResponse {
             access_token: token,
             token_type: "Bearer",

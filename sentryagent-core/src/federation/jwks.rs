@@ -159,7 +159,9 @@ impl JwksCache {
             return known.ok_or(KeyLookup::Unknown);
         }
         state.last_attempt = Some(Instant::now());
-        match self.fetch_keys(fetcher.as_ref(), &mut state).await {
+        let fetched = self.fetch_keys(fetcher.as_ref(), &mut state).await;
+        crate::observe::record::jwks_fetch(fetched.is_ok());
+        match fetched {
             Ok(keys) => {
                 let key = keys.get(kid).cloned();
                 *self.cached.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Cached {

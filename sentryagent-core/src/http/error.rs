@@ -23,6 +23,11 @@ pub(crate) struct ErrorBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>, nullable = false)]
     details: Option<serde_json::Value>,
+    /// The request's id, as in the `X-Request-Id` header: quote it when
+    /// reporting the error.
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable = false, example = "4bf92f3577b34da6a3ce929d0e0e4736")]
+    request_id: Option<Box<str>>,
 }
 
 /// An error as the API answers it: a domain [`Error`], or a refusal of the
@@ -201,6 +206,7 @@ impl From<HttpError> for Response {
                 code: err.code().as_str(),
                 message: &message,
                 details: err.details(),
+                request_id: crate::observe::request::current_id(),
             },
         );
         let challenge = match &err {

@@ -23,8 +23,10 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
+use crate::observe::REQUEST_ID_HEADER;
+use crate::observe::request::RequestScope;
 use crate::ratelimit::{RateDecision, RouteGroup};
-use crate::{Caller, Error, SentryAgent};
+use crate::{Caller, Error, SentryAgent, observe};
 
 /// A request as the core sees it.
 #[derive(Clone, Debug, Default)]
@@ -149,6 +151,8 @@ pub struct Route {
     /// probe refused under load would get a healthy instance restarted.
     pub rate_limited: bool,
     handler: Handler,
+    /// Its place in the table (its metrics keep their handles by it).
+    index: usize,
     /// The route's own OpenAPI document: this one operation, with the
     /// schemas it names.
     operation: fn() -> utoipa::openapi::OpenApi,
@@ -194,6 +198,7 @@ impl Route {
             group,
             rate_limited,
             handler,
+            index: 0,
             operation,
         }
     }
@@ -223,7 +228,13 @@ pub enum RouteMatch<'a> {
 
 /// The route table.
 pub fn routes() -> &'static [Route] {
-    static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(handlers::table);
+    static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+        let mut table = handlers::table();
+        for (index, route) in table.iter_mut().enumerate() {
+            route.index = index;
+        }
+        table
+    });
     &ROUTES
 }
 
@@ -268,6 +279,11 @@ fn match_template(template: &str, path: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
+/// The request's id (see [`crate::observe`]).
+fn request_id(request: &Request, trusted: &[client_ip::IpNet]) -> Box<str> {
+    observe::request::request_id(request.peer.map(|p| p.ip()), &request.headers, trusted)
+}
+
 /// The key an unauthenticated request is counted under: its address.
 fn address_key(ip: Option<IpAddr>) -> String {
     ip.map_or_else(|| "ip:unknown".to_owned(), client_ip::limit_key)
@@ -298,7 +314,76 @@ impl SentryAgent {
     /// own client authentication; other routes count per address, except
     /// the probes, which nothing counts. Every counted answer carries the
     /// rate-limit headers.
+    ///
+    /// Each request gets an id ([`crate::observe`]), returned as
+    /// `X-Request-Id`, and runs in a `request` span; its metrics and its
+    /// access-log line are recorded when it is answered.
     pub async fn handle(&self, route: &Route, request: Request) -> Response {
+        use tracing::Instrument as _;
+        let started = std::time::Instant::now();
+        let id = request_id(&request, &self.inner.settings.trusted_proxies);
+        let method = observe::record::method_label(&route.method);
+        let span = tracing::info_span!("request", request_id = &*id, method, route = route.path);
+        let answer = self.answer(route, request).instrument(span);
+        let (mut response, who) = RequestScope::new(id.clone()).run(answer).await;
+        self.answered(&mut response, Some(route), method, &id, started, who);
+        response
+    }
+
+    /// An answer given before any route ran (no route matches, a method
+    /// the path does not take, a body too large for the adapter to read):
+    /// with its request id, metrics and access-log line like any other.
+    /// For adapters; `route` is the matched one, if any.
+    pub fn refuse(
+        &self,
+        route: Option<&Route>,
+        method: &Method,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+        error: HttpError,
+    ) -> Response {
+        let started = std::time::Instant::now();
+        let trusted = &self.inner.settings.trusted_proxies;
+        let id = observe::request::request_id(peer.map(|p| p.ip()), headers, trusted);
+        let mut response = RequestScope::new(id.clone()).run_sync(|| Response::from(error));
+        self.answered(
+            &mut response,
+            route,
+            observe::record::method_label(method),
+            &id,
+            started,
+            None,
+        );
+        response
+    }
+
+    fn answered(
+        &self,
+        response: &mut Response,
+        route: Option<&Route>,
+        method: &'static str,
+        id: &str,
+        started: std::time::Instant,
+        who: Option<(crate::TenantId, Option<crate::AgentId>)>,
+    ) {
+        if let Ok(value) = HeaderValue::from_str(id) {
+            response.headers.insert(REQUEST_ID_HEADER, value);
+        }
+        observe::record::Answered {
+            slot: route.map(|r| r.index),
+            route: route.map_or("unmatched", |r| r.path),
+            method,
+            status: response.status,
+            started,
+            request_id: id,
+            who,
+            tenant_label: self.inner.settings.metrics_tenant_label,
+        }
+        .record();
+    }
+
+    /// [`handle`](Self::handle) inside the request's scope.
+    async fn answer(&self, route: &Route, request: Request) -> Response {
         let limit = self.max_body_bytes();
         if request.body.len() > limit {
             return HttpError::PayloadTooLarge { limit }.into();
@@ -411,6 +496,7 @@ impl SentryAgent {
             .and_then(bearer_token)
             .ok_or_else(|| Error::unauthorized("a bearer access token is required"))?;
         let identity = self.verify_access_token(token, None).await?;
+        observe::request::identify(identity.tenant_id, Some(identity.agent_id));
         Ok(Caller { identity, ip })
     }
 
@@ -422,8 +508,14 @@ impl SentryAgent {
                 request.params = params;
                 self.handle(route, request).await
             }
-            RouteMatch::MethodNotAllowed => HttpError::MethodNotAllowed.into(),
-            RouteMatch::NotFound => HttpError::RouteNotFound.into(),
+            RouteMatch::MethodNotAllowed => self.refuse(
+                None,
+                method,
+                &request.headers,
+                request.peer,
+                HttpError::MethodNotAllowed,
+            ),
+            RouteMatch::NotFound => self.refuse(None, method, &request.headers, request.peer, HttpError::RouteNotFound),
         }
     }
 

@@ -45,6 +45,11 @@ impl Meter {
         self.pending.get(&(tenant, day, metric)).map_or(0, |n| *n)
     }
 
+    /// Every count waiting for a flush.
+    pub(crate) fn total_pending(&self) -> u64 {
+        self.pending.iter().map(|e| *e.value()).sum()
+    }
+
     /// Counts a flush could not store, kept for the next one.
     pub(crate) fn put_back(&self, key: Key, n: u64) {
         *self.pending.entry(key).or_insert(0) += n;

@@ -69,6 +69,8 @@ impl SentryAgent {
                 }
             }
         }
+        crate::observe::record::metering_flushed(failure.is_none());
+        crate::observe::record::metering_pending(inner.meter.total_pending());
         (written, failure.map(Error::from))
     }
 
@@ -210,6 +212,7 @@ impl SentryAgent {
         };
         let used = summary.stored_calls + self.inner.meter.pending(tenant, summary.day, metric::API_CALLS);
         if used >= limit {
+            crate::observe::record::tier_refused("quota");
             return Err(Error::TierQuotaExceeded {
                 limit,
                 retry_after: until_next_utc_midnight(OffsetDateTime::now_utc()),

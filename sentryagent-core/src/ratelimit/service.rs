@@ -3,6 +3,7 @@
 //! Stores it needs: none.
 
 use super::model::*;
+use crate::observe;
 use std::sync::atomic::Ordering;
 
 impl crate::SentryAgent {
@@ -33,23 +34,37 @@ impl crate::SentryAgent {
         match shared {
             Ok(decision) => {
                 if inner.limiter_down.swap(false, Ordering::Relaxed) {
+                    observe::record::rate_limit_fallback(false);
                     tracing::info!("the shared rate limiter is reachable again");
+                }
+                if count {
+                    observe::record::rate_decision(group.as_str(), slot(group), decision.allowed);
                 }
                 Ok(Some(decision))
             }
             Err(e) => {
                 if !inner.limiter_down.swap(true, Ordering::Relaxed) {
+                    observe::record::rate_limit_fallback(true);
                     tracing::warn!(error = %e, "the shared rate limiter is unreachable; limiting per instance");
                 }
                 if settings.fails_closed(group) {
                     return Err(crate::Error::Store(e));
                 }
                 let local = &inner.local_limiter;
-                Ok(Some(match count {
+                let decision = match count {
                     true => local.check_now(group, key, quota),
                     false => local.peek_now(group, key, quota),
-                }))
+                };
+                if count {
+                    observe::record::rate_decision(group.as_str(), slot(group), decision.allowed);
+                }
+                Ok(Some(decision))
             }
         }
     }
+}
+
+/// The group's place among all groups, for its metrics' handles.
+fn slot(group: RouteGroup) -> usize {
+    RouteGroup::ALL.iter().position(|g| *g == group).unwrap_or(usize::MAX)
 }

@@ -7,6 +7,8 @@
 //! conformance suite in `sentryagent-testkit` (`store_conformance!`) checks
 //! any backend against the same cases.
 
+pub(crate) mod timed;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -13,7 +13,10 @@ use crate::client_ip::limit_key;
 use crate::credential::Credential;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::ratelimit::{RateDecision, RouteGroup};
-use crate::{SentryAgent, TokenId, scope};
+use crate::{SentryAgent, TokenId, observe, scope};
+
+/// The grant's metric label.
+const GRANT: &str = "client_credentials";
 
 /// How client authentication went.
 pub(crate) enum ClientCheck {
@@ -28,7 +31,9 @@ pub(crate) enum ClientCheck {
 }
 
 /// The audit event of a refused client authentication or grant.
+/// Every refusal of a known client is counted here too.
 fn denial(credential: &Credential, ip: Option<IpAddr>, reason: &'static str) -> NewAuditEvent {
+    observe::record::token_refused(GRANT, reason);
     NewAuditEvent::new("token.denied", Outcome::Failure, credential.client_id.as_str())
         .agent(credential.agent_id)
         .ip(ip)
@@ -56,6 +61,7 @@ impl SentryAgent {
                 self.grant(request, credential, agent.map(|a| *a), ip).await
             }
             ClientCheck::Unknown => {
+                observe::record::token_refused(GRANT, "unknown_client");
                 tracing::info!(
                     client_id = loggable(request.client.client_id()),
                     "token denied: unknown client"
@@ -91,6 +97,7 @@ impl SentryAgent {
         {
             *decision = Some(d);
             tracing::debug!(ip = ?ip, "token request refused: the address is over its failure budget");
+            observe::record::token_refused(GRANT, "address_over_failure_budget");
             return Err(TokenRefusal::RateLimited(d.retry_after));
         }
         let (credential, reason) = match self.check_client(&request.client).await.map_err(OAuthError::from)? {
@@ -100,11 +107,13 @@ impl SentryAgent {
                 if let Some(d) = *decision
                     && !d.allowed
                 {
+                    observe::record::token_refused(GRANT, "client_rate_limited");
                     return Err(TokenRefusal::RateLimited(d.retry_after));
                 }
                 return Ok(self.grant(request, credential, agent.map(|a| *a), ip).await?);
             }
             ClientCheck::Unknown => {
+                observe::record::token_refused(GRANT, "unknown_client");
                 tracing::info!(
                     client_id = loggable(request.client.client_id()),
                     "token denied: unknown client"
@@ -151,6 +160,7 @@ impl SentryAgent {
             }
             return Ok(ClientCheck::Unknown);
         };
+        observe::request::identify(credential.tenant_id, Some(credential.agent_id));
         let refused = match (client, client.secret()) {
             (ClientAuth::Assertion { assertion, .. }, _) => {
                 self.check_assertion(&credential, assertion.expose()).await?.err()
@@ -243,6 +253,7 @@ impl SentryAgent {
         self.record(tenant, vec![event]).await?;
         self.meter(tenant, crate::metering::metric::API_CALLS);
         self.meter(tenant, crate::metering::metric::TOKEN_ISSUANCES);
+        observe::record::token_issued(GRANT, inner.settings.algorithm.as_str());
         Ok(TokenResponse {
             access_token: token,
             token_type: "Bearer",

@@ -125,12 +125,18 @@ impl SentryAgent {
     pub async fn verify_access_token(&self, token: &str, audience: Option<&str>) -> Result<AgentIdentity, Error> {
         let audience = audience.unwrap_or(&self.inner.settings.audience);
         let claims = self.decode_token(token, Some(audience)).map_err(|reason| {
+            crate::observe::record::token_verified(match reason {
+                "expired" => "expired",
+                "wrong audience" => "wrong_audience",
+                _ => "invalid",
+            });
             tracing::debug!(reason, "bearer token rejected");
             Error::unauthorized("the access token is invalid or expired")
         })?;
         let agent_scopes = match self.check_live(&claims).await? {
             Ok(scopes) => scopes,
             Err(denied) => {
+                crate::observe::record::token_verified(denied.reason());
                 // A genuine token of ours, refused: the tenant is known, so audit it.
                 let event = NewAuditEvent::new("token.rejected", Outcome::Failure, claims.sub.to_string())
                     .agent(claims.sub)
@@ -142,6 +148,7 @@ impl SentryAgent {
                 return Err(denied.into());
             }
         };
+        crate::observe::record::token_verified("valid");
         let mut identity = AgentIdentity::from_claims(claims);
         identity.scopes = effective_scopes(&identity.scopes, &agent_scopes);
         Ok(identity)

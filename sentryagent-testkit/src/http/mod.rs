@@ -11,6 +11,7 @@ pub mod isolation;
 pub mod limits;
 pub mod marketplace;
 pub mod oauth_clients;
+pub mod observability;
 pub mod oidc;
 pub mod openapi;
 pub mod permissions;

@@ -111,6 +111,7 @@ pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> 
 pub(super) async fn introspect(sa: SentryAgent, req: Request, _ip: Option<IpAddr>) -> Result<Response, OAuthError> {
     require_form(&req)?;
     let answer = sa.introspect(req.header(AUTHORIZATION), &req.body).await?;
+    crate::observe::record::introspected(if answer.active { "active" } else { "inactive" });
     Ok(Response::json(StatusCode::OK, &answer).no_store())
 }
 
@@ -126,5 +127,6 @@ pub(super) async fn introspect(sa: SentryAgent, req: Request, _ip: Option<IpAddr
 pub(super) async fn revoke(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, OAuthError> {
     require_form(&req)?;
     sa.revoke_token(req.header(AUTHORIZATION), &req.body, ip).await?;
+    crate::observe::record::revoked("accepted");
     Ok(Response::empty(StatusCode::OK).no_store())
 }

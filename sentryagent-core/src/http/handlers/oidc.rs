@@ -187,7 +187,12 @@ pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> 
         if request.token.trim().is_empty() {
             return Err(Error::invalid("token", "is required: the workflow's OIDC token").into());
         }
-        let response = sa.exchange_oidc_token(request, ip).await?;
+        let response = sa.exchange_oidc_token(request, ip).await;
+        crate::observe::record::federation_exchange(match &response {
+            Ok(_) => "exchanged",
+            Err(e) => e.code().as_str(),
+        });
+        let response = response?;
         Ok::<_, HttpError>(Response::json(StatusCode::OK, &response))
     };
     // Token answers, refusals included, are never cached.

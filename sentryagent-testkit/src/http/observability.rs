@@ -1,0 +1,138 @@
+//! Request ids: on every answer, in the error envelope, the access log and
+//! the audit events of the request; a client picks none, a trusted proxy
+//! does.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::{StartFn, TestApp, captured_logs, string};
+
+/// The `X-Request-Id` of an answer.
+fn id_of(answer: &crate::Answer) -> String {
+    let id = answer.header("x-request-id").to_owned();
+    assert!(!id.is_empty(), "an X-Request-Id on {} {}", answer.status, answer.text);
+    id
+}
+
+/// Every answer has its own id, successes, refusals, unknown paths and
+/// methods alike; an error's envelope repeats it as `requestId`; a client
+/// that is not a trusted proxy cannot choose it.
+pub async fn every_answer_has_a_request_id_and_errors_say_it(start: impl StartFn) {
+    let app = TestApp::start(start).await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let ok = app.get("/tenants/me", &admin).await;
+    ok.assert_status(200);
+    let unauthenticated = app.send(app.request(Method::GET, "/agents", None)).await;
+    let unknown = app.send(app.request(Method::GET, "/no-such-route", None)).await;
+    let method = app.send(app.request(Method::PUT, "/tenants/me", Some(&admin))).await;
+    let oversized = app
+        .send(
+            // The server answers before reading the body and drops the
+            // connection: never hand it back to the pool for the next request.
+            app.request(Method::POST, "/agents", Some(&admin))
+                .header("content-type", "application/json")
+                .header("connection", "close")
+                .body(vec![b' '; 1024 * 1024]),
+        )
+        .await;
+    let mut ids = vec![id_of(&ok)];
+    for (answer, status) in [
+        (&unauthenticated, 401),
+        (&unknown, 404),
+        (&method, 405),
+        (&oversized, 413),
+    ] {
+        answer.assert_status(status);
+        let id = id_of(answer);
+        assert_eq!(
+            string(&answer.json["requestId"]),
+            id,
+            "the envelope names the id: {}",
+            answer.text
+        );
+        ids.push(id);
+    }
+    let before = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "each request its own id");
+
+    // Not a trusted proxy: its id is replaced.
+    let chosen = app
+        .send(
+            app.request(Method::GET, "/tenants/me", Some(&admin))
+                .header("x-request-id", "chosen-by-client"),
+        )
+        .await;
+    assert_ne!(id_of(&chosen), "chosen-by-client");
+}
+
+/// Behind a trusted proxy the proxy's id is kept: in the answer, the
+/// access-log line and the audit event of the request. The access log
+/// names the route template, status, tenant and agent, and never the
+/// query string.
+pub async fn a_trusted_proxys_request_id_reaches_the_log_and_the_audit_event(start: impl StartFn) {
+    let loopback: std::net::IpAddr = [127, 0, 0, 1].into();
+    let app = TestApp::start_with(start, |b| b.trusted_proxy(loopback)).await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let agent = app.register(&admin, "bot@acme.example", json!({})).await;
+    let request_id = format!("proxy-{}", uuid::Uuid::new_v4().simple());
+    let issued = app
+        .send(
+            app.request(Method::POST, "/oauth2/token", None)
+                .basic_auth(&agent.client_id, Some(&agent.secret))
+                .header("x-request-id", &request_id)
+                .form(&[("grant_type", "client_credentials")]),
+        )
+        .await;
+    issued.assert_status(200);
+    assert_eq!(id_of(&issued), request_id);
+
+    let audit = app.get("/audit?action=token.issued&limit=10", &admin).await;
+    let events = audit.json["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e["details"]["requestId"] == request_id.as_str()),
+        "the audit event names the request: {}",
+        audit.text
+    );
+
+    let marker = format!("q-{}", uuid::Uuid::new_v4().simple());
+    let listed = app
+        .send(
+            app.request(Method::GET, &format!("/agents?limit=5&marker={marker}"), Some(&admin))
+                .header("x-request-id", &marker),
+        )
+        .await;
+    assert_eq!(id_of(&listed), marker);
+    // Text lines quote string fields (`route="/agents"`); compare without.
+    let logs = captured_logs().replace('"', "");
+    let token_line = logs
+        .lines()
+        .find(|l| l.contains("sentryagent::access") && l.contains(&request_id))
+        .unwrap_or_else(|| panic!("an access-log line for {request_id}"));
+    for field in [
+        "route=/oauth2/token",
+        "status=200",
+        "method=POST",
+        &format!("tenant={}", t.id),
+    ] {
+        assert!(token_line.contains(field), "{field} in {token_line}");
+    }
+    assert!(token_line.contains(&format!("agent={}", agent.id)), "{token_line}");
+    let listed_line = logs
+        .lines()
+        .find(|l| l.contains("sentryagent::access") && l.contains(&marker) && l.contains("route=/agents"))
+        .unwrap_or_else(|| panic!("an access-log line for {marker}"));
+    assert!(
+        !listed_line.contains("limit=5"),
+        "no query string in the access log: {listed_line}"
+    );
+    // Every line of the request (its span) carries the id, so does the JSON form.
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with('{') && l.contains(&format!("request_id:{request_id}"))),
+        "a JSON log line of the request"
+    );
+}
