@@ -182,33 +182,17 @@ fn grant_types(client: &OAuthClient) -> Vec<&'static str> {
 #[async_trait]
 impl OAuthClientStore for PgStore {
     async fn insert_oauth_client(&self, c: &OAuthClient) -> StoreResult<()> {
-        sqlx::query(concat!(
+        const SQL: &str = concat!(
             "INSERT INTO oauth_clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        ))
-        .bind(c.tenant_id.as_uuid())
-        .bind(&c.client_id)
-        .bind(c.kind.as_str())
-        .bind(c.auth_method.as_str())
-        .bind(&c.secret_hash)
-        .bind(&c.redirect_uris)
-        .bind(grant_types(c))
-        .bind(&c.name)
-        .bind(&c.logo_uri)
-        .bind(&c.client_uri)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.last_used_at)
-        .bind(c.metadata_expires_at)
-        .execute(&self.pool)
-        .await
-        .store()?;
-        Ok(())
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
+            client_columns!()
+        );
+        self.write_client(SQL, c).await.map(drop)
     }
 
     async fn put_oauth_client(&self, c: &OAuthClient) -> StoreResult<OAuthClient> {
-        let row: ClientRow = sqlx::query_as(concat!(
+        const SQL: &str = concat!(
             "INSERT INTO oauth_clients (",
             client_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
@@ -218,25 +202,8 @@ impl OAuthClientStore for PgStore {
              logo_uri = EXCLUDED.logo_uri, client_uri = EXCLUDED.client_uri, updated_at = EXCLUDED.updated_at, \
              metadata_expires_at = EXCLUDED.metadata_expires_at RETURNING ",
             client_columns!()
-        ))
-        .bind(c.tenant_id.as_uuid())
-        .bind(&c.client_id)
-        .bind(c.kind.as_str())
-        .bind(c.auth_method.as_str())
-        .bind(&c.secret_hash)
-        .bind(&c.redirect_uris)
-        .bind(grant_types(c))
-        .bind(&c.name)
-        .bind(&c.logo_uri)
-        .bind(&c.client_uri)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.last_used_at)
-        .bind(c.metadata_expires_at)
-        .fetch_one(&self.pool)
-        .await
-        .store()?;
-        row.try_into()
+        );
+        self.write_client(SQL, c).await
     }
 
     async fn oauth_client(&self, tenant: TenantId, client_id: &str) -> StoreResult<Option<OAuthClient>> {
@@ -640,5 +607,31 @@ impl AuthorizationStore for PgStore {
         .await
         .store()?;
         Ok(codes.rows_affected() + grants.rows_affected())
+    }
+}
+
+impl PgStore {
+    /// Runs `sql` (an insert of every client column, `$1`…`$14` in
+    /// `client_columns!` order, returning them) for `c`.
+    async fn write_client(&self, sql: &'static str, c: &OAuthClient) -> StoreResult<OAuthClient> {
+        let row: ClientRow = sqlx::query_as(sql)
+            .bind(c.tenant_id.as_uuid())
+            .bind(&c.client_id)
+            .bind(c.kind.as_str())
+            .bind(c.auth_method.as_str())
+            .bind(&c.secret_hash)
+            .bind(&c.redirect_uris)
+            .bind(grant_types(c))
+            .bind(&c.name)
+            .bind(&c.logo_uri)
+            .bind(&c.client_uri)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .bind(c.last_used_at)
+            .bind(c.metadata_expires_at)
+            .fetch_one(&self.pool)
+            .await
+            .store()?;
+        row.try_into()
     }
 }

@@ -36,6 +36,23 @@ use crate::ratelimit::{RateDecision, RouteGroup};
 use crate::token::{JwtBearerRequest, TokenRefusal, TokenResponse};
 use crate::{SentryAgent, scope};
 
+/// The grant's metric label.
+const GRANT: &str = "jwt_bearer";
+
+/// A refusal's metric label: its OAuth error code (a bounded set).
+fn refusal_label(code: OAuthErrorCode) -> &'static str {
+    match code {
+        OAuthErrorCode::InvalidRequest => "invalid_request",
+        OAuthErrorCode::InvalidGrant => "invalid_grant",
+        OAuthErrorCode::InvalidScope => "invalid_scope",
+        OAuthErrorCode::InvalidTarget => "invalid_target",
+        OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+        OAuthErrorCode::TierQuotaExceeded => "tier_quota_exceeded",
+        OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+        _ => "other",
+    }
+}
+
 /// Most issuers whose keys are cached at once; past it the cache starts
 /// over (each issuer then fetches again, under its throttle).
 const MAX_CACHED_ISSUERS: usize = 1024;
@@ -122,9 +139,15 @@ impl SentryAgent {
             && !d.allowed
         {
             *decision = Some(d);
+            crate::observe::record::token_refused(GRANT, "address_over_failure_budget");
             return Err(TokenRefusal::RateLimited(d.retry_after));
         }
-        match self.jwt_bearer_grant(request, ip).await {
+        let result = self.jwt_bearer_grant(request, ip).await;
+        match &result {
+            Ok(_) => crate::observe::record::token_issued(GRANT, self.inner.settings.algorithm.as_str()),
+            Err(e) => crate::observe::record::token_refused(GRANT, refusal_label(e.error)),
+        }
+        match result {
             Err(e) if matches!(e.error, OAuthErrorCode::InvalidGrant | OAuthErrorCode::InvalidScope) => {
                 *decision = self.rate_limit(RouteGroup::TokenFailures, &address).await?;
                 match *decision {
