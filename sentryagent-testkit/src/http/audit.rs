@@ -475,6 +475,9 @@ pub async fn each_verification_mode_catches_what_it_covers(start: impl StartFn) 
             app.get("/audit/verify?mode=partial", &admin)
                 .await
                 .assert_error(400, "VALIDATION_ERROR");
+            app.get("/audit/verify?mode=", &admin)
+                .await
+                .assert_error(400, "VALIDATION_ERROR");
         }
     }
 }

@@ -70,11 +70,10 @@ pub(super) async fn query(sa: SentryAgent, req: Request, caller: Caller) -> Resu
     security(("bearer" = ["audit:read"])))]
 pub(super) async fn verify(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
     let q = Query::parse(&req, &["checkpoint", "mode"])?;
-    let mode = match q.get("mode") {
-        None => crate::audit::VerifyMode::Incremental,
-        Some(m) => crate::audit::VerifyMode::parse(m)
-            .ok_or_else(|| crate::Error::invalid("mode", "must be incremental or full"))?,
-    };
+    // `mode=` (empty) is refused too: it names no mode.
+    let mode = q
+        .parse_with("mode", "incremental or full", crate::audit::VerifyMode::parse)?
+        .unwrap_or(crate::audit::VerifyMode::Incremental);
     let result = match q.get("checkpoint") {
         Some(saved) => sa.verify_audit_against(&caller, saved).await?,
         None => sa.verify_audit_in(&caller, mode).await?,
