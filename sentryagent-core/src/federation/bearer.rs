@@ -30,9 +30,8 @@ use super::jwks::{JwksCache, JwksFetcher, JwksSource, KeyLookup};
 use super::{FederationSettings, MAX_POLICIES_PER_TENANT, Provider, TrustPolicy};
 use crate::agent::AgentStatus;
 use crate::audit::{NewAuditEvent, Outcome};
-use crate::client_ip::limit_key;
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::ratelimit::{RateDecision, RouteGroup};
+use crate::ratelimit::RateDecision;
 use crate::token::{JwtBearerRequest, TokenRefusal, TokenResponse};
 use crate::{SentryAgent, scope};
 
@@ -134,14 +133,7 @@ impl SentryAgent {
         ip: Option<IpAddr>,
         decision: &mut Option<RateDecision>,
     ) -> Result<TokenResponse, TokenRefusal> {
-        let address = ip.map_or_else(|| "ip:unknown".to_owned(), limit_key);
-        if let Some(d) = self.rate_peek(RouteGroup::TokenFailures, &address).await?
-            && !d.allowed
-        {
-            *decision = Some(d);
-            crate::observe::record::token_refused(GRANT, "address_over_failure_budget");
-            return Err(TokenRefusal::RateLimited(d.retry_after));
-        }
+        let address = self.within_failure_budget(ip, GRANT, decision).await?;
         let result = self.jwt_bearer_grant(request, ip).await;
         match &result {
             Ok(_) => crate::observe::record::token_issued(GRANT, self.inner.settings.algorithm.as_str()),
@@ -149,11 +141,7 @@ impl SentryAgent {
         }
         match result {
             Err(e) if matches!(e.error, OAuthErrorCode::InvalidGrant | OAuthErrorCode::InvalidScope) => {
-                *decision = self.rate_limit(RouteGroup::TokenFailures, &address).await?;
-                match *decision {
-                    Some(d) if !d.allowed => Err(TokenRefusal::RateLimited(d.retry_after)),
-                    _ => Err(e.into()),
-                }
+                Err(self.count_failure(&address, e, decision).await?)
             }
             other => Ok(other?),
         }

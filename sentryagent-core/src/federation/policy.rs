@@ -510,12 +510,7 @@ impl NewTrustPolicy {
                 "only bootstrap policies (without agentId) take maxScopes; an agent policy issues its agent's scopes",
             );
         }
-        let description = self.description.unwrap_or_default();
-        v.check(
-            description.chars().count() <= 1_000,
-            "description",
-            "must be at most 1000 characters",
-        );
+        let description = checked_description(&mut v, self.description);
         v.finish()?;
         Ok(TrustPolicy {
             id: TrustPolicyId::new(),
@@ -572,12 +567,7 @@ impl NewTrustPolicy {
             self.claims,
             allow_private_networks,
         );
-        let description = self.description.unwrap_or_default();
-        v.check(
-            description.chars().count() <= 1_000,
-            "description",
-            "must be at most 1000 characters",
-        );
+        let description = checked_description(&mut v, self.description);
         v.finish()?;
         Ok(TrustPolicy {
             id: TrustPolicyId::new(),
@@ -601,6 +591,17 @@ impl NewTrustPolicy {
             created_at: crate::time::now(),
         })
     }
+}
+
+/// A policy's description (empty when left out), at most 1000 characters.
+fn checked_description(v: &mut Validator, description: Option<String>) -> String {
+    let description = description.unwrap_or_default();
+    v.check(
+        description.chars().count() <= 1_000,
+        "description",
+        "must be at most 1000 characters",
+    );
+    description
 }
 
 #[cfg(test)]

@@ -76,6 +76,42 @@ impl SentryAgent {
         }
     }
 
+    /// The token endpoint's failure budget of the caller's address, checked
+    /// before anything else is: the address's limit key, or 429 when it is
+    /// over the budget (`decision` then holds what the headers report).
+    pub(crate) async fn within_failure_budget(
+        &self,
+        ip: Option<IpAddr>,
+        grant: &'static str,
+        decision: &mut Option<RateDecision>,
+    ) -> Result<String, TokenRefusal> {
+        let address = ip.map_or_else(|| "ip:unknown".to_owned(), limit_key);
+        if let Some(d) = self.rate_peek(RouteGroup::TokenFailures, &address).await?
+            && !d.allowed
+        {
+            *decision = Some(d);
+            tracing::debug!(ip = ?ip, "token request refused: the address is over its failure budget");
+            observe::record::token_refused(grant, "address_over_failure_budget");
+            return Err(TokenRefusal::RateLimited(d.retry_after));
+        }
+        Ok(address)
+    }
+
+    /// Counts a refused request against its address's failure budget: the
+    /// refusal to answer, `error`, or 429 once the budget is spent.
+    pub(crate) async fn count_failure(
+        &self,
+        address: &str,
+        error: OAuthError,
+        decision: &mut Option<RateDecision>,
+    ) -> Result<TokenRefusal, TokenRefusal> {
+        *decision = self.rate_limit(RouteGroup::TokenFailures, address).await?;
+        Ok(match *decision {
+            Some(d) if !d.allowed => TokenRefusal::RateLimited(d.retry_after),
+            _ => error.into(),
+        })
+    }
+
     /// `POST /oauth2/token` with its rate limits (see [`crate::ratelimit`]):
     /// an address over its failure budget is refused before its secret is
     /// checked, so nobody guesses from it; a failure counts against its
@@ -91,15 +127,7 @@ impl SentryAgent {
         ip: Option<IpAddr>,
         decision: &mut Option<RateDecision>,
     ) -> Result<TokenResponse, TokenRefusal> {
-        let address = ip.map_or_else(|| "ip:unknown".to_owned(), limit_key);
-        if let Some(d) = self.rate_peek(RouteGroup::TokenFailures, &address).await?
-            && !d.allowed
-        {
-            *decision = Some(d);
-            tracing::debug!(ip = ?ip, "token request refused: the address is over its failure budget");
-            observe::record::token_refused(GRANT, "address_over_failure_budget");
-            return Err(TokenRefusal::RateLimited(d.retry_after));
-        }
+        let address = self.within_failure_budget(ip, GRANT, decision).await?;
         let (credential, reason) = match self.check_client(&request.client).await.map_err(OAuthError::from)? {
             ClientCheck::Authenticated(credential, agent) => {
                 let key = format!("client:{}", credential.client_id);
@@ -118,11 +146,9 @@ impl SentryAgent {
                     client_id = loggable(request.client.client_id()),
                     "token denied: unknown client"
                 );
-                *decision = self.rate_limit(RouteGroup::TokenFailures, &address).await?;
-                return match *decision {
-                    Some(d) if !d.allowed => Err(TokenRefusal::RateLimited(d.retry_after)),
-                    _ => Err(OAuthError::invalid_client().into()),
-                };
+                return Err(self
+                    .count_failure(&address, OAuthError::invalid_client(), decision)
+                    .await?);
             }
             ClientCheck::Failed(credential, reason) => (credential, reason),
         };
