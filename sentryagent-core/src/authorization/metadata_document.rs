@@ -15,6 +15,8 @@ use time::OffsetDateTime;
 
 use super::model::{ClientAuthMethod, ClientKind, GrantType, OAuthClient};
 use super::redirect::{RedirectUriError, check_redirect_uri};
+// The same bounds as a pre-registered client's: the consent page shows both alike.
+use super::registration::{MAX_CLIENT_NAME_CHARS, MAX_REDIRECT_URIS};
 use crate::TenantId;
 
 /// The largest document accepted, in bytes: the draft's advice (5 KB) for
@@ -23,10 +25,6 @@ use crate::TenantId;
 pub const MAX_METADATA_DOCUMENT_BYTES: usize = 5 * 1024;
 /// The longest client id URL accepted.
 pub const MAX_CLIENT_ID_URL_LEN: usize = 1024;
-/// The most redirect URIs one document may list.
-pub const MAX_REDIRECT_URIS: usize = 16;
-/// The longest `client_name` accepted, in characters.
-pub const MAX_CLIENT_NAME_CHARS: usize = 200;
 
 /// Why a client id URL or its document was refused. Each names the rule,
 /// never the attacker-chosen value, so it is safe to log and to show.
