@@ -74,6 +74,8 @@ error_codes! {
     CredentialRevoked = "CREDENTIAL_REVOKED",
     /// The tenant has as many trust policies as it may.
     TrustPolicyLimit = "TRUST_POLICY_LIMIT",
+    /// The tenant has as many OAuth clients as it may.
+    OAuthClientLimit = "OAUTH_CLIENT_LIMIT",
     /// The audit log's signed checkpoint is missing.
     AuditCheckpointMissing = "AUDIT_CHECKPOINT_MISSING",
     /// Over a rate limit.

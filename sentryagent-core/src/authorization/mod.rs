@@ -37,7 +37,7 @@ pub use host::{HostError, HostUser, HostUsers, SignIn, SignInRequest};
 pub use model::*;
 pub use redirect::{MAX_REDIRECT_URI_LEN, RedirectUriError, check_redirect_uri, redirect_uri_matches};
 pub use registration::{
-    MAX_CLIENT_NAME_CHARS, MAX_REDIRECT_URIS, NewOAuthClient, OAUTH_CLIENT_ID_PREFIX, OAuthClientPatch, RegisteredKind,
-    generate_oauth_client_id,
+    MAX_CLIENT_NAME_CHARS, MAX_OAUTH_CLIENTS_PER_TENANT, MAX_REDIRECT_URIS, NewOAuthClient, OAUTH_CLIENT_ID_PREFIX,
+    OAuthClientPatch, RegisteredKind, generate_oauth_client_id,
 };
 pub use service::{AuthorizationPrune, UserRevocation};

@@ -14,6 +14,9 @@ pub const OAUTH_CLIENT_ID_PREFIX: &str = "sa_oc_";
 
 /// The most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 20;
+/// The most OAuth clients one tenant holds (every kind), so registering
+/// cannot grow the store without bound.
+pub const MAX_OAUTH_CLIENTS_PER_TENANT: usize = 200;
 /// The longest client name, in characters.
 pub const MAX_CLIENT_NAME_CHARS: usize = 100;
 

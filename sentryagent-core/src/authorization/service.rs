@@ -7,7 +7,7 @@
 
 use time::OffsetDateTime;
 
-use super::registration::{NewOAuthClient, OAuthClientPatch, generate_oauth_client_id};
+use super::registration::{MAX_OAUTH_CLIENTS_PER_TENANT, NewOAuthClient, OAuthClientPatch, generate_oauth_client_id};
 use super::{ClientKind, Consent, ConsentQuery, GrantType, OAuthClient, grant_revocation_id};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::Error;
@@ -48,7 +48,8 @@ impl SentryAgent {
     /// # Errors
     /// A validation error naming each bad field (redirect URIs are checked
     /// by [`check_redirect_uri`](super::check_redirect_uri)); insufficient
-    /// scope; a store error.
+    /// scope; 409 `OAUTH_CLIENT_LIMIT` past [`MAX_OAUTH_CLIENTS_PER_TENANT`];
+    /// a store error.
     pub async fn register_oauth_client(
         &self,
         caller: &Caller,
@@ -57,6 +58,18 @@ impl SentryAgent {
         self.authorize(caller, Operation::RegisterOAuthClient, None, &[])
             .await?;
         new.check()?;
+        let held = self
+            .inner
+            .stores
+            .oauth_clients
+            .list_oauth_clients(caller.tenant(), None, MAX_OAUTH_CLIENTS_PER_TENANT)
+            .await?;
+        if held.len() >= MAX_OAUTH_CLIENTS_PER_TENANT {
+            return Err(Error::Conflict {
+                code: crate::ErrorCode::OAuthClientLimit,
+                message: format!("a tenant holds at most {MAX_OAUTH_CLIENTS_PER_TENANT} OAuth clients").into(),
+            });
+        }
         let kind = ClientKind::from(new.kind);
         let secret = (kind == ClientKind::Confidential).then(ClientSecret::generate);
         let now = crate::time::now();

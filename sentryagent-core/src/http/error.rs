@@ -163,6 +163,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | C::AgentKeyLimit
         | C::CredentialRevoked
         | C::TrustPolicyLimit
+        | C::OAuthClientLimit
         | C::AuditCheckpointMissing => StatusCode::CONFLICT,
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -357,3 +357,34 @@ pub async fn consents_are_listed_and_withdrawn_by_the_admin(start: impl StartFn)
         .await
         .assert_error(400, "VALIDATION_ERROR");
 }
+
+/// A tenant holds at most `MAX_OAUTH_CLIENTS_PER_TENANT` clients: one more
+/// is refused with 409 `OAUTH_CLIENT_LIMIT` (nothing stored, nothing
+/// audited), and another tenant's count is its own.
+pub async fn oauth_clients_are_capped_per_tenant(start: impl StartFn) {
+    use sentryagent_core::authorization::MAX_OAUTH_CLIENTS_PER_TENANT;
+
+    let app = TestApp::start(start).await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    for _ in 0..MAX_OAUTH_CLIENTS_PER_TENANT {
+        app.post("/oauth-clients", &admin, &public("http://127.0.0.1/cb"))
+            .await
+            .assert_status(201);
+    }
+    let newest_created = audit_actions(&app, &admin, "oauth_client.created").await[0]["eventId"].clone();
+    app.post("/oauth-clients", &admin, &public("http://127.0.0.1/cb"))
+        .await
+        .assert_error(409, "OAUTH_CLIENT_LIMIT");
+    assert_eq!(
+        audit_actions(&app, &admin, "oauth_client.created").await[0]["eventId"],
+        newest_created,
+        "a refused registration is not audited as created"
+    );
+
+    let other = app.signup("Globex").await;
+    let other_admin = app.admin_token(&other).await;
+    app.post("/oauth-clients", &other_admin, &public("http://127.0.0.1/cb"))
+        .await
+        .assert_status(201);
+}

@@ -127,6 +127,7 @@ fn auth_method(value: Option<String>) -> Result<Option<ClientAuthMethod>, Error>
         (status = 201, description = "The client; a confidential client's secret is shown this once.", body = RegisteredView),
         (status = 400, description = "`VALIDATION_ERROR`: each bad field named (`redirectUris[0]`, …).", body = ErrorBody),
         (status = 403, description = "`INSUFFICIENT_SCOPE`.", body = ErrorBody),
+        (status = 409, description = "`OAUTH_CLIENT_LIMIT`: the tenant holds as many clients as it may.", body = ErrorBody),
     ),
     security(("bearer" = ["oauth-clients:write"])))]
 pub(super) async fn register(sa: SentryAgent, req: Request, caller: Caller) -> Result<Response, HttpError> {
