@@ -337,6 +337,28 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// How long an authorization code may wait to be redeemed (default 60 s;
+    /// between one second and ten minutes).
+    pub fn authorization_code_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.authorization.code_ttl = ttl.clamp(Duration::from_secs(1), Duration::from_secs(600));
+        self
+    }
+
+    /// How long a refresh token of the authorization-code flow lives unused
+    /// (default 30 days; at least a minute). Each use rotates it.
+    pub fn refresh_token_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.authorization.refresh_token_ttl = ttl.max(Duration::from_secs(60));
+        self
+    }
+
+    /// How long a person's grant to a client lasts at most, however often
+    /// it is refreshed (default 90 days; at least a minute): then they
+    /// consent again.
+    pub fn grant_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.authorization.grant_ttl = ttl.max(Duration::from_secs(60));
+        self
+    }
+
     /// How long a tenant's tier and usage summary are cached (default 60 s).
     pub fn quota_cache_ttl(mut self, ttl: Duration) -> Self {
         self.settings.quota_cache_ttl = ttl;

@@ -42,5 +42,5 @@ pub use error::{Error, ErrorCode, FieldError, OAuthError, OAuthErrorCode, StoreE
 pub use ids::{AgentId, ConsentId, CredentialId, EventId, GrantId, TenantId, TokenId, TrustPolicyId};
 pub use memory::MemoryStore;
 pub use sentry::{Caller, SentryAgent};
-pub use settings::{BackgroundSettings, Settings, Signup};
+pub use settings::{AuthorizationSettings, BackgroundSettings, Settings, Signup};
 pub use token::AgentIdentity;

@@ -92,6 +92,33 @@ pub struct Settings {
     pub usage_spill_dir: Option<std::path::PathBuf>,
     /// The periodic jobs of [`SentryAgent::background`](crate::SentryAgent::background).
     pub background: BackgroundSettings,
+    /// The authorization-code flow (people acting through MCP clients).
+    pub authorization: AuthorizationSettings,
+}
+
+/// Lifetimes of the authorization-code flow's records.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AuthorizationSettings {
+    /// How long an authorization code may wait to be redeemed (default 60 s,
+    /// as OAuth 2.1 advises: a code is meant to be redeemed at once).
+    pub code_ttl: Duration,
+    /// How long a refresh token lives unused (default 30 days); each use
+    /// rotates it.
+    pub refresh_token_ttl: Duration,
+    /// How long a grant lasts at most, however often it is refreshed
+    /// (default 90 days): then the person consents again.
+    pub grant_ttl: Duration,
+}
+
+impl Default for AuthorizationSettings {
+    fn default() -> Self {
+        Self {
+            code_ttl: Duration::from_secs(60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            grant_ttl: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
 }
 
 /// How often [`SentryAgent::background`](crate::SentryAgent::background)
@@ -163,6 +190,7 @@ impl Default for Settings {
             list_new_agents: false,
             usage_spill_dir: None,
             background: BackgroundSettings::default(),
+            authorization: AuthorizationSettings::default(),
         }
     }
 }

@@ -25,6 +25,7 @@
 //! The records live behind [`OAuthClientStore`](crate::store::OAuthClientStore)
 //! and [`AuthorizationStore`](crate::store::AuthorizationStore).
 
+mod code;
 mod host;
 pub mod metadata_document;
 mod model;
@@ -33,6 +34,7 @@ mod redirect;
 mod registration;
 mod service;
 
+pub use code::{Approval, IssuedCode};
 pub use host::{HostError, HostUser, HostUsers, SignIn, SignInRequest};
 pub use model::*;
 pub use redirect::{MAX_REDIRECT_URI_LEN, RedirectUriError, check_redirect_uri, redirect_uri_matches};

@@ -127,7 +127,7 @@ impl SentryAgent {
         self.oauth_client_in(caller.tenant(), client_id).await
     }
 
-    async fn oauth_client_in(&self, tenant: TenantId, client_id: &str) -> Result<OAuthClient, Error> {
+    pub(super) async fn oauth_client_in(&self, tenant: TenantId, client_id: &str) -> Result<OAuthClient, Error> {
         self.inner
             .stores
             .oauth_clients
