@@ -18,132 +18,35 @@
 
 #[path = "../../sentryagent-billing-stripe/tests/common/mod.rs"]
 mod stripe;
+#[path = "support/browser.rs"]
+mod browser;
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
-use support::{ExampleServer, Scratch, free_port, workspace_root};
+use support::{ExampleServer, Scratch, workspace_root};
 
-const CHROMEDRIVER: &str = "chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
 const WAIT: Duration = Duration::from_secs(15);
-
-// ---------------------------------------------------------------- browser
-
-/// A chromedriver process, shared by the tests of this binary that run at
-/// the same time, stopped when the last one is done.
-struct Driver {
-    child: Mutex<Child>,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if let Ok(child) = self.child.get_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The shared chromedriver, or `None` (the test should return) when it is
-/// not installed and not required.
-fn driver() -> Option<Arc<Driver>> {
-    static SHARED: Mutex<Weak<Driver>> = Mutex::new(Weak::new());
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {CHROMEDRIVER}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        && Path::new(CHROMIUM).exists();
-    if !found {
-        assert!(
-            std::env::var("SENTRYAGENT_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "SENTRYAGENT_REQUIRE_BROWSER=1 but {CHROMEDRIVER} or {CHROMIUM} is missing: apt-get install chromium chromium-driver"
-        );
-        eprintln!(
-            "SKIPPED: the portal's browser test needs {CHROMEDRIVER} and {CHROMIUM} (apt-get install chromium chromium-driver)"
-        );
-        return None;
-    }
-    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(driver) = shared.upgrade() {
-        return Some(driver);
-    }
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let driver = Arc::new(Driver {
-        child: Mutex::new(child),
-        url: format!("http://127.0.0.1:{port}"),
-    });
-    *shared = Arc::downgrade(&driver);
-    Some(driver)
-}
 
 /// A browser session: a fresh headless Chromium with a profile of its own.
 struct Browser {
     client: Client,
-    _profile: Scratch,
-    _driver: Arc<Driver>,
+    _session: browser::Session,
 }
 
 impl Browser {
     /// A desktop window of `width` × `height`, or with `phone`, a phone's
     /// viewport of that size (Chromium's device emulation).
-    async fn start(driver: Arc<Driver>, width: u32, height: u32, phone: bool) -> Self {
-        let profile = Scratch::new("portal-chromium");
-        let args = [
-            "--headless".to_owned(),
-            "--no-sandbox".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--disable-quic".to_owned(),
-            "--no-first-run".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-sync".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            "--hide-scrollbars".to_owned(),
-            format!("--window-size={width},{height}"),
-            format!("--user-data-dir={}", profile.0.display()),
-        ];
-        let mut options = json!({ "binary": CHROMIUM, "args": args });
-        if phone {
-            options["mobileEmulation"] =
-                json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true } });
-        }
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": options,
-            "goog:loggingPrefs": { "browser": "ALL" },
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!("a JSON object")
-        };
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&driver.url)
-            .await
-            .expect("a chromedriver session");
+    async fn start(driver: Arc<browser::Driver>, width: u32, height: u32, phone: bool) -> Self {
+        let session = browser::Session::start(driver, width, height, phone).await;
         Self {
-            client,
-            _profile: profile,
-            _driver: driver,
+            client: session.client.clone(),
+            _session: session,
         }
     }
 
@@ -374,7 +277,7 @@ fn stripe_answer(request: &stripe::Recorded) -> (axum::http::StatusCode, String)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portal_walkthrough() {
-    let Some(driver) = driver() else { return };
+    let Some(driver) = browser::driver() else { return };
     let stripe = stripe::StandIn::start(stripe_answer).await;
     STRIPE_BASE.get_or_init(|| stripe.base.clone());
     let operator_key = "op-key-portal-7c1e";
@@ -618,7 +521,7 @@ async fn portal_walkthrough() {
 /// it: nothing runs, nothing reaches the console, the text reads as typed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_text_never_runs() {
-    let Some(driver) = driver() else { return };
+    let Some(driver) = browser::driver() else { return };
     let server = ExampleServer::start("server", &[]);
     let port = server.port;
     let portal = format!("http://127.0.0.1:{port}/portal/");
@@ -765,7 +668,7 @@ async fn every_portal_answer_has_the_security_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes docs/images/portal-*.png; run by scripts/portal-screenshots"]
 async fn screenshots() {
-    let Some(driver) = driver() else { return };
+    let Some(driver) = browser::driver() else { return };
     let dir = std::env::var("PORTAL_SCREENSHOTS")
         .map_or_else(|_| workspace_root().join("docs/images"), std::path::PathBuf::from);
     std::fs::create_dir_all(&dir).expect("the screenshot directory");
