@@ -239,11 +239,11 @@ impl Form {
 }
 
 /// At most this many `resource` parameters in one request.
-const MAX_RESOURCES: usize = 16;
+pub(super) const MAX_RESOURCES: usize = 16;
 
 /// Checks a `resource` parameter (RFC 8707 §2): an absolute URI without a
 /// fragment, else `invalid_target`.
-fn resource(value: &str) -> Result<String, OAuthError> {
+pub(super) fn resource(value: &str) -> Result<String, OAuthError> {
     match url::Url::parse(value) {
         Ok(url) if url.fragment().is_none() => Ok(value.to_owned()),
         _ => Err(OAuthError::new(
@@ -280,7 +280,7 @@ impl TokenRequest {
             Some(_) => {
                 return Err(OAuthError::new(
                     OAuthErrorCode::UnsupportedGrantType,
-                    "only the client_credentials grant is supported",
+                    "the grants are client_credentials, authorization_code, refresh_token and urn:ietf:params:oauth:grant-type:jwt-bearer",
                 ));
             }
         }
@@ -323,7 +323,7 @@ impl TokenRequest {
 }
 
 /// The `scope` parameter: `None` when absent.
-fn parse_scope(form: &Form) -> Result<Option<Vec<String>>, OAuthError> {
+pub(super) fn parse_scope(form: &Form) -> Result<Option<Vec<String>>, OAuthError> {
     let Some(s) = form.get("scope") else {
         return Ok(None);
     };
@@ -358,6 +358,10 @@ pub enum TokenGrant {
     ClientCredentials(TokenRequest),
     /// `urn:ietf:params:oauth:grant-type:jwt-bearer`.
     JwtBearer(JwtBearerRequest),
+    /// `authorization_code` (a person's approval, with PKCE).
+    AuthorizationCode(super::AuthorizationCodeRequest),
+    /// `refresh_token` (rotated on every use).
+    RefreshToken(super::RefreshTokenRequest),
 }
 
 impl TokenGrant {
@@ -367,8 +371,15 @@ impl TokenGrant {
     /// The RFC 6749 error for a malformed or unsupported request.
     pub fn parse(authorization: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
         let form = Form::parse_repeating(body, &["resource"])?;
-        if form.get("grant_type") != Some(GRANT_TYPE_JWT_BEARER) {
-            return TokenRequest::parse(authorization, body).map(TokenGrant::ClientCredentials);
+        match form.get("grant_type") {
+            Some(GRANT_TYPE_JWT_BEARER) => {}
+            Some("authorization_code") => {
+                return super::AuthorizationCodeRequest::parse(authorization, &form).map(TokenGrant::AuthorizationCode);
+            }
+            Some("refresh_token") => {
+                return super::RefreshTokenRequest::parse(authorization, &form).map(TokenGrant::RefreshToken);
+            }
+            _ => return TokenRequest::parse(authorization, body).map(TokenGrant::ClientCredentials),
         }
         if authorization.is_some()
             || [
@@ -412,6 +423,11 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// Granted scopes, space-separated.
     pub scope: String,
+    /// The refresh token (authorization-code flow only): one use, its
+    /// successor comes with the next access token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub refresh_token: Option<String>,
 }
 
 /// Why the token endpoint refused, as the HTTP layer answers it.
