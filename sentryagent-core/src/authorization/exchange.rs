@@ -89,7 +89,13 @@ fn loggable(client_id: &str) -> String {
 }
 
 /// The audit event of a refusal of a known code or refresh token.
-fn denial(grant: &Grant, presented: &PresentedClient, kind: &'static str, ip: Option<IpAddr>, reason: &str) -> NewAuditEvent {
+fn denial(
+    grant: &Grant,
+    presented: &PresentedClient,
+    kind: &'static str,
+    ip: Option<IpAddr>,
+    reason: &str,
+) -> NewAuditEvent {
     NewAuditEvent::new("token.denied", Outcome::Failure, loggable(presented.client_id()))
         .ip(ip)
         .detail("grantType", kind)
@@ -198,7 +204,11 @@ impl SentryAgent {
         self.refresh(request, ip).await.map_err(|d| d.error)
     }
 
-    async fn redeem_code(&self, request: AuthorizationCodeRequest, ip: Option<IpAddr>) -> Result<TokenResponse, Denied> {
+    async fn redeem_code(
+        &self,
+        request: AuthorizationCodeRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<TokenResponse, Denied> {
         let store = &self.inner.stores.authorizations;
         let now = crate::time::now();
         let hash = hash_token(&self.inner.server_key, &request.code);
@@ -244,11 +254,17 @@ impl SentryAgent {
             self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
             return Err(denied);
         }
-        let client = self.grant_client(&grant, presented, GrantType::AuthorizationCode, ip, CODE_GRANT).await?;
+        let client = self
+            .grant_client(&grant, presented, GrantType::AuthorizationCode, ip, CODE_GRANT)
+            .await?;
         let refused = if request.redirect_uri != code.redirect_uri {
             Some(Denied::grant("redirect_uri_mismatch"))
         } else {
-            match request.code_verifier.as_deref().map(|v| pkce::verify_s256(v, &code.code_challenge)) {
+            match request
+                .code_verifier
+                .as_deref()
+                .map(|v| pkce::verify_s256(v, &code.code_challenge))
+            {
                 None => Some(Denied::grant("code_verifier_missing")),
                 Some(Err(_)) => Some(Denied::grant("code_verifier_mismatch")),
                 Some(Ok(())) => None,
@@ -310,7 +326,9 @@ impl SentryAgent {
                 .await?;
             return Err(Denied::grant("refresh_token_of_another_client"));
         }
-        let client = self.grant_client(&grant, presented, GrantType::RefreshToken, ip, REFRESH_GRANT).await?;
+        let client = self
+            .grant_client(&grant, presented, GrantType::RefreshToken, ip, REFRESH_GRANT)
+            .await?;
         let scopes = match &request.scope {
             None => grant.scopes.clone(),
             Some(asked) => match asked.iter().find(|s| !grant.scopes.contains(s)) {
@@ -451,7 +469,11 @@ impl SentryAgent {
         };
         let token = self.inner.keys.get().signer.sign(&claims).map_err(|e| {
             tracing::error!(error = %e, "token signing failed");
-            Denied::new(OAuthErrorCode::ServerError, "the token could not be signed", "signing_failed")
+            Denied::new(
+                OAuthErrorCode::ServerError,
+                "the token could not be signed",
+                "signing_failed",
+            )
         })?;
         Ok(Issued {
             response: TokenResponse {

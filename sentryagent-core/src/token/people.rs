@@ -60,7 +60,10 @@ impl SentryAgent {
         match self.authenticate_oauth_client(tenant, presented).await? {
             Ok(client) => Ok(client),
             Err(reason) => {
-                tracing::info!(reason, "introspection or revocation refused: client authentication failed");
+                tracing::info!(
+                    reason,
+                    "introspection or revocation refused: client authentication failed"
+                );
                 Err(OAuthError::invalid_client())
             }
         }
@@ -144,12 +147,16 @@ impl SentryAgent {
         let revoked = store.revoke_grant(grant.tenant_id, grant.id, now).await?;
         self.end_grant_tokens(&[grant.id], now).await?;
         if revoked {
-            let event = NewAuditEvent::new("authorization.grant_revoked", Outcome::Success, client.client_id.clone())
-                .ip(ip)
-                .detail("grantId", grant.id.to_string())
-                .detail("clientId", grant.client_id.as_str())
-                .detail("userId", grant.subject.as_str())
-                .detail("reason", "refresh_token_revoked");
+            let event = NewAuditEvent::new(
+                "authorization.grant_revoked",
+                Outcome::Success,
+                client.client_id.clone(),
+            )
+            .ip(ip)
+            .detail("grantId", grant.id.to_string())
+            .detail("clientId", grant.client_id.as_str())
+            .detail("userId", grant.subject.as_str())
+            .detail("reason", "refresh_token_revoked");
             self.record(grant.tenant_id, vec![event]).await?;
         }
         Ok(())

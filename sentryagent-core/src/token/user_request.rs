@@ -170,7 +170,10 @@ mod tests {
         let none = PresentedClient::parse(None, &form("")).err().map(|e| e.error);
         assert_eq!(none, Some(OAuthErrorCode::InvalidClient));
         let secret = PresentedClient::parse(None, &form("client_id=a&client_secret=s")).ok();
-        assert!(matches!(secret, Some(PresentedClient::Credentials(ClientAuth::Post { .. }))));
+        assert!(matches!(
+            secret,
+            Some(PresentedClient::Credentials(ClientAuth::Post { .. }))
+        ));
         // Basic for one client, the form naming another.
         let basic = format!(
             "Basic {}",
@@ -185,7 +188,9 @@ mod tests {
     fn a_code_request_needs_its_code_and_redirect() {
         let ok = AuthorizationCodeRequest::parse(
             None,
-            &form("client_id=c&code=sa_ac_x&redirect_uri=http://127.0.0.1/cb&resource=https://a.example&resource=https://a.example"),
+            &form(
+                "client_id=c&code=sa_ac_x&redirect_uri=http://127.0.0.1/cb&resource=https://a.example&resource=https://a.example",
+            ),
         );
         let ok = ok.ok();
         assert_eq!(ok.as_ref().map(|r| r.resources.len()), Some(1), "repeats count once");

@@ -128,7 +128,13 @@ pub async fn authorization_server_metadata_follows_rfc_8414(start: impl StartFn)
     ] {
         assert_eq!(
             doc[method],
-            json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none", "bearer"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+                "bearer"
+            ])
         );
     }
     let scopes = doc["scopes_supported"].as_array().expect("scopes");

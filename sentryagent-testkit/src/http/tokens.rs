@@ -376,11 +376,11 @@ pub async fn metadata_documents(start: impl StartFn) {
         assert_eq!(
             doc.json["grant_types_supported"],
             json!([
-            "client_credentials",
-            "authorization_code",
-            "refresh_token",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
-        ])
+                "client_credentials",
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            ])
         );
         let jwks = app.send(client.get(string(&doc.json["jwks_uri"]))).await;
         jwks.assert_status(200);

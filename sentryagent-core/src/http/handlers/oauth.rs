@@ -88,10 +88,7 @@ pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> 
     let result = match grant {
         TokenGrant::ClientCredentials(request) => sa.issue_token_limited(request, ip, &mut decision).await,
         TokenGrant::JwtBearer(request) => sa.jwt_bearer_grant_limited(request, ip, &mut decision).await,
-        TokenGrant::AuthorizationCode(request) => {
-            sa.authorization_code_grant_limited(request, ip, &mut decision)
-                .await
-        }
+        TokenGrant::AuthorizationCode(request) => sa.authorization_code_grant_limited(request, ip, &mut decision).await,
         TokenGrant::RefreshToken(request) => sa.refresh_token_grant_limited(request, ip, &mut decision).await,
     };
     let mut response = match result {
