@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 
 use sentryagent_core::authorization::Approval;
 
-use crate::{StartFn, Tenant, TestApp, basic, string};
+use sentryagent_core::resource::{Principals, ResourcePolicy};
+
+use crate::{RESOURCE_B_PATH, RESOURCE_C_PATH, STEP_UP_PATH, StartFn, Tenant, TestApp, basic, string};
 
 const RESOURCE: &str = "https://mcp.acme.example/mcp";
 const OTHER_RESOURCE: &str = "https://tools.acme.example/mcp";
@@ -58,6 +60,10 @@ async fn confidential_client(app: &TestApp, admin: &str, method: &str) -> Client
 
 /// A person's approval, as the authorization endpoint would issue it.
 async fn new_code(app: &TestApp, tenant: &Tenant, client_id: &str, user: &str) -> String {
+    new_code_for(app, tenant, client_id, user, &[RESOURCE, OTHER_RESOURCE]).await
+}
+
+async fn new_code_for(app: &TestApp, tenant: &Tenant, client_id: &str, user: &str, resources: &[&str]) -> String {
     let issued = app
         .idp
         .issue_authorization_code(Approval {
@@ -67,7 +73,7 @@ async fn new_code(app: &TestApp, tenant: &Tenant, client_id: &str, user: &str) -
             redirect_uri: REDIRECT.into(),
             code_challenge: CHALLENGE.into(),
             scopes: vec!["tools:call".into(), "tools:list".into()],
-            resources: vec![RESOURCE.into(), OTHER_RESOURCE.into()],
+            resources: resources.iter().map(|r| (*r).to_owned()).collect(),
         })
         .await
         .expect("code");
@@ -512,4 +518,94 @@ pub async fn person_tokens_end_at_once_and_never_manage(start: impl StartFn) {
     refresh(&app, &c.id, &string(&tokens.json["refresh_token"]), &[])
         .await
         .assert_oauth_error(400, "invalid_grant");
+}
+
+/// A resource accepts people, agents or both as its policy says, through
+/// the extractor of either kind and the `protect` middleware; a handler's
+/// own scope check answers 403 with the resource's metadata (step-up).
+pub async fn resources_accept_people_as_their_policy_says(start: impl StartFn) {
+    let app = TestApp::start(start).await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let tenant = t.id.parse().expect("tenant");
+    let either = format!("{}{RESOURCE_C_PATH}", app.base);
+    let people = format!("{}{RESOURCE_B_PATH}", app.base);
+    app.idp.protect(
+        ResourcePolicy::new(&either)
+            .any_tenant()
+            .accept(Principals::AgentsAndPeople),
+    );
+    app.idp
+        .protect(ResourcePolicy::new(&people).tenant(tenant).accept(Principals::People));
+    let c = public_client(&app, &admin).await;
+    let code = new_code_for(&app, &t, &c.id, "user-17", &[&either, &people]).await;
+    let tokens = redeem(&app, &c.id, &code, &[]).await;
+    tokens.assert_status(200);
+    let person = string(&tokens.json["access_token"]);
+
+    for path in [RESOURCE_C_PATH, RESOURCE_B_PATH] {
+        let a = app.get(&format!("/{path}"), &person).await;
+        a.assert_status(200);
+        assert_eq!(a.json["kind"], "user", "{path}: {}", a.text);
+        assert_eq!(a.json["userId"], "user-17");
+        assert_eq!(a.json["clientId"], json!(c.id));
+    }
+    // An agent's token for the people-only resource is refused.
+    let agent = app
+        .form(
+            "/oauth2/token",
+            Some(&basic(&t.client_id, &t.secret)),
+            &[("grant_type", "client_credentials"), ("resource", &people)],
+        )
+        .await;
+    agent.assert_status(200);
+    let a = app
+        .get(&format!("/{RESOURCE_B_PATH}"), &string(&agent.json["access_token"]))
+        .await;
+    a.assert_status(401);
+    assert!(
+        a.header("www-authenticate").contains("resource_metadata="),
+        "{}",
+        a.text
+    );
+    // An agent without the handler's scope: 403 pointing at the metadata.
+    let agent = app
+        .form(
+            "/oauth2/token",
+            Some(&basic(&t.client_id, &t.secret)),
+            &[("grant_type", "client_credentials"), ("resource", &either)],
+        )
+        .await;
+    let a = app
+        .get(&format!("/{RESOURCE_C_PATH}"), &string(&agent.json["access_token"]))
+        .await;
+    a.assert_error(403, "INSUFFICIENT_SCOPE");
+    let challenge = a.header("www-authenticate");
+    assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+    assert!(challenge.contains("scope=\"tools:call\""), "{challenge}");
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}/.well-known/oauth-protected-resource{RESOURCE_C_PATH}\"",
+            app.base
+        )),
+        "{challenge}"
+    );
+    // `Agent::require_scope` answers the same way (RFC 9728 §5.1).
+    let a = app.get(&format!("/{STEP_UP_PATH}"), &admin).await;
+    a.assert_error(403, "INSUFFICIENT_SCOPE");
+    let challenge = a.header("www-authenticate");
+    assert!(challenge.contains("scope=\"reports:write\""), "{challenge}");
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+            app.base
+        )),
+        "{challenge}"
+    );
+
+    // Locked: the person's token stops at once everywhere.
+    app.idp.revoke_user(tenant, "user-17").await.expect("locked");
+    let a = app.get(&format!("/{RESOURCE_C_PATH}"), &person).await;
+    a.assert_status(401);
+    assert!(a.header("www-authenticate").contains("invalid_token"));
 }
