@@ -112,20 +112,6 @@ impl UserClaims {
             .map(str::to_owned)
             .collect()
     }
-
-    /// The verified person behind the token.
-    pub(crate) fn identity(&self) -> super::UserIdentity {
-        super::UserIdentity {
-            user_id: self.sub.clone(),
-            tenant_id: self.user_tenant,
-            client_id: self.client_id.clone(),
-            audience: self.aud.values().to_vec(),
-            scopes: self.scopes(),
-            grant_id: self.gid,
-            token_id: self.jti,
-            expires_at: self.exp,
-        }
-    }
 }
 
 #[cfg(test)]

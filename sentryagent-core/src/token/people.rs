@@ -48,7 +48,7 @@ impl SentryAgent {
             return Err(Error::unauthorized("the access token has been revoked"));
         }
         crate::observe::record::token_verified("valid");
-        Ok(claims.identity())
+        Ok(UserIdentity::from_claims(&claims))
     }
 
     /// Authenticates a client of the authorization-code flow in `tenant`.

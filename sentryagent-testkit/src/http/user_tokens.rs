@@ -267,6 +267,9 @@ pub async fn a_reused_code_revokes_what_it_issued(start: impl StartFn) {
     assert_eq!(reused[0]["details"]["grantRevoked"], true);
 }
 
+/// What is changed in a code request, and the status and error expected.
+type BadCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
+
 /// Each bad input is refused with its RFC 6749 error (never a 500), and
 /// each refusal of a known code is audited with its reason.
 pub async fn bad_code_requests_are_refused(start: impl StartFn) {
@@ -276,7 +279,7 @@ pub async fn bad_code_requests_are_refused(start: impl StartFn) {
     let c = public_client(&app, &admin).await;
     let other = public_client(&app, &admin).await;
     let wrong = "wrong-verifier-wrong-verifier-wrong-verifier-x";
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         ("wrong verifier", vec![("code_verifier", wrong)], 400, "invalid_grant"),
         ("missing verifier", vec![("code_verifier", "")], 400, "invalid_grant"),
         ("short verifier", vec![("code_verifier", "abc")], 400, "invalid_grant"),
