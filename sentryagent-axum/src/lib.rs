@@ -16,9 +16,9 @@ use sentryagent_core::Error;
 use sentryagent_core::http::{HttpError, Request, Response, Route, routes};
 use sentryagent_core::resource::WELL_KNOWN;
 #[doc(inline)]
-pub use sentryagent_core::resource::{Refusal, Resource, ResourcePolicy};
+pub use sentryagent_core::resource::{Principals, Refusal, Resource, ResourcePolicy, ScopeChallenge};
 #[doc(inline)]
-pub use sentryagent_core::{AgentIdentity, SentryAgent};
+pub use sentryagent_core::{AgentIdentity, Principal, SentryAgent, UserIdentity};
 
 /// The whole SentryAgent API as a router to nest under any prefix. It carries
 /// its own state, so it nests into a host router of any state type. Unknown
@@ -155,8 +155,11 @@ fn into_axum(response: Response) -> axum::response::Response {
 
 /// Protects every route of `router` (any service, such as an MCP server's
 /// tower service, which no extractor reaches) with the policy of
-/// `resource`: the same check and challenges as [`Agent`], run before the
-/// service; the caller's [`AgentIdentity`] is in the request's extensions.
+/// `resource`: the same check and challenges as [`AgentOrUser`], run before
+/// the service, so the policy says whose tokens pass
+/// ([`ResourcePolicy::accept`]). The caller's [`Principal`] is in the
+/// request's extensions, and with it its [`AgentIdentity`] or
+/// [`UserIdentity`].
 ///
 /// ```
 /// # async fn demo() -> Result<(), sentryagent_core::Error> {
@@ -181,9 +184,17 @@ pub fn protect<S: Clone + Send + Sync + 'static>(
             let (idp, resource) = (idp.clone(), resource.clone());
             async move {
                 let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-                match idp.authorize_bearer(authorization, Some(&resource)).await {
-                    Ok(identity) => {
-                        request.extensions_mut().insert(identity);
+                match idp.authorize_bearer_principal(authorization, Some(&resource)).await {
+                    Ok(principal) => {
+                        match &principal {
+                            Principal::Agent(agent) => {
+                                request.extensions_mut().insert(agent.clone());
+                            }
+                            Principal::User(user) => {
+                                request.extensions_mut().insert(user.clone());
+                            }
+                        }
+                        request.extensions_mut().insert(principal);
                         next.run(request).await
                     }
                     Err(refusal) => Rejection(refusal).into_response(),
@@ -227,7 +238,7 @@ pub fn protect<S: Clone + Send + Sync + 'static>(
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
-pub struct Agent(pub AgentIdentity);
+pub struct Agent(pub AgentIdentity, ScopeChallenge);
 
 impl std::ops::Deref for Agent {
     type Target = AgentIdentity;
@@ -238,12 +249,90 @@ impl std::ops::Deref for Agent {
 }
 
 impl Agent {
-    /// `Ok` if the token grants `scope`; otherwise a 403 `INSUFFICIENT_SCOPE`.
+    /// `Ok` if the token grants `scope`; otherwise a 403 `INSUFFICIENT_SCOPE`
+    /// whose challenge points at the resource's metadata (RFC 9728 §5.1),
+    /// so the client can ask for a token with the scope (step-up).
     ///
     /// # Errors
     /// The rejection to return from the handler.
     pub fn require_scope(&self, scope: &'static str) -> Result<(), Rejection> {
-        self.0.require_scope(scope).map_err(Rejection::from)
+        match self.0.has_scope(scope) {
+            true => Ok(()),
+            false => Err(Rejection(self.1.refuse(scope))),
+        }
+    }
+}
+
+/// A person acting through a client (the authorization-code flow), for a
+/// host's own routes that serve people only: as [`Agent`], under a policy
+/// that accepts people ([`ResourcePolicy::accept`]); an agent's token is
+/// refused.
+///
+/// ```
+/// use axum::{Json, Router, routing::get};
+/// use sentryagent_axum::{Principals, ResourcePolicy, SentryAgent, User};
+///
+/// async fn me(user: User) -> Json<String> {
+///     Json(format!("hello {} through {}", user.user_id, user.client_id))
+/// }
+///
+/// # async fn demo() -> Result<(), sentryagent_core::Error> {
+/// let idp = SentryAgent::builder().issuer("https://idp.example.com").build().await?;
+/// idp.protect(ResourcePolicy::new("https://idp.example.com").any_tenant().accept(Principals::People));
+/// let app: Router = Router::new().route("/me", get(me)).with_state(idp);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct User(pub UserIdentity, ScopeChallenge);
+
+impl std::ops::Deref for User {
+    type Target = UserIdentity;
+
+    fn deref(&self) -> &UserIdentity {
+        &self.0
+    }
+}
+
+impl User {
+    /// `Ok` if the token grants `scope`; otherwise a 403 `INSUFFICIENT_SCOPE`
+    /// whose challenge points at the resource's metadata.
+    ///
+    /// # Errors
+    /// The rejection to return from the handler.
+    pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
+        match self.0.has_scope(scope) {
+            true => Ok(()),
+            false => Err(Rejection(self.1.refuse(scope))),
+        }
+    }
+}
+
+/// The caller behind a valid bearer token, an agent or a person acting
+/// through a client, as the route's policy accepts
+/// ([`ResourcePolicy::accept`]): for routes that serve both.
+#[derive(Clone, Debug)]
+pub struct AgentOrUser(pub Principal, ScopeChallenge);
+
+impl std::ops::Deref for AgentOrUser {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl AgentOrUser {
+    /// `Ok` if the token grants `scope` (by the rule of its kind); otherwise
+    /// a 403 `INSUFFICIENT_SCOPE` whose challenge points at the resource's
+    /// metadata.
+    ///
+    /// # Errors
+    /// The rejection to return from the handler.
+    pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
+        match self.0.has_scope(scope) {
+            true => Ok(()),
+            false => Err(Rejection(self.1.refuse(scope))),
+        }
     }
 }
 
@@ -276,9 +365,45 @@ where
         let idp = SentryAgent::from_ref(state);
         let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
-        idp.authorize_bearer(authorization, resource)
+        let agent = idp.authorize_bearer(authorization, resource).await.map_err(Rejection)?;
+        Ok(Agent(agent, idp.scope_challenge(resource)))
+    }
+}
+
+impl<S> FromRequestParts<S> for User
+where
+    S: Send + Sync,
+    SentryAgent: FromRef<S>,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
+        let idp = SentryAgent::from_ref(state);
+        let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
+        let user = idp
+            .authorize_bearer_user(authorization, resource)
             .await
-            .map(Agent)
-            .map_err(Rejection)
+            .map_err(Rejection)?;
+        Ok(User(user, idp.scope_challenge(resource)))
+    }
+}
+
+impl<S> FromRequestParts<S> for AgentOrUser
+where
+    S: Send + Sync,
+    SentryAgent: FromRef<S>,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
+        let idp = SentryAgent::from_ref(state);
+        let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
+        let principal = idp
+            .authorize_bearer_principal(authorization, resource)
+            .await
+            .map_err(Rejection)?;
+        Ok(AgentOrUser(principal, idp.scope_challenge(resource)))
     }
 }

@@ -43,4 +43,4 @@ pub use ids::{AgentId, ConsentId, CredentialId, EventId, GrantId, TenantId, Toke
 pub use memory::MemoryStore;
 pub use sentry::{Caller, SentryAgent};
 pub use settings::{AuthorizationSettings, BackgroundSettings, Settings, Signup};
-pub use token::AgentIdentity;
+pub use token::{AgentIdentity, Principal, UserIdentity};

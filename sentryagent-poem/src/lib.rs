@@ -12,9 +12,9 @@ use sentryagent_core::Error;
 use sentryagent_core::http::{HttpError, Request, Response, Route, routes};
 use sentryagent_core::resource::WELL_KNOWN;
 #[doc(inline)]
-pub use sentryagent_core::resource::{Refusal, Resource, ResourcePolicy};
+pub use sentryagent_core::resource::{Principals, Refusal, Resource, ResourcePolicy, ScopeChallenge};
 #[doc(inline)]
-pub use sentryagent_core::{AgentIdentity, SentryAgent};
+pub use sentryagent_core::{AgentIdentity, Principal, SentryAgent, UserIdentity};
 
 /// The whole SentryAgent API as a [`poem::Route`] to nest under any prefix.
 /// Unknown paths and methods under it answer the API's error envelope.
@@ -230,8 +230,10 @@ fn reject(error: Error) -> poem::Error {
 
 /// Middleware that protects any endpoint (one no extractor reaches, such as
 /// an MCP server's) with the policy of a resource: the same check and
-/// challenges as [`Agent`], run before the endpoint; the caller's
-/// [`AgentIdentity`] is in the request data.
+/// challenges as [`AgentOrUser`], run before the endpoint, so the policy
+/// says whose tokens pass ([`ResourcePolicy::accept`]). The caller's
+/// [`Principal`] is in the request data, and with it its [`AgentIdentity`]
+/// or [`UserIdentity`].
 ///
 /// ```
 /// # async fn demo() -> Result<(), sentryagent_core::Error> {
@@ -291,9 +293,13 @@ impl<E: Endpoint> Endpoint for Protected<E> {
     async fn call(&self, mut req: poem::Request) -> poem::Result<poem::Response> {
         let Protect { idp, resource } = &self.protect;
         let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        match idp.authorize_bearer(authorization, Some(resource)).await {
-            Ok(identity) => {
-                req.set_data(identity);
+        match idp.authorize_bearer_principal(authorization, Some(resource)).await {
+            Ok(principal) => {
+                match &principal {
+                    Principal::Agent(agent) => req.set_data(agent.clone()),
+                    Principal::User(user) => req.set_data(user.clone()),
+                }
+                req.set_data(principal);
                 self.inner.call(req).await.map(poem::IntoResponse::into_response)
             }
             Err(refusal) => Ok(into_poem(refusal.into())),
@@ -339,7 +345,7 @@ impl<E: Endpoint> Endpoint for Protected<E> {
 ///
 /// A refusal is a [`poem::Error`] whose response is the API's envelope.
 #[derive(Clone, Debug)]
-pub struct Agent(pub AgentIdentity);
+pub struct Agent(pub AgentIdentity, ScopeChallenge);
 
 impl std::ops::Deref for Agent {
     type Target = AgentIdentity;
@@ -350,28 +356,119 @@ impl std::ops::Deref for Agent {
 }
 
 impl Agent {
-    /// `Ok` if the token grants `scope`; otherwise a 403 `INSUFFICIENT_SCOPE`.
+    /// `Ok` if the token grants `scope`; otherwise a 403 `INSUFFICIENT_SCOPE`
+    /// whose challenge points at the resource's metadata (RFC 9728 §5.1),
+    /// so the client can ask for a token with the scope (step-up).
     ///
     /// # Errors
     /// The refusal to return from the handler.
     pub fn require_scope(&self, scope: &'static str) -> poem::Result<()> {
-        self.0.require_scope(scope).map_err(reject)
+        step_up(self.0.has_scope(scope), &self.1, scope)
     }
+}
+
+fn step_up(granted: bool, challenge: &ScopeChallenge, scope: &str) -> poem::Result<()> {
+    match granted {
+        true => Ok(()),
+        false => Err(refused(challenge.refuse(scope))),
+    }
+}
+
+fn refused(refusal: Refusal) -> poem::Error {
+    poem::Error::from_response(into_poem(refusal.into()))
+}
+
+/// The IdP, the `Authorization` header and the route's resource of a request.
+fn bearer_parts(req: &poem::Request) -> poem::Result<(&SentryAgent, Option<&str>, Option<&str>)> {
+    let idp = req.data::<SentryAgent>().ok_or_else(|| {
+        reject(Error::Internal(
+            "no SentryAgent in the request data: add .data(idp)".into(),
+        ))
+    })?;
+    let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let resource = req.data::<Resource>().map(|r| r.0.as_str());
+    Ok((idp, authorization, resource))
 }
 
 impl<'a> FromRequest<'a> for Agent {
     async fn from_request(req: &'a poem::Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let idp = req.data::<SentryAgent>().ok_or_else(|| {
-            reject(Error::Internal(
-                "no SentryAgent in the request data: add .data(idp)".into(),
-            ))
-        })?;
-        let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let resource = req.data::<Resource>().map(|r| r.0.as_str());
-        idp.authorize_bearer(authorization, resource)
+        let (idp, authorization, resource) = bearer_parts(req)?;
+        let agent = idp.authorize_bearer(authorization, resource).await.map_err(refused)?;
+        Ok(Agent(agent, idp.scope_challenge(resource)))
+    }
+}
+
+/// A person acting through a client (the authorization-code flow), for a
+/// host's own routes that serve people only: as [`Agent`], under a policy
+/// that accepts people ([`ResourcePolicy::accept`]); an agent's token is
+/// refused.
+#[derive(Clone, Debug)]
+pub struct User(pub UserIdentity, ScopeChallenge);
+
+impl std::ops::Deref for User {
+    type Target = UserIdentity;
+
+    fn deref(&self) -> &UserIdentity {
+        &self.0
+    }
+}
+
+impl User {
+    /// `Ok` if the token grants `scope`; otherwise a 403 `INSUFFICIENT_SCOPE`
+    /// whose challenge points at the resource's metadata.
+    ///
+    /// # Errors
+    /// The refusal to return from the handler.
+    pub fn require_scope(&self, scope: &str) -> poem::Result<()> {
+        step_up(self.0.has_scope(scope), &self.1, scope)
+    }
+}
+
+impl<'a> FromRequest<'a> for User {
+    async fn from_request(req: &'a poem::Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let (idp, authorization, resource) = bearer_parts(req)?;
+        let user = idp
+            .authorize_bearer_user(authorization, resource)
             .await
-            .map(Agent)
-            .map_err(|refusal| poem::Error::from_response(into_poem(refusal.into())))
+            .map_err(refused)?;
+        Ok(User(user, idp.scope_challenge(resource)))
+    }
+}
+
+/// The caller behind a valid bearer token, an agent or a person acting
+/// through a client, as the route's policy accepts
+/// ([`ResourcePolicy::accept`]): for routes that serve both.
+#[derive(Clone, Debug)]
+pub struct AgentOrUser(pub Principal, ScopeChallenge);
+
+impl std::ops::Deref for AgentOrUser {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl AgentOrUser {
+    /// `Ok` if the token grants `scope` (by the rule of its kind); otherwise
+    /// a 403 `INSUFFICIENT_SCOPE` whose challenge points at the resource's
+    /// metadata.
+    ///
+    /// # Errors
+    /// The refusal to return from the handler.
+    pub fn require_scope(&self, scope: &str) -> poem::Result<()> {
+        step_up(self.0.has_scope(scope), &self.1, scope)
+    }
+}
+
+impl<'a> FromRequest<'a> for AgentOrUser {
+    async fn from_request(req: &'a poem::Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let (idp, authorization, resource) = bearer_parts(req)?;
+        let principal = idp
+            .authorize_bearer_principal(authorization, resource)
+            .await
+            .map_err(refused)?;
+        Ok(AgentOrUser(principal, idp.scope_challenge(resource)))
     }
 }
 

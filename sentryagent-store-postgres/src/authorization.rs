@@ -410,6 +410,19 @@ impl AuthorizationStore for PgStore {
         Ok(true)
     }
 
+    async fn refresh_token_grant(&self, token_hash: &[u8]) -> StoreResult<Option<Grant>> {
+        let row: Option<GrantRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM oauth_refresh_tokens t JOIN oauth_grants g ON g.id = t.grant_id WHERE t.token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .store()?;
+        Ok(row.map(Grant::from))
+    }
+
     async fn rotate_refresh_token(&self, r: Rotation<'_>) -> StoreResult<RefreshOutcome> {
         let mut tx = self.pool.begin().await.store()?;
         // Locks the token and its grant: a concurrent rotation of the same

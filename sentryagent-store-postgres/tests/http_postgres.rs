@@ -8,21 +8,35 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use sentryagent_axum::{Agent, AgentIdentity, Resource, SentryAgent};
+use sentryagent_axum::{Agent, AgentIdentity, AgentOrUser, Principal, Rejection, Resource, SentryAgent};
 use sentryagent_core::audit::ChainMark;
 use sentryagent_core::store::{AuditStore as _, Stores};
 use sentryagent_core::{EventId, TenantId};
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
-use sentryagent_testkit::{RESOURCE_A_PATH, RESOURCE_B_PATH, Tamper, TestBackend, resource_url, services};
+use sentryagent_testkit::{
+    RESOURCE_A_PATH, RESOURCE_B_PATH, RESOURCE_C_PATH, STEP_UP_PATH, Tamper, TestBackend, resource_url, services,
+};
 use serde_json::Value;
 
 async fn whoami(agent: Agent) -> Json<AgentIdentity> {
     Json(agent.0)
 }
 
-/// The same answer behind `sentryagent_axum::protect`, which put the agent there.
-async fn protected_whoami(Extension(agent): Extension<AgentIdentity>) -> Json<AgentIdentity> {
-    Json(agent)
+/// The caller behind `sentryagent_axum::protect`, which put it there.
+async fn protected_whoami(Extension(caller): Extension<Principal>) -> Json<Principal> {
+    Json(caller)
+}
+
+/// An agent or a person with `tools:call`.
+async fn either(caller: AgentOrUser) -> Result<Json<Principal>, Rejection> {
+    caller.require_scope("tools:call")?;
+    Ok(Json(caller.0))
+}
+
+/// An agent with `reports:write`, checked by the handler.
+async fn step_up(agent: Agent) -> Result<Json<AgentIdentity>, Rejection> {
+    agent.require_scope("reports:write")?;
+    Ok(Json(agent.0))
 }
 
 async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
@@ -34,6 +48,11 @@ async fn start(listener: tokio::net::TcpListener, idp: SentryAgent) {
             RESOURCE_A_PATH,
             get(whoami).layer(Extension(Resource::new(resource_url(&listener, RESOURCE_A_PATH)))),
         )
+        .route(
+            RESOURCE_C_PATH,
+            get(either).layer(Extension(Resource::new(resource_url(&listener, RESOURCE_C_PATH)))),
+        )
+        .route(STEP_UP_PATH, get(step_up))
         .merge(sentryagent_axum::protect(
             Router::new().route(RESOURCE_B_PATH, get(protected_whoami)),
             idp.clone(),

@@ -42,8 +42,12 @@ pub use logs::captured_logs;
 /// documents at the root, and a host route `GET /whoami` protected by the
 /// adapter's extractor that answers `{agentId, tenantId, clientId, scopes}`;
 /// the same at [`RESOURCE_A_PATH`] (the extractor bound to its resource)
-/// and at [`RESOURCE_B_PATH`] (behind the adapter's `protect` middleware),
-/// each resource being `http://<listener's address><path>` (see
+/// and at [`RESOURCE_B_PATH`] (behind the adapter's `protect` middleware,
+/// answering the `Principal` it put there); at [`RESOURCE_C_PATH`] the
+/// extractor of either kind (`AgentOrUser`) bound to its resource, whose
+/// handler requires `tools:call` and answers the `Principal`; and at
+/// [`STEP_UP_PATH`] the agent extractor under the IdP's audience, whose
+/// handler requires `reports:write` (`Agent::require_scope`); each resource being `http://<listener's address><path>` (see
 /// [`resource_url`]); then serve on `listener` (recording peer
 /// addresses) in a spawned task.
 pub trait StartFn: Fn(tokio::net::TcpListener, SentryAgent) -> Self::Fut {
@@ -361,6 +365,10 @@ impl TestApp {
 pub const RESOURCE_A_PATH: &str = "/resource-a";
 /// A second host route of its own resource (see [`StartFn`]).
 pub const RESOURCE_B_PATH: &str = "/resource-b";
+/// A host route of its own resource for agents or people (see [`StartFn`]).
+pub const RESOURCE_C_PATH: &str = "/resource-c";
+/// A host route whose handler requires `reports:write` (see [`StartFn`]).
+pub const STEP_UP_PATH: &str = "/step-up";
 
 /// The identifier of the resource a host serves at `path` on `listener`.
 ///

@@ -25,7 +25,9 @@
 //! The records live behind [`OAuthClientStore`](crate::store::OAuthClientStore)
 //! and [`AuthorizationStore`](crate::store::AuthorizationStore).
 
+mod client_auth;
 mod code;
+mod exchange;
 mod host;
 pub mod metadata_document;
 mod model;

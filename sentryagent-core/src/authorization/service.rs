@@ -374,7 +374,7 @@ impl SentryAgent {
     /// Puts revoked grants on the revocation list, under
     /// [`grant_revocation_id`], for as long as an access token issued from
     /// them before now can live.
-    async fn end_grant_tokens(&self, grants: &[GrantId], now: OffsetDateTime) -> Result<(), Error> {
+    pub(crate) async fn end_grant_tokens(&self, grants: &[GrantId], now: OffsetDateTime) -> Result<(), Error> {
         let settings = &self.inner.settings;
         let until = now + settings.token_ttl + settings.clock_skew;
         for grant in grants {

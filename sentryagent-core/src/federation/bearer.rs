@@ -288,6 +288,7 @@ impl SentryAgent {
             token_type: "Bearer",
             expires_in: self.inner.settings.token_ttl.as_secs(),
             scope: minted.scope,
+            refresh_token: None,
         })
     }
 

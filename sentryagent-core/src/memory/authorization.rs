@@ -157,6 +157,14 @@ impl AuthorizationStore for MemoryStore {
         Ok(true)
     }
 
+    async fn refresh_token_grant(&self, token_hash: &[u8]) -> StoreResult<Option<Grant>> {
+        let a = lock(&self.authorizations);
+        Ok(a.refresh
+            .get(token_hash)
+            .and_then(|t| a.grants.get(&t.grant_id))
+            .cloned())
+    }
+
     async fn rotate_refresh_token(&self, r: Rotation<'_>) -> StoreResult<RefreshOutcome> {
         let mut a = lock(&self.authorizations);
         let Some(token) = a.refresh.get(r.presented_hash).cloned() else {

@@ -47,3 +47,4 @@ mod service;
 pub use challenge::Refusal;
 pub use metadata::{ProtectedResourceMetadata, WELL_KNOWN, metadata_url};
 pub use model::*;
+pub use service::ScopeChallenge;

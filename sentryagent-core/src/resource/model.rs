@@ -12,6 +12,32 @@ pub enum AcceptedTenants {
     AnyTenant,
 }
 
+/// Whose tokens a resource accepts: agents' (client credentials, workload
+/// identity), people's acting through a client (the authorization-code
+/// flow), or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Principals {
+    /// Agents only (the default).
+    #[default]
+    Agents,
+    /// People acting through a client only.
+    People,
+    /// Both.
+    AgentsAndPeople,
+}
+
+impl Principals {
+    /// Whether agents' tokens are accepted.
+    pub fn agents(self) -> bool {
+        matches!(self, Principals::Agents | Principals::AgentsAndPeople)
+    }
+
+    /// Whether people's tokens are accepted.
+    pub fn people(self) -> bool {
+        matches!(self, Principals::People | Principals::AgentsAndPeople)
+    }
+}
+
 /// What a token must be to reach one resource of the host; see the module
 /// docs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +46,7 @@ pub struct ResourcePolicy {
     tenants: AcceptedTenants,
     scopes: Vec<String>,
     name: Option<String>,
+    principals: Principals,
 }
 
 impl ResourcePolicy {
@@ -31,7 +58,21 @@ impl ResourcePolicy {
             tenants: AcceptedTenants::Only(Vec::new()),
             scopes: Vec::new(),
             name: None,
+            principals: Principals::Agents,
         }
+    }
+
+    /// Whose tokens it accepts: agents' only unless told (an MCP server that
+    /// people connect their clients to accepts [`Principals::People`] or
+    /// [`Principals::AgentsAndPeople`]). Tenants and scopes apply to both.
+    pub fn accept(mut self, principals: Principals) -> Self {
+        self.principals = principals;
+        self
+    }
+
+    /// Whose tokens it accepts.
+    pub fn accepted_principals(&self) -> Principals {
+        self.principals
     }
 
     /// Accepts tokens of `tenant` too.

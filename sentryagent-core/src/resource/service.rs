@@ -84,6 +84,9 @@ impl crate::SentryAgent {
         let Some(policy) = self.inner.resources.get(resource) else {
             return Err(missing_policy(resource));
         };
+        if !policy.accepted_principals().agents() {
+            return Err(crate::Error::unauthorized("this resource accepts people's tokens only"));
+        }
         let identity = self.verify_access_token(token, Some(policy.resource())).await?;
         if !policy.accepts_tenant(identity.tenant_id) {
             return Err(crate::Error::unauthorized(
@@ -130,6 +133,139 @@ impl crate::SentryAgent {
         self.authorize_resource(token, resource)
             .await
             .map_err(|error| Refusal::new(error, true, metadata.as_deref(), scopes))
+    }
+
+    /// Checks a bearer token of either kind against the policy of
+    /// `resource` (`None`: the resource whose identifier is the IdP's
+    /// audience): the kinds it accepts ([`ResourcePolicy::accept`]), then
+    /// what [`verify_principal`](Self::verify_principal) checks with the
+    /// resource as audience, the token's tenant and the required scopes
+    /// (a person's exactly as granted, an agent's on what it holds now).
+    ///
+    /// # Errors
+    /// 401 for a bad token, a kind or a tenant the resource does not
+    /// accept; 403 `INSUFFICIENT_SCOPE`; [`Error::Internal`](crate::Error::Internal)
+    /// when the host set no policy for the resource.
+    pub async fn authorize_resource_principal(
+        &self,
+        token: &str,
+        resource: Option<&str>,
+    ) -> Result<crate::Principal, crate::Error> {
+        let resource = resource.unwrap_or(&self.inner.settings.audience);
+        let Some(policy) = self.inner.resources.get(resource) else {
+            return Err(missing_policy(resource));
+        };
+        let principal = self.verify_principal(token, Some(policy.resource())).await?;
+        let accepted = policy.accepted_principals();
+        let kind_accepted = match &principal {
+            crate::Principal::Agent(_) => accepted.agents(),
+            crate::Principal::User(_) => accepted.people(),
+        };
+        if !kind_accepted {
+            return Err(crate::Error::unauthorized(match accepted.agents() {
+                true => "this resource accepts agents' tokens only",
+                false => "this resource accepts people's tokens only",
+            }));
+        }
+        if !policy.accepts_tenant(principal.tenant_id()) {
+            return Err(crate::Error::unauthorized(
+                "this resource does not accept tokens of the caller's tenant",
+            ));
+        }
+        if let Some(missing) = policy.required_scopes().iter().find(|s| !principal.has_scope(s)) {
+            return Err(crate::Error::InsufficientScope(missing.clone().into()));
+        }
+        Ok(principal)
+    }
+
+    /// What the adapters' `protect` middleware and their extractors of
+    /// either kind run: [`authorize_resource_principal`](Self::authorize_resource_principal)
+    /// on the bearer token of an `Authorization` header value, refused with
+    /// the challenges of [`authorize_bearer`](Self::authorize_bearer).
+    ///
+    /// # Errors
+    /// The [`Refusal`] to answer.
+    pub async fn authorize_bearer_principal(
+        &self,
+        authorization: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<crate::Principal, Refusal> {
+        let id = resource.unwrap_or(&self.inner.settings.audience);
+        let policy = self.inner.resources.get(id);
+        let metadata = policy.as_ref().and_then(|p| metadata_url(p.resource()));
+        let scopes = policy.as_ref().map(|p| p.required_scopes()).unwrap_or_default();
+        let Some(token) = authorization.and_then(crate::token::bearer_token) else {
+            if policy.is_none() {
+                return Err(missing_policy(id).into());
+            }
+            let error = crate::Error::unauthorized("a bearer access token is required");
+            return Err(Refusal::new(error, false, metadata.as_deref(), scopes));
+        };
+        self.authorize_resource_principal(token, resource)
+            .await
+            .map_err(|error| Refusal::new(error, true, metadata.as_deref(), scopes))
+    }
+
+    /// [`authorize_bearer_principal`](Self::authorize_bearer_principal) for
+    /// a route that serves people only: an agent's token is refused (401,
+    /// with the resource's challenge).
+    ///
+    /// # Errors
+    /// The [`Refusal`] to answer.
+    pub async fn authorize_bearer_user(
+        &self,
+        authorization: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<crate::UserIdentity, Refusal> {
+        match self.authorize_bearer_principal(authorization, resource).await? {
+            crate::Principal::User(user) => Ok(user),
+            crate::Principal::Agent(_) => {
+                let id = resource.unwrap_or(&self.inner.settings.audience);
+                let policy = self.inner.resources.get(id);
+                let metadata = policy.as_ref().and_then(|p| metadata_url(p.resource()));
+                let error = crate::Error::unauthorized("this route serves people's tokens only");
+                Err(Refusal::new(error, true, metadata.as_deref(), &[]))
+            }
+        }
+    }
+
+    /// How a host route that checks a scope of its own (the extractors'
+    /// `require_scope`) answers its absence for `resource` (`None`: the
+    /// IdP's audience): 403 `insufficient_scope` whose challenge points at
+    /// the resource's metadata (RFC 9728 §5.1), so a client can step up.
+    pub fn scope_challenge(&self, resource: Option<&str>) -> ScopeChallenge {
+        let id = resource.unwrap_or(&self.inner.settings.audience);
+        let policy = self.inner.resources.get(id);
+        ScopeChallenge {
+            metadata: policy.as_ref().and_then(|p| metadata_url(p.resource())),
+            scopes: policy.map(|p| p.required_scopes().to_vec()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The step-up answer of a host route's own scope check; see
+/// [`SentryAgent::scope_challenge`](crate::SentryAgent::scope_challenge).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeChallenge {
+    metadata: Option<String>,
+    scopes: Vec<String>,
+}
+
+impl ScopeChallenge {
+    /// The 403 refusal for a token without `missing`: its challenge names
+    /// the resource's required scopes and `missing`, and the resource's
+    /// metadata.
+    pub fn refuse(&self, missing: &str) -> Refusal {
+        let mut scopes = self.scopes.clone();
+        if !scopes.iter().any(|s| s == missing) {
+            scopes.push(missing.to_owned());
+        }
+        Refusal::new(
+            crate::Error::InsufficientScope(missing.to_owned().into()),
+            true,
+            self.metadata.as_deref(),
+            &scopes,
+        )
     }
 }
 

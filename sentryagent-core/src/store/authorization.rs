@@ -71,6 +71,11 @@ pub trait AuthorizationStore: Send + Sync + 'static {
     /// redeemed). `false`, with nothing stored, when the grant is revoked
     /// or gone: a replayed code may have revoked it in between.
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<bool>;
+    /// The grant a refresh token belongs to, whatever the state of either
+    /// (rotated, expired, revoked): to authenticate the client that
+    /// presents it, in the grant's tenant, before anything changes, and to
+    /// revoke the family (RFC 7009). `None`: no such token.
+    async fn refresh_token_grant(&self, token_hash: &[u8]) -> StoreResult<Option<Grant>>;
     /// Rotates a refresh token atomically across every instance: see
     /// [`RefreshOutcome`]. Exactly one of two concurrent rotations of one
     /// token gets [`RefreshOutcome::Rotated`]; the other gets

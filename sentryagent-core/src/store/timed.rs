@@ -184,6 +184,7 @@ timed!(AuthorizationStore {
     fn redeem_authorization_code(&self, code_hash: &[u8], at: OffsetDateTime) -> Option<CodeRedemption>;
     fn grant(&self, tenant: TenantId, id: GrantId) -> Option<Grant>;
     fn insert_refresh_token(&self, token: &RefreshToken) -> bool;
+    fn refresh_token_grant(&self, token_hash: &[u8]) -> Option<Grant>;
     fn rotate_refresh_token(&self, rotation: Rotation<'_>) -> RefreshOutcome;
     fn revoke_grant(&self, tenant: TenantId, id: GrantId, at: OffsetDateTime) -> bool;
     fn revoke_grants(

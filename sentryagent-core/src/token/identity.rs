@@ -72,7 +72,70 @@ pub struct Introspection {
     pub active: bool,
     /// The claims, for an active token.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub claims: Option<IntrospectedClaims>,
+    pub claims: Option<IntrospectedToken>,
+}
+
+/// The claims of an active token: an agent's or a person's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum IntrospectedToken {
+    /// An agent's token.
+    Agent(IntrospectedClaims),
+    /// A person's token (authorization-code flow).
+    User(IntrospectedUserClaims),
+}
+
+/// The claims of a person's active token, as RFC 7662 names them, with
+/// the grant (`gid`), the tenant (`user_tenant`) and `token_kind: "user"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct IntrospectedUserClaims {
+    /// The host's user id.
+    pub sub: String,
+    /// The client acting for the person.
+    pub client_id: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience: the resource(s).
+    pub aud: super::Audience,
+    /// Token id.
+    pub jti: TokenId,
+    /// The grant the token was issued from.
+    pub gid: crate::GrantId,
+    /// The person's tenant.
+    pub user_tenant: TenantId,
+    /// Always `user`.
+    #[schema(value_type = String, pattern = "^user$")]
+    pub token_kind: super::UserTokenKind,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+}
+
+impl From<super::UserClaims> for IntrospectedUserClaims {
+    fn from(c: super::UserClaims) -> Self {
+        Self {
+            sub: c.sub,
+            client_id: c.client_id,
+            scope: c.scope,
+            exp: c.exp,
+            iat: c.iat,
+            nbf: c.nbf,
+            iss: c.iss,
+            aud: c.aud,
+            jti: c.jti,
+            gid: c.gid,
+            user_tenant: c.user_tenant,
+            token_kind: c.token_kind,
+            token_type: "Bearer",
+        }
+    }
 }
 
 impl utoipa::PartialSchema for Introspection {
@@ -94,6 +157,12 @@ impl utoipa::PartialSchema for Introspection {
                         { "type": "object", "required": ["active"], "properties": { "active": { "const": true } } },
                     ],
                 },
+                {
+                    "allOf": [
+                        { "$ref": "#/components/schemas/IntrospectedUserClaims" },
+                        { "type": "object", "required": ["active"], "properties": { "active": { "const": true } } },
+                    ],
+                },
             ],
         });
         serde_json::from_value(schema).unwrap_or_else(|_| utoipa::openapi::RefOr::T(Default::default()))
@@ -106,8 +175,13 @@ impl utoipa::ToSchema for Introspection {
             "IntrospectedClaims".into(),
             <IntrospectedClaims as utoipa::PartialSchema>::schema(),
         ));
+        schemas.push((
+            "IntrospectedUserClaims".into(),
+            <IntrospectedUserClaims as utoipa::PartialSchema>::schema(),
+        ));
         // And the schemas the claims refer to (`TokenId`, …).
         <IntrospectedClaims as utoipa::ToSchema>::schemas(schemas);
+        <IntrospectedUserClaims as utoipa::ToSchema>::schemas(schemas);
     }
 }
 

@@ -285,6 +285,7 @@ impl SentryAgent {
             token_type: "Bearer",
             expires_in: inner.settings.token_ttl.as_secs(),
             scope: claims.scope,
+            refresh_token: None,
         })
     }
 

@@ -7,12 +7,17 @@
 //! tokens fail by construction.
 
 mod assertion;
+mod caller;
+mod claims;
+mod grant;
 mod identity;
 mod issue;
 pub(crate) mod keys;
+mod people;
 mod principal;
 mod request;
 mod stored_key;
+mod user_request;
 mod verified;
 mod verify;
 
@@ -22,15 +27,19 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use assertion::MAX_ASSERTION_LIFETIME;
-pub use identity::{AgentIdentity, Introspection};
+pub(crate) use claims::TokenClaims;
+pub use claims::{UserClaims, UserTokenKind};
+pub use grant::TokenGrant;
+pub use identity::{AgentIdentity, IntrospectedClaims, IntrospectedToken, IntrospectedUserClaims, Introspection};
 pub(crate) use keys::Keyring;
 pub use principal::{Principal, UserIdentity};
 pub(crate) use request::TokenRefusal;
 pub use request::{
-    CLIENT_ASSERTION_TYPE_JWT, ClientAuth, Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, PresentedJwt, TokenGrant,
-    TokenRequest, TokenResponse, bearer_token,
+    CLIENT_ASSERTION_TYPE_JWT, ClientAuth, Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, PresentedJwt, TokenRequest,
+    TokenResponse, bearer_token,
 };
 pub use stored_key::{KeyState, SigningAlgorithm, StoredKey};
+pub use user_request::{AuthorizationCodeRequest, PresentedClient, RefreshTokenRequest};
 
 use crate::{AgentId, TenantId, TokenId};
 

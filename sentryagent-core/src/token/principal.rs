@@ -36,6 +36,20 @@ pub struct UserIdentity {
 }
 
 impl UserIdentity {
+    /// The verified person behind a token's claims.
+    pub(crate) fn from_claims(claims: &super::UserClaims) -> Self {
+        Self {
+            user_id: claims.sub.clone(),
+            tenant_id: claims.user_tenant,
+            client_id: claims.client_id.clone(),
+            audience: claims.aud.values().to_vec(),
+            scopes: claims.scopes(),
+            grant_id: claims.gid,
+            token_id: claims.jti,
+            expires_at: claims.exp,
+        }
+    }
+
     /// Whether the token grants `scope`. Exact match only: `admin` means
     /// nothing here, since no management scope is ever granted to a person
     /// through a client.

@@ -239,11 +239,11 @@ impl Form {
 }
 
 /// At most this many `resource` parameters in one request.
-const MAX_RESOURCES: usize = 16;
+pub(super) const MAX_RESOURCES: usize = 16;
 
 /// Checks a `resource` parameter (RFC 8707 §2): an absolute URI without a
 /// fragment, else `invalid_target`.
-fn resource(value: &str) -> Result<String, OAuthError> {
+pub(super) fn resource(value: &str) -> Result<String, OAuthError> {
     match url::Url::parse(value) {
         Ok(url) if url.fragment().is_none() => Ok(value.to_owned()),
         _ => Err(OAuthError::new(
@@ -280,7 +280,7 @@ impl TokenRequest {
             Some(_) => {
                 return Err(OAuthError::new(
                     OAuthErrorCode::UnsupportedGrantType,
-                    "only the client_credentials grant is supported",
+                    "the grants are client_credentials, authorization_code, refresh_token and urn:ietf:params:oauth:grant-type:jwt-bearer",
                 ));
             }
         }
@@ -323,7 +323,7 @@ impl TokenRequest {
 }
 
 /// The `scope` parameter: `None` when absent.
-fn parse_scope(form: &Form) -> Result<Option<Vec<String>>, OAuthError> {
+pub(super) fn parse_scope(form: &Form) -> Result<Option<Vec<String>>, OAuthError> {
     let Some(s) = form.get("scope") else {
         return Ok(None);
     };
@@ -351,56 +351,6 @@ pub struct JwtBearerRequest {
     pub scope: Option<Vec<String>>,
 }
 
-/// What `POST /oauth2/token` was asked for.
-#[derive(Clone, Debug)]
-pub enum TokenGrant {
-    /// `client_credentials`.
-    ClientCredentials(TokenRequest),
-    /// `urn:ietf:params:oauth:grant-type:jwt-bearer`.
-    JwtBearer(JwtBearerRequest),
-}
-
-impl TokenGrant {
-    /// Reads a token request of either grant.
-    ///
-    /// # Errors
-    /// The RFC 6749 error for a malformed or unsupported request.
-    pub fn parse(authorization: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
-        let form = Form::parse_repeating(body, &["resource"])?;
-        if form.get("grant_type") != Some(GRANT_TYPE_JWT_BEARER) {
-            return TokenRequest::parse(authorization, body).map(TokenGrant::ClientCredentials);
-        }
-        if authorization.is_some()
-            || [
-                "client_id",
-                "client_secret",
-                "client_assertion",
-                "client_assertion_type",
-            ]
-            .iter()
-            .any(|p| form.get(p).is_some())
-        {
-            return Err(OAuthError::invalid_request(
-                "the jwt-bearer grant takes no client authentication: the assertion is the credential",
-            ));
-        }
-        let assertion = PresentedJwt::new(
-            form.get("assertion")
-                .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?,
-        );
-        let agent_id = form
-            .get("agent_id")
-            .ok_or_else(|| OAuthError::invalid_request("agent_id is required: name the agent the token is for"))?
-            .parse()
-            .map_err(|_| OAuthError::invalid_request("agent_id is not an agent id"))?;
-        Ok(TokenGrant::JwtBearer(JwtBearerRequest {
-            assertion,
-            agent_id,
-            scope: parse_scope(&form)?,
-        }))
-    }
-}
-
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
@@ -412,6 +362,11 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// Granted scopes, space-separated.
     pub scope: String,
+    /// The refresh token (authorization-code flow only): one use, its
+    /// successor comes with the next access token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub refresh_token: Option<String>,
 }
 
 /// Why the token endpoint refused, as the HTTP layer answers it.

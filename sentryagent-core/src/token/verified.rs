@@ -19,7 +19,7 @@ use std::sync::{PoisonError, RwLock};
 
 use aws_lc_rs::digest;
 
-use super::AccessClaims;
+use super::TokenClaims;
 
 /// Most tokens remembered per key set (a few MiB at most). When full, expired
 /// entries are dropped; if that frees nothing, the cache starts over.
@@ -31,7 +31,7 @@ pub(crate) type TokenDigest = [u8; 32];
 /// Claims of tokens verified with one key set; see the module docs.
 #[derive(Default)]
 pub(crate) struct VerifiedTokens {
-    entries: RwLock<HashMap<TokenDigest, AccessClaims>>,
+    entries: RwLock<HashMap<TokenDigest, TokenClaims>>,
 }
 
 impl VerifiedTokens {
@@ -43,7 +43,7 @@ impl VerifiedTokens {
     }
 
     /// The claims of a token verified before, if it is remembered.
-    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<AccessClaims> {
+    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<TokenClaims> {
         // A poisoned lock means a panic during an insert or a clear; the map
         // is still a valid map of verified tokens.
         self.entries
@@ -56,10 +56,10 @@ impl VerifiedTokens {
     /// Remembers a token whose signature, header and issuer checked out.
     /// `now` (seconds since the epoch) decides which entries are stale when
     /// the cache is full.
-    pub(crate) fn insert(&self, digest: TokenDigest, claims: &AccessClaims, now: i64) {
+    pub(crate) fn insert(&self, digest: TokenDigest, claims: &TokenClaims, now: i64) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= CAPACITY && !entries.contains_key(&digest) {
-            entries.retain(|_, c| c.exp >= now);
+            entries.retain(|_, c| c.exp() >= now);
             if entries.len() >= CAPACITY {
                 entries.clear();
             }
@@ -77,10 +77,11 @@ impl VerifiedTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::AccessClaims;
     use crate::{AgentId, TenantId, TokenId};
 
-    fn claims(exp: i64) -> AccessClaims {
-        AccessClaims {
+    fn claims(exp: i64) -> TokenClaims {
+        TokenClaims::Agent(AccessClaims {
             iss: "https://idp.example.com".into(),
             sub: AgentId::new(),
             aud: "https://idp.example.com".into(),
@@ -92,7 +93,7 @@ mod tests {
             scope: "admin".into(),
             tenant: TenantId::new(),
             act: None,
-        }
+        })
     }
 
     fn key(i: usize) -> TokenDigest {

@@ -4,20 +4,22 @@
 //! Stores it needs: `agents`, `revocations`.
 //! Shared parts it uses: `keys`, `server_key`.
 
-use super::identity::{AgentIdentity, IntrospectedClaims, Introspection};
-use super::request::{ClientAuth, Form};
+use super::caller::OAuthCaller;
+use super::identity::{AgentIdentity, IntrospectedClaims, IntrospectedToken, Introspection};
+use super::request::Form;
 use std::net::IpAddr;
 
 use jsonwebtoken::Validation;
 use jsonwebtoken::errors::ErrorKind;
 
-use super::AccessClaims;
 use super::verified::VerifiedTokens;
+use super::{AccessClaims, PresentedClient, Principal, TokenClaims};
 use crate::agent::AgentStatus;
 use crate::audit::{NewAuditEvent, Outcome};
+use crate::authorization::REFRESH_TOKEN_PREFIX;
 use crate::error::{Error, OAuthError, OAuthErrorCode, StoreError};
 use crate::permission::{Operation, effective_scopes};
-use crate::{AgentId, SentryAgent, TenantId, scope};
+use crate::{SentryAgent, scope};
 
 const INACTIVE: Introspection = Introspection {
     active: false,
@@ -52,30 +54,31 @@ impl From<Denied> for Error {
     }
 }
 
-/// Who is asking to introspect or revoke.
-enum OAuthCaller {
-    /// The token itself was presented as the bearer.
-    Itself,
-    /// Another token of this IdP.
-    Bearer(AgentIdentity),
-    /// A client authenticated with its credentials.
-    Client {
-        tenant: TenantId,
-        agent: AgentId,
-        client_id: String,
-    },
+/// The refusal of a token that did not decode, counted by reason.
+fn rejected(reason: &'static str) -> Error {
+    crate::observe::record::token_verified(match reason {
+        "expired" => "expired",
+        "wrong audience" => "wrong_audience",
+        PERSONS_TOKEN => "user_token",
+        _ => "invalid",
+    });
+    tracing::debug!(reason, "bearer token rejected");
+    Error::unauthorized("the access token is invalid or expired")
 }
+
+/// Why agent verification refuses a person's token.
+const PERSONS_TOKEN: &str = "a person's token where an agent's is required";
 
 impl SentryAgent {
     /// Checks a token's signature (with the key its `kid` names, at that
     /// key's pinned algorithm), type, issuer, audience (`None`: any) and
-    /// validity period, and returns its claims. The reason of a failure is
-    /// for logs, never for the caller.
+    /// validity period, and returns its claims: an agent's or a person's.
+    /// The reason of a failure is for logs, never for the caller.
     ///
     /// A token verified before with the same key set skips the signature
     /// check (see [`super::verified`]); its time window and audience are
     /// checked again, exactly as on the first use.
-    pub(crate) fn decode_token(&self, token: &str, audience: Option<&str>) -> Result<AccessClaims, &'static str> {
+    pub(crate) fn decode_token(&self, token: &str, audience: Option<&str>) -> Result<TokenClaims, &'static str> {
         let settings = &self.inner.settings;
         let keys = self.inner.keys.get();
         let digest = VerifiedTokens::digest(token);
@@ -101,7 +104,7 @@ impl SentryAgent {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+        let claims = jsonwebtoken::decode::<TokenClaims>(token, &key.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => "expired",
@@ -115,24 +118,52 @@ impl SentryAgent {
         Ok(claims)
     }
 
-    /// Verifies a bearer token as a protected route must: signature,
-    /// `exp`/`nbf`, issuer, audience (`None`: the management audience),
-    /// revocation, and the agent's status.
+    /// [`decode_token`](Self::decode_token) for an agent's token only: a
+    /// person's token is refused.
+    pub(crate) fn decode_agent_token(&self, token: &str, audience: Option<&str>) -> Result<AccessClaims, &'static str> {
+        match self.decode_token(token, audience)? {
+            TokenClaims::Agent(claims) => Ok(claims),
+            TokenClaims::User(_) => Err(PERSONS_TOKEN),
+        }
+    }
+
+    /// Verifies an agent's bearer token as a protected route must:
+    /// signature, `exp`/`nbf`, issuer, audience (`None`: the management
+    /// audience), revocation, and the agent's status. A person's token
+    /// (authorization-code flow) is refused: SentryAgent's management routes
+    /// and agent-only resources never accept one. See
+    /// [`verify_principal`](Self::verify_principal) for either kind.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for a bad, expired or revoked token, a
+    /// person's token, or a decommissioned agent; [`Error::AgentSuspended`];
+    /// a store error.
+    pub async fn verify_access_token(&self, token: &str, audience: Option<&str>) -> Result<AgentIdentity, Error> {
+        let audience = audience.unwrap_or(&self.inner.settings.audience);
+        let claims = self.decode_agent_token(token, Some(audience)).map_err(rejected)?;
+        self.verify_agent_claims(claims).await
+    }
+
+    /// Verifies a bearer token of either kind for `audience` (`None`: the
+    /// management audience): an agent's, as
+    /// [`verify_access_token`](Self::verify_access_token) does, or a
+    /// person's acting through a client, which is dead once its `jti` or its
+    /// grant is revoked (a reused code or refresh token, consent withdrawn,
+    /// the host locking the person with [`revoke_user`](Self::revoke_user)).
     ///
     /// # Errors
     /// [`Error::Unauthorized`] for a bad, expired or revoked token or a
     /// decommissioned agent; [`Error::AgentSuspended`]; a store error.
-    pub async fn verify_access_token(&self, token: &str, audience: Option<&str>) -> Result<AgentIdentity, Error> {
+    pub async fn verify_principal(&self, token: &str, audience: Option<&str>) -> Result<Principal, Error> {
         let audience = audience.unwrap_or(&self.inner.settings.audience);
-        let claims = self.decode_token(token, Some(audience)).map_err(|reason| {
-            crate::observe::record::token_verified(match reason {
-                "expired" => "expired",
-                "wrong audience" => "wrong_audience",
-                _ => "invalid",
-            });
-            tracing::debug!(reason, "bearer token rejected");
-            Error::unauthorized("the access token is invalid or expired")
-        })?;
+        match self.decode_token(token, Some(audience)).map_err(rejected)? {
+            TokenClaims::Agent(claims) => self.verify_agent_claims(claims).await.map(Principal::Agent),
+            TokenClaims::User(claims) => self.verify_user_claims(claims).await.map(Principal::User),
+        }
+    }
+
+    /// The checks of an agent's token that can change after it was issued.
+    async fn verify_agent_claims(&self, claims: AccessClaims) -> Result<AgentIdentity, Error> {
         let agent_scopes = match self.check_live(&claims).await? {
             Ok(scopes) => scopes,
             Err(denied) => {
@@ -170,12 +201,15 @@ impl SentryAgent {
     }
 
     /// RFC 7662 introspection. The caller presents the token itself as its
-    /// bearer, or a token of the same tenant with `tokens:introspect`; tokens
-    /// of other tenants are reported inactive.
+    /// bearer, a token of the same tenant with `tokens:introspect`, or
+    /// client credentials: an agent's client sees the tokens of its tenant,
+    /// a client of the authorization-code flow the tokens issued to it.
+    /// Tokens of other tenants are reported inactive, and so is a refresh
+    /// token: it is for the token endpoint only.
     ///
     /// # Errors
-    /// `invalid_request` without a `token`; `invalid_token` (401) or
-    /// `insufficient_scope` (403) for the caller.
+    /// `invalid_request` without a `token`; `invalid_client` or
+    /// `invalid_token` (401) or `insufficient_scope` (403) for the caller.
     pub async fn introspect(&self, authorization: Option<&str>, body: &[u8]) -> Result<Introspection, OAuthError> {
         let form = Form::parse(body)?;
         let token = form
@@ -190,10 +224,24 @@ impl SentryAgent {
                 "introspecting another token needs the tokens:introspect scope",
             ));
         }
-        let Ok(claims) = self.decode_token(token, None) else {
+        if token.starts_with(REFRESH_TOKEN_PREFIX) {
             return Ok(INACTIVE);
+        }
+        let decoded = self.decode_token(token, None);
+        let claims = match (decoded, &caller) {
+            (Ok(TokenClaims::User(claims)), _) => {
+                let claims = self.introspect_user(&caller, claims).await?;
+                return Ok(Introspection {
+                    active: claims.is_some(),
+                    claims,
+                });
+            }
+            // Nobody authenticated: only a person's token tells a client's tenant.
+            (_, OAuthCaller::OAuthClient(_)) => return Err(OAuthError::invalid_client()),
+            (Ok(TokenClaims::Agent(claims)), _) => claims,
+            (Err(_), _) => return Ok(INACTIVE),
         };
-        if !caller.may_see(&claims) {
+        if !caller.may_see(claims.tenant) {
             return Ok(INACTIVE);
         }
         let Ok(agent_scopes) = self.check_live(&claims).await? else {
@@ -207,7 +255,7 @@ impl SentryAgent {
             .collect();
         Ok(Introspection {
             active: true,
-            claims: Some(IntrospectedClaims {
+            claims: Some(IntrospectedToken::Agent(IntrospectedClaims {
                 sub: claims.sub,
                 client_id: claims.client_id,
                 scope: effective_scopes(&token_scopes, &agent_scopes).join(" "),
@@ -219,13 +267,17 @@ impl SentryAgent {
                 jti: claims.jti,
                 tenant: claims.tenant,
                 token_type: "Bearer",
-            }),
+            })),
         })
     }
 
-    /// RFC 7009 revocation. The caller is the token itself, its own client
-    /// (client authentication), or a token of the same tenant with
-    /// `credentials:write`. Unknown and expired tokens are accepted silently.
+    /// RFC 7009 revocation. An agent's token: by the token itself, its own
+    /// client (client authentication), or a token of the same tenant with
+    /// `credentials:write`. A person's access token: by itself or the client
+    /// it was issued to; it ends that token only. A refresh token: by the
+    /// client holding it; it revokes its grant and with it every refresh
+    /// and access token of the grant. Unknown and expired tokens are
+    /// accepted silently.
     ///
     /// # Errors
     /// `invalid_request` without a `token`; `invalid_client`/`invalid_token`
@@ -242,13 +294,20 @@ impl SentryAgent {
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let caller = self.oauth_caller(authorization, &form, token).await?;
-        let Ok(claims) = self.decode_token(token, None) else {
-            return Ok(());
+        if token.starts_with(REFRESH_TOKEN_PREFIX) {
+            return self.revoke_refresh_token(&caller, token, ip).await;
+        }
+        let claims = match (self.decode_token(token, None), &caller) {
+            (Ok(TokenClaims::User(claims)), _) => return self.revoke_user_token(&caller, claims, ip).await,
+            (_, OAuthCaller::OAuthClient(_)) => return Err(OAuthError::invalid_client()),
+            (Ok(TokenClaims::Agent(claims)), _) => claims,
+            (Err(_), _) => return Ok(()),
         };
-        let allowed = caller.may_see(&claims)
+        let allowed = caller.may_see(claims.tenant)
             && match &caller {
                 OAuthCaller::Itself => true,
                 OAuthCaller::Client { agent, .. } => *agent == claims.sub,
+                OAuthCaller::OAuthClient(_) => false,
                 OAuthCaller::Bearer(id) if id.agent_id == claims.sub => true,
                 OAuthCaller::Bearer(id) => {
                     // Another agent's token: the permission rule decides, as
@@ -280,6 +339,7 @@ impl SentryAgent {
             OAuthCaller::Itself => claims.sub.to_string(),
             OAuthCaller::Bearer(id) => id.agent_id.to_string(),
             OAuthCaller::Client { client_id, .. } => client_id.clone(),
+            OAuthCaller::OAuthClient(presented) => presented.client_id().to_owned(),
         };
         let event = NewAuditEvent::new("token.revoked", Outcome::Success, actor)
             .agent(claims.sub)
@@ -290,6 +350,10 @@ impl SentryAgent {
         Ok(())
     }
 
+    /// Who is calling: the token itself, another agent's bearer token, an
+    /// agent's client, or (not yet authenticated) a client of the
+    /// authorization-code flow, including a public one naming only its
+    /// `client_id`.
     async fn oauth_caller(
         &self,
         authorization: Option<&str>,
@@ -309,16 +373,20 @@ impl SentryAgent {
                 )),
             };
         }
-        let client = ClientAuth::parse(authorization, form)?.ok_or_else(OAuthError::invalid_client)?;
-        // The token endpoint's check: a secret or a `private_key_jwt` assertion.
-        let super::issue::ClientCheck::Authenticated(credential, _) = self.check_client(&client).await? else {
-            return Err(OAuthError::invalid_client());
+        let presented = PresentedClient::parse(authorization, form)?;
+        let PresentedClient::Credentials(client) = &presented else {
+            return Ok(OAuthCaller::OAuthClient(presented));
         };
-        Ok(OAuthCaller::Client {
-            tenant: credential.tenant_id,
-            agent: credential.agent_id,
-            client_id: credential.client_id,
-        })
+        // The token endpoint's check: a secret or a `private_key_jwt` assertion.
+        match self.check_client(client).await? {
+            super::issue::ClientCheck::Authenticated(credential, _) => Ok(OAuthCaller::Client {
+                tenant: credential.tenant_id,
+                agent: credential.agent_id,
+                client_id: credential.client_id,
+            }),
+            super::issue::ClientCheck::Unknown => Ok(OAuthCaller::OAuthClient(presented)),
+            super::issue::ClientCheck::Failed(..) => Err(OAuthError::invalid_client()),
+        }
     }
 }
 
@@ -330,30 +398,19 @@ fn now_secs() -> i64 {
 /// same bounds as `jsonwebtoken`'s validation: expired when `exp` is before
 /// now minus the leeway, immature when `nbf` is after now plus the leeway,
 /// and the audience (when one is required) equal to the token's.
-fn check_window_and_audience(claims: &AccessClaims, audience: Option<&str>, leeway: u64) -> Result<(), &'static str> {
+fn check_window_and_audience(claims: &TokenClaims, audience: Option<&str>, leeway: u64) -> Result<(), &'static str> {
     let now = now_secs();
     let leeway = i64::try_from(leeway).unwrap_or(i64::MAX);
-    if claims.exp < now.saturating_sub(leeway) {
+    if claims.exp() < now.saturating_sub(leeway) {
         return Err("expired");
     }
-    if claims.nbf > now.saturating_add(leeway) {
+    if claims.nbf() > now.saturating_add(leeway) {
         return Err("not yet valid");
     }
-    if audience.is_some_and(|aud| !claims.aud.contains(aud)) {
+    if audience.is_some_and(|aud| !claims.aud().contains(aud)) {
         return Err("wrong audience");
     }
     Ok(())
-}
-
-impl OAuthCaller {
-    /// Whether the caller is in the token's tenant.
-    fn may_see(&self, claims: &AccessClaims) -> bool {
-        match self {
-            OAuthCaller::Itself => true,
-            OAuthCaller::Bearer(id) => id.tenant_id == claims.tenant,
-            OAuthCaller::Client { tenant, .. } => *tenant == claims.tenant,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -254,6 +254,12 @@ pub async fn refresh_tokens_rotate_and_detect_reuse<S: TestStore>(store: Arc<S>)
     store.insert_authorization_code(&g, &code(&g)).await.expect("insert");
     let first = refresh_token(&g);
     assert!(store.insert_refresh_token(&first).await.expect("insert"));
+    assert_eq!(
+        store.refresh_token_grant(&first.token_hash).await.expect("lookup"),
+        Some(g.clone()),
+        "a token finds its grant"
+    );
+    assert_eq!(store.refresh_token_grant(&random_hash()).await.expect("lookup"), None);
     let rotate = |presented: Vec<u8>, client: &'static str, next: Vec<u8>| {
         let store = store.clone();
         async move {
@@ -298,6 +304,11 @@ pub async fn refresh_tokens_rotate_and_detect_reuse<S: TestStore>(store: Arc<S>)
     }
     let revoked = store.grant(t, g.id).await.expect("grant").expect("exists");
     assert!(revoked.revoked_at.is_some(), "the family is revoked");
+    assert_eq!(
+        store.refresh_token_grant(&first.token_hash).await.expect("lookup"),
+        Some(revoked.clone()),
+        "a rotated token of a revoked family still finds it"
+    );
     assert_eq!(
         rotate(third, client_id, random_hash()).await,
         RefreshOutcome::Revoked(revoked.clone()),

@@ -97,11 +97,16 @@ pub async fn authorization_server_metadata_follows_rfc_8414(start: impl StartFn)
     assert_eq!(doc["response_types_supported"], json!([]));
     assert_eq!(
         doc["grant_types_supported"],
-        json!(["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+        json!([
+            "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+        json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
     );
     assert_eq!(
         doc["token_endpoint_auth_signing_alg_values_supported"],
@@ -123,7 +128,13 @@ pub async fn authorization_server_metadata_follows_rfc_8414(start: impl StartFn)
     ] {
         assert_eq!(
             doc[method],
-            json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+                "bearer"
+            ])
         );
     }
     let scopes = doc["scopes_supported"].as_array().expect("scopes");

@@ -19,3 +19,4 @@ pub mod resources;
 pub mod secretless;
 pub mod tiers;
 pub mod tokens;
+pub mod user_tokens;

@@ -375,7 +375,12 @@ pub async fn metadata_documents(start: impl StartFn) {
         assert_eq!(doc.json["token_endpoint"], app.url("/oauth2/token").as_str());
         assert_eq!(
             doc.json["grant_types_supported"],
-            json!(["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+            json!([
+                "client_credentials",
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            ])
         );
         let jwks = app.send(client.get(string(&doc.json["jwks_uri"]))).await;
         jwks.assert_status(200);

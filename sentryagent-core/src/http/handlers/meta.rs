@@ -104,21 +104,36 @@ pub(super) struct Metadata<'a> {
 
 /// The grant types `POST /oauth2/token` accepts.
 fn grant_types() -> Vec<&'static str> {
-    vec!["client_credentials", crate::token::GRANT_TYPE_JWT_BEARER]
+    vec![
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+        crate::token::GRANT_TYPE_JWT_BEARER,
+    ]
 }
 
-/// The client authentication methods `POST /oauth2/token` accepts.
+/// The client authentication methods `POST /oauth2/token` accepts: agents'
+/// clients use a secret or `private_key_jwt`; clients of the
+/// authorization-code flow a secret, or `none` (public clients, PKCE only).
 fn token_auth_methods() -> Vec<&'static str> {
-    vec!["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    vec!["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 }
 
 /// The JWS algorithms accepted in JWT client authentication, published
 /// only while [`token_auth_methods`] lists a JWT-based method (never `none`).
 const CLIENT_ASSERTION_ALGS: &[&str] = crate::credential::CLIENT_KEY_ALGORITHMS;
 
-/// Introspection and revocation take client credentials or a bearer token.
+/// Introspection and revocation take client credentials (`none`: a public
+/// client of the authorization-code flow, for the tokens issued to it) or a
+/// bearer token.
 fn oauth_caller_methods() -> Vec<&'static str> {
-    vec!["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"]
+    vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+        "bearer",
+    ]
 }
 
 fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {

@@ -11,20 +11,32 @@ use crate::http::body;
 use crate::http::{Request, Response, rate_headers};
 use crate::token::{Introspection, TokenGrant, TokenResponse};
 
-/// The token request's form (RFC 6749 §4.4), for the document: the core
-/// parses the form itself.
+/// The token request's form (RFC 6749 §4.1.3, §4.4, §6; RFC 7523), for the
+/// document: the core parses the form itself.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct TokenForm {
-    /// `client_credentials`, or `urn:ietf:params:oauth:grant-type:jwt-bearer`
-    /// (with `assertion` and `agent_id`).
+    /// `client_credentials`; `authorization_code` (with `code`,
+    /// `redirect_uri`, `code_verifier`; a public client names itself with
+    /// `client_id` alone); `refresh_token` (with `refresh_token`); or
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` (with `assertion` and
+    /// `agent_id`).
     #[schema(
-        pattern = "^(client_credentials|urn:ietf:params:oauth:grant-type:jwt-bearer)$",
+        pattern = "^(client_credentials|authorization_code|refresh_token|urn:ietf:params:oauth:grant-type:jwt-bearer)$",
         example = "client_credentials"
     )]
     grant_type: String,
-    /// Space-separated scopes, within what the agent may hold.
+    /// Space-separated scopes: within what the agent may hold; for
+    /// `refresh_token`, within the grant's (narrower, never wider).
     scope: Option<String>,
+    /// `authorization_code`: the code from the authorization response (one use).
+    code: Option<String>,
+    /// `authorization_code`: the `redirect_uri` of the authorization request, exactly.
+    redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636, `S256`).
+    code_verifier: Option<String>,
+    /// `refresh_token`: the refresh token (rotated: each is good once).
+    refresh_token: Option<String>,
     /// The audience of the token: the IdP's own, an extra audience, or a
     /// protected resource; with `resource`, it must equal it.
     audience: Option<String>,
@@ -33,7 +45,8 @@ pub(super) struct TokenForm {
     /// repeat the parameter for a token of several resources (its `aud` is
     /// then an array).
     resource: Option<Vec<String>>,
-    /// With `client_secret`, instead of HTTP Basic.
+    /// With `client_secret`, instead of HTTP Basic; alone, a public client
+    /// of the authorization-code flow (`none`).
     client_id: Option<String>,
     /// With `client_id`, instead of HTTP Basic.
     client_secret: Option<String>,
@@ -51,11 +64,12 @@ pub(super) struct TokenForm {
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct TokenHintForm {
-    /// The access token.
+    /// An access token, or (revocation) a refresh token.
     token: String,
-    /// `access_token` (the only kind there is).
+    /// `access_token` or `refresh_token`; the token's form decides.
     token_type_hint: Option<String>,
-    /// With `client_secret`, when the caller authenticates as a client.
+    /// With `client_secret`, when the caller authenticates as a client;
+    /// alone, a public client of the authorization-code flow.
     client_id: Option<String>,
     /// With `client_id`.
     client_secret: Option<String>,
@@ -74,9 +88,9 @@ fn require_form(req: &Request) -> Result<(), OAuthError> {
 #[utoipa::path(post, path = "/oauth2/token", tag = "OAuth 2.0", operation_id = "issueToken",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "An access token (RFC 9068 JWT).", body = TokenResponse),
-        (status = 400, description = "`invalid_request`, `invalid_scope`, `invalid_target`, `unsupported_grant_type`, or `unauthorized_client` (the agent is suspended or decommissioned).", body = OAuthError),
-        (status = 401, description = "`invalid_client`: unknown client, wrong secret or client assertion, or a revoked or expired credential.", body = OAuthError),
+        (status = 200, description = "An access token (RFC 9068 JWT); for `authorization_code` and `refresh_token`, a person's token with a `refresh_token` when the client may refresh.", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant` (a code or refresh token unknown, expired, spent, revoked or another client's; a redirect URI that differs; a missing or wrong PKCE verifier), `invalid_scope`, `invalid_target`, `unsupported_grant_type`, or `unauthorized_client` (the agent is suspended or decommissioned, or the client is not registered for the grant).", body = OAuthError),
+        (status = 401, description = "`invalid_client`: unknown client, wrong secret or client assertion, a method the client did not register, or a revoked or expired credential.", body = OAuthError),
         (status = 503, description = "`temporarily_unavailable`: the jwt-bearer grant cannot fetch the issuer's keys.", body = OAuthError),
     ),
     security(("clientBasic" = []), ()))]
@@ -88,6 +102,8 @@ pub(super) async fn token(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> 
     let result = match grant {
         TokenGrant::ClientCredentials(request) => sa.issue_token_limited(request, ip, &mut decision).await,
         TokenGrant::JwtBearer(request) => sa.jwt_bearer_grant_limited(request, ip, &mut decision).await,
+        TokenGrant::AuthorizationCode(request) => sa.authorization_code_grant_limited(request, ip, &mut decision).await,
+        TokenGrant::RefreshToken(request) => sa.refresh_token_grant_limited(request, ip, &mut decision).await,
     };
     let mut response = match result {
         Ok(token) => Response::json(StatusCode::OK, &token).no_store(),

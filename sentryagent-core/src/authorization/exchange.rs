@@ -1,0 +1,522 @@
+//! The token endpoint's grants of the authorization-code flow: a code
+//! redeemed once (OAuth 2.1 with PKCE) and refresh tokens rotated on every
+//! use, each into an access token for the person acting through the client
+//! ([`UserClaims`]).
+//!
+//! - A code is redeemed once across every instance; a second use revokes
+//!   its grant, and with it whatever the first issued (the grant goes on
+//!   the revocation list). A redeemed code is spent whatever follows: a
+//!   wrong verifier or client does not leave it usable.
+//! - A refresh token's client authenticates before it is rotated; a
+//!   rotated token used again revokes the grant and every token of it.
+//! - `resource` narrows the audience within the grant's resources, `scope`
+//!   (refresh only) narrows the scopes within the grant's: never wider.
+//!
+//! Stores it needs: `authorizations`, `oauth_clients`, `revocations`.
+//! Shared parts it uses: `keys`, `server_key`, `settings`.
+
+use std::net::IpAddr;
+
+use super::{
+    CodeRedemption, Grant, GrantType, OAuthClient, RefreshOutcome, RefreshToken, Rotation, generate_refresh_token,
+    hash_token, pkce,
+};
+use crate::audit::{NewAuditEvent, Outcome};
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::ratelimit::RateDecision;
+use crate::token::{
+    Audience, AuthorizationCodeRequest, PresentedClient, RefreshTokenRequest, TokenRefusal, TokenResponse, UserClaims,
+    UserTokenKind,
+};
+use crate::{SentryAgent, TokenId, observe};
+
+/// The metric label of the code grant.
+const CODE_GRANT: &str = "authorization_code";
+/// The metric label of the refresh grant.
+const REFRESH_GRANT: &str = "refresh_token";
+
+/// A refusal, with the reason the metrics and the log report.
+struct Denied {
+    error: OAuthError,
+    reason: &'static str,
+}
+
+impl Denied {
+    fn new(code: OAuthErrorCode, description: &'static str, reason: &'static str) -> Self {
+        Self {
+            error: OAuthError::new(code, description),
+            reason,
+        }
+    }
+
+    fn grant(reason: &'static str) -> Self {
+        Self::new(
+            OAuthErrorCode::InvalidGrant,
+            "the grant is invalid, expired, revoked, or was issued to another client",
+            reason,
+        )
+    }
+
+    fn client(reason: &'static str) -> Self {
+        Self {
+            error: OAuthError::invalid_client(),
+            reason,
+        }
+    }
+}
+
+impl From<crate::StoreError> for Denied {
+    fn from(e: crate::StoreError) -> Self {
+        Self {
+            error: e.into(),
+            reason: "backend_error",
+        }
+    }
+}
+
+impl From<crate::Error> for Denied {
+    fn from(e: crate::Error) -> Self {
+        Self {
+            error: e.into(),
+            reason: "refused",
+        }
+    }
+}
+
+/// A client id for a log line or an audit actor: at most 64 characters.
+fn loggable(client_id: &str) -> String {
+    client_id.chars().take(64).collect()
+}
+
+/// The audit event of a refusal of a known code or refresh token.
+fn denial(
+    grant: &Grant,
+    presented: &PresentedClient,
+    kind: &'static str,
+    ip: Option<IpAddr>,
+    reason: &str,
+) -> NewAuditEvent {
+    NewAuditEvent::new("token.denied", Outcome::Failure, loggable(presented.client_id()))
+        .ip(ip)
+        .detail("grantType", kind)
+        .detail("grantId", grant.id.to_string())
+        .detail("clientId", grant.client_id.as_str())
+        .detail("userId", grant.subject.as_str())
+        .detail("reason", reason)
+}
+
+/// What is issued into a grant: the access token and, when the client may
+/// refresh, a refresh token.
+struct Issued {
+    response: TokenResponse,
+    claims: UserClaims,
+}
+
+impl SentryAgent {
+    /// [`authorization_code_grant`](Self::authorization_code_grant) behind
+    /// the token endpoint's failure budget per address: an address over it
+    /// is refused before any code is looked at, and every refusal counts
+    /// against it. `decision` receives what the rate-limit headers report.
+    pub(crate) async fn authorization_code_grant_limited(
+        &self,
+        request: AuthorizationCodeRequest,
+        ip: Option<IpAddr>,
+        decision: &mut Option<RateDecision>,
+    ) -> Result<TokenResponse, TokenRefusal> {
+        let address = self.within_failure_budget(ip, CODE_GRANT, decision).await?;
+        let result = self.redeem_code(request, ip).await;
+        self.settle(CODE_GRANT, &address, result, decision).await
+    }
+
+    /// [`refresh_token_grant`](Self::refresh_token_grant) behind the token
+    /// endpoint's failure budget per address, as for codes.
+    pub(crate) async fn refresh_token_grant_limited(
+        &self,
+        request: RefreshTokenRequest,
+        ip: Option<IpAddr>,
+        decision: &mut Option<RateDecision>,
+    ) -> Result<TokenResponse, TokenRefusal> {
+        let address = self.within_failure_budget(ip, REFRESH_GRANT, decision).await?;
+        let result = self.refresh(request, ip).await;
+        self.settle(REFRESH_GRANT, &address, result, decision).await
+    }
+
+    /// Counts the outcome in the metrics, and a refusal of the request
+    /// against its address's failure budget.
+    async fn settle(
+        &self,
+        grant: &'static str,
+        address: &str,
+        result: Result<TokenResponse, Denied>,
+        decision: &mut Option<RateDecision>,
+    ) -> Result<TokenResponse, TokenRefusal> {
+        match result {
+            Ok(response) => {
+                observe::record::token_issued(grant, self.inner.settings.algorithm.as_str());
+                Ok(response)
+            }
+            Err(Denied { error, reason }) => {
+                observe::record::token_refused(grant, reason);
+                match error.error {
+                    OAuthErrorCode::ServerError
+                    | OAuthErrorCode::TemporarilyUnavailable
+                    | OAuthErrorCode::TierQuotaExceeded => Err(error.into()),
+                    _ => Err(self.count_failure(address, error, decision).await?),
+                }
+            }
+        }
+    }
+
+    /// `POST /oauth2/token` with `grant_type=authorization_code`: redeems
+    /// the code once, checks its client (as registered: a secret, or none
+    /// and PKCE), its redirect URI, the PKCE verifier and the resources, and
+    /// issues an access token for the person (and a refresh token when the
+    /// client may refresh). A second use of a code revokes its grant.
+    ///
+    /// # Errors
+    /// `invalid_grant` for an unknown, expired, spent or revoked code, one
+    /// of another client, a redirect URI that differs, a missing or wrong
+    /// verifier; `invalid_client`; `unauthorized_client` for a client not
+    /// registered for the grant; `invalid_target` for a resource outside
+    /// the grant; `temporarily_unavailable` when a backend is down.
+    pub async fn authorization_code_grant(
+        &self,
+        request: AuthorizationCodeRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.redeem_code(request, ip).await.map_err(|d| d.error)
+    }
+
+    /// `POST /oauth2/token` with `grant_type=refresh_token`: authenticates
+    /// the grant's client, rotates the token (a rotated token used again
+    /// revokes the grant and all its tokens), and issues a new access token
+    /// with the successor.
+    ///
+    /// # Errors
+    /// `invalid_grant` for an unknown, expired, reused or revoked token or
+    /// one of another client; `invalid_client`; `unauthorized_client`;
+    /// `invalid_scope` for a scope the grant lacks; `invalid_target`.
+    pub async fn refresh_token_grant(
+        &self,
+        request: RefreshTokenRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.refresh(request, ip).await.map_err(|d| d.error)
+    }
+
+    async fn redeem_code(
+        &self,
+        request: AuthorizationCodeRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<TokenResponse, Denied> {
+        let store = &self.inner.stores.authorizations;
+        let now = crate::time::now();
+        let hash = hash_token(&self.inner.server_key, &request.code);
+        let presented = &request.client;
+        let (code, grant) = match store.redeem_authorization_code(&hash, now).await? {
+            None => {
+                tracing::info!(
+                    client_id = loggable(presented.client_id()),
+                    "authorization code refused: unknown"
+                );
+                return Err(Denied::grant("unknown_code"));
+            }
+            Some(CodeRedemption::Again { grant, .. }) => {
+                // A replay: whoever used it first may be the thief. End it all.
+                store.revoke_grant(grant.tenant_id, grant.id, now).await?;
+                self.end_grant_tokens(&[grant.id], now).await?;
+                let event = NewAuditEvent::new(
+                    "authorization.code_reused",
+                    Outcome::Failure,
+                    loggable(presented.client_id()),
+                )
+                .ip(ip)
+                .detail("grantId", grant.id.to_string())
+                .detail("clientId", grant.client_id.as_str())
+                .detail("userId", grant.subject.as_str())
+                .detail("grantRevoked", true);
+                self.record(grant.tenant_id, vec![event]).await?;
+                return Err(Denied::grant("code_reused"));
+            }
+            Some(CodeRedemption::First { code, grant }) => (code, grant),
+        };
+        let deny = |reason: &'static str| denial(&grant, presented, CODE_GRANT, ip, reason);
+        let refused = if presented.client_id() != grant.client_id {
+            Some(Denied::grant("code_of_another_client"))
+        } else if code.expires_at <= now {
+            Some(Denied::grant("code_expired"))
+        } else if !grant.is_active(now) {
+            Some(Denied::grant("grant_revoked"))
+        } else {
+            None
+        };
+        if let Some(denied) = refused {
+            self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
+            return Err(denied);
+        }
+        let client = self
+            .grant_client(&grant, presented, GrantType::AuthorizationCode, ip, CODE_GRANT)
+            .await?;
+        let refused = if request.redirect_uri != code.redirect_uri {
+            Some(Denied::grant("redirect_uri_mismatch"))
+        } else {
+            match request
+                .code_verifier
+                .as_deref()
+                .map(|v| pkce::verify_s256(v, &code.code_challenge))
+            {
+                None => Some(Denied::grant("code_verifier_missing")),
+                Some(Err(_)) => Some(Denied::grant("code_verifier_mismatch")),
+                Some(Ok(())) => None,
+            }
+        };
+        if let Some(denied) = refused {
+            self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
+            return Err(denied);
+        }
+        let audience = match self.grant_audience(&grant, &request.resources) {
+            Ok(audience) => audience,
+            Err(denied) => {
+                self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
+                return Err(denied);
+            }
+        };
+        self.check_quota(grant.tenant_id).await?;
+        let refresh = match client.allows_grant(GrantType::RefreshToken) {
+            false => None,
+            true => {
+                let token = generate_refresh_token();
+                let stored = RefreshToken {
+                    token_hash: hash_token(&self.inner.server_key, &token),
+                    grant_id: grant.id,
+                    created_at: now,
+                    expires_at: self.refresh_expiry(&grant, now),
+                    rotated_at: None,
+                };
+                if !store.insert_refresh_token(&stored).await? {
+                    // A replay of the code revoked the grant meanwhile.
+                    self.record(grant.tenant_id, vec![deny("grant_revoked")]).await?;
+                    return Err(Denied::grant("grant_revoked"));
+                }
+                Some(token.expose().to_owned())
+            }
+        };
+        let issued = self.mint_user(&grant, grant.scopes.clone(), audience, refresh)?;
+        self.issued(&client, &grant, &issued, "authorization.code_redeemed", ip, now)
+            .await?;
+        Ok(issued.response)
+    }
+
+    async fn refresh(&self, request: RefreshTokenRequest, ip: Option<IpAddr>) -> Result<TokenResponse, Denied> {
+        let store = &self.inner.stores.authorizations;
+        let now = crate::time::now();
+        let key = &self.inner.server_key;
+        let presented_hash = hash_token(key, &request.refresh_token);
+        let presented = &request.client;
+        let Some(grant) = store.refresh_token_grant(&presented_hash).await? else {
+            tracing::info!(
+                client_id = loggable(presented.client_id()),
+                "refresh token refused: unknown"
+            );
+            return Err(Denied::grant("unknown_refresh_token"));
+        };
+        let deny = |reason: &'static str| denial(&grant, presented, REFRESH_GRANT, ip, reason);
+        if presented.client_id() != grant.client_id {
+            self.record(grant.tenant_id, vec![deny("refresh_token_of_another_client")])
+                .await?;
+            return Err(Denied::grant("refresh_token_of_another_client"));
+        }
+        let client = self
+            .grant_client(&grant, presented, GrantType::RefreshToken, ip, REFRESH_GRANT)
+            .await?;
+        let scopes = match &request.scope {
+            None => grant.scopes.clone(),
+            Some(asked) => match asked.iter().find(|s| !grant.scopes.contains(s)) {
+                None => asked.clone(),
+                Some(_) => {
+                    self.record(grant.tenant_id, vec![deny("scope_not_granted")]).await?;
+                    return Err(Denied::new(
+                        OAuthErrorCode::InvalidScope,
+                        "a refresh may narrow the grant's scopes, never widen them",
+                        "scope_not_granted",
+                    ));
+                }
+            },
+        };
+        let audience = match self.grant_audience(&grant, &request.resources) {
+            Ok(audience) => audience,
+            Err(denied) => {
+                self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
+                return Err(denied);
+            }
+        };
+        self.check_quota(grant.tenant_id).await?;
+        let next = generate_refresh_token();
+        let next_hash = hash_token(key, &next);
+        let rotation = Rotation {
+            presented_hash: &presented_hash,
+            client_id: &grant.client_id,
+            next_hash: &next_hash,
+            next_expires_at: self.refresh_expiry(&grant, now),
+            at: now,
+        };
+        let grant = match store.rotate_refresh_token(rotation).await? {
+            RefreshOutcome::Rotated(grant) => grant,
+            RefreshOutcome::Reused(grant) => {
+                // A copy leaked: the store revoked the family; end its access tokens.
+                self.end_grant_tokens(&[grant.id], now).await?;
+                let event = NewAuditEvent::new(
+                    "authorization.refresh_reused",
+                    Outcome::Failure,
+                    loggable(presented.client_id()),
+                )
+                .ip(ip)
+                .detail("grantId", grant.id.to_string())
+                .detail("clientId", grant.client_id.as_str())
+                .detail("userId", grant.subject.as_str())
+                .detail("grantRevoked", true);
+                self.record(grant.tenant_id, vec![event]).await?;
+                return Err(Denied::grant("refresh_token_reused"));
+            }
+            outcome => {
+                let reason = match outcome {
+                    RefreshOutcome::Expired => "refresh_token_expired",
+                    RefreshOutcome::Revoked(_) => "grant_revoked",
+                    _ => "unknown_refresh_token",
+                };
+                self.record(grant.tenant_id, vec![deny(reason)]).await?;
+                return Err(Denied::grant(reason));
+            }
+        };
+        let issued = self.mint_user(&grant, scopes, audience, Some(next.expose().to_owned()))?;
+        self.issued(&client, &grant, &issued, "authorization.refreshed", ip, now)
+            .await?;
+        Ok(issued.response)
+    }
+
+    /// Authenticates the grant's client as it registered, and checks that
+    /// it may use `grant_type`; refusals are audited in the grant's tenant.
+    async fn grant_client(
+        &self,
+        grant: &Grant,
+        presented: &PresentedClient,
+        grant_type: GrantType,
+        ip: Option<IpAddr>,
+        kind: &'static str,
+    ) -> Result<OAuthClient, Denied> {
+        let denied = match self.authenticate_oauth_client(grant.tenant_id, presented).await? {
+            Ok(client) if client.allows_grant(grant_type) => return Ok(client),
+            Ok(_) => Denied::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "the client is not registered for this grant type",
+                "grant_type_not_registered",
+            ),
+            Err(reason) => Denied::client(reason),
+        };
+        let event = denial(grant, presented, kind, ip, denied.reason);
+        self.record(grant.tenant_id, vec![event]).await?;
+        Err(denied)
+    }
+
+    /// The audience of a token of `grant`: the resources asked for, each
+    /// one of the grant's; none asked: all of the grant's (the IdP's own
+    /// audience for a grant that names none).
+    fn grant_audience(&self, grant: &Grant, asked: &[String]) -> Result<Audience, Denied> {
+        if let Some(_outside) = asked.iter().find(|r| !grant.resources.contains(r)) {
+            return Err(Denied::new(
+                OAuthErrorCode::InvalidTarget,
+                "the resource is not one the person granted",
+                "resource_outside_grant",
+            ));
+        }
+        let resources = match (asked.is_empty(), grant.resources.is_empty()) {
+            (false, _) => asked.to_vec(),
+            (true, false) => grant.resources.clone(),
+            (true, true) => vec![self.inner.settings.audience.clone()],
+        };
+        Ok(Audience::of(resources))
+    }
+
+    /// When a refresh token issued now expires: its lifetime, but never
+    /// after its grant.
+    fn refresh_expiry(&self, grant: &Grant, now: time::OffsetDateTime) -> time::OffsetDateTime {
+        (now + self.inner.settings.authorization.refresh_token_ttl).min(grant.expires_at)
+    }
+
+    /// Signs an access token for the person of `grant`.
+    fn mint_user(
+        &self,
+        grant: &Grant,
+        scopes: Vec<String>,
+        audience: Audience,
+        refresh_token: Option<String>,
+    ) -> Result<Issued, Denied> {
+        let settings = &self.inner.settings;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = UserClaims {
+            iss: settings.issuer.clone(),
+            sub: grant.subject.clone(),
+            aud: audience,
+            exp: now + settings.token_ttl.as_secs() as i64,
+            iat: now,
+            nbf: now,
+            jti: TokenId::new(),
+            client_id: grant.client_id.clone(),
+            scope: scopes.join(" "),
+            gid: grant.id,
+            user_tenant: grant.tenant_id,
+            token_kind: UserTokenKind::User,
+        };
+        let token = self.inner.keys.get().signer.sign(&claims).map_err(|e| {
+            tracing::error!(error = %e, "token signing failed");
+            Denied::new(
+                OAuthErrorCode::ServerError,
+                "the token could not be signed",
+                "signing_failed",
+            )
+        })?;
+        Ok(Issued {
+            response: TokenResponse {
+                access_token: token,
+                token_type: "Bearer",
+                expires_in: settings.token_ttl.as_secs(),
+                scope: claims.scope.clone(),
+                refresh_token,
+            },
+            claims,
+        })
+    }
+
+    /// Marks the client used, audits the issuance and meters it; the tokens
+    /// go out only once the event is stored.
+    async fn issued(
+        &self,
+        client: &OAuthClient,
+        grant: &Grant,
+        issued: &Issued,
+        action: &'static str,
+        ip: Option<IpAddr>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), Denied> {
+        let tenant = grant.tenant_id;
+        self.inner
+            .stores
+            .oauth_clients
+            .touch_oauth_client(tenant, &client.client_id, now)
+            .await?;
+        let claims = &issued.claims;
+        let event = NewAuditEvent::new(action, Outcome::Success, loggable(&client.client_id))
+            .ip(ip)
+            .detail("grantId", grant.id.to_string())
+            .detail("clientId", client.client_id.as_str())
+            .detail("userId", grant.subject.as_str())
+            .detail("jti", claims.jti.to_string())
+            .detail("scope", claims.scope.as_str())
+            .detail("aud", claims.aud.to_string())
+            .detail("refreshTokenIssued", issued.response.refresh_token.is_some());
+        self.record(tenant, vec![event]).await?;
+        self.meter(tenant, crate::metering::metric::API_CALLS);
+        self.meter(tenant, crate::metering::metric::TOKEN_ISSUANCES);
+        Ok(())
+    }
+}
