@@ -16,10 +16,10 @@
 //! Without chromedriver the browser tests say so and pass, unless
 //! `SENTRYAGENT_REQUIRE_BROWSER=1` (as `.ci/run` sets), when they fail.
 
-#[path = "../../sentryagent-billing-stripe/tests/common/mod.rs"]
-mod stripe;
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "../../sentryagent-billing-stripe/tests/common/mod.rs"]
+mod stripe;
 mod support;
 
 use std::path::Path;

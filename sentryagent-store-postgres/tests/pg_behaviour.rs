@@ -355,3 +355,115 @@ async fn host_migrations_and_ours_coexist() {
     drop_schema(&store).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Serves `idp`'s API on a loopback port: its base URL.
+async fn serve(idp: SentryAgent) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let base = format!("http://{}/api/v1", listener.local_addr().expect("its address"));
+    let app = axum::Router::new().nest("/api/v1", sentryagent_axum::router(idp));
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    base
+}
+
+/// Over HTTP, on two instances of one database: a code redeemed at one is
+/// refused at the other, and that replay revokes the grant, so the tokens
+/// the first redemption issued stop working on both instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_replayed_at_another_instance_ends_its_grant() {
+    use sentryagent_core::authorization::{Approval, NewOAuthClient, RegisteredKind};
+    use serde_json::Value;
+
+    let Some(TwoInstances { s1, a, b, caller }) = two_instances().await else {
+        return;
+    };
+    let redirect = "http://127.0.0.1/callback";
+    let (client, _) = a
+        .register_oauth_client(
+            &caller,
+            NewOAuthClient {
+                kind: RegisteredKind::Public,
+                auth_method: None,
+                redirect_uris: vec![redirect.into()],
+                name: Some("Editor".into()),
+                logo_uri: None,
+                client_uri: None,
+            },
+        )
+        .await
+        .expect("a public client");
+    // RFC 7636 Appendix B.
+    let (verifier, challenge) = (
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    );
+    let issued = a
+        .issue_authorization_code(Approval {
+            tenant_id: caller.identity.tenant_id,
+            user_id: "user-17".into(),
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect.into(),
+            code_challenge: challenge.into(),
+            scopes: vec!["tools:call".into()],
+            resources: vec!["https://mcp.acme.example/mcp".into()],
+        })
+        .await
+        .expect("a code");
+    let (base_a, base_b) = (serve(a).await, serve(b).await);
+    let http = reqwest::Client::new();
+    let redeem = |base: &str| {
+        http.post(format!("{base}/oauth2/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", client.client_id.as_str()),
+                ("code", issued.code.expose()),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier),
+            ])
+            .send()
+    };
+    let first = redeem(&base_a).await.expect("instance A answers");
+    assert_eq!(first.status(), 200);
+    let tokens: Value = first.json().await.expect("tokens");
+    let replay = redeem(&base_b).await.expect("instance B answers");
+    assert_eq!(replay.status(), 400);
+    let refusal: Value = replay.json().await.expect("an OAuth error");
+    assert_eq!(refusal["error"], "invalid_grant", "{refusal}");
+
+    // The first redemption's tokens are dead, on either instance.
+    for base in [&base_a, &base_b] {
+        let refreshed = http
+            .post(format!("{base}/oauth2/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", client.client_id.as_str()),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("a refresh token"),
+                ),
+            ])
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(refreshed.status(), 400, "{base}");
+        let introspected: Value = http
+            .post(format!("{base}/oauth2/introspect"))
+            .form(&[
+                ("client_id", client.client_id.as_str()),
+                ("token", tokens["access_token"].as_str().expect("an access token")),
+            ])
+            .send()
+            .await
+            .expect("an answer")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(introspected["active"], false, "{base}: {introspected}");
+    }
+    drop_schema(&s1).await;
+}
