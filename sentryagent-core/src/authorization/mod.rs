@@ -25,7 +25,9 @@
 //! The records live behind [`OAuthClientStore`](crate::store::OAuthClientStore)
 //! and [`AuthorizationStore`](crate::store::AuthorizationStore).
 
+mod client_metadata;
 mod code;
+mod fetch;
 mod host;
 pub mod metadata_document;
 mod model;
@@ -34,7 +36,12 @@ mod redirect;
 mod registration;
 mod service;
 
+pub use client_metadata::{ClientMetadataError, MAX_METADATA_DOCUMENT_CLIENTS_PER_TENANT};
 pub use code::{Approval, IssuedCode};
+pub use fetch::{
+    ClientMetadataFetcher, DocumentFetchError, FetchedDocument, MAX_METADATA_CACHE, MIN_METADATA_CACHE,
+    http_cache_lifetime,
+};
 pub use host::{HostError, HostUser, HostUsers, SignIn, SignInRequest};
 pub use model::*;
 pub use redirect::{MAX_REDIRECT_URI_LEN, RedirectUriError, check_redirect_uri, redirect_uri_matches};
