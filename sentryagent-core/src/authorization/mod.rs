@@ -27,6 +27,7 @@
 
 mod client_metadata;
 mod code;
+mod dynamic;
 mod fetch;
 mod host;
 pub mod metadata_document;
@@ -38,6 +39,7 @@ mod service;
 
 pub use client_metadata::{ClientMetadataError, MAX_METADATA_DOCUMENT_CLIENTS_PER_TENANT};
 pub use code::{Approval, IssuedCode};
+pub use dynamic::{DynamicRegistration, MAX_DYNAMIC_CLIENTS_PER_TENANT, RegistrationError};
 pub use fetch::{
     ClientMetadataFetcher, DocumentFetchError, FetchedDocument, MAX_METADATA_CACHE, MIN_METADATA_CACHE,
     http_cache_lifetime,
