@@ -127,7 +127,8 @@ pub async fn dynamic_registration_registers_into_the_hosts_tenant_only(start: im
 /// Bad metadata is refused with `invalid_redirect_uri` or
 /// `invalid_client_metadata`, and nothing is stored.
 pub async fn dynamic_registration_refuses_bad_metadata(start: impl StartFn) {
-    let app = TestApp::start(start).await;
+    let quota: Quota = "100/60s".parse().expect("quota");
+    let app = TestApp::start_with(start, |b| b.rate_limit(RouteGroup::Registration, quota)).await;
     let t = app.signup("Acme").await;
     let admin = app.admin_token(&t).await;
     app.idp.set_dynamic_client_registration(Some(tenant_id(&t.id)));
