@@ -30,7 +30,9 @@ impl StandInClient {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let hits = Arc::new(AtomicUsize::new(0));
-        let app = Router::new().fallback(get(serve)).with_state((base.clone(), hits.clone()));
+        let app = Router::new()
+            .fallback(get(serve))
+            .with_state((base.clone(), hits.clone()));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -94,7 +96,10 @@ async fn documents_are_fetched_cached_and_refetched_when_expired() {
     assert_eq!(found.kind, ClientKind::MetadataDocument);
     assert_eq!(found.name.as_deref(), Some("Stand-in"));
     let life = found.metadata_expires_at.expect("expiry") - sentryagent_core::time::now();
-    assert!(life > time::Duration::minutes(9) && life <= time::Duration::minutes(10), "max-age=600: {life}");
+    assert!(
+        life > time::Duration::minutes(9) && life <= time::Duration::minutes(10),
+        "max-age=600: {life}"
+    );
     idp.client_from_metadata_document(tenant, &url).await.expect("cached");
     assert_eq!(client.hits(), 1, "the second call made no request");
 
@@ -102,7 +107,10 @@ async fn documents_are_fetched_cached_and_refetched_when_expired() {
     let mut stale = found.clone();
     stale.metadata_expires_at = Some(sentryagent_core::time::now() - time::Duration::seconds(1));
     store.put_oauth_client(&stale).await.expect("put");
-    let again = idp.client_from_metadata_document(tenant, &url).await.expect("refetched");
+    let again = idp
+        .client_from_metadata_document(tenant, &url)
+        .await
+        .expect("refetched");
     assert!(again.metadata_expires_at > stale.metadata_expires_at);
     assert_eq!(client.hits(), 2);
 
@@ -110,7 +118,10 @@ async fn documents_are_fetched_cached_and_refetched_when_expired() {
     let url = client.url("/no-store.json");
     let found = idp.client_from_metadata_document(tenant, &url).await.expect("client");
     let life = found.metadata_expires_at.expect("expiry") - sentryagent_core::time::now();
-    assert!(life > time::Duration::minutes(4) && life <= time::Duration::minutes(5), "{life}");
+    assert!(
+        life > time::Duration::minutes(4) && life <= time::Duration::minutes(5),
+        "{life}"
+    );
     idp.client_from_metadata_document(tenant, &url).await.expect("cached");
     assert_eq!(client.hits(), 3);
 }

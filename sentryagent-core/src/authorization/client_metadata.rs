@@ -131,7 +131,10 @@ impl SentryAgent {
         let result = self.metadata_client(tenant, client_id_url).await;
         if let Err(e) = &result {
             crate::observe::record::client_metadata(e.reason());
-            if !matches!(e, ClientMetadataError::Internal(_) | ClientMetadataError::RateLimited { .. }) {
+            if !matches!(
+                e,
+                ClientMetadataError::Internal(_) | ClientMetadataError::RateLimited { .. }
+            ) {
                 self.audit_metadata_refusal(tenant, client_id_url, e).await;
             }
         }
@@ -210,7 +213,11 @@ impl SentryAgent {
         if url_ok {
             event = event.detail("clientId", client_id_url);
         }
-        let key = format!("client-metadata:{}:{}", e.reason(), if url_ok { client_id_url } else { "" });
+        let key = format!(
+            "client-metadata:{}:{}",
+            e.reason(),
+            if url_ok { client_id_url } else { "" }
+        );
         if let Err(err) = self.record_repeated(tenant, key, event).await {
             tracing::warn!(%tenant, error = %err, "a refused client metadata document could not be audited");
         }
@@ -327,7 +334,10 @@ mod tests {
         );
         let expires = client.metadata_expires_at.expect("expiry");
         let life = expires - crate::time::now();
-        assert!(life > time::Duration::minutes(59) && life <= time::Duration::hours(1), "{life}");
+        assert!(
+            life > time::Duration::minutes(59) && life <= time::Duration::hours(1),
+            "{life}"
+        );
         let again = idp.client_from_metadata_document(tenant, URL).await.expect("cached");
         assert_eq!(again, client);
         assert_eq!(fetcher.fetches(), 1, "the second call made no fetch");
@@ -343,7 +353,12 @@ mod tests {
         // Expired: fetched again, with its new content.
         let mut stale = client.clone();
         stale.metadata_expires_at = Some(crate::time::now() - time::Duration::seconds(1));
-        idp.inner.stores.oauth_clients.put_oauth_client(&stale).await.expect("put");
+        idp.inner
+            .stores
+            .oauth_clients
+            .put_oauth_client(&stale)
+            .await
+            .expect("put");
         let renamed =
             json!({"client_id": URL, "client_name": "Editor 2", "redirect_uris": ["http://127.0.0.1/cb"]}).to_string();
         fetcher.serve(URL, renamed.into_bytes(), Some(Duration::ZERO));
@@ -351,13 +366,24 @@ mod tests {
         assert_eq!(refetched.name.as_deref(), Some("Editor 2"));
         assert_eq!(refetched.created_at, client.created_at);
         let life = refetched.metadata_expires_at.expect("expiry") - crate::time::now();
-        assert!(life > time::Duration::minutes(4), "no-store is kept the least time: {life}");
+        assert!(
+            life > time::Duration::minutes(4),
+            "no-store is kept the least time: {life}"
+        );
         assert_eq!(fetcher.fetches(), 3);
 
         // Expired and unreachable: refused, the stale copy not used.
-        idp.inner.stores.oauth_clients.put_oauth_client(&stale).await.expect("put");
+        idp.inner
+            .stores
+            .oauth_clients
+            .put_oauth_client(&stale)
+            .await
+            .expect("put");
         fetcher.fail(URL, false);
-        let e = idp.client_from_metadata_document(tenant, URL).await.expect_err("refused");
+        let e = idp
+            .client_from_metadata_document(tenant, URL)
+            .await
+            .expect_err("refused");
         assert!(matches!(e, ClientMetadataError::Unreachable(_)), "{e:?}");
         assert_eq!(e.oauth_error().error, OAuthErrorCode::InvalidClient);
         let refused = actions(&idp, tenant, "oauth_client.metadata_refused").await;
@@ -399,14 +425,23 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
             assert_eq!(
-                idp.inner.stores.oauth_clients.oauth_client(tenant, url).await.expect("get"),
+                idp.inner
+                    .stores
+                    .oauth_clients
+                    .oauth_client(tenant, url)
+                    .await
+                    .expect("get"),
                 None,
                 "nothing stored for {url}"
             );
         }
         // A URL that breaks the rules is refused before any fetch.
         let before = fetcher.fetches();
-        for url in ["http://app.example.com/c.json", "https://app.example.com/", "https://a.example/c?x=1"] {
+        for url in [
+            "http://app.example.com/c.json",
+            "https://app.example.com/",
+            "https://a.example/c?x=1",
+        ] {
             let e = idp.client_from_metadata_document(tenant, url).await.expect_err(url);
             assert!(matches!(e, ClientMetadataError::Invalid(_)), "{url}: {e:?}");
             assert_eq!(e.oauth_error().error, OAuthErrorCode::InvalidClient);
@@ -416,7 +451,10 @@ mod tests {
             .client_from_metadata_document(tenant, "http://127.0.0.1:9/client.json")
             .await
             .expect_err("http");
-        assert!(matches!(e, ClientMetadataError::Invalid(MetadataDocumentError::NotHttps)));
+        assert!(matches!(
+            e,
+            ClientMetadataError::Invalid(MetadataDocumentError::NotHttps)
+        ));
         assert_eq!(fetcher.fetches(), before);
         let refused = actions(&idp, tenant, "oauth_client.metadata_refused").await;
         let reasons: Vec<_> = refused.iter().map(|e| e.details["reason"].clone()).collect();
@@ -431,7 +469,10 @@ mod tests {
         // Without a fetcher, URL-shaped client ids are not supported.
         let bare = SentryAgent::builder().build().await.expect("idp");
         let t = bare.create_tenant("Acme").await.expect("tenant").tenant.id;
-        let e = bare.client_from_metadata_document(t, URL).await.expect_err("no fetcher");
+        let e = bare
+            .client_from_metadata_document(t, URL)
+            .await
+            .expect_err("no fetcher");
         assert!(matches!(e, ClientMetadataError::NotSupported));
     }
 
@@ -447,10 +488,16 @@ mod tests {
             let url = format!("https://a.example/{i}.json");
             fetcher.serve(&url, document(&url), None);
         }
-        idp.client_from_metadata_document(tenant, "https://a.example/0.json").await.expect("first");
-        idp.client_from_metadata_document(tenant, "https://a.example/1.json").await.expect("second");
+        idp.client_from_metadata_document(tenant, "https://a.example/0.json")
+            .await
+            .expect("first");
+        idp.client_from_metadata_document(tenant, "https://a.example/1.json")
+            .await
+            .expect("second");
         // Cached ones cost nothing.
-        idp.client_from_metadata_document(tenant, "https://a.example/0.json").await.expect("cached");
+        idp.client_from_metadata_document(tenant, "https://a.example/0.json")
+            .await
+            .expect("cached");
         let e = idp
             .client_from_metadata_document(tenant, "https://A.example/2.json")
             .await
@@ -467,7 +514,9 @@ mod tests {
         // Another host still has budget; the tenant's is spent after it.
         let b = "https://b.example/client.json";
         fetcher.serve(b, document(b), None);
-        idp.client_from_metadata_document(tenant, b).await.expect("another host");
+        idp.client_from_metadata_document(tenant, b)
+            .await
+            .expect("another host");
         let c = "https://c.example/client.json";
         fetcher.serve(c, document(c), None);
         assert!(matches!(
@@ -491,9 +540,14 @@ mod tests {
         }
         let new = "https://e.example/client.json";
         fetcher.serve(new, document(new), None);
-        let e = idp.client_from_metadata_document(tenant, new).await.expect_err("capped");
+        let e = idp
+            .client_from_metadata_document(tenant, new)
+            .await
+            .expect_err("capped");
         assert!(matches!(e, ClientMetadataError::TooManyClients), "{e:?}");
-        idp.client_from_metadata_document(tenant, URL).await.expect("a known one still works");
+        idp.client_from_metadata_document(tenant, URL)
+            .await
+            .expect("a known one still works");
         // The tenant's own registrations are not crowded out.
         let registered = crate::authorization::NewOAuthClient {
             kind: crate::authorization::RegisteredKind::Public,

@@ -232,13 +232,23 @@ impl SentryAgent {
             Err(_) => "invalid",
         };
         crate::observe::record::dynamic_registration(outcome);
-        if let Err(e @ (RegistrationError::InvalidRedirectUri(_) | RegistrationError::InvalidClientMetadata(_) | RegistrationError::Limit)) =
-            &result
+        if let Err(
+            e @ (RegistrationError::InvalidRedirectUri(_)
+            | RegistrationError::InvalidClientMetadata(_)
+            | RegistrationError::Limit),
+        ) = &result
         {
-            let event = NewAuditEvent::new("oauth_client.registration_refused", Outcome::Failure, "dynamic-registration")
-                .ip(ip)
-                .detail("reason", e.to_string());
-            let key = format!("dynamic-registration:{}", ip.map(|ip| ip.to_string()).unwrap_or_default());
+            let event = NewAuditEvent::new(
+                "oauth_client.registration_refused",
+                Outcome::Failure,
+                "dynamic-registration",
+            )
+            .ip(ip)
+            .detail("reason", e.to_string());
+            let key = format!(
+                "dynamic-registration:{}",
+                ip.map(|ip| ip.to_string()).unwrap_or_default()
+            );
             if let Err(err) = self.record_repeated(tenant, key, event).await {
                 tracing::warn!(%tenant, error = %err, "a refused dynamic registration could not be audited");
             }
@@ -317,7 +327,10 @@ mod tests {
             .await
             .expect("idp");
         let (client, secret) = idp.register_dynamic_client(public(), None).await.expect("registered");
-        assert_eq!((client.kind, client.tenant_id, secret.is_none()), (ClientKind::Dynamic, tenant, true));
+        assert_eq!(
+            (client.kind, client.tenant_id, secret.is_none()),
+            (ClientKind::Dynamic, tenant, true)
+        );
         let store = &idp.inner.stores.oauth_clients;
         for _ in 1..MAX_DYNAMIC_CLIENTS_PER_TENANT {
             let c = OAuthClient {
@@ -331,7 +344,10 @@ mod tests {
             Err(RegistrationError::Limit)
         ));
         assert_eq!(
-            store.count_oauth_clients(tenant, ClientKind::Public).await.expect("count"),
+            store
+                .count_oauth_clients(tenant, ClientKind::Public)
+                .await
+                .expect("count"),
             0,
             "the tenant's own registrations are counted apart"
         );
@@ -353,6 +369,8 @@ mod tests {
             redirect_uris: vec!["javascript:alert(1)".into()],
             ..public()
         };
-        assert!(matches!(bad.check(), Err(RegistrationError::InvalidRedirectUri(m)) if m.starts_with("redirect_uris[0]")));
+        assert!(
+            matches!(bad.check(), Err(RegistrationError::InvalidRedirectUri(m)) if m.starts_with("redirect_uris[0]"))
+        );
     }
 }

@@ -120,7 +120,10 @@ mod tests {
         let now = time::macros::datetime!(2025-01-01 12:00 UTC);
         let life = |cc: Option<&str>, exp: Option<&str>, date: Option<&str>| http_cache_lifetime(cc, exp, date, now);
         assert_eq!(life(None, None, None), None);
-        assert_eq!(life(Some("public, max-age=600"), None, None), Some(Duration::from_secs(600)));
+        assert_eq!(
+            life(Some("public, max-age=600"), None, None),
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(life(Some("Max-Age=\"60\""), None, None), Some(Duration::from_secs(60)));
         assert_eq!(life(Some("max-age=600, no-store"), None, None), Some(Duration::ZERO));
         assert_eq!(life(Some("no-cache"), None, None), Some(Duration::ZERO));
@@ -134,7 +137,10 @@ mod tests {
             Some(Duration::from_secs(1800))
         );
         assert_eq!(life(None, Some("0"), None), Some(Duration::ZERO));
-        assert_eq!(life(None, Some("Tue, 31 Dec 2024 00:00:00 GMT"), None), Some(Duration::ZERO));
+        assert_eq!(
+            life(None, Some("Tue, 31 Dec 2024 00:00:00 GMT"), None),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]

@@ -79,10 +79,7 @@ pub fn describe() {
         CLIENT_METADATA,
         "Client ids resolved through their metadata document, by outcome."
     );
-    describe_counter!(
-        DYNAMIC_REGISTRATIONS,
-        "Dynamic client registrations, by outcome."
-    );
+    describe_counter!(DYNAMIC_REGISTRATIONS, "Dynamic client registrations, by outcome.");
     describe_counter!(
         RATE_LIMIT_DECISIONS,
         "Rate-limit decisions, by route group and outcome."

@@ -78,7 +78,10 @@ pub async fn dynamic_registration_registers_into_the_hosts_tenant_only(start: im
     assert!(public.json.get("client_secret").is_none(), "{}", public.text);
     assert!(public.json["client_id_issued_at"].as_i64().is_some_and(|t| t > 0));
     assert_eq!(public.json["token_endpoint_auth_method"], "none");
-    assert_eq!(public.json["grant_types"], json!(["authorization_code", "refresh_token"]));
+    assert_eq!(
+        public.json["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
     assert_eq!(public.json["response_types"], json!(["code"]));
     assert_eq!(public.json["client_name"], "MCP Inspector");
 
@@ -134,13 +137,25 @@ pub async fn dynamic_registration_refuses_bad_metadata(start: impl StartFn) {
     app.idp.set_dynamic_client_registration(Some(tenant_id(&t.id)));
     let many: Vec<String> = (0..21).map(|i| format!("https://app.example/{i}")).collect();
     let cases = [
-        (json!({"redirect_uris": ["javascript:alert(1)"]}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": ["http://app.example/cb"]}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": ["https://app.example/cb#frag"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["javascript:alert(1)"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["http://app.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
         (json!({"redirect_uris": many}), "invalid_redirect_uri"),
         (json!({"redirect_uris": []}), "invalid_redirect_uri"),
         (json!({"client_name": "no redirect"}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": "https://app.example/cb"}), "invalid_client_metadata"),
+        (
+            json!({"redirect_uris": "https://app.example/cb"}),
+            "invalid_client_metadata",
+        ),
         (
             json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
             "invalid_client_metadata",

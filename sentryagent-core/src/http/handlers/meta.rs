@@ -148,9 +148,7 @@ fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
         jwks_uri: s.endpoint("/.well-known/jwks.json"),
         introspection_endpoint: s.endpoint("/oauth2/introspect"),
         revocation_endpoint: s.endpoint("/oauth2/revoke"),
-        registration_endpoint: sa
-            .dynamic_client_registration()
-            .map(|_| s.endpoint("/oauth2/register")),
+        registration_endpoint: sa.dynamic_client_registration().map(|_| s.endpoint("/oauth2/register")),
         client_id_metadata_document_supported: sa.inner.client_metadata_fetcher.is_some(),
         scopes_supported: scopes,
         response_types_supported: Vec::new(),

@@ -103,7 +103,9 @@ pub(super) async fn register(sa: SentryAgent, req: Request, ip: Option<IpAddr>) 
         }
         Err(RegistrationError::Internal(e)) => return Err(e.into()),
         Err(e) => {
-            let oauth = e.oauth_error().unwrap_or_else(|| OAuthError::invalid_request(e.to_string()));
+            let oauth = e
+                .oauth_error()
+                .unwrap_or_else(|| OAuthError::invalid_request(e.to_string()));
             return Ok(oauth.into());
         }
     };
