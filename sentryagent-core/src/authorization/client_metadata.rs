@@ -256,10 +256,13 @@ mod tests {
 
     const URL: &str = "https://app.example.com/client.json";
 
+    /// A served document (body, max-age), or a failure (`true`: too large).
+    type Served = Result<(Vec<u8>, Option<Duration>), bool>;
+
     /// Serves documents from memory and counts fetches.
     #[derive(Default)]
     struct FakeFetcher {
-        documents: Mutex<HashMap<String, Result<(Vec<u8>, Option<Duration>), bool>>>,
+        documents: Mutex<HashMap<String, Served>>,
         fetches: AtomicUsize,
     }
 
