@@ -167,6 +167,13 @@ pub(crate) async fn start(config: &Config) -> Result<(SentryAgent, TcpListener),
             created.tenant.id
         }
     };
+    if config.dynamic_client_registration {
+        tracing::warn!(
+            "dynamic client registration is open: anyone may register OAuth clients into the default tenant \
+             (unset SENTRYAGENT_DYNAMIC_CLIENT_REGISTRATION to close it)"
+        );
+        idp.set_dynamic_client_registration(Some(default_tenant));
+    }
     // The host route `/whoami` is a resource of its own: the default
     // tenant's agents only, unless SENTRYAGENT_WHOAMI_ANY_TENANT widens it.
     let whoami = ResourcePolicy::new(idp.settings().audience.clone()).tenant(default_tenant);
@@ -297,8 +304,9 @@ fn tiers(mut builder: SentryAgentBuilder, config: &Config) -> Result<SentryAgent
     Ok(builder.quota_cache_ttl(Duration::from_secs(config.quota_cache_secs)))
 }
 
-/// GitHub Actions OIDC federation (`POST /oidc/token`), and the JWT bearer
-/// grant for the issuers tenants register (through the guarded fetcher): keys fetched with
+/// GitHub Actions OIDC federation (`POST /oidc/token`), the JWT bearer
+/// grant for the issuers tenants register, and Client ID Metadata Documents
+/// (both through the guarded fetcher): keys fetched with
 /// reqwest from `SENTRYAGENT_GITHUB_JWKS_URL` (default: from the issuer's
 /// discovery document); `SENTRYAGENT_OIDC_AUDIENCE` defaults to the issuer.
 fn federation(mut builder: SentryAgentBuilder, config: &Config) -> Result<SentryAgentBuilder, BoxError> {
@@ -307,8 +315,10 @@ fn federation(mut builder: SentryAgentBuilder, config: &Config) -> Result<Sentry
     // Tenants choose the issuers of the JWT bearer grant: fetched only from public addresses.
     let guarded = sentryagent_federation_reqwest::GuardedFetcher::new()
         .map_err(|e| format!("cannot set up the HTTP client for OIDC issuers: {e}"))?;
+    // MCP clients choose the URLs of their metadata documents: the same guarded fetcher.
     builder = builder
         .jwks_fetcher(Arc::new(fetcher))
+        .client_metadata_fetcher(Arc::new(guarded.clone()))
         .issuer_fetcher(Arc::new(guarded))
         .oidc_issuer(config.github_issuer.clone());
     if let Some(url) = &config.github_jwks_url {

@@ -77,6 +77,11 @@ pub struct Config {
           action = ArgAction::Set, value_parser = boolean)]
     pub whoami_any_tenant: bool,
 
+    /// `true`: dynamic client registration (RFC 7591, `POST /api/v1/oauth2/register`) is open, the clients joining the default tenant (logged at start)
+    #[arg(long, env = "SENTRYAGENT_DYNAMIC_CLIENT_REGISTRATION", value_name = "BOOL", default_value = "false",
+          action = ArgAction::Set, value_parser = boolean)]
+    pub dynamic_client_registration: bool,
+
     /// `ES256`, `EdDSA` or `RS256`
     #[arg(long, env = "SENTRYAGENT_SIGNING_ALG", value_name = "ALG", default_value = "ES256",
           value_parser = signing_alg)]

@@ -122,6 +122,7 @@ impl SentryAgent {
             Ok(p) => tracing::info!(
                 authorizations = p.authorizations,
                 dynamic_clients = p.dynamic_clients,
+                metadata_document_clients = p.metadata_document_clients,
                 "expired authorizations and unused clients pruned"
             ),
             Err(e) => tracing::warn!(error = %e, "authorization pruning failed; tried again at the next turn"),

@@ -59,6 +59,8 @@ pub struct SentryAgentBuilder {
     jwks_fetcher: Option<Arc<dyn crate::federation::JwksFetcher>>,
     issuer_fetcher: Option<Arc<dyn crate::federation::JwksFetcher>>,
     resources: Vec<crate::resource::ResourcePolicy>,
+    client_metadata_fetcher: Option<Arc<dyn crate::authorization::ClientMetadataFetcher>>,
+    dynamic_registration: Option<crate::TenantId>,
 }
 
 impl SentryAgentBuilder {
@@ -404,6 +406,37 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// How Client ID Metadata Documents are fetched: a fetcher that refuses
+    /// loopback, private and link-local addresses and follows no redirect
+    /// (`sentryagent_federation_reqwest::GuardedFetcher`), since whoever
+    /// runs a client chooses its URL. Without one, URL-shaped client ids
+    /// are refused and the metadata says
+    /// `client_id_metadata_document_supported: false`.
+    pub fn client_metadata_fetcher(mut self, fetcher: Arc<dyn crate::authorization::ClientMetadataFetcher>) -> Self {
+        self.client_metadata_fetcher = Some(fetcher);
+        self
+    }
+
+    /// Tests only: client ids `http://127.0.0.1/...` and
+    /// `http://localhost/...` are accepted as metadata documents (default
+    /// off: `https` only). The fetcher must also allow loopback for them to
+    /// be fetched.
+    pub fn allow_http_loopback_client_metadata_for_tests(mut self, allow: bool) -> Self {
+        self.settings.authorization.allow_http_loopback_client_metadata = allow;
+        self
+    }
+
+    /// Opens dynamic client registration (RFC 7591, `POST
+    /// {api}/oauth2/register`), the clients registered there belonging to
+    /// `tenant`. Off by default: the route answers 404 and the metadata
+    /// has no `registration_endpoint`. A host that creates the tenant after
+    /// building calls
+    /// [`SentryAgent::set_dynamic_client_registration`](crate::SentryAgent::set_dynamic_client_registration).
+    pub fn dynamic_client_registration(mut self, tenant: crate::TenantId) -> Self {
+        self.dynamic_registration = Some(tenant);
+        self
+    }
+
     /// The OIDC issuer workflow tokens must come from (default GitHub's,
     /// `https://token.actions.githubusercontent.com`).
     pub fn oidc_issuer(mut self, issuer: impl Into<String>) -> Self {
@@ -518,6 +551,8 @@ impl SentryAgentBuilder {
         Ok(SentryAgent {
             inner: Arc::new(Inner {
                 federation,
+                client_metadata_fetcher: self.client_metadata_fetcher,
+                dynamic_registration: std::sync::RwLock::new(self.dynamic_registration),
                 openapi: std::sync::OnceLock::new(),
                 resources,
                 readiness: tokio::sync::Mutex::new(None),

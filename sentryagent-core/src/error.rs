@@ -373,6 +373,10 @@ pub enum OAuthErrorCode {
     TemporarilyUnavailable,
     /// The server met an unexpected condition.
     ServerError,
+    /// A redirect URI of a dynamic registration is refused (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// A field of a dynamic registration is refused (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
 }
 
 /// An RFC 6749 §5.2 error answer.

@@ -55,6 +55,10 @@ pub(crate) struct Inner {
     pub(crate) billing: Option<Arc<dyn BillingProvider>>,
     /// The OIDC issuer's cached keys.
     pub(crate) federation: crate::federation::Federation,
+    /// How Client ID Metadata Documents are fetched, if they are.
+    pub(crate) client_metadata_fetcher: Option<Arc<dyn crate::authorization::ClientMetadataFetcher>>,
+    /// The tenant dynamically registered clients belong to; `None`: closed.
+    pub(crate) dynamic_registration: std::sync::RwLock<Option<TenantId>>,
     /// The serialised OpenAPI document, built on first request.
     pub(crate) openapi: std::sync::OnceLock<bytes::Bytes>,
     /// The host's protected resources.

@@ -109,6 +109,10 @@ pub struct AuthorizationSettings {
     /// How long a grant lasts at most, however often it is refreshed
     /// (default 90 days): then the person consents again.
     pub grant_ttl: Duration,
+    /// Tests only: Client ID Metadata Documents may also be fetched from
+    /// `http://127.0.0.1` and `http://localhost` (default off; the fetcher's
+    /// own address rules still apply).
+    pub allow_http_loopback_client_metadata: bool,
 }
 
 impl Default for AuthorizationSettings {
@@ -117,6 +121,7 @@ impl Default for AuthorizationSettings {
             code_ttl: Duration::from_secs(60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             grant_ttl: Duration::from_secs(90 * 24 * 3600),
+            allow_http_loopback_client_metadata: false,
         }
     }
 }
@@ -145,8 +150,8 @@ pub struct BackgroundSettings {
     /// Expired authorization codes and grants are deleted, and unused
     /// dynamic clients expired, this often (default hourly).
     pub authorization_prune_interval: Duration,
-    /// A dynamically registered client not used for this long is deleted
-    /// (default 30 days).
+    /// A dynamically registered client, or a copy of a client's metadata
+    /// document, not used for this long is deleted (default 30 days).
     pub unused_dynamic_client_ttl: Duration,
 }
 

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{CACHE_CONTROL, DATE, EXPIRES, HeaderMap};
+use sentryagent_core::authorization::{
+    ClientMetadataFetcher, DocumentFetchError, FetchedDocument, http_cache_lifetime,
+};
 use sentryagent_core::federation::{FetchError, JwksFetcher, is_public_address};
 
 use crate::read_json;
@@ -38,7 +42,8 @@ impl Resolve for FilteringResolver {
 }
 
 /// A [`JwksFetcher`] for URLs a tenant registered (issuer discovery and
-/// JWKS of the JWT bearer grant): it connects only to public unicast
+/// JWKS of the JWT bearer grant), and the [`ClientMetadataFetcher`] of
+/// Client ID Metadata Documents (URLs whoever runs a client chose): it connects only to public unicast
 /// addresses (each resolved address is checked before connecting; IP
 /// literals in the URL too), follows no redirect, uses no proxy, and keeps
 /// the time and size limits of [`ReqwestFetcher`](crate::ReqwestFetcher).
@@ -98,9 +103,9 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
     host.trim_start_matches('[').trim_end_matches(']').parse().ok()
 }
 
-#[async_trait]
-impl JwksFetcher for GuardedFetcher {
-    async fn fetch_json(&self, url: &str) -> Result<serde_json::Value, FetchError> {
+impl GuardedFetcher {
+    /// Refuses what is not http(s) and IP literals that are not public.
+    fn check_url(&self, url: &str) -> Result<(), FetchError> {
         let parsed =
             reqwest::Url::parse(url).map_err(|e| FetchError::new(format!("{url} is no URL")).with_source(e))?;
         if !matches!(parsed.scheme(), "https" | "http") {
@@ -109,6 +114,61 @@ impl JwksFetcher for GuardedFetcher {
         if !self.allow_private_networks && literal_ip(&parsed).is_some_and(|ip| !is_public_address(ip)) {
             return Err(FetchError::new(format!("{url} is not a public address")));
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JwksFetcher for GuardedFetcher {
+    async fn fetch_json(&self, url: &str) -> Result<serde_json::Value, FetchError> {
+        self.check_url(url)?;
         read_json(&self.client, url).await
     }
+}
+
+/// Fetches a document: `200`, at most `max_bytes` (a longer
+/// `Content-Length` is refused before the body is read, a longer body as
+/// soon as it passes the limit), its cache lifetime from its headers.
+#[async_trait]
+impl ClientMetadataFetcher for GuardedFetcher {
+    async fn fetch_client_metadata(&self, url: &str, max_bytes: usize) -> Result<FetchedDocument, DocumentFetchError> {
+        self.check_url(url)?;
+        let failed = |what: &str, e: reqwest::Error| FetchError::new(format!("{what} {url}")).with_source(e);
+        let mut response = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| failed("cannot reach", e))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(FetchError::new(format!("{url} answered {}", response.status())).into());
+        }
+        if response.content_length().is_some_and(|n| n > max_bytes as u64) {
+            return Err(DocumentFetchError::TooLarge);
+        }
+        let max_age = cache_lifetime(response.headers());
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| failed("cannot read", e))? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(DocumentFetchError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(FetchedDocument { body, max_age })
+    }
+}
+
+/// The response's cache lifetime (several `Cache-Control` headers read as one).
+fn cache_lifetime(headers: &HeaderMap) -> Option<Duration> {
+    let text = |name| {
+        let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        (!values.is_empty()).then(|| values.join(","))
+    };
+    http_cache_lifetime(
+        text(CACHE_CONTROL).as_deref(),
+        text(EXPIRES).as_deref(),
+        text(DATE).as_deref(),
+        sentryagent_core::time::now(),
+    )
 }

@@ -241,6 +241,16 @@ impl OAuthClientStore for PgStore {
         rows.into_iter().map(OAuthClient::try_from).collect()
     }
 
+    async fn count_oauth_clients(&self, tenant: TenantId, kind: ClientKind) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_clients WHERE tenant_id = $1 AND kind = $2")
+            .bind(tenant.as_uuid())
+            .bind(kind.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .store()?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn delete_oauth_client(&self, tenant: TenantId, client_id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2")
             .bind(tenant.as_uuid())

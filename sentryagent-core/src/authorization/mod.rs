@@ -26,8 +26,11 @@
 //! and [`AuthorizationStore`](crate::store::AuthorizationStore).
 
 mod client_auth;
+mod client_metadata;
 mod code;
+mod dynamic;
 mod exchange;
+mod fetch;
 mod host;
 pub mod metadata_document;
 mod model;
@@ -36,7 +39,13 @@ mod redirect;
 mod registration;
 mod service;
 
+pub use client_metadata::{ClientMetadataError, MAX_METADATA_DOCUMENT_CLIENTS_PER_TENANT};
 pub use code::{Approval, IssuedCode};
+pub use dynamic::{DynamicRegistration, MAX_DYNAMIC_CLIENTS_PER_TENANT, RegistrationError};
+pub use fetch::{
+    ClientMetadataFetcher, DocumentFetchError, FetchedDocument, MAX_METADATA_CACHE, MIN_METADATA_CACHE,
+    http_cache_lifetime,
+};
 pub use host::{HostError, HostUser, HostUsers, SignIn, SignInRequest};
 pub use model::*;
 pub use redirect::{MAX_REDIRECT_URI_LEN, RedirectUriError, check_redirect_uri, redirect_uri_matches};

@@ -37,6 +37,9 @@ pub struct AuthorizationPrune {
     pub authorizations: u64,
     /// Dynamically registered clients deleted for being unused.
     pub dynamic_clients: u64,
+    /// Copies of metadata documents deleted for being unused (fetched
+    /// anew if the client comes back).
+    pub metadata_document_clients: u64,
 }
 
 impl SentryAgent {
@@ -58,13 +61,14 @@ impl SentryAgent {
         self.authorize(caller, Operation::RegisterOAuthClient, None, &[])
             .await?;
         new.check()?;
-        let held = self
-            .inner
-            .stores
-            .oauth_clients
-            .list_oauth_clients(caller.tenant(), None, MAX_OAUTH_CLIENTS_PER_TENANT)
-            .await?;
-        if held.len() >= MAX_OAUTH_CLIENTS_PER_TENANT {
+        // Only the tenant's own registrations count: clients that register
+        // themselves have caps of their own and cannot crowd these out.
+        let store = &self.inner.stores.oauth_clients;
+        let mut held = 0;
+        for kind in [ClientKind::Confidential, ClientKind::Public] {
+            held += store.count_oauth_clients(caller.tenant(), kind).await?;
+        }
+        if held >= MAX_OAUTH_CLIENTS_PER_TENANT as u64 {
             return Err(Error::Conflict {
                 code: crate::ErrorCode::OAuthClientLimit,
                 message: format!("a tenant holds at most {MAX_OAUTH_CLIENTS_PER_TENANT} OAuth clients").into(),
@@ -389,8 +393,9 @@ impl SentryAgent {
 
     /// One turn of the authorization upkeep, as
     /// [`background`](Self::background) runs it: deletes codes and grants
-    /// that expired before `now`, and dynamically registered clients unused
-    /// for [`unused_dynamic_client_ttl`](crate::BackgroundSettings::unused_dynamic_client_ttl).
+    /// that expired before `now`, and dynamically registered clients and
+    /// copies of metadata documents unused for
+    /// [`unused_dynamic_client_ttl`](crate::BackgroundSettings::unused_dynamic_client_ttl).
     ///
     /// # Errors
     /// A store error (what was deleted before it stays deleted).
@@ -405,14 +410,19 @@ impl SentryAgent {
             }
         }
         let unused_since = now - self.inner.settings.background.unused_dynamic_client_ttl;
-        for _ in 0..PRUNE_ROUNDS {
-            let n = stores
-                .oauth_clients
-                .delete_unused_clients(ClientKind::Dynamic, unused_since, PRUNE_BATCH)
-                .await?;
-            pruned.dynamic_clients += n;
-            if n < PRUNE_BATCH as u64 {
-                break;
+        for (kind, count) in [
+            (ClientKind::Dynamic, &mut pruned.dynamic_clients),
+            (ClientKind::MetadataDocument, &mut pruned.metadata_document_clients),
+        ] {
+            for _ in 0..PRUNE_ROUNDS {
+                let n = stores
+                    .oauth_clients
+                    .delete_unused_clients(kind, unused_since, PRUNE_BATCH)
+                    .await?;
+                *count += n;
+                if n < PRUNE_BATCH as u64 {
+                    break;
+                }
             }
         }
         Ok(pruned)

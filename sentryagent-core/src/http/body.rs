@@ -59,6 +59,11 @@ pub(crate) fn json<T: DeserializeOwned>(req: &Request, fields: &[&str], optional
     })
 }
 
+/// Whether the body is declared JSON (`application/json`, `…+json`).
+pub(crate) fn is_json_body(req: &Request) -> bool {
+    media_type(req).is_some_and(|m| is_json(&m))
+}
+
 /// Whether the body is a form (`application/x-www-form-urlencoded`).
 pub(crate) fn is_form(req: &Request) -> bool {
     media_type(req).is_some_and(|m| m == "application/x-www-form-urlencoded")

@@ -68,6 +68,14 @@ impl OAuthClientStore for MemoryStore {
             .collect())
     }
 
+    async fn count_oauth_clients(&self, tenant: TenantId, kind: ClientKind) -> StoreResult<u64> {
+        Ok(read(&self.oauth_clients)
+            .range((tenant, String::new())..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter(|(_, c)| c.kind == kind)
+            .count() as u64)
+    }
+
     async fn delete_oauth_client(&self, tenant: TenantId, client_id: &str) -> StoreResult<bool> {
         Ok(write(&self.oauth_clients)
             .remove(&(tenant, client_id.to_owned()))

@@ -16,6 +16,14 @@ pub const TOKENS_REFUSED: &str = "sentryagent_tokens_refused_total";
 pub const TOKEN_VERIFICATIONS: &str = "sentryagent_token_verifications_total";
 /// Counter: RFC 7662 introspections, by `outcome` (`active`, `inactive`).
 pub const INTROSPECTIONS: &str = "sentryagent_introspections_total";
+/// Counter: client ids resolved through their Client ID Metadata Document,
+/// by `outcome` (`cached`, `fetched`, or the refusal: `invalid`,
+/// `too_large`, `not_json`, `client_id_mismatch`, `unreachable`,
+/// `rate_limited`, `too_many_clients`, `not_supported`, `internal`).
+pub const CLIENT_METADATA: &str = "sentryagent_client_metadata_total";
+/// Counter: dynamic client registrations (RFC 7591), by `outcome`
+/// (`registered`, `invalid`, `limit`).
+pub const DYNAMIC_REGISTRATIONS: &str = "sentryagent_dynamic_client_registrations_total";
 /// Counter: RFC 7009 revocations, by `outcome` (`revoked`, `ignored`).
 pub const REVOCATIONS: &str = "sentryagent_revocations_total";
 /// Counter: rate-limit decisions, by `group` and `outcome` (`allowed`, `refused`).
@@ -67,6 +75,11 @@ pub fn describe() {
     describe_counter!(TOKEN_VERIFICATIONS, "Bearer tokens verified, by outcome.");
     describe_counter!(INTROSPECTIONS, "Token introspections, by outcome.");
     describe_counter!(REVOCATIONS, "Token revocations, by outcome.");
+    describe_counter!(
+        CLIENT_METADATA,
+        "Client ids resolved through their metadata document, by outcome."
+    );
+    describe_counter!(DYNAMIC_REGISTRATIONS, "Dynamic client registrations, by outcome.");
     describe_counter!(
         RATE_LIMIT_DECISIONS,
         "Rate-limit decisions, by route group and outcome."

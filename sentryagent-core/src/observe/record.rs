@@ -134,6 +134,16 @@ pub(crate) fn introspected(outcome: &'static str) {
     counter!(INTROSPECTIONS, "outcome" => outcome).increment(1);
 }
 
+/// A client id resolved through its metadata document, or refused.
+pub(crate) fn client_metadata(outcome: &'static str) {
+    counter!(CLIENT_METADATA, "outcome" => outcome).increment(1);
+}
+
+/// A dynamic client registration, or its refusal.
+pub(crate) fn dynamic_registration(outcome: &'static str) {
+    counter!(DYNAMIC_REGISTRATIONS, "outcome" => outcome).increment(1);
+}
+
 /// A revocation request (`revoked` or `ignored`).
 pub(crate) fn revoked(outcome: &'static str) {
     counter!(REVOCATIONS, "outcome" => outcome).increment(1);

@@ -14,11 +14,14 @@
 //! | [`Management`](RouteGroup::Management) | authenticated calls | agent |
 //! | [`AuditVerify`](RouteGroup::AuditVerify) | `GET /audit/verify` (a full verification reads up to 50,000 events a call) | tenant |
 //! | [`Tenant`](RouteGroup::Tenant) | every authenticated call of a tenant's agents: the ceiling | tenant |
-//! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Public`](RouteGroup::Public) | requests | address |
+//! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Registration`](RouteGroup::Registration), [`Public`](RouteGroup::Public) | requests | address |
+//! | [`ClientMetadataHost`](RouteGroup::ClientMetadataHost) | fetches of Client ID Metadata Documents (a cached document costs none) | host of the client id URL |
+//! | [`ClientMetadataTenant`](RouteGroup::ClientMetadataTenant) | the same fetches | tenant |
 //!
 //! An address is an IPv4 address or an IPv6 /64. State exists only for
 //! addresses, authenticated principals and existing clients, never for a
-//! client id someone makes up, and the in-process limiter holds at most a
+//! client id someone makes up (a metadata document's host is counted only
+//! once its URL passed every check, and only when it is fetched), and the in-process limiter holds at most a
 //! fixed number of keys whatever arrives.
 //!
 //! [`LocalRateLimiter`] is the default for one instance; a shared backend

@@ -45,11 +45,19 @@ pub enum RouteGroup {
     Tenant,
     /// Unauthenticated documents (well-known, health, marketplace), per IP.
     Public,
+    /// `POST /oauth2/register` (dynamic client registration), per IP.
+    Registration,
+    /// Fetches of Client ID Metadata Documents, per host of the client id
+    /// URL: no one makes the server fetch from a host at their pace.
+    ClientMetadataHost,
+    /// Fetches of Client ID Metadata Documents, per tenant the clients
+    /// would belong to.
+    ClientMetadataTenant,
 }
 
 impl RouteGroup {
     /// Every group.
-    pub const ALL: [RouteGroup; 11] = [
+    pub const ALL: [RouteGroup; 14] = [
         RouteGroup::Token,
         RouteGroup::TokenFailures,
         RouteGroup::ClientFailures,
@@ -61,6 +69,9 @@ impl RouteGroup {
         RouteGroup::Management,
         RouteGroup::Tenant,
         RouteGroup::Public,
+        RouteGroup::Registration,
+        RouteGroup::ClientMetadataHost,
+        RouteGroup::ClientMetadataTenant,
     ];
 
     /// The name used in settings and headers (`token`, `audit-verify`).
@@ -77,6 +88,9 @@ impl RouteGroup {
             RouteGroup::Management => "management",
             RouteGroup::Tenant => "tenant",
             RouteGroup::Public => "public",
+            RouteGroup::Registration => "registration",
+            RouteGroup::ClientMetadataHost => "client-metadata-host",
+            RouteGroup::ClientMetadataTenant => "client-metadata-tenant",
         }
     }
 
@@ -98,6 +112,9 @@ impl RouteGroup {
             RouteGroup::Management => per_minute(1_200),
             RouteGroup::Tenant => per_minute(6_000),
             RouteGroup::Public => per_minute(600),
+            RouteGroup::Registration => per_minute(10),
+            RouteGroup::ClientMetadataHost => per_minute(10),
+            RouteGroup::ClientMetadataTenant => per_minute(60),
         }
     }
 }

@@ -33,6 +33,8 @@ pub trait OAuthClientStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<OAuthClient>>;
+    /// How many clients of `kind` the tenant holds (for the caps of each kind).
+    async fn count_oauth_clients(&self, tenant: TenantId, kind: ClientKind) -> StoreResult<u64>;
     /// Deletes a client; whether it existed. Its grants stay until revoked
     /// ([`AuthorizationStore::revoke_grants`]).
     async fn delete_oauth_client(&self, tenant: TenantId, client_id: &str) -> StoreResult<bool>;

@@ -175,6 +175,7 @@ timed!(OAuthClientStore {
     fn oauth_client(&self, tenant: TenantId, client_id: &str) -> Option<OAuthClient>;
     fn list_oauth_clients(&self, tenant: TenantId, after: Option<&str>, limit: usize) -> Vec<OAuthClient>;
     fn delete_oauth_client(&self, tenant: TenantId, client_id: &str) -> bool;
+    fn count_oauth_clients(&self, tenant: TenantId, kind: ClientKind) -> u64;
     fn touch_oauth_client(&self, tenant: TenantId, client_id: &str, at: OffsetDateTime) -> bool;
     fn delete_unused_clients(&self, kind: ClientKind, before: OffsetDateTime, limit: usize) -> u64;
 });

@@ -142,6 +142,15 @@ pub async fn unused_dynamic_clients_expire<S: TestStore>(store: Arc<S>) {
     for c in [&never_used, &used_long_ago, &used_lately, &young, &registered] {
         store.insert_oauth_client(c).await.expect("insert");
     }
+    // Each kind is counted on its own, per tenant (the caps of each kind).
+    let count = |tenant, kind| {
+        let store = store.clone();
+        async move { store.count_oauth_clients(tenant, kind).await.expect("count") }
+    };
+    assert_eq!(count(t, ClientKind::Dynamic).await, 4);
+    assert_eq!(count(t, ClientKind::Public).await, 1);
+    assert_eq!(count(t, ClientKind::MetadataDocument).await, 0);
+    assert_eq!(count(TenantId::new(), ClientKind::Dynamic).await, 0);
     let cutoff = time::now() - days(30);
     let mut deleted = 0;
     loop {

@@ -38,6 +38,8 @@ const RFC_8414: &[(&str, &str, bool)] = &[
         false,
     ),
     ("code_challenge_methods_supported", "array", false),
+    // Registered by draft-ietf-oauth-client-id-metadata-document.
+    ("client_id_metadata_document_supported", "boolean", false),
 ];
 
 /// The two OpenID Connect Discovery members the OpenID configuration adds.
@@ -49,6 +51,7 @@ const OPENID_EXTRA: &[(&str, &str)] = &[
 fn json_type(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "string",
+        Value::Bool(_) => "boolean",
         Value::Array(a) if a.iter().all(Value::is_string) => "array",
         _ => "other",
     }

@@ -15,6 +15,7 @@ pub mod observability;
 pub mod oidc;
 pub mod openapi;
 pub mod permissions;
+pub mod registration;
 pub mod resources;
 pub mod secretless;
 pub mod tiers;

@@ -56,8 +56,8 @@ pub(super) async fn jwks(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) ->
 /// Authorization server metadata (RFC 8414 §2), every member true of this
 /// server; the OpenID configuration adds two members. Members with nothing
 /// to say are left out: there is no authorization endpoint (so no
-/// `authorization_endpoint` and no PKCE methods) and no client registration
-/// endpoint.
+/// `authorization_endpoint` and no PKCE methods), and the client
+/// registration endpoint only while dynamic registration is open.
 #[derive(Serialize, ToSchema)]
 #[schema(as = AuthorizationServerMetadata)]
 pub(super) struct Metadata<'a> {
@@ -71,6 +71,15 @@ pub(super) struct Metadata<'a> {
     introspection_endpoint: String,
     /// `POST /oauth2/revoke` (RFC 7009).
     revocation_endpoint: String,
+    /// `POST /oauth2/register` (RFC 7591), only while the host has opened
+    /// dynamic client registration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    registration_endpoint: Option<String>,
+    /// Whether a client may use the `https` URL of its Client ID Metadata
+    /// Document as its client id: true when the host configured a fetcher
+    /// for them.
+    client_id_metadata_document_supported: bool,
     /// The scopes this server issues: the management scopes and those the
     /// host's resource policies require (agents may hold other host scopes).
     scopes_supported: Vec<String>,
@@ -154,6 +163,8 @@ fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
         jwks_uri: s.endpoint("/.well-known/jwks.json"),
         introspection_endpoint: s.endpoint("/oauth2/introspect"),
         revocation_endpoint: s.endpoint("/oauth2/revoke"),
+        registration_endpoint: sa.dynamic_client_registration().map(|_| s.endpoint("/oauth2/register")),
+        client_id_metadata_document_supported: sa.inner.client_metadata_fetcher.is_some(),
         scopes_supported: scopes,
         response_types_supported: Vec::new(),
         grant_types_supported: grant_types(),

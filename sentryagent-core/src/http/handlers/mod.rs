@@ -10,6 +10,7 @@ mod meta;
 mod oauth;
 mod oidc;
 mod params;
+mod registration;
 mod tenants;
 
 use super::{Auth, Ctx, Response, Route};
@@ -88,6 +89,7 @@ pub(super) fn table() -> Vec<Route> {
         route!(open Token, oauth::token),
         route!(open OAuth, oauth::introspect),
         route!(open OAuth, oauth::revoke),
+        route!(open Registration, registration::register),
         route!(well_known, meta::jwks),
         route!(well_known, meta::oauth_metadata),
         route!(well_known, meta::openid_configuration),
