@@ -14,7 +14,7 @@
 //! | [`Management`](RouteGroup::Management) | authenticated calls | agent |
 //! | [`AuditVerify`](RouteGroup::AuditVerify) | `GET /audit/verify` (a full verification reads up to 50,000 events a call) | tenant |
 //! | [`Tenant`](RouteGroup::Tenant) | every authenticated call of a tenant's agents: the ceiling | tenant |
-//! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Public`](RouteGroup::Public) | requests | address |
+//! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Public`](RouteGroup::Public), [`Authorize`](RouteGroup::Authorize) | requests | address |
 //!
 //! An address is an IPv4 address or an IPv6 /64. State exists only for
 //! addresses, authenticated principals and existing clients, never for a

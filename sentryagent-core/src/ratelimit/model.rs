@@ -45,11 +45,15 @@ pub enum RouteGroup {
     Tenant,
     /// Unauthenticated documents (well-known, health, marketplace), per IP.
     Public,
+    /// The authorization endpoint (`GET`/`POST /oauth2/authorize`), per IP:
+    /// a public door that stores codes and consents, so an address cannot
+    /// flood the store through it.
+    Authorize,
 }
 
 impl RouteGroup {
     /// Every group.
-    pub const ALL: [RouteGroup; 11] = [
+    pub const ALL: [RouteGroup; 12] = [
         RouteGroup::Token,
         RouteGroup::TokenFailures,
         RouteGroup::ClientFailures,
@@ -61,6 +65,7 @@ impl RouteGroup {
         RouteGroup::Management,
         RouteGroup::Tenant,
         RouteGroup::Public,
+        RouteGroup::Authorize,
     ];
 
     /// The name used in settings and headers (`token`, `audit-verify`).
@@ -77,6 +82,7 @@ impl RouteGroup {
             RouteGroup::Management => "management",
             RouteGroup::Tenant => "tenant",
             RouteGroup::Public => "public",
+            RouteGroup::Authorize => "authorize",
         }
     }
 
@@ -98,6 +104,7 @@ impl RouteGroup {
             RouteGroup::Management => per_minute(1_200),
             RouteGroup::Tenant => per_minute(6_000),
             RouteGroup::Public => per_minute(600),
+            RouteGroup::Authorize => per_minute(120),
         }
     }
 }
