@@ -38,6 +38,8 @@ const RFC_8414: &[(&str, &str, bool)] = &[
         false,
     ),
     ("code_challenge_methods_supported", "array", false),
+    // RFC 9207 §3.
+    ("authorization_response_iss_parameter_supported", "boolean", false),
 ];
 
 /// The two OpenID Connect Discovery members the OpenID configuration adds.
@@ -49,12 +51,13 @@ const OPENID_EXTRA: &[(&str, &str)] = &[
 fn json_type(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "string",
+        Value::Bool(_) => "boolean",
         Value::Array(a) if a.iter().all(Value::is_string) => "array",
         _ => "other",
     }
 }
 
-fn check_members(doc: &Value, extra: &[(&str, &str)]) {
+pub(crate) fn check_members(doc: &Value, extra: &[(&str, &str)]) {
     let members = doc.as_object().expect("an object");
     for (name, value) in members {
         let expected = RFC_8414

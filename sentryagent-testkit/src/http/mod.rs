@@ -1,6 +1,7 @@
 //! The HTTP cases, one module per area. Each case starts its own server.
 
 pub mod agents;
+pub mod authorize;
 pub mod audit;
 pub mod credentials;
 pub mod dids;
