@@ -9,6 +9,8 @@ use sentryagent_core::authorization::{HostError, HostUser, HostUsers, SignIn, Si
 pub const TEST_USER: &str = "x-test-user";
 /// A header that makes the host fail (its session store is down).
 pub const TEST_HOST_DOWN: &str = "x-test-host-down";
+/// A header with which the host approves the request itself (no page).
+pub const TEST_APPROVE: &str = "x-test-approve";
 /// Where the test host sends people to sign in.
 pub const SIGN_IN_PATH: &str = "/test-sign-in";
 
@@ -30,11 +32,17 @@ impl HostUsers for TestHost {
             .and_then(|v| v.split_once('/'))
             .and_then(|(tenant, user)| Some((tenant.parse().ok()?, user)));
         Ok(match named {
-            Some((tenant_id, user)) => SignIn::User(HostUser {
-                tenant_id,
-                user_id: user.to_owned(),
-                display_name: Some(format!("Test user {user}")),
-            }),
+            Some((tenant_id, user)) => {
+                let user = HostUser {
+                    tenant_id,
+                    user_id: user.to_owned(),
+                    display_name: Some(format!("Test user {user}")),
+                };
+                match request.headers.contains_key(TEST_APPROVE) {
+                    true => SignIn::Approved(user),
+                    false => SignIn::User(user),
+                }
+            }
             None => SignIn::Redirect(format!(
                 "{SIGN_IN_PATH}?return_to={}",
                 form_urlencoded::byte_serialize(request.return_to.as_bytes()).collect::<String>()

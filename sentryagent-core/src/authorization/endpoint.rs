@@ -114,8 +114,9 @@ impl SentryAgent {
         let return_to = format!("{}/oauth2/authorize?{}", settings.api_path, params.query());
         let client_id = params.client_id.as_deref().unwrap_or("");
         let asked = SignInRequest::new(headers, &return_to, client_id, params.resources.first().map(String::as_str));
-        let user = match host.signed_in_user(asked).await {
-            Ok(SignIn::User(user)) => user,
+        let (user, approved) = match host.signed_in_user(asked).await {
+            Ok(SignIn::User(user)) => (user, false),
+            Ok(SignIn::Approved(user)) => (user, true),
             Ok(SignIn::Redirect(url)) => return AuthorizeAnswer::Redirect(url),
             Err(e) => {
                 tracing::warn!(error = %e, "the host could not tell who is signed in");
@@ -138,7 +139,9 @@ impl SentryAgent {
                     .await;
             }
         };
-        let answer = if post {
+        let answer = if approved {
+            self.approve_authorization(checked).await
+        } else if post {
             self.answer_consent(checked, &params, ip).await
         } else {
             self.ask_consent(checked, &params).await

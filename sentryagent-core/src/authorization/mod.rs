@@ -32,6 +32,7 @@ mod code;
 mod consent_token;
 mod endpoint;
 mod host;
+mod host_client;
 pub mod metadata_document;
 mod model;
 mod page;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::host::{SIGN_IN_PATH, TEST_HOST_DOWN, TEST_USER, TestHost};
+use crate::host::{SIGN_IN_PATH, TEST_APPROVE, TEST_HOST_DOWN, TEST_USER, TestHost};
 use crate::{Answer, StartFn, TestApp, Tenant, string};
 
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -211,6 +211,18 @@ pub async fn authorize_signs_in_consents_and_redirects_with_a_code(start: impl S
     get(&app, Some(&ann), &wider).await.assert_status(200);
     // So does another person.
     get(&app, Some(&user(&t, "bob")), &request).await.assert_status(200);
+    // Unless the host approved for them (a test-only automatic approval).
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&wider)
+        .finish();
+    let approved = browser()
+        .get(format!("{}?{query}", app.url("/oauth2/authorize")))
+        .header(TEST_USER, user(&t, "carl"))
+        .header(TEST_APPROVE, "1");
+    let answer = redirected(&app.send(approved).await, REDIRECT);
+    assert!(param(&answer, "code").is_some(), "{answer:?}");
+    // An approval by the host is not a consent the person gave.
+    get(&app, Some(&user(&t, "carl")), &wider).await.assert_status(200);
 }
 
 /// Until the client and its redirect URI are known good, every refusal is
