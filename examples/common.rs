@@ -108,7 +108,7 @@ async fn operator_idp(config: &Config, command: &str) -> Result<SentryAgent, Box
         )
         .into());
     }
-    build(config).await
+    build(config, None).await
 }
 
 /// `recover-admin --tenant <id>`: a new admin credential for a tenant whose

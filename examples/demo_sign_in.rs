@@ -23,16 +23,16 @@ use sentryagent_core::authorization::{HostError, HostUser, HostUsers, SignIn, Si
 use serde::Deserialize;
 
 /// The demo user's id (the tokens' `sub`).
-pub const DEMO_USER: &str = "demo-user";
+pub(crate) const DEMO_USER: &str = "demo-user";
 /// The pre-registered public client of the demo tenant, whose redirect is
 /// `http://127.0.0.1/callback` (any port): what an MCP conformance suite
 /// or a CI script uses.
-pub const DEMO_PUBLIC_CLIENT_ID: &str = "sa_oc_demo_public_client";
+pub(crate) const DEMO_PUBLIC_CLIENT_ID: &str = "sa_oc_demo_public_client";
 const COOKIE: &str = "sentryagent_demo_session";
 const SIGN_IN: &str = "/demo/sign-in";
 
 /// The demo sign-in, a [`HostUsers`].
-pub struct DemoSignIn {
+pub(crate) struct DemoSignIn {
     tenant: OnceLock<TenantId>,
     key: hmac::Key,
     approve_everything: bool,
@@ -40,7 +40,7 @@ pub struct DemoSignIn {
 
 impl DemoSignIn {
     /// A demo sign-in; `approve_everything` is the test-only automatic approval.
-    pub fn new(approve_everything: bool) -> Arc<Self> {
+    pub(crate) fn new(approve_everything: bool) -> Arc<Self> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("the OS random number generator");
         Arc::new(Self {
@@ -51,7 +51,7 @@ impl DemoSignIn {
     }
 
     /// The demo user's tenant, once the server knows it.
-    pub fn set_tenant(&self, tenant: TenantId) {
+    pub(crate) fn set_tenant(&self, tenant: TenantId) {
         let _ = self.tenant.set(tenant);
     }
 
@@ -104,7 +104,7 @@ impl HostUsers for DemoSignIn {
 
 /// Where the demo sign-in goes back to.
 #[derive(Deserialize)]
-pub struct ReturnTo {
+pub(crate) struct ReturnTo {
     return_to: Option<String>,
 }
 
@@ -128,14 +128,16 @@ fn page_headers(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// `GET /demo/sign-in`: the DEMO sign-in form.
-pub async fn form(Query(q): Query<ReturnTo>) -> Response {
+pub(crate) async fn form(Query(q): Query<ReturnTo>) -> Response {
     let return_to = same_origin_path(q.return_to.as_deref());
     let mut response = Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo sign-in</title></head>
@@ -153,7 +155,7 @@ consent: there is one demo user and no password. A real host uses its own sign-i
 }
 
 /// `POST /demo/sign-in`: signs the demo user in and goes back.
-pub async fn sign_in(
+pub(crate) async fn sign_in(
     axum::extract::State(demo): axum::extract::State<Arc<DemoSignIn>>,
     Form(q): Form<ReturnTo>,
 ) -> Response {
@@ -176,7 +178,10 @@ mod tests {
     #[test]
     fn sign_in_goes_back_to_this_server_only() {
         for (asked, went) in [
-            (Some("/api/v1/oauth2/authorize?client_id=x"), "/api/v1/oauth2/authorize?client_id=x"),
+            (
+                Some("/api/v1/oauth2/authorize?client_id=x"),
+                "/api/v1/oauth2/authorize?client_id=x",
+            ),
             (Some("//evil.example/x"), "/"),
             (Some("/\\evil.example"), "/"),
             (Some("https://evil.example/"), "/"),

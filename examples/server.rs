@@ -12,7 +12,7 @@
 //! MCP authorization server with a DEMO sign-in (`/demo/sign-in`, one demo
 //! user of the default tenant) and a pre-registered public client
 //! `sa_oc_demo_public_client` (redirect `http://127.0.0.1/callback`, any
-//! port), printed as `SENTRYAGENT_DEMO_PUBLIC_CLIENT_ID=…`. `poem_server.rs`
+//! port), a fixed id so CI scripts can use it as is. `poem_server.rs`
 //! is its twin on poem; what they share is in `common.rs`.
 
 mod common;
@@ -54,10 +54,7 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
         .with_state(idp.clone())
         .merge(
             Router::new()
-                .route(
-                    "/demo/sign-in",
-                    get(demo_sign_in::form).post(demo_sign_in::sign_in),
-                )
+                .route("/demo/sign-in", get(demo_sign_in::form).post(demo_sign_in::sign_in))
                 .with_state(demo),
         );
     let bind = listener.local_addr()?;
@@ -71,7 +68,10 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
 
 /// The demo tenant's pre-registered public client, for MCP clients and
 /// conformance suites that redirect to a loopback callback.
-async fn demo_client(idp: &sentryagent_core::SentryAgent, tenant: sentryagent_core::TenantId) -> Result<(), common::BoxError> {
+async fn demo_client(
+    idp: &sentryagent_core::SentryAgent,
+    tenant: sentryagent_core::TenantId,
+) -> Result<(), common::BoxError> {
     use sentryagent_core::authorization::{NewOAuthClient, RegisteredKind};
     let client = NewOAuthClient {
         kind: RegisteredKind::Public,
@@ -83,7 +83,11 @@ async fn demo_client(idp: &sentryagent_core::SentryAgent, tenant: sentryagent_co
     };
     idp.put_public_oauth_client(tenant, demo_sign_in::DEMO_PUBLIC_CLIENT_ID, client)
         .await?;
-    println!("SENTRYAGENT_DEMO_PUBLIC_CLIENT_ID={}", demo_sign_in::DEMO_PUBLIC_CLIENT_ID);
+    // Logged, not printed: stdout carries the admin credential only.
+    tracing::info!(
+        client_id = demo_sign_in::DEMO_PUBLIC_CLIENT_ID,
+        "the demo public client (redirect http://127.0.0.1/callback, any port) is registered in the default tenant"
+    );
     Ok(())
 }
 

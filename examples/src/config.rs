@@ -822,7 +822,14 @@ mod tests {
     #[test]
     fn automatic_approval_takes_one_value_only() {
         assert_eq!(approve_everything("yes-approve-everything"), Ok(ApproveEverything));
-        for other in ["true", "yes", "1", "YES-APPROVE-EVERYTHING", " yes-approve-everything", ""] {
+        for other in [
+            "true",
+            "yes",
+            "1",
+            "YES-APPROVE-EVERYTHING",
+            " yes-approve-everything",
+            "",
+        ] {
             assert!(approve_everything(other).is_err(), "{other}");
         }
     }

@@ -96,7 +96,10 @@ mod tests {
         assert!(binding("ann").verify(&key, &token, now));
         assert!(!binding("bob").verify(&key, &token, now), "another person");
         assert!(!binding("ann").verify(&key, &token, now + CONSENT_FORM_TTL), "expired");
-        assert!(!binding("ann").verify(&ServerKey::random(), &token, now), "another server");
+        assert!(
+            !binding("ann").verify(&ServerKey::random(), &token, now),
+            "another server"
+        );
         let other_scopes = vec!["tools:call".to_owned(), "orders:write".to_owned()];
         let mut wider = binding("ann");
         wider.scopes = &other_scopes;

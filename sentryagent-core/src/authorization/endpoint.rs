@@ -113,7 +113,12 @@ impl SentryAgent {
         let settings = &self.inner.settings;
         let return_to = format!("{}/oauth2/authorize?{}", settings.api_path, params.query());
         let client_id = params.client_id.as_deref().unwrap_or("");
-        let asked = SignInRequest::new(headers, &return_to, client_id, params.resources.first().map(String::as_str));
+        let asked = SignInRequest::new(
+            headers,
+            &return_to,
+            client_id,
+            params.resources.first().map(String::as_str),
+        );
         let (user, approved) = match host.signed_in_user(asked).await {
             Ok(SignIn::User(user)) => (user, false),
             Ok(SignIn::Approved(user)) => (user, true),
@@ -129,13 +134,24 @@ impl SentryAgent {
         };
         let trusted = match self.trust_authorization_client(user, &params).await {
             Ok(t) => t,
-            Err((tenant, user, refusal)) => return self.refuse_authorization(tenant, &user, client_id, None, refusal, ip).await,
+            Err((tenant, user, refusal)) => {
+                return self
+                    .refuse_authorization(tenant, &user, client_id, None, refusal, ip)
+                    .await;
+            }
         };
         let checked = match self.check_authorization_request(trusted, &params) {
             Ok(c) => c,
             Err((trusted, refusal)) => {
                 return self
-                    .refuse_authorization(trusted.tenant, &trusted.user.user_id, client_id, Some(&trusted), refusal, ip)
+                    .refuse_authorization(
+                        trusted.tenant,
+                        &trusted.user.user_id,
+                        client_id,
+                        Some(&trusted),
+                        refusal,
+                        ip,
+                    )
                     .await;
             }
         };
@@ -164,7 +180,11 @@ impl SentryAgent {
     ) -> Result<Trusted, (TenantId, String, Refusal)> {
         let tenant = user.tenant_id;
         let bad = |user: HostUser, reason: &'static str, description: &str| -> Result<Trusted, _> {
-            Err((tenant, user.user_id, Refusal::Page(StatusCode::BAD_REQUEST, reason, description.to_owned())))
+            Err((
+                tenant,
+                user.user_id,
+                Refusal::Page(StatusCode::BAD_REQUEST, reason, description.to_owned()),
+            ))
         };
         let Some(client_id) = params.client_id.as_deref() else {
             return bad(user, "client_id_missing", "client_id is required");
@@ -190,7 +210,11 @@ impl SentryAgent {
         };
         if !super::redirect_uri_matches(&client.redirect_uris, &redirect_uri) || url::Url::parse(&redirect_uri).is_err()
         {
-            return bad(user, "redirect_uri_unregistered", "redirect_uri is not one the client registered");
+            return bad(
+                user,
+                "redirect_uri_unregistered",
+                "redirect_uri is not one the client registered",
+            );
         }
         Ok(Trusted {
             tenant,
@@ -202,7 +226,11 @@ impl SentryAgent {
     }
 
     /// (d) The rest of the request; errors go back to the client.
-    fn check_authorization_request(&self, trusted: Trusted, params: &AuthorizeParams) -> Result<Checked, (Trusted, Refusal)> {
+    fn check_authorization_request(
+        &self,
+        trusted: Trusted,
+        params: &AuthorizeParams,
+    ) -> Result<Checked, (Trusted, Refusal)> {
         macro_rules! refuse {
             ($error:expr, $description:expr) => {
                 return Err((trusted, Refusal::Redirect($error, String::from($description))))
@@ -216,18 +244,26 @@ impl SentryAgent {
         if params.state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
             refuse!("invalid_request", format!("state is longer than {MAX_STATE_LEN} bytes"));
         }
-        let code_challenge =
-            match pkce::check_challenge(params.code_challenge.as_deref(), params.code_challenge_method.as_deref()) {
-                Ok(c) => c.to_owned(),
-                Err(e) => refuse!("invalid_request", e.to_string()),
-            };
+        let code_challenge = match pkce::check_challenge(
+            params.code_challenge.as_deref(),
+            params.code_challenge_method.as_deref(),
+        ) {
+            Ok(c) => c.to_owned(),
+            Err(e) => refuse!("invalid_request", e.to_string()),
+        };
         if params.resources.len() > MAX_RESOURCES {
-            refuse!("invalid_target", format!("at most {MAX_RESOURCES} resources per request"));
+            refuse!(
+                "invalid_target",
+                format!("at most {MAX_RESOURCES} resources per request")
+            );
         }
         for resource in &params.resources {
             let absolute = url::Url::parse(resource).is_ok_and(|u| u.fragment().is_none());
             if !absolute || !self.allows_target(resource, trusted.tenant) {
-                refuse!("invalid_target", "the resource is unknown, or does not accept this client");
+                refuse!(
+                    "invalid_target",
+                    "the resource is unknown, or does not accept this client"
+                );
             }
         }
         let scopes = match params.scope.as_deref() {
@@ -245,7 +281,10 @@ impl SentryAgent {
             None => self.default_authorization_scopes(&params.resources),
         };
         if !trusted.client.grant_types.contains(&GrantType::AuthorizationCode) {
-            refuse!("unauthorized_client", "the client may not use the authorization-code grant");
+            refuse!(
+                "unauthorized_client",
+                "the client may not use the authorization-code grant"
+            );
         }
         Ok(Checked {
             trusted,
@@ -298,7 +337,10 @@ impl SentryAgent {
             return self.approve_authorization(checked).await;
         }
         let mut hidden = params.pairs();
-        hidden.push(("consent_token", checked.binding().mint(&self.inner.server_key, crate::time::now())));
+        hidden.push((
+            "consent_token",
+            checked.binding().mint(&self.inner.server_key, crate::time::now()),
+        ));
         let https = |u: &Option<String>| u.clone().filter(|u| u.starts_with("https://"));
         let (logo, home) = (https(&t.client.logo_uri), https(&t.client.client_uri));
         let form_action = format!("{}/oauth2/authorize", self.inner.settings.api_path);
@@ -346,8 +388,14 @@ impl SentryAgent {
         match params.decision.as_deref() {
             Some("allow") => {
                 for resource in self.consent_resources(&checked) {
-                    self.record_consent(t.tenant, &t.user.user_id, &t.client.client_id, &resource, &checked.scopes)
-                        .await?;
+                    self.record_consent(
+                        t.tenant,
+                        &t.user.user_id,
+                        &t.client.client_id,
+                        &resource,
+                        &checked.scopes,
+                    )
+                    .await?;
                 }
                 self.approve_authorization(checked).await
             }
@@ -430,8 +478,12 @@ impl SentryAgent {
                 };
                 (reason, page(status, error, &description))
             }
-            (Refusal::Redirect(error, description), Some(t)) => (error, self.authorization_error_redirect(t, error, &description)),
-            (Refusal::Redirect(error, description), None) => (error, page(StatusCode::BAD_REQUEST, error, &description)),
+            (Refusal::Redirect(error, description), Some(t)) => {
+                (error, self.authorization_error_redirect(t, error, &description))
+            }
+            (Refusal::Redirect(error, description), None) => {
+                (error, page(StatusCode::BAD_REQUEST, error, &description))
+            }
         };
         let event = NewAuditEvent::new("authorization.refused", Outcome::Failure, "host")
             .ip(ip)

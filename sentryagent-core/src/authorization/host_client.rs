@@ -32,16 +32,24 @@ impl SentryAgent {
     ) -> Result<OAuthClient, Error> {
         let well_formed = client_id.len() <= MAX_HOST_CLIENT_ID_LEN
             && client_id.strip_prefix(OAUTH_CLIENT_ID_PREFIX).is_some_and(|rest| {
-                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                !rest.is_empty()
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             });
         if !well_formed {
             return Err(Error::invalid(
                 "clientId",
-                format!("must be {OAUTH_CLIENT_ID_PREFIX} then letters, digits, _ or -, at most {MAX_HOST_CLIENT_ID_LEN} bytes"),
+                format!(
+                    "must be {OAUTH_CLIENT_ID_PREFIX} then letters, digits, _ or -, at most {MAX_HOST_CLIENT_ID_LEN} bytes"
+                ),
             ));
         }
         if new.kind != RegisteredKind::Public {
-            return Err(Error::invalid("kind", "only a public client has an id the host chooses"));
+            return Err(Error::invalid(
+                "kind",
+                "only a public client has an id the host chooses",
+            ));
         }
         new.check()?;
         let now = crate::time::now();
@@ -94,12 +102,19 @@ mod tests {
             assert_eq!(put.client_id, "sa_oc_demo");
         }
         for bad in ["demo", "sa_oc_", "sa_oc_a b", "sa_oc_<x>"] {
-            assert!(idp.put_public_oauth_client(tenant, bad, new.clone()).await.is_err(), "{bad}");
+            assert!(
+                idp.put_public_oauth_client(tenant, bad, new.clone()).await.is_err(),
+                "{bad}"
+            );
         }
         let confidential = NewOAuthClient {
             kind: RegisteredKind::Confidential,
             ..new
         };
-        assert!(idp.put_public_oauth_client(tenant, "sa_oc_c", confidential).await.is_err());
+        assert!(
+            idp.put_public_oauth_client(tenant, "sa_oc_c", confidential)
+                .await
+                .is_err()
+        );
     }
 }

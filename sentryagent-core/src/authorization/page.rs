@@ -59,7 +59,10 @@ impl ConsentPage for DefaultConsentPage {
             if items.is_empty() {
                 return format!("<li class=\"muted\">{empty}</li>");
             }
-            items.iter().map(|i| format!("<li><code>{}</code></li>", e(i))).collect()
+            items
+                .iter()
+                .map(|i| format!("<li><code>{}</code></li>", e(i)))
+                .collect()
         };
         let hidden: String = view
             .hidden

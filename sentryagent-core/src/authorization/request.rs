@@ -34,7 +34,8 @@ impl AuthorizeParams {
     /// # Errors
     /// A description of the first repeated parameter.
     pub(super) fn parse(raw: &str) -> Result<Self, String> {
-        let form = Form::parse_repeating(raw.as_bytes(), &["resource"]).map_err(|e| e.error_description.into_owned())?;
+        let form =
+            Form::parse_repeating(raw.as_bytes(), &["resource"]).map_err(|e| e.error_description.into_owned())?;
         let get = |k: &str| form.get(k).map(str::to_owned);
         Ok(Self {
             response_type: get("response_type"),

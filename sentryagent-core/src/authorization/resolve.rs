@@ -15,7 +15,11 @@ impl SentryAgent {
     ///
     /// # Errors
     /// 404 for a client the tenant does not have; a store error.
-    pub(crate) async fn client_for_authorization(&self, tenant: TenantId, client_id: &str) -> Result<OAuthClient, Error> {
+    pub(crate) async fn client_for_authorization(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Result<OAuthClient, Error> {
         if let Some(client) = self.inner.stores.oauth_clients.oauth_client(tenant, client_id).await? {
             return Ok(client);
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::host::{SIGN_IN_PATH, TEST_APPROVE, TEST_HOST_DOWN, TEST_USER, TestHost};
-use crate::{Answer, StartFn, TestApp, Tenant, string};
+use crate::{Answer, StartFn, Tenant, TestApp, string};
 
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const REDIRECT: &str = "http://127.0.0.1:43117/callback";
@@ -198,9 +198,16 @@ pub async fn authorize_signs_in_consents_and_redirects_with_a_code(start: impl S
     assert_eq!(grant.resources, [app.base.clone()]);
     let granted = audited(&app, &admin, "consent.granted").await;
     assert_eq!(granted.len(), 1, "{granted:?}");
-    let consents = app.get(&format!("/consents?userId=ann&clientId={client_id}"), &admin).await;
+    let consents = app
+        .get(&format!("/consents?userId=ann&clientId={client_id}"), &admin)
+        .await;
     consents.assert_status(200);
-    assert_eq!(consents.json["items"].as_array().map(Vec::len), Some(1), "{}", consents.text);
+    assert_eq!(
+        consents.json["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        consents.text
+    );
 
     // Remembered: no page the second time, a fresh code at once.
     let again = get(&app, Some(&ann), &request).await;
@@ -243,8 +250,16 @@ pub async fn authorize_refuses_bad_requests_on_the_page_or_by_redirect(start: im
         params(&app, &foreign_client, &[]),
         params(&app, "https://unknown.example/client.json", &[]),
         params(&app, &client_id, &[("client_id", None)]),
-        params(&app, &client_id, &[("redirect_uri", Some("https://attacker.example/callback"))]),
-        params(&app, &client_id, &[("redirect_uri", Some("http://127.0.0.1:43117/other"))]),
+        params(
+            &app,
+            &client_id,
+            &[("redirect_uri", Some("https://attacker.example/callback"))],
+        ),
+        params(
+            &app,
+            &client_id,
+            &[("redirect_uri", Some("http://127.0.0.1:43117/other"))],
+        ),
         params(&app, &client_id, &[("redirect_uri", None)]),
         {
             let mut twice = params(&app, &client_id, &[]);
@@ -266,7 +281,10 @@ pub async fn authorize_refuses_bad_requests_on_the_page_or_by_redirect(start: im
         (vec![("code_challenge_method", None)], "invalid_request"),
         (vec![("scope", Some("tools:call agents:write"))], "invalid_scope"),
         (vec![("scope", Some("admin"))], "invalid_scope"),
-        (vec![("resource", Some("https://elsewhere.example/mcp"))], "invalid_target"),
+        (
+            vec![("resource", Some("https://elsewhere.example/mcp"))],
+            "invalid_target",
+        ),
         (vec![("resource", Some("not a url"))], "invalid_target"),
         (vec![("response_type", Some("token"))], "unsupported_response_type"),
         (vec![("response_type", None)], "invalid_request"),
@@ -324,9 +342,18 @@ pub async fn consent_forms_are_bound_to_their_person_and_request(start: impl Sta
     // or expired token, no token: refused on the page.
     let forged = [
         (bob.as_str(), with(&[("decision", "allow")])),
-        (ann.as_str(), with(&[("decision", "allow"), ("scope", "tools:call files:read")])),
-        (ann.as_str(), with(&[("decision", "allow"), ("code_challenge", "A".repeat(43).as_str())])),
-        (ann.as_str(), with(&[("decision", "allow"), ("consent_token", "1.AAAA")])),
+        (
+            ann.as_str(),
+            with(&[("decision", "allow"), ("scope", "tools:call files:read")]),
+        ),
+        (
+            ann.as_str(),
+            with(&[("decision", "allow"), ("code_challenge", "A".repeat(43).as_str())]),
+        ),
+        (
+            ann.as_str(),
+            with(&[("decision", "allow"), ("consent_token", "1.AAAA")]),
+        ),
         (ann.as_str(), {
             let mut f = with(&[("decision", "allow")]);
             f.retain(|(k, _)| k != "consent_token");
@@ -340,7 +367,9 @@ pub async fn consent_forms_are_bound_to_their_person_and_request(start: impl Sta
     }
     let refused = audited(&app, &admin, "authorization.refused").await;
     assert!(
-        refused.iter().all(|e| e["details"]["reason"] == "consent_token_invalid"),
+        refused
+            .iter()
+            .all(|e| e["details"]["reason"] == "consent_token_invalid"),
         "{refused:?}"
     );
     assert_eq!(refused.len(), forged.len());
@@ -369,7 +398,9 @@ pub async fn consent_forms_are_bound_to_their_person_and_request(start: impl Sta
     assert_eq!(denials.len(), 1, "{denials:?}");
     assert_eq!(denials[0]["details"]["userId"], "ann");
     // Denying remembers nothing.
-    get(&app, Some(&ann), &params(&app, &client_id, &[])).await.assert_status(200);
+    get(&app, Some(&ann), &params(&app, &client_id, &[]))
+        .await
+        .assert_status(200);
 }
 
 /// Without the host's sign-in the flow is off: the endpoint says so on a
@@ -422,7 +453,11 @@ pub async fn authorize_is_advertised_only_when_the_host_signs_people_in(start: i
     assert!(a.text.contains("temporarily_unavailable"), "{}", a.text);
     // A consent form that is not a form.
     let a = on
-        .send(browser().post(on.url("/oauth2/authorize")).json(&json!({"decision": "allow"})))
+        .send(
+            browser()
+                .post(on.url("/oauth2/authorize"))
+                .json(&json!({"decision": "allow"})),
+        )
         .await;
     a.assert_status(400);
 }

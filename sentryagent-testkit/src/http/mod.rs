@@ -1,8 +1,8 @@
 //! The HTTP cases, one module per area. Each case starts its own server.
 
 pub mod agents;
-pub mod authorize;
 pub mod audit;
+pub mod authorize;
 pub mod credentials;
 pub mod dids;
 pub mod discovery;

@@ -97,7 +97,11 @@ fn answer(answer: AuthorizeAnswer) -> Response {
             }
             Err(_) => {
                 tracing::warn!("the sign-in URL is not a valid Location header");
-                page(StatusCode::SERVICE_UNAVAILABLE, String::from("sign-in is unavailable"), None)
+                page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    String::from("sign-in is unavailable"),
+                    None,
+                )
             }
         },
         AuthorizeAnswer::Page {
@@ -106,8 +110,12 @@ fn answer(answer: AuthorizeAnswer) -> Response {
             form_target,
         } => page(status, html, form_target.as_deref()),
     };
-    response.headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+        .headers
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers
+        .insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }
 
@@ -118,10 +126,12 @@ fn page(status: StatusCode, html: String, form_target: Option<&str>) -> Response
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     // The form posts to us, and our answer redirects to the client: browsers
     // hold that redirect to `form-action` too.
-    let target = form_target.and_then(|t| url::Url::parse(t).ok()).map(|u| match u.origin() {
-        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
-        url::Origin::Opaque(_) => format!("{}:", u.scheme()),
-    });
+    let target = form_target
+        .and_then(|t| url::Url::parse(t).ok())
+        .map(|u| match u.origin() {
+            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+            url::Origin::Opaque(_) => format!("{}:", u.scheme()),
+        });
     let csp = format!(
         "default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
         target.map(|t| format!(" {t}")).unwrap_or_default()
