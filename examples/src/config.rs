@@ -433,6 +433,10 @@ const UNSET: &[(&str, &str)] = &[
     ("STRIPE_PRICE_PRO", "unset"),
     ("STRIPE_PRICE_ENTERPRISE", "unset"),
     (
+        "SENTRYAGENT_TEST_ONLY_AUTO_APPROVE_AS_DEMO_USER",
+        "unset: sign-in and consent",
+    ),
+    (
         "SENTRYAGENT_USAGE_SPILL_DIR",
         "unset: counts the store cannot take at shutdown are logged and lost",
     ),

@@ -142,7 +142,8 @@ impl SentryAgent {
         };
         let checked = match self.check_authorization_request(trusted, &params) {
             Ok(c) => c,
-            Err((trusted, refusal)) => {
+            Err(refused) => {
+                let (trusted, refusal) = *refused;
                 return self
                     .refuse_authorization(
                         trusted.tenant,
@@ -230,10 +231,13 @@ impl SentryAgent {
         &self,
         trusted: Trusted,
         params: &AuthorizeParams,
-    ) -> Result<Checked, (Trusted, Refusal)> {
+    ) -> Result<Checked, Box<(Trusted, Refusal)>> {
         macro_rules! refuse {
             ($error:expr, $description:expr) => {
-                return Err((trusted, Refusal::Redirect($error, String::from($description))))
+                return Err(Box::new((
+                    trusted,
+                    Refusal::Redirect($error, String::from($description)),
+                )))
             };
         }
         match params.response_type.as_deref() {
