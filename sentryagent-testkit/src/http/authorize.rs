@@ -195,7 +195,7 @@ pub async fn authorize_signs_in_consents_and_redirects_with_a_code(start: impl S
     assert_eq!(grant.subject, "ann");
     assert_eq!(grant.client_id, client_id);
     assert_eq!(grant.scopes, ["tools:call"]);
-    assert_eq!(grant.resources, [app.base.clone()]);
+    assert_eq!(grant.resources, std::slice::from_ref(&app.base));
     let granted = audited(&app, &admin, "consent.granted").await;
     assert_eq!(granted.len(), 1, "{granted:?}");
     let consents = app
