@@ -10,6 +10,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use sentryagent_billing_stripe::{StripeBilling, StripeConfig};
+use sentryagent_core::authorization::HostUsers;
 use sentryagent_core::resource::ResourcePolicy;
 use sentryagent_core::{BackgroundTask, SentryAgent, SentryAgentBuilder, Signup, TenantId};
 use sentryagent_examples::config::{Config, LoadError, LogFormat, MetricsBind, OpenSignup, Operator};
@@ -107,7 +108,7 @@ async fn operator_idp(config: &Config, command: &str) -> Result<SentryAgent, Box
         )
         .into());
     }
-    build(config).await
+    build(config, None).await
 }
 
 /// `recover-admin --tenant <id>`: a new admin credential for a tenant whose
@@ -140,8 +141,11 @@ async fn reanchor_audit(config: &Config, tenant: TenantId) -> Result<(), BoxErro
 /// the default tenant and prints its admin credential on stdout, once, and
 /// only once the port is bound: a start that cannot listen must not print
 /// (and lose) the only copy of the admin secret.
-pub(crate) async fn start(config: &Config) -> Result<(SentryAgent, TcpListener), BoxError> {
-    let idp = build(config).await?;
+pub(crate) async fn start(
+    config: &Config,
+    users: Option<Arc<dyn HostUsers>>,
+) -> Result<(SentryAgent, TcpListener, TenantId), BoxError> {
+    let idp = build(config, users).await?;
     let bind = config.backends.bind;
     // Before listening: once the port answers, the spilled usage is in the store.
     match idp.recover_spilled_usage().await {
@@ -185,13 +189,16 @@ pub(crate) async fn start(config: &Config) -> Result<(SentryAgent, TcpListener),
     } else {
         idp.protect(whoami);
     }
-    Ok((idp, listener))
+    Ok((idp, listener, default_tenant))
 }
 
 /// The IdP the settings describe.
-async fn build(config: &Config) -> Result<SentryAgent, BoxError> {
+async fn build(config: &Config, users: Option<Arc<dyn HostUsers>>) -> Result<SentryAgent, BoxError> {
     let issuer = config.issuer();
     let mut builder = SentryAgent::builder().issuer(&issuer).api_path("/api/v1");
+    if let Some(users) = users {
+        builder = builder.host_users(users);
+    }
     builder = doors(builder, config);
     let secret = config.backends.secret_key.as_deref();
     if let Some(secret) = secret {

@@ -21,7 +21,7 @@ async fn main() {
 }
 
 async fn run(config: Config) -> Result<(), common::BoxError> {
-    let (idp, listener) = common::start(&config).await?;
+    let (idp, listener, _) = common::start(&config, None).await?;
     // Usage flushes and audit retention until the server stops.
     let background = idp.spawn_background();
     let routes = Route::new()

@@ -8,10 +8,15 @@
 //! `check-config` checks them without serving). On first
 //! start with an empty store it creates a default tenant and prints its admin
 //! credential on stdout as `SENTRYAGENT_ADMIN_CLIENT_ID=…` and
-//! `SENTRYAGENT_ADMIN_CLIENT_SECRET=…`; logs go to stderr. `poem_server.rs`
+//! `SENTRYAGENT_ADMIN_CLIENT_SECRET=…`; logs go to stderr. It is also an
+//! MCP authorization server with a DEMO sign-in (`/demo/sign-in`, one demo
+//! user of the default tenant) and a pre-registered public client
+//! `sa_oc_demo_public_client` (redirect `http://127.0.0.1/callback`, any
+//! port), a fixed id so CI scripts can use it as is. `poem_server.rs`
 //! is its twin on poem; what they share is in `common.rs`.
 
 mod common;
+mod demo_sign_in;
 
 use std::net::SocketAddr;
 
@@ -28,7 +33,17 @@ async fn main() {
 }
 
 async fn run(config: Config) -> Result<(), common::BoxError> {
-    let (idp, listener) = common::start(&config).await?;
+    let approve_everything = config.test_only_auto_approve_as_demo_user.is_some();
+    if approve_everything {
+        tracing::warn!(
+            "TEST ONLY: SENTRYAGENT_TEST_ONLY_AUTO_APPROVE_AS_DEMO_USER approves EVERY authorization request as the demo \
+             user, with no sign-in and no consent: never run this anywhere but a test"
+        );
+    }
+    let demo = demo_sign_in::DemoSignIn::new(approve_everything);
+    let (idp, listener, tenant) = common::start(&config, Some(demo.clone())).await?;
+    demo.set_tenant(tenant);
+    demo_client(&idp, tenant).await?;
     // Usage flushes and audit retention until the server stops.
     let background = idp.spawn_background();
     let app = Router::new()
@@ -36,13 +51,43 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
         .merge(sentryagent_axum::well_known(idp.clone()))
         .merge(sentryagent_portal::axum::router("/portal", Portal::new("/api/v1")))
         .route("/whoami", get(whoami))
-        .with_state(idp.clone());
+        .with_state(idp.clone())
+        .merge(
+            Router::new()
+                .route("/demo/sign-in", get(demo_sign_in::form).post(demo_sign_in::sign_in))
+                .with_state(demo),
+        );
     let bind = listener.local_addr()?;
     tracing::info!(%bind, "listening; API under /api/v1");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(common::shutdown_signal())
         .await?;
     common::stop(background).await;
+    Ok(())
+}
+
+/// The demo tenant's pre-registered public client, for MCP clients and
+/// conformance suites that redirect to a loopback callback.
+async fn demo_client(
+    idp: &sentryagent_core::SentryAgent,
+    tenant: sentryagent_core::TenantId,
+) -> Result<(), common::BoxError> {
+    use sentryagent_core::authorization::{NewOAuthClient, RegisteredKind};
+    let client = NewOAuthClient {
+        kind: RegisteredKind::Public,
+        auth_method: None,
+        redirect_uris: vec!["http://127.0.0.1/callback".to_owned()],
+        name: Some("Demo public client".to_owned()),
+        logo_uri: None,
+        client_uri: None,
+    };
+    idp.put_public_oauth_client(tenant, demo_sign_in::DEMO_PUBLIC_CLIENT_ID, client)
+        .await?;
+    // Logged, not printed: stdout carries the admin credential only.
+    tracing::info!(
+        client_id = demo_sign_in::DEMO_PUBLIC_CLIENT_ID,
+        "the demo public client (redirect http://127.0.0.1/callback, any port) is registered in the default tenant"
+    );
     Ok(())
 }
 

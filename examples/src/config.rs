@@ -214,10 +214,33 @@ pub struct Config {
           value_parser = metrics_bind)]
     pub metrics_bind: MetricsBind,
 
+    /// TEST ONLY: `yes-approve-everything` approves every authorization request as the demo user, with no sign-in and no consent page (logged loudly at start); any other value refuses to start
+    #[arg(long, env = "SENTRYAGENT_TEST_ONLY_AUTO_APPROVE_AS_DEMO_USER", value_name = "yes-approve-everything",
+          value_parser = approve_everything)]
+    pub test_only_auto_approve_as_demo_user: Option<ApproveEverything>,
+
     /// `true` adds a `tenant` label to the HTTP metrics: a series per tenant, for few tenants only
     #[arg(long, env = "SENTRYAGENT_METRICS_TENANT_LABEL", value_name = "BOOL", default_value = "false",
           action = ArgAction::Set, value_parser = boolean)]
     pub metrics_tenant_label: bool,
+}
+
+/// `SENTRYAGENT_TEST_ONLY_AUTO_APPROVE_AS_DEMO_USER=yes-approve-everything`:
+/// the only value that turns the automatic approval on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApproveEverything;
+
+/// The value that turns the test-only automatic approval on.
+pub const APPROVE_EVERYTHING: &str = "yes-approve-everything";
+
+fn approve_everything(s: &str) -> Result<ApproveEverything, String> {
+    match s {
+        APPROVE_EVERYTHING => Ok(ApproveEverything),
+        _ => Err(format!(
+            "the only value is `{APPROVE_EVERYTHING}`, which approves every authorization request as the demo user \
+             (tests only); unset the variable to keep sign-in and consent"
+        )),
+    }
 }
 
 /// `SENTRYAGENT_LOG_FORMAT`.
@@ -414,6 +437,10 @@ const UNSET: &[(&str, &str)] = &[
     ("STRIPE_API_BASE", "Stripe's"),
     ("STRIPE_PRICE_PRO", "unset"),
     ("STRIPE_PRICE_ENTERPRISE", "unset"),
+    (
+        "SENTRYAGENT_TEST_ONLY_AUTO_APPROVE_AS_DEMO_USER",
+        "unset: sign-in and consent",
+    ),
     (
         "SENTRYAGENT_USAGE_SPILL_DIR",
         "unset: counts the store cannot take at shutdown are logged and lost",
@@ -798,6 +825,21 @@ mod tests {
         }
         for bad in ["", "y", "t", "2", "enabled"] {
             assert!(boolean(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn automatic_approval_takes_one_value_only() {
+        assert_eq!(approve_everything("yes-approve-everything"), Ok(ApproveEverything));
+        for other in [
+            "true",
+            "yes",
+            "1",
+            "YES-APPROVE-EVERYTHING",
+            " yes-approve-everything",
+            "",
+        ] {
+            assert!(approve_everything(other).is_err(), "{other}");
         }
     }
 

@@ -31,6 +31,8 @@ impl std::fmt::Debug for SentryAgentBuilder {
             .field("server_secret", &self.server_key.as_ref().map(|_| "<redacted>"))
             .field("billing", &self.billing.is_some())
             .field("resources", &self.resources.len())
+            .field("host_users", &self.host_users.is_some())
+            .field("consent_page", &self.consent_page.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -61,6 +63,8 @@ pub struct SentryAgentBuilder {
     resources: Vec<crate::resource::ResourcePolicy>,
     client_metadata_fetcher: Option<Arc<dyn crate::authorization::ClientMetadataFetcher>>,
     dynamic_registration: Option<crate::TenantId>,
+    host_users: Option<Arc<dyn crate::authorization::HostUsers>>,
+    consent_page: Option<Arc<dyn crate::authorization::ConsentPage>>,
 }
 
 impl SentryAgentBuilder {
@@ -339,6 +343,23 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// Turns the authorization-code flow on: the host's answer to who is
+    /// signed in at the authorization endpoint (`{api}/oauth2/authorize`).
+    /// Without it the endpoint answers that the flow is not configured, and
+    /// the metadata advertises no `authorization_endpoint`.
+    pub fn host_users(mut self, users: Arc<dyn crate::authorization::HostUsers>) -> Self {
+        self.host_users = Some(users);
+        self
+    }
+
+    /// Replaces SentryAgent's consent page with the host's own (it must
+    /// post back what [`ConsentView`](crate::authorization::ConsentView)
+    /// says).
+    pub fn consent_page(mut self, page: Arc<dyn crate::authorization::ConsentPage>) -> Self {
+        self.consent_page = Some(page);
+        self
+    }
+
     /// How long an authorization code may wait to be redeemed (default 60 s;
     /// between one second and ten minutes).
     pub fn authorization_code_ttl(mut self, ttl: Duration) -> Self {
@@ -555,6 +576,10 @@ impl SentryAgentBuilder {
                 dynamic_registration: std::sync::RwLock::new(self.dynamic_registration),
                 openapi: std::sync::OnceLock::new(),
                 resources,
+                host_users: self.host_users,
+                consent_page: self
+                    .consent_page
+                    .unwrap_or_else(|| Arc::new(crate::authorization::DefaultConsentPage)),
                 readiness: tokio::sync::Mutex::new(None),
                 backends: names,
                 chain,

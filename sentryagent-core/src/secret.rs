@@ -73,6 +73,7 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 pub struct ServerKey {
     pepper: hmac::Key,
     audit: hmac::Key,
+    consent: hmac::Key,
     audit_signing: std::sync::Arc<aws_lc_rs::signature::Ed25519KeyPair>,
 }
 
@@ -93,6 +94,7 @@ impl ServerKey {
         Ok(Self {
             pepper: derive(b"sentryagent/secret-pepper/v1"),
             audit: derive(b"sentryagent/audit-checkpoint/v1"),
+            consent: derive(b"sentryagent/consent-form/v1"),
             audit_signing: std::sync::Arc::new(audit_signing),
         })
     }
@@ -124,6 +126,19 @@ impl ServerKey {
 
     pub(crate) fn verify_audit_mac(&self, message: &[u8], mac: &[u8]) -> bool {
         hmac::verify(&self.audit, message, mac).is_ok()
+    }
+
+    /// The MAC binding a consent form to its person and request.
+    pub(crate) fn consent_mac(&self, message: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.consent, message);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Whether `mac` is the consent MAC of `message`, in constant time.
+    pub(crate) fn verify_consent_mac(&self, message: &[u8], mac: &[u8]) -> bool {
+        hmac::verify(&self.consent, message, mac).is_ok()
     }
 
     /// An Ed25519 signature by the audit signing key.

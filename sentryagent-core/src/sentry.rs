@@ -63,6 +63,11 @@ pub(crate) struct Inner {
     pub(crate) openapi: std::sync::OnceLock<bytes::Bytes>,
     /// The host's protected resources.
     pub(crate) resources: crate::resource::Resources,
+    /// Who is signed in, for the authorization endpoint; without it the
+    /// authorization-code flow is off.
+    pub(crate) host_users: Option<Arc<dyn crate::authorization::HostUsers>>,
+    /// The consent page the authorization endpoint renders.
+    pub(crate) consent_page: Arc<dyn crate::authorization::ConsentPage>,
     /// The backends, for `Debug` and logs (`postgres + redis`).
     pub(crate) backends: String,
     /// The last readiness probe and when it ran.

@@ -19,6 +19,7 @@ mod backend;
 pub mod composition;
 pub mod conformance;
 mod coverage;
+pub mod host;
 pub mod hot_state;
 pub mod http;
 mod logs;

@@ -107,6 +107,19 @@ impl SentryAgent {
     }
 }
 
+impl SentryAgent {
+    /// A grant as stored, for test suites that check what the authorization
+    /// endpoint issued.
+    ///
+    /// # Errors
+    /// A store error.
+    #[cfg(any(test, feature = "testing"))]
+    #[doc(hidden)]
+    pub async fn stored_grant(&self, tenant: TenantId, id: GrantId) -> Result<Option<Grant>, Error> {
+        Ok(self.inner.stores.authorizations.grant(tenant, id).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,10 @@ pub struct HostUser {
 pub enum SignIn {
     /// This person is signed in.
     User(HostUser),
+    /// This person is signed in and the host has approved the request for
+    /// them already (its own consent step, or a test-only automatic
+    /// approval): no consent page, and no consent remembered.
+    Approved(HostUser),
     /// Nobody is: send the browser here (a URL or an absolute path of the
     /// host's), which brings them back to
     /// [`return_to`](SignInRequest::return_to) once signed in.

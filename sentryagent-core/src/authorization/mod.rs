@@ -14,6 +14,9 @@
 //!   ([`check_consentable_scopes`]); PKCE is `S256` only ([`pkce`]);
 //!   redirect URIs match exactly, loopback ones with any port
 //!   ([`redirect_uri_matches`]).
+//! - The authorization endpoint asks the host who is signed in, checks the
+//!   request, and shows the consent page ([`ConsentPage`]) or finds the
+//!   consent remembered, then redirects with a code.
 //! - The host says who is signed in ([`HostUsers`]); the tokens speak for
 //!   that person through the client
 //!   ([`UserIdentity`](crate::token::UserIdentity)).
@@ -28,26 +31,34 @@
 mod client_auth;
 mod client_metadata;
 mod code;
+mod consent_token;
 mod dynamic;
+mod endpoint;
 mod exchange;
 mod fetch;
 mod host;
+mod host_client;
 pub mod metadata_document;
 mod model;
+mod page;
 pub mod pkce;
 mod redirect;
 mod registration;
+mod request;
+mod resolve;
 mod service;
 
 pub use client_metadata::{ClientMetadataError, MAX_METADATA_DOCUMENT_CLIENTS_PER_TENANT};
 pub use code::{Approval, IssuedCode};
 pub use dynamic::{DynamicRegistration, MAX_DYNAMIC_CLIENTS_PER_TENANT, RegistrationError};
+pub(crate) use endpoint::{AuthorizeAnswer, page as error_answer};
 pub use fetch::{
     ClientMetadataFetcher, DocumentFetchError, FetchedDocument, MAX_METADATA_CACHE, MIN_METADATA_CACHE,
     http_cache_lifetime,
 };
 pub use host::{HostError, HostUser, HostUsers, SignIn, SignInRequest};
 pub use model::*;
+pub use page::{ConsentPage, ConsentView, DefaultConsentPage, escape_html};
 pub use redirect::{MAX_REDIRECT_URI_LEN, RedirectUriError, check_redirect_uri, redirect_uri_matches};
 pub use registration::{
     MAX_CLIENT_NAME_CHARS, MAX_OAUTH_CLIENTS_PER_TENANT, MAX_REDIRECT_URIS, NewOAuthClient, OAUTH_CLIENT_ID_PREFIX,

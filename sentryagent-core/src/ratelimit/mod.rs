@@ -14,7 +14,7 @@
 //! | [`Management`](RouteGroup::Management) | authenticated calls | agent |
 //! | [`AuditVerify`](RouteGroup::AuditVerify) | `GET /audit/verify` (a full verification reads up to 50,000 events a call) | tenant |
 //! | [`Tenant`](RouteGroup::Tenant) | every authenticated call of a tenant's agents: the ceiling | tenant |
-//! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Registration`](RouteGroup::Registration), [`Public`](RouteGroup::Public) | requests | address |
+//! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Registration`](RouteGroup::Registration), [`Authorize`](RouteGroup::Authorize), [`Public`](RouteGroup::Public) | requests | address |
 //! | [`ClientMetadataHost`](RouteGroup::ClientMetadataHost) | fetches of Client ID Metadata Documents (a cached document costs none) | host of the client id URL |
 //! | [`ClientMetadataTenant`](RouteGroup::ClientMetadataTenant) | the same fetches | tenant |
 //!

@@ -53,11 +53,15 @@ pub enum RouteGroup {
     /// Fetches of Client ID Metadata Documents, per tenant the clients
     /// would belong to.
     ClientMetadataTenant,
+    /// The authorization endpoint (`GET`/`POST /oauth2/authorize`), per IP:
+    /// a public door that stores codes and consents, so an address cannot
+    /// flood the store through it.
+    Authorize,
 }
 
 impl RouteGroup {
     /// Every group.
-    pub const ALL: [RouteGroup; 14] = [
+    pub const ALL: [RouteGroup; 15] = [
         RouteGroup::Token,
         RouteGroup::TokenFailures,
         RouteGroup::ClientFailures,
@@ -72,6 +76,7 @@ impl RouteGroup {
         RouteGroup::Registration,
         RouteGroup::ClientMetadataHost,
         RouteGroup::ClientMetadataTenant,
+        RouteGroup::Authorize,
     ];
 
     /// The name used in settings and headers (`token`, `audit-verify`).
@@ -91,6 +96,7 @@ impl RouteGroup {
             RouteGroup::Registration => "registration",
             RouteGroup::ClientMetadataHost => "client-metadata-host",
             RouteGroup::ClientMetadataTenant => "client-metadata-tenant",
+            RouteGroup::Authorize => "authorize",
         }
     }
 
@@ -115,6 +121,7 @@ impl RouteGroup {
             RouteGroup::Registration => per_minute(10),
             RouteGroup::ClientMetadataHost => per_minute(10),
             RouteGroup::ClientMetadataTenant => per_minute(60),
+            RouteGroup::Authorize => per_minute(120),
         }
     }
 }

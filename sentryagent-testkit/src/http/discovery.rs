@@ -40,6 +40,8 @@ const RFC_8414: &[(&str, &str, bool)] = &[
     ("code_challenge_methods_supported", "array", false),
     // Registered by draft-ietf-oauth-client-id-metadata-document.
     ("client_id_metadata_document_supported", "boolean", false),
+    // RFC 9207 §3.
+    ("authorization_response_iss_parameter_supported", "boolean", false),
 ];
 
 /// The two OpenID Connect Discovery members the OpenID configuration adds.
@@ -57,7 +59,7 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn check_members(doc: &Value, extra: &[(&str, &str)]) {
+pub(crate) fn check_members(doc: &Value, extra: &[(&str, &str)]) {
     let members = doc.as_object().expect("an object");
     for (name, value) in members {
         let expected = RFC_8414

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod authorize;
 pub mod credentials;
 pub mod dids;
 pub mod discovery;

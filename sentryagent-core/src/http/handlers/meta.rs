@@ -55,14 +55,19 @@ pub(super) async fn jwks(sa: SentryAgent, _req: Request, _ip: Option<IpAddr>) ->
 
 /// Authorization server metadata (RFC 8414 §2), every member true of this
 /// server; the OpenID configuration adds two members. Members with nothing
-/// to say are left out: there is no authorization endpoint (so no
-/// `authorization_endpoint` and no PKCE methods), and the client
+/// to say are left out: the authorization endpoint and its members only
+/// when the host configured sign-in
+/// ([`host_users`](crate::SentryAgentBuilder::host_users)), and the client
 /// registration endpoint only while dynamic registration is open.
 #[derive(Serialize, ToSchema)]
 #[schema(as = AuthorizationServerMetadata)]
 pub(super) struct Metadata<'a> {
     /// The issuer identifier; tokens' `iss`.
     issuer: &'a str,
+    /// `GET /oauth2/authorize`, when the host configured sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    authorization_endpoint: Option<String>,
     /// `POST /oauth2/token`.
     token_endpoint: String,
     /// The public keys tokens are signed with.
@@ -83,10 +88,19 @@ pub(super) struct Metadata<'a> {
     /// The scopes this server issues: the management scopes and those the
     /// host's resource policies require (agents may hold other host scopes).
     scopes_supported: Vec<String>,
-    /// Empty: RFC 8414 makes the member REQUIRED, and its values are
-    /// `response_type`s of an authorization endpoint, which this server does
-    /// not have (clients use the token endpoint's grants only).
+    /// `["code"]` with the authorization endpoint; else empty (RFC 8414
+    /// makes the member REQUIRED, and its values are `response_type`s of an
+    /// authorization endpoint).
     response_types_supported: Vec<&'static str>,
+    /// `["S256"]` with the authorization endpoint (`plain` is refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    code_challenge_methods_supported: Option<Vec<&'static str>>,
+    /// `true` with the authorization endpoint: its answers carry `iss`
+    /// (RFC 9207).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    authorization_response_iss_parameter_supported: Option<bool>,
     /// The grants of the token endpoint.
     grant_types_supported: Vec<&'static str>,
     /// Client authentication at the token endpoint.
@@ -157,8 +171,10 @@ fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
     }
     scopes.sort();
     scopes.dedup();
+    let authorize = sa.inner.host_users.is_some();
     Metadata {
         issuer: &s.issuer,
+        authorization_endpoint: authorize.then(|| s.endpoint("/oauth2/authorize")),
         token_endpoint: s.endpoint("/oauth2/token"),
         jwks_uri: s.endpoint("/.well-known/jwks.json"),
         introspection_endpoint: s.endpoint("/oauth2/introspect"),
@@ -166,7 +182,9 @@ fn metadata(sa: &SentryAgent, openid: bool) -> Metadata<'_> {
         registration_endpoint: sa.dynamic_client_registration().map(|_| s.endpoint("/oauth2/register")),
         client_id_metadata_document_supported: sa.inner.client_metadata_fetcher.is_some(),
         scopes_supported: scopes,
-        response_types_supported: Vec::new(),
+        response_types_supported: if authorize { vec!["code"] } else { Vec::new() },
+        code_challenge_methods_supported: authorize.then(|| vec![crate::authorization::pkce::S256]),
+        authorization_response_iss_parameter_supported: authorize.then_some(true),
         grant_types_supported: grant_types(),
         token_endpoint_auth_methods_supported: methods,
         token_endpoint_auth_signing_alg_values_supported: jwt_based.then(|| CLIENT_ASSERTION_ALGS.to_vec()),

@@ -3,6 +3,7 @@
 mod agents;
 mod audit;
 mod authorization;
+mod authorize;
 mod billing;
 mod did;
 mod marketplace;
@@ -90,6 +91,8 @@ pub(super) fn table() -> Vec<Route> {
         route!(open OAuth, oauth::introspect),
         route!(open OAuth, oauth::revoke),
         route!(open Registration, registration::register),
+        route!(open Authorize, authorize::authorize),
+        route!(open Authorize, authorize::consent),
         route!(well_known, meta::jwks),
         route!(well_known, meta::oauth_metadata),
         route!(well_known, meta::openid_configuration),
