@@ -172,6 +172,14 @@ pub struct ServerMetadata {
     /// PKCE methods, when the server has an authorization endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// Whether authorization responses carry `iss` (RFC 9207), when the
+    /// server has an authorization endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// Whether a client may use the URL of its metadata document as its
+    /// client id (draft-ietf-oauth-client-id-metadata-document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_metadata_document_supported: Option<bool>,
     /// OpenID configuration only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signing_alg_values_supported: Option<Vec<String>>,

@@ -104,7 +104,18 @@ operations! {
 }
 
 /// Operations of the API this client leaves out on purpose, with the reason.
-pub const NOT_CALLED: &[(&str, &str)] = &[(
-    "billingWebhook",
-    "called by Stripe, signed with the webhook secret; never by an API client",
-)];
+pub const NOT_CALLED: &[(&str, &str)] = &[
+    (
+        "billingWebhook",
+        "called by Stripe, signed with the webhook secret; never by an API client",
+    ),
+    (
+        "authorize",
+        "opened by a person's browser, sent there by an MCP client (the authorization-code flow)",
+    ),
+    ("answerConsent", "the consent page's form, posted by a person's browser"),
+    (
+        "registerClient",
+        "RFC 7591 dynamic registration, called by MCP clients registering themselves",
+    ),
+];
