@@ -9,7 +9,8 @@
 //! through the guarded fetcher, cached per issuer with the refetch
 //! throttle of `jwks`), `exp`/`nbf` with the clock skew, `iss`; then each
 //! candidate policy's audience, `subject` and `claims` conditions; the
-//! agent's status, the tenant's quota and the requested scopes. Every
+//! agent's status, the tenant's quota, the requested scopes and
+//! `resource`s (RFC 8707, the client-credentials grant's rule). Every
 //! decision once the tenant is known is audited there. Workload tokens
 //! (a Kubernetes service-account token, a SPIFFE JWT-SVID) are reused by
 //! design until they expire, so their `jti` is not held to one use.
@@ -257,15 +258,25 @@ impl SentryAgent {
                 requested
             }
         };
+        let targets: Vec<&str> = request.resources.iter().map(String::as_str).collect();
+        let audience = match self.token_audience(&targets, tenant) {
+            Ok(audience) => audience,
+            Err(bad) => {
+                let event = deny("audience_not_allowed", Some(policy))
+                    .detail("resource", bad.chars().take(256).collect::<String>());
+                self.record(tenant, vec![event]).await?;
+                return Err(OAuthError::target_refused());
+            }
+        };
         let client_id = format!("oidc:{}", policy.id);
-        let audience = self.inner.settings.audience.clone();
         let (token, minted) = self.mint(&agent, &client_id, scopes.join(" "), audience, None)?;
         let event = workload
             .event("oidc.exchanged", Outcome::Success, ip)
             .agent(agent.id)
             .detail("policyId", policy.id.to_string())
             .detail("jti", minted.jti.to_string())
-            .detail("scope", minted.scope.as_str());
+            .detail("scope", minted.scope.as_str())
+            .detail("aud", minted.aud.to_string());
         self.record(tenant, vec![event]).await?;
         self.meter(tenant, crate::metering::metric::API_CALLS);
         self.meter(tenant, crate::metering::metric::TOKEN_ISSUANCES);

@@ -834,3 +834,106 @@ pub async fn oidc_evaluate_holds_registered_issuers_by_the_grants_rule(start: im
     assert_eq!(audit(&app, &admin, "oidc.exchanged").await.len(), 1);
     assert!(audit(&app, &admin, "oidc.denied").await.is_empty());
 }
+
+/// The JWT bearer grant binds the token's `aud` to the requested
+/// `resource`s by the client-credentials grant's rule (RFC 8707): each must
+/// be an absolute URI without a fragment that a resource policy names for
+/// the agent's tenant, else `invalid_target`, audited, and no token; the
+/// token is then refused by every other resource.
+pub async fn jwt_bearer_grant_binds_the_requested_resources(start: impl StartFn) {
+    use crate::{RESOURCE_A_PATH, RESOURCE_B_PATH};
+    use sentryagent_core::resource::ResourcePolicy;
+    let issuer = StandInIssuer::start().await;
+    let app = TestApp::start_with(start, |b| {
+        let fetcher = sentryagent_federation_reqwest::GuardedFetcher::allowing_private_networks_for_tests()
+            .expect("a reqwest client");
+        b.issuer_fetcher(std::sync::Arc::new(fetcher))
+            .allow_private_network_issuers_for_tests(true)
+    })
+    .await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let globex = app.signup("Globex").await;
+    let (a, b) = (
+        format!("{}{RESOURCE_A_PATH}", app.base),
+        format!("{}{RESOURCE_B_PATH}", app.base),
+    );
+    app.idp.protect(
+        ResourcePolicy::new(&a)
+            .tenant(t.id.parse().expect("a tenant id"))
+            .require_scope("tools:call"),
+    );
+    // B accepts Globex's agents only.
+    app.idp
+        .protect(ResourcePolicy::new(&b).tenant(globex.id.parse().expect("a tenant id")));
+    let agent = app
+        .register(&admin, "deployer@acme.example", json!({"scopes": ["tools:call"]}))
+        .await;
+    let aud = "https://kubernetes.default.svc";
+    app.post(
+        "/oidc/trust-policies",
+        &admin,
+        &json!({"provider": "oidc", "issuer": issuer.url(), "agentId": agent.id, "audience": aud,
+            "subject": "system:serviceaccount:prod:*"}),
+    )
+    .await
+    .assert_status(201);
+    let t0 = now();
+    let assertion = issuer.sign(
+        &json!({"iss": issuer.url(), "sub": "system:serviceaccount:prod:deployer",
+        "aud": aud, "exp": t0 + 600, "iat": t0}),
+    );
+    async fn grant_for(app: &TestApp, assertion: &str, agent: &str, resources: &[&str]) -> Answer {
+        let mut pairs = vec![
+            ("grant_type", JWT_BEARER),
+            ("assertion", assertion),
+            ("agent_id", agent),
+        ];
+        pairs.extend(resources.iter().map(|r| ("resource", *r)));
+        app.form("/oauth2/token", None, &pairs).await
+    }
+
+    let for_a = grant_for(&app, &assertion, &agent.id, &[&a]).await;
+    for_a.assert_status(200);
+    let for_a = string(&for_a.json["access_token"]);
+    assert_eq!(app.introspect(&admin, &for_a).await.json["aud"], json!(a));
+    app.get(&format!("/{RESOURCE_A_PATH}"), &for_a).await.assert_status(200);
+    app.get(&format!("/{RESOURCE_B_PATH}"), &for_a)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    app.whoami(&for_a).await.assert_error(401, "UNAUTHORIZED");
+
+    let twice = grant_for(&app, &assertion, &agent.id, &[&a, &a]).await;
+    twice.assert_status(200);
+    assert_eq!(
+        app.introspect(&admin, &string(&twice.json["access_token"])).await.json["aud"],
+        json!(a)
+    );
+    // Without a resource: the IdP's own audience, as before.
+    let plain = grant_for(&app, &assertion, &agent.id, &[]).await;
+    plain.assert_status(200);
+    app.whoami(&string(&plain.json["access_token"]))
+        .await
+        .assert_status(200);
+
+    let fragment = format!("{a}#frag");
+    let unknown = format!("{}/resource-c", app.base);
+    for bad in ["/resource-a", fragment.as_str(), unknown.as_str(), b.as_str()] {
+        grant_for(&app, &assertion, &agent.id, &[bad])
+            .await
+            .assert_oauth_error(400, "invalid_target");
+        grant_for(&app, &assertion, &agent.id, &[&a, bad])
+            .await
+            .assert_oauth_error(400, "invalid_target");
+    }
+    let denied = audit(&app, &admin, "oidc.denied").await;
+    assert!(
+        denied
+            .iter()
+            .any(|e| e["details"]["reason"] == "audience_not_allowed" && e["details"]["resource"] == json!(b)),
+        "{denied:?}"
+    );
+    let exchanged = audit(&app, &admin, "oidc.exchanged").await;
+    assert_eq!(exchanged.len(), 3, "no token for a refused resource");
+    assert!(exchanged.iter().any(|e| e["details"]["aud"] == json!(a)));
+}
