@@ -470,7 +470,10 @@ fn client_keys_add_list_and_revoke() {
     let key_id = added["credentialId"].as_str().expect("an id");
     let table = session.ok(&["agents", "keys", "list", id]);
     assert!(
-        table.contains(key_id) && table.contains("OKP Ed25519 kid=ci-1") && !table.contains(secret_credential),
+        table.contains(key_id)
+            && table.contains("OKP Ed25519")
+            && table.contains("kid=ci-1")
+            && !table.contains(secret_credential),
         "{table}"
     );
     let listed = session.json(&["agents", "keys", "list", id]);
