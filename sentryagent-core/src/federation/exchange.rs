@@ -130,7 +130,7 @@ pub struct Evaluation {
 #[serde(untagged)]
 pub enum EvaluatedClaims {
     /// A GitHub Actions token's claims.
-    GitHub(GitHubClaims),
+    GitHub(Box<GitHubClaims>),
     /// Another issuer's claims.
     Issuer(Map<String, Value>),
 }
@@ -577,7 +577,7 @@ impl SentryAgent {
         };
         Ok(Evaluation {
             token: check,
-            claims: EvaluatedClaims::GitHub(claims),
+            claims: EvaluatedClaims::GitHub(Box::new(claims)),
             matched,
             refusal,
             policies: verdicts(policies, failures),
