@@ -443,6 +443,72 @@ fn credentials_and_tokens() {
 }
 
 #[test]
+fn client_keys_add_list_and_revoke() {
+    let session = Session::new(shared());
+    let agent = register(&session, &unique("cli-keys"), &[]);
+    let id = agent["agentId"].as_str().expect("an id");
+    let secret_credential = agent["credentialId"].as_str().expect("a credential id");
+    let files = Scratch::new("keys");
+    // RFC 8037's example Ed25519 key: its public half, and the whole.
+    let public =
+        r#"{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "ci-1"}"#;
+    let private = r#"{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}"#;
+    let write = |name: &str, text: &str| {
+        let path = files.0.join(name);
+        std::fs::write(&path, text).expect("a key file");
+        path.to_string_lossy().into_owned()
+    };
+    let (public_file, private_file) = (write("public.jwk", public), write("private.jwk", private));
+    let set_file = write("set.json", &format!(r#"{{"keys": [{public}, {public}]}}"#));
+    let rsa_file = write("bad.jwk", r#"{"kty": "RSA", "n": "AQAB", "e": "AQAB"}"#);
+
+    let added = session.json(&["agents", "keys", "add", id, "--jwk-file", &public_file]);
+    assert_eq!(added["publicKey"]["x"], "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+    assert_eq!(added["status"], "active");
+    assert!(added.get("clientSecret").is_none());
+    let key_id = added["credentialId"].as_str().expect("an id");
+    let table = session.ok(&["agents", "keys", "list", id]);
+    assert!(
+        table.contains(key_id)
+            && table.contains("OKP Ed25519")
+            && table.contains("kid=ci-1")
+            && !table.contains(secret_credential),
+        "{table}"
+    );
+    let listed = session.json(&["agents", "keys", "list", id]);
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "the secret credential is left out"
+    );
+
+    // Refused before anything is sent, and the private member never echoed.
+    let stderr = session.fails(&["agents", "keys", "add", id, "--jwk-file", &private_file], 2);
+    assert!(stderr.contains("private") && !stderr.contains("nWGxne"), "{stderr}");
+    let stderr = session.fails(&["agents", "keys", "add", id, "--jwk-file", &set_file], 2);
+    assert!(stderr.contains("several keys"), "{stderr}");
+    let missing = files.0.join("missing.jwk").to_string_lossy().into_owned();
+    let stderr = session.fails(&["agents", "keys", "add", id, "--jwk-file", &missing], 1);
+    assert!(stderr.contains("cannot read"), "{stderr}");
+    // The server's own refusal of a key it cannot use.
+    let stderr = session.fails(&["agents", "keys", "add", id, "--jwk-file", &rsa_file], 1);
+    assert!(stderr.contains("VALIDATION_ERROR"), "{stderr}");
+    session.fails(&["agents", "keys", "add", id], 2);
+
+    let stderr = session.fails(&["agents", "keys", "revoke", id, secret_credential], 2);
+    assert!(stderr.contains("credentials revoke"), "{stderr}");
+    let stderr = session.fails(
+        &["agents", "keys", "revoke", id, "00000000-0000-7000-8000-000000000000"],
+        2,
+    );
+    assert!(stderr.contains("agents keys list"), "{stderr}");
+    let revoked = session.json(&["agents", "keys", "revoke", id, key_id]);
+    assert_eq!(revoked["status"], "revoked");
+    assert!(session.ok(&["agents", "keys", "list", id]).contains("revoked"));
+}
+
+#[test]
 fn audit_list_verify_and_export() {
     let session = Session::new(shared());
     let agent = register(&session, &unique("cli-audit"), &[]);

@@ -41,17 +41,37 @@ pub fn router<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
     )
 }
 
-/// The API explorer at `/docs/` (the core serves its files).
+/// The API explorer at `/docs/` (the core serves its files, with a
+/// request id like every other answer).
 fn explorer<S: Clone + Send + Sync + 'static>(idp: SentryAgent) -> Router<S> {
     let page = idp.clone();
     let files = idp.clone();
     Router::new()
-        .route("/docs", get(move || async move { into_axum(idp.explorer(None)) }))
-        .route("/docs/", get(move || async move { into_axum(page.explorer(Some(""))) }))
+        .route(
+            "/docs",
+            get(move |request: axum::extract::Request| async move { docs(&idp, &request, None) }),
+        )
+        .route(
+            "/docs/",
+            get(move |request: axum::extract::Request| async move { docs(&page, &request, Some("")) }),
+        )
         .route(
             "/docs/{*file}",
-            get(move |Path(file): Path<String>| async move { into_axum(files.explorer(Some(&file))) }),
+            get(
+                move |Path(file): Path<String>, request: axum::extract::Request| async move {
+                    docs(&files, &request, Some(&file))
+                },
+            ),
         )
+}
+
+fn docs(idp: &SentryAgent, request: &axum::extract::Request, file: Option<&str>) -> axum::response::Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    into_axum(
+        idp.answer_outside_routes("/docs", request.method(), request.headers(), peer, || {
+            idp.explorer(file)
+        }),
+    )
 }
 
 /// Only the root documents (JWKS, RFC 8414 and OpenID discovery, the
@@ -88,7 +108,12 @@ fn mount<S: Clone + Send + Sync + 'static>(
         let documents = idp.clone();
         let metadata = get(move |request: axum::extract::Request| async move {
             let uri = request.uri();
-            into_axum(documents.protected_resource_metadata_response(uri.path(), uri.query(), request.headers()))
+            let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+            into_axum(
+                documents.answer_outside_routes(WELL_KNOWN, request.method(), request.headers(), peer, || {
+                    documents.protected_resource_metadata_response(uri.path(), uri.query(), request.headers())
+                }),
+            )
         });
         router = router
             .route(WELL_KNOWN, metadata.clone())

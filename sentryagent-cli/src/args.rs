@@ -177,6 +177,42 @@ pub(crate) enum AgentsCommand {
         #[arg(long, short)]
         yes: bool,
     },
+    /// Public keys an agent authenticates with instead of a secret
+    /// (`private_key_jwt`): add, list and revoke them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// An agent's client-authentication keys: credentials whose public JWK
+/// checks the agent's signed client assertions (not the keys its DID
+/// document publishes).
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Register a public key (a JWK, or a JWK Set holding one key, in a
+    /// file; `-` reads standard input). A private key is refused before
+    /// anything is sent.
+    Add {
+        /// The agent's id.
+        agent_id: String,
+        /// The JWK file.
+        #[arg(long, value_name = "FILE")]
+        jwk_file: std::path::PathBuf,
+        /// When it stops working (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        expires_at: Option<time::OffsetDateTime>,
+    },
+    /// An agent's keys (its secret credentials are left out).
+    List {
+        /// The agent's id.
+        agent_id: String,
+    },
+    /// Revoke a key: assertions it signs fail at once.
+    Revoke {
+        /// The agent's id.
+        agent_id: String,
+        /// The key's credential id (from `agents keys list`).
+        credential_id: String,
+    },
 }
 
 /// An agent's state, for filters.

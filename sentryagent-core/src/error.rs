@@ -409,6 +409,14 @@ impl OAuthError {
     pub(crate) fn invalid_client() -> Self {
         Self::new(OAuthErrorCode::InvalidClient, "client authentication failed")
     }
+
+    /// `invalid_target` (RFC 8707) for a resource a grant may not bind.
+    pub(crate) fn target_refused() -> Self {
+        Self::new(
+            OAuthErrorCode::InvalidTarget,
+            "the resource is unknown, or does not accept this client",
+        )
+    }
 }
 
 impl From<StoreError> for OAuthError {

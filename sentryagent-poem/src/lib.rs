@@ -32,15 +32,12 @@ pub fn endpoint(idp: SentryAgent) -> poem::Route {
     let unmatched = idp.clone();
     mount(poem::Route::new(), idp, |_| true)
         // The API explorer at `/docs/` (the core serves its files).
-        .at("/docs", poem::get(make_sync(move |_| into_poem(bare.explorer(None)))))
-        .at(
-            "/docs/",
-            poem::get(make_sync(move |_| into_poem(page.explorer(Some(""))))),
-        )
+        .at("/docs", poem::get(make_sync(move |req| docs(&bare, &req, None))))
+        .at("/docs/", poem::get(make_sync(move |req| docs(&page, &req, Some("")))))
         .at(
             "/docs/*file",
             poem::get(make_sync(move |req: poem::Request| {
-                into_poem(files.explorer(Some(req.raw_path_param("file").unwrap_or_default())))
+                docs(&files, &req, Some(req.raw_path_param("file").unwrap_or_default()))
             })),
         )
         // Nested, this catch-all answers only the paths under the prefix.
@@ -76,7 +73,12 @@ pub fn well_known(route: poem::Route, idp: SentryAgent) -> poem::Route {
     let documents = idp.clone();
     // The whole path picks the resource, so both forms share an endpoint.
     let metadata = poem::get(make_sync(move |req: poem::Request| {
-        into_poem(documents.protected_resource_metadata_response(req.uri().path(), req.uri().query(), req.headers()))
+        let peer = req.remote_addr().as_socket_addr().copied();
+        into_poem(
+            documents.answer_outside_routes(WELL_KNOWN, req.method(), req.headers(), peer, || {
+                documents.protected_resource_metadata_response(req.uri().path(), req.uri().query(), req.headers())
+            }),
+        )
     }));
     let metadata = Arc::new(metadata);
     mount(route, idp, |r| r.well_known)
@@ -152,6 +154,12 @@ impl Endpoint for SamePath {
 
 /// The core's answer to a request refused before its route ran, with the
 /// request id, metrics and access-log line of any other.
+/// The explorer's answer, with a request id like every other answer.
+fn docs(idp: &SentryAgent, req: &poem::Request, file: Option<&str>) -> poem::Response {
+    let peer = req.remote_addr().as_socket_addr().copied();
+    into_poem(idp.answer_outside_routes("/docs", req.method(), req.headers(), peer, || idp.explorer(file)))
+}
+
 fn refuse(idp: &SentryAgent, route: Option<&Route>, req: &poem::Request, error: HttpError) -> Response {
     let peer = req.remote_addr().as_socket_addr().copied();
     idp.refuse(route, req.method(), req.headers(), peer, error)

@@ -102,6 +102,7 @@ pub(crate) async fn agents(client: &Client, command: &AgentsCommand, out: &Out) 
             }
             print_agent(out, &client.decommission_agent(&id).await?)
         }
+        AgentsCommand::Keys(command) => super::keys::run(client, command, out).await,
     }
 }
 
@@ -244,14 +245,14 @@ pub(crate) async fn credentials(client: &Client, command: &CredentialsCommand, o
     }
 }
 
-fn status(c: &Credential) -> String {
+pub(super) fn status(c: &Credential) -> String {
     serde_json::to_value(c.status)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
 
-fn show_credential(out: &Out, c: &Credential) -> Result<(), CliError> {
+pub(super) fn show_credential(out: &Out, c: &Credential) -> Result<(), CliError> {
     out.fields(&[
         ("id", c.credential_id.to_string()),
         ("agent", c.agent_id.to_string()),

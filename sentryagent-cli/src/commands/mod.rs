@@ -2,6 +2,7 @@
 
 mod agents;
 mod audit;
+mod keys;
 mod policies;
 mod token;
 

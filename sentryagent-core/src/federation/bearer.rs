@@ -9,7 +9,8 @@
 //! through the guarded fetcher, cached per issuer with the refetch
 //! throttle of `jwks`), `exp`/`nbf` with the clock skew, `iss`; then each
 //! candidate policy's audience, `subject` and `claims` conditions; the
-//! agent's status, the tenant's quota and the requested scopes. Every
+//! agent's status, the tenant's quota, the requested scopes and
+//! `resource`s (RFC 8707, the client-credentials grant's rule). Every
 //! decision once the tenant is known is audited there. Workload tokens
 //! (a Kubernetes service-account token, a SPIFFE JWT-SVID) are reused by
 //! design until they expire, so their `jti` is not held to one use.
@@ -25,9 +26,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::{Map, Value};
 
-use super::claims::evaluate_issuer;
+use super::claims::{evaluate_oidc, refusal_reason, trusts_issuer};
 use super::jwks::{JwksCache, JwksFetcher, JwksSource, KeyLookup};
-use super::{FederationSettings, MAX_POLICIES_PER_TENANT, Provider, TrustPolicy};
+use super::{FederationSettings, MAX_POLICIES_PER_TENANT, TrustPolicy};
 use crate::agent::AgentStatus;
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{OAuthError, OAuthErrorCode};
@@ -195,11 +196,7 @@ impl SentryAgent {
             .trust_policies
             .list_trust_policies(tenant, None, MAX_POLICIES_PER_TENANT)
             .await?;
-        candidates.retain(|p| {
-            p.provider == Provider::Oidc
-                && p.agent_id == Some(request.agent_id)
-                && p.issuer.as_ref().is_some_and(|t| t.issuer == workload.issuer)
-        });
+        candidates.retain(|p| p.agent_id == Some(request.agent_id) && trusts_issuer(p, &workload.issuer));
         if candidates.is_empty() {
             // Refused before any fetch: the issuer is not one this agent's tenant registered.
             self.record(tenant, vec![deny("issuer_not_registered", None)]).await?;
@@ -217,25 +214,15 @@ impl SentryAgent {
                 return Err(error);
             }
         };
-        let audiences: Vec<&str> = match claims.get("aud") {
-            Some(Value::String(a)) => vec![a.as_str()],
-            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
         let mut first_failure = None;
         let mut admitted = None;
         for policy in &candidates {
-            let Some(trust) = &policy.issuer else { continue };
-            let audience = trust.audience.as_deref().unwrap_or(&self.inner.settings.issuer);
-            if !audiences.contains(&audience) {
-                first_failure.get_or_insert((policy, "wrong_audience"));
-                continue;
-            }
-            if evaluate_issuer(trust, &claims).is_empty() {
+            let failures = evaluate_oidc(policy, &claims, &self.inner.settings.issuer);
+            if failures.is_empty() {
                 admitted = Some(policy);
                 break;
             }
-            first_failure.get_or_insert((policy, "conditions_not_met"));
+            first_failure.get_or_insert((policy, refusal_reason(&failures)));
         }
         let Some(policy) = admitted else {
             let (policy, reason) = first_failure.map_or((None, "conditions_not_met"), |(p, r)| (Some(p), r));
@@ -271,15 +258,25 @@ impl SentryAgent {
                 requested
             }
         };
+        let targets: Vec<&str> = request.resources.iter().map(String::as_str).collect();
+        let audience = match self.token_audience(&targets, tenant) {
+            Ok(audience) => audience,
+            Err(bad) => {
+                let event = deny("audience_not_allowed", Some(policy))
+                    .detail("resource", bad.chars().take(256).collect::<String>());
+                self.record(tenant, vec![event]).await?;
+                return Err(OAuthError::target_refused());
+            }
+        };
         let client_id = format!("oidc:{}", policy.id);
-        let audience = self.inner.settings.audience.clone();
         let (token, minted) = self.mint(&agent, &client_id, scopes.join(" "), audience, None)?;
         let event = workload
             .event("oidc.exchanged", Outcome::Success, ip)
             .agent(agent.id)
             .detail("policyId", policy.id.to_string())
             .detail("jti", minted.jti.to_string())
-            .detail("scope", minted.scope.as_str());
+            .detail("scope", minted.scope.as_str())
+            .detail("aud", minted.aud.to_string());
         self.record(tenant, vec![event]).await?;
         self.meter(tenant, crate::metering::metric::API_CALLS);
         self.meter(tenant, crate::metering::metric::TOKEN_ISSUANCES);
@@ -294,7 +291,7 @@ impl SentryAgent {
 
     /// Verifies a workload token of `issuer` (already known to be registered):
     /// the claims, or the audit reason and the error to answer.
-    async fn verify_workload_token(
+    pub(super) async fn verify_workload_token(
         &self,
         token: &str,
         issuer: &str,

@@ -1,9 +1,73 @@
-//! How a token of a registered OIDC issuer is held against a policy's
-//! `subject` and `claims` conditions.
+//! How a token of a registered OIDC issuer is held against a policy of
+//! provider `oidc`: its issuer, its audience, its `subject` and `claims`
+//! conditions. One rule for the JWT bearer grant and for
+//! `POST /oidc/trust-policies/evaluate`.
+
+use serde_json::{Map, Value};
 
 use super::glob;
 use super::issuer::IssuerTrust;
-use super::policy::Failure;
+use super::policy::{Failure, Provider, TrustPolicy};
+
+/// Whether `policy` is a policy of provider `oidc` that trusts tokens of
+/// `issuer` (compared exactly).
+pub(crate) fn trusts_issuer(policy: &TrustPolicy, issuer: &str) -> bool {
+    policy.provider == Provider::Oidc && policy.issuer.as_ref().is_some_and(|t| t.issuer == issuer)
+}
+
+/// The audiences of a token's `aud` claim (a string or an array).
+fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
+    match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every condition of the `oidc` policy `policy` that a token's claims
+/// fail, in the order the JWT bearer grant holds them: the issuer
+/// (`issuer`), the audience (`audience`; `default_audience` when the policy
+/// names none), then its `subject` and `claims` conditions. Empty when the
+/// policy admits the claims.
+pub(crate) fn evaluate_oidc(policy: &TrustPolicy, claims: &Map<String, Value>, default_audience: &str) -> Vec<Failure> {
+    let Some(trust) = policy.issuer.as_ref().filter(|_| policy.provider == Provider::Oidc) else {
+        return vec![Failure {
+            condition: "issuer",
+            allowed: Value::Null,
+            provided: claims.get("iss").cloned().unwrap_or(Value::Null),
+        }];
+    };
+    let mut failures = Vec::new();
+    let iss = claims.get("iss").and_then(Value::as_str);
+    if iss != Some(trust.issuer.as_str()) {
+        failures.push(Failure {
+            condition: "issuer",
+            allowed: trust.issuer.as_str().into(),
+            provided: iss.map_or(Value::Null, Into::into),
+        });
+    }
+    let audience = trust.audience.as_deref().unwrap_or(default_audience);
+    if !audiences(claims).contains(&audience) {
+        failures.push(Failure {
+            condition: "audience",
+            allowed: audience.into(),
+            provided: claims.get("aud").cloned().unwrap_or(Value::Null),
+        });
+    }
+    failures.extend(evaluate_issuer(trust, claims));
+    failures
+}
+
+/// Why a policy refused, as the JWT bearer grant audits it: the reason of
+/// its first failed condition (`issuer_not_registered`, `wrong_audience`,
+/// `conditions_not_met`).
+pub(crate) fn refusal_reason(failures: &[Failure]) -> &'static str {
+    match failures.first().map(|f| f.condition) {
+        Some("issuer") => "issuer_not_registered",
+        Some("audience") => "wrong_audience",
+        _ => "conditions_not_met",
+    }
+}
 
 /// A claim's value as a pattern sees it.
 fn claim_text(value: Option<&serde_json::Value>) -> Option<String> {

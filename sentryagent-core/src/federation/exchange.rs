@@ -8,6 +8,9 @@
 //! the access token. Every decision past the signature is audited in the
 //! tenant it concerns.
 //!
+//! Evaluation holds a registered issuer's token by the JWT bearer grant's
+//! rule (`claims`).
+//!
 //! Stores it needs: `agents`, `directory`, `replay`, `trust_policies`.
 
 use std::collections::BTreeSet;
@@ -17,6 +20,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 
+use serde_json::{Map, Value};
+
+use super::claims::{evaluate_oidc, refusal_reason, trusts_issuer};
 use super::jwks::KeyLookup;
 use super::policy::{Failure, GitHubClaims, TrustPolicy, evaluate, owner_key};
 use super::{FederationError, Provider, bootstrap_agent_id};
@@ -102,15 +108,31 @@ pub struct Evaluation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<TokenCheck>,
     /// The claims evaluated.
-    pub claims: GitHubClaims,
-    /// The policy an exchange would use, if any.
+    #[schema(value_type = Object)]
+    pub claims: EvaluatedClaims,
+    /// The policy an exchange (or a JWT bearer grant) would use, if any.
     #[serde(rename = "match")]
     pub matched: Option<TrustPolicyId>,
-    /// Why no policy would be used, as the exchange's error code.
+    /// Why no policy would be used: for GitHub's tokens the exchange's
+    /// error code (`TRUST_POLICY_NOT_FOUND`…); for a registered issuer's,
+    /// the reason the JWT bearer grant audits (`issuer_not_registered`,
+    /// `wrong_audience`, `conditions_not_met`) or `TRUST_POLICY_AMBIGUOUS`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<&'static str>,
-    /// Every policy of the tenant for this provider, with its first failed condition.
+    /// Every policy of the tenant for this provider (`github` for GitHub's
+    /// tokens, `oidc` for any other issuer's), with its first failed condition.
     pub policies: Vec<PolicyVerdict>,
+}
+
+/// The claims evaluated: GitHub's, or those of a registered issuer's token
+/// as it carries them.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum EvaluatedClaims {
+    /// A GitHub Actions token's claims.
+    GitHub(Box<GitHubClaims>),
+    /// Another issuer's claims.
+    Issuer(Map<String, Value>),
 }
 
 /// How a presented token fared.
@@ -119,7 +141,9 @@ pub struct Evaluation {
 pub struct TokenCheck {
     /// Whether it verified.
     pub valid: bool,
-    /// The exchange's error code when it did not.
+    /// The exchange's error code when it did not (for a registered
+    /// issuer's token, the reason the JWT bearer grant audits: `expired`,
+    /// `invalid_signature`, `unknown_key`, `issuer_not_registered`…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'static str>,
     /// Why not.
@@ -133,8 +157,11 @@ pub struct TokenCheck {
 pub struct PolicyVerdict {
     /// The policy.
     pub policy_id: TrustPolicyId,
-    /// Its repository.
+    /// Its repository (empty for provider `oidc`).
     pub repository: String,
+    /// Provider `oidc`: the issuer it trusts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// Its agent (`None`: bootstrap).
     pub agent_id: Option<AgentId>,
     /// Whether it admits the claims.
@@ -147,12 +174,16 @@ pub struct PolicyVerdict {
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluateRequest {
-    /// A workflow's OIDC token (an expired one is fine: its claims are
-    /// evaluated whatever the verification said).
+    /// A workflow's OIDC token, or a workload token of an issuer the tenant
+    /// registered (an expired one is fine: its claims are evaluated
+    /// whatever the verification said).
     pub token: Option<String>,
-    /// Or the claims, as GitHub names them.
-    pub claims: Option<GitHubClaims>,
-    /// As in the exchange.
+    /// Or the claims, as the issuer names them. A token or claims whose
+    /// `iss` is neither absent nor GitHub's issuer are held against the
+    /// tenant's policies of provider `oidc`, by the JWT bearer grant's rule.
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<Map<String, Value>>,
+    /// As in the exchange (the JWT bearer grant's `agent_id`).
     pub agent_id: Option<AgentId>,
 }
 
@@ -448,8 +479,53 @@ impl SentryAgent {
         request: EvaluateRequest,
     ) -> Result<Evaluation, Error> {
         caller.identity.require_scope(scope::ADMIN)?;
+        let presented_iss = match (&request.token, &request.claims) {
+            (Some(token), None) => jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token)
+                .ok()
+                .and_then(|c| c.get("iss").and_then(Value::as_str).map(str::to_owned)),
+            (None, Some(claims)) => claims.get("iss").and_then(Value::as_str).map(str::to_owned),
+            _ => return Err(Error::invalid("body", "give either token or claims")),
+        };
+        let github = self.inner.settings.federation.issuer.trim_end_matches('/');
+        let provider = match presented_iss.as_deref() {
+            Some(iss) if iss.trim_end_matches('/') != github => Provider::Oidc,
+            _ => Provider::GitHub,
+        };
+        let mut policies = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .inner
+                .stores
+                .trust_policies
+                .list_trust_policies(caller.tenant(), after, 100)
+                .await?;
+            after = page.last().map(|p| p.id);
+            let done = page.len() < 100;
+            policies.extend(page);
+            if done {
+                break;
+            }
+        }
+        policies.retain(|p| p.provider == provider);
+        match provider {
+            Provider::Oidc => {
+                let iss = presented_iss.unwrap_or_default();
+                Ok(self.evaluate_issuer_policies(request, &iss, &policies).await)
+            }
+            Provider::GitHub => self.evaluate_github_policies(request, &policies).await,
+        }
+    }
+
+    /// The evaluation of a GitHub Actions token (or its claims) against the
+    /// tenant's `github` policies, as the exchange would hold it.
+    async fn evaluate_github_policies(
+        &self,
+        request: EvaluateRequest,
+        policies: &[TrustPolicy],
+    ) -> Result<Evaluation, Error> {
         let (check, claims) = match (request.token, request.claims) {
-            (Some(token), None) => match self.verify_oidc_token(&token).await {
+            (Some(token), _) => match self.verify_oidc_token(&token).await {
                 Ok(v) => (
                     Some(TokenCheck {
                         valid: true,
@@ -469,27 +545,13 @@ impl SentryAgent {
                     (Some(check), claims)
                 }
             },
-            (None, Some(claims)) => (None, claims),
-            _ => return Err(Error::invalid("body", "give either token or claims")),
-        };
-        let mut policies = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .inner
-                .stores
-                .trust_policies
-                .list_trust_policies(caller.tenant(), after, 100)
-                .await?;
-            after = page.last().map(|p| p.id);
-            let done = page.len() < 100;
-            policies.extend(page);
-            if done {
-                break;
+            (None, Some(claims)) => {
+                let claims = serde_json::from_value::<GitHubClaims>(Value::Object(claims))
+                    .map_err(|_| Error::invalid("claims", "lack GitHub's claims (repository, ids)"))?;
+                (None, claims)
             }
-        }
-        // Policies of registered OIDC issuers answer the JWT bearer grant, not this exchange.
-        policies.retain(|p| p.provider == Provider::GitHub);
+            (None, None) => return Err(Error::invalid("body", "give either token or claims")),
+        };
         let wanted = |p: &TrustPolicy| request.agent_id.is_none_or(|a| p.agent_id == Some(a));
         let failures: Vec<Vec<Failure>> = policies.iter().map(|p| evaluate(p, &claims)).collect();
         let admitted: Vec<&TrustPolicy> = policies
@@ -514,25 +576,104 @@ impl SentryAgent {
             }
             Err(e) => (None, Some(e.code().as_str())),
         };
-        let verdicts = policies
-            .iter()
-            .zip(failures)
-            .map(|(p, f)| PolicyVerdict {
-                policy_id: p.id,
-                repository: p.repository.clone(),
-                agent_id: p.agent_id,
-                admits: f.is_empty(),
-                failed: f.into_iter().next(),
-            })
-            .collect();
         Ok(Evaluation {
             token: check,
-            claims,
+            claims: EvaluatedClaims::GitHub(Box::new(claims)),
             matched,
             refusal,
-            policies: verdicts,
+            policies: verdicts(policies, failures),
         })
     }
+
+    /// The evaluation of a token (or claims) of the issuer `iss` against
+    /// the tenant's `oidc` policies, by the JWT bearer grant's rule
+    /// ([`evaluate_oidc`]): a token is verified only when one of them
+    /// trusts its issuer, so nothing is fetched from an issuer the tenant
+    /// did not register.
+    async fn evaluate_issuer_policies(
+        &self,
+        request: EvaluateRequest,
+        iss: &str,
+        policies: &[TrustPolicy],
+    ) -> Evaluation {
+        let registered = policies.iter().any(|p| trusts_issuer(p, iss));
+        let (check, claims) = match (request.token, request.claims) {
+            (Some(token), _) => {
+                let unverified =
+                    jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(&token).unwrap_or_default();
+                let check = if registered {
+                    match self.verify_workload_token(&token, iss).await {
+                        Ok(_) => Ok(()),
+                        Err((reason, e)) => Err((reason, e.error_description.into_owned())),
+                    }
+                } else {
+                    Err((
+                        "issuer_not_registered",
+                        "no trust policy of this tenant trusts the token's issuer".to_owned(),
+                    ))
+                };
+                let check = match check {
+                    Ok(()) => TokenCheck {
+                        valid: true,
+                        code: None,
+                        message: None,
+                    },
+                    Err((code, message)) => TokenCheck {
+                        valid: false,
+                        code: Some(code),
+                        message: Some(message),
+                    },
+                };
+                (Some(check), unverified)
+            }
+            (None, claims) => (None, claims.unwrap_or_default()),
+        };
+        let wanted = |p: &TrustPolicy| request.agent_id.is_none_or(|a| p.agent_id == Some(a));
+        let audience = &self.inner.settings.issuer;
+        let failures: Vec<Vec<Failure>> = policies.iter().map(|p| evaluate_oidc(p, &claims, audience)).collect();
+        let admitted: Vec<&TrustPolicy> = policies
+            .iter()
+            .zip(&failures)
+            .filter(|(p, f)| f.is_empty() && wanted(p))
+            .map(|(p, _)| p)
+            .collect();
+        let (matched, refusal) = match select(&admitted, request.agent_id) {
+            Ok(Some(p)) => (Some(p.id), None),
+            Ok(None) => {
+                // The grant's refusal: the first failure of the first policy that trusts the issuer.
+                let reason = policies
+                    .iter()
+                    .zip(&failures)
+                    .find(|(p, _)| wanted(p) && trusts_issuer(p, iss))
+                    .map_or("issuer_not_registered", |(_, f)| refusal_reason(f));
+                (None, Some(reason))
+            }
+            Err(e) => (None, Some(e.code().as_str())),
+        };
+        Evaluation {
+            token: check,
+            claims: EvaluatedClaims::Issuer(claims),
+            matched,
+            refusal,
+            policies: verdicts(policies, failures),
+        }
+    }
+}
+
+/// Each policy's verdict, from its failed conditions.
+fn verdicts(policies: &[TrustPolicy], failures: Vec<Vec<Failure>>) -> Vec<PolicyVerdict> {
+    policies
+        .iter()
+        .zip(failures)
+        .map(|(p, f)| PolicyVerdict {
+            policy_id: p.id,
+            repository: p.repository.clone(),
+            issuer: p.issuer.as_ref().map(|t| t.issuer.clone()),
+            agent_id: p.agent_id,
+            admits: f.is_empty(),
+            failed: f.into_iter().next(),
+        })
+        .collect()
 }
 
 /// An exchange that names neither a tenant nor an agent: no tenant's

@@ -33,7 +33,7 @@ use std::time::Duration;
 pub use crate::agent::BOOTSTRAP_AGENT_NAME;
 pub use crate::error::FederationError;
 pub use address::is_public_address;
-pub use exchange::{EvaluateRequest, Evaluation, ExchangeRequest, PolicyVerdict, TokenCheck};
+pub use exchange::{EvaluateRequest, EvaluatedClaims, Evaluation, ExchangeRequest, PolicyVerdict, TokenCheck};
 pub use issuer::{IssuerTrust, MAX_CLAIM_CONDITIONS};
 pub use jwks::{FetchError, JwksFetcher};
 pub use policy::{

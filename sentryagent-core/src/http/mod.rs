@@ -326,7 +326,7 @@ impl SentryAgent {
         let span = tracing::info_span!("request", request_id = &*id, method, route = route.path);
         let answer = self.answer(route, request).instrument(span);
         let (mut response, who) = RequestScope::new(id.clone()).run(answer).await;
-        self.answered(&mut response, Some(route), method, &id, started, who);
+        self.answered(&mut response, Some(route), route.path, method, &id, started, who);
         response
     }
 
@@ -342,25 +342,49 @@ impl SentryAgent {
         peer: Option<SocketAddr>,
         error: HttpError,
     ) -> Response {
+        let label = route.map_or("unmatched", |r| r.path);
+        self.outside_routes(route, label, method, headers, peer, || Response::from(error))
+    }
+
+    /// An answer that no route of the table gives (the API explorer's
+    /// pages, a resource's RFC 9728 metadata), with its request id
+    /// (`X-Request-Id`), metrics under the route label `label` and
+    /// access-log line like any other. For adapters.
+    pub fn answer_outside_routes(
+        &self,
+        label: &'static str,
+        method: &Method,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+        answer: impl FnOnce() -> Response,
+    ) -> Response {
+        self.outside_routes(None, label, method, headers, peer, answer)
+    }
+
+    fn outside_routes(
+        &self,
+        route: Option<&Route>,
+        label: &'static str,
+        method: &Method,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+        answer: impl FnOnce() -> Response,
+    ) -> Response {
         let started = std::time::Instant::now();
         let trusted = &self.inner.settings.trusted_proxies;
         let id = observe::request::request_id(peer.map(|p| p.ip()), headers, trusted);
-        let mut response = RequestScope::new(id.clone()).run_sync(|| Response::from(error));
-        self.answered(
-            &mut response,
-            route,
-            observe::record::method_label(method),
-            &id,
-            started,
-            None,
-        );
+        let mut response = RequestScope::new(id.clone()).run_sync(answer);
+        let method = observe::record::method_label(method);
+        self.answered(&mut response, route, label, method, &id, started, None);
         response
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn answered(
         &self,
         response: &mut Response,
         route: Option<&Route>,
+        label: &'static str,
         method: &'static str,
         id: &str,
         started: std::time::Instant,
@@ -371,7 +395,7 @@ impl SentryAgent {
         }
         observe::record::Answered {
             slot: route.map(|r| r.index),
-            route: route.map_or("unmatched", |r| r.path),
+            route: label,
             method,
             status: response.status,
             started,

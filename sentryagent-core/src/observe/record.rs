@@ -107,14 +107,48 @@ impl Answered<'_> {
     }
 }
 
+/// The handles of one metric's series, by their label values (all
+/// `&'static str`, so a bounded set): slots searched in order and filled on
+/// first use, so a series costs a few string comparisons instead of the
+/// facade's lookup (hashing the name and labels into the registry, cloning
+/// them), which cost more than the rest of the metrics of a token request.
+/// Past `N` series, [`get`](Self::get) answers `None` and the caller looks
+/// the series up as before.
+struct Series<H, const L: usize, const N: usize>([OnceLock<([&'static str; L], H)>; N]);
+
+impl<H, const L: usize, const N: usize> Series<H, L, N> {
+    const fn new() -> Self {
+        Self([const { OnceLock::new() }; N])
+    }
+
+    fn get(&self, labels: [&'static str; L], register: impl Fn() -> H) -> Option<&H> {
+        // An empty slot takes these labels; a full one is theirs or another series'.
+        self.0
+            .iter()
+            .map(|slot| slot.get_or_init(|| (labels, register())))
+            .find(|(held, _)| *held == labels)
+            .map(|(_, handle)| handle)
+    }
+}
+
 /// An access token issued.
 pub(crate) fn token_issued(grant: &'static str, alg: &'static str) {
-    counter!(TOKENS_ISSUED, "grant" => grant, "alg" => alg).increment(1);
+    static ISSUED: Series<Counter, 2, 16> = Series::new();
+    let register = || counter!(TOKENS_ISSUED, "grant" => grant, "alg" => alg);
+    match ISSUED.get([grant, alg], &register) {
+        Some(handle) => handle.increment(1),
+        None => register().increment(1),
+    }
 }
 
 /// A token request refused, and why.
 pub(crate) fn token_refused(grant: &'static str, reason: &'static str) {
-    counter!(TOKENS_REFUSED, "grant" => grant, "reason" => reason).increment(1);
+    static REFUSED: Series<Counter, 2, 64> = Series::new();
+    let register = || counter!(TOKENS_REFUSED, "grant" => grant, "reason" => reason);
+    match REFUSED.get([grant, reason], &register) {
+        Some(handle) => handle.increment(1),
+        None => register().increment(1),
+    }
 }
 
 /// A bearer token verified, and how it went.
@@ -131,7 +165,12 @@ pub(crate) fn token_verified(outcome: &'static str) {
 
 /// An introspection (`active` or `inactive`).
 pub(crate) fn introspected(outcome: &'static str) {
-    counter!(INTROSPECTIONS, "outcome" => outcome).increment(1);
+    static INTROSPECTED: Series<Counter, 1, 4> = Series::new();
+    let register = || counter!(INTROSPECTIONS, "outcome" => outcome);
+    match INTROSPECTED.get([outcome], &register) {
+        Some(handle) => handle.increment(1),
+        None => register().increment(1),
+    }
 }
 
 /// A client id resolved through its metadata document, or refused.
@@ -146,7 +185,12 @@ pub(crate) fn dynamic_registration(outcome: &'static str) {
 
 /// A revocation request (`revoked` or `ignored`).
 pub(crate) fn revoked(outcome: &'static str) {
-    counter!(REVOCATIONS, "outcome" => outcome).increment(1);
+    static REVOKED: Series<Counter, 1, 4> = Series::new();
+    let register = || counter!(REVOCATIONS, "outcome" => outcome);
+    match REVOKED.get([outcome], &register) {
+        Some(handle) => handle.increment(1),
+        None => register().increment(1),
+    }
 }
 
 /// A rate-limit decision; `slot` is the group's place among all groups.
@@ -172,8 +216,11 @@ pub(crate) fn tier_refused(kind: &'static str) {
 
 /// An audit append of `events` events that took `took`.
 pub(crate) fn audit_append(events: usize, took: Duration, ok: bool) {
-    histogram!(AUDIT_BATCH_SIZE).record(events as f64);
-    histogram!(AUDIT_COMMIT_DURATION).record(took.as_secs_f64());
+    // Once per token issued (its audit event): the handles are kept.
+    static APPENDS: OnceLock<(Histogram, Histogram)> = OnceLock::new();
+    let (size, duration) = APPENDS.get_or_init(|| (histogram!(AUDIT_BATCH_SIZE), histogram!(AUDIT_COMMIT_DURATION)));
+    size.record(events as f64);
+    duration.record(took.as_secs_f64());
     if !ok {
         counter!(AUDIT_FAILURES).increment(1);
     }
@@ -236,4 +283,26 @@ pub(crate) fn build_info(alg: &'static str, backends: &str) {
 
 fn unix_now() -> f64 {
     time::OffsetDateTime::now_utc().unix_timestamp() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Series;
+
+    #[test]
+    fn each_series_keeps_its_own_handle_until_the_slots_run_out() {
+        static CACHE: Series<usize, 2, 2> = Series::new();
+        let made = std::sync::atomic::AtomicUsize::new(0);
+        let register = || made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(CACHE.get(["a", "x"], register), Some(&0));
+        assert_eq!(CACHE.get(["b", "x"], register), Some(&1));
+        assert_eq!(CACHE.get(["a", "x"], register), Some(&0));
+        assert_eq!(CACHE.get(["b", "x"], register), Some(&1));
+        assert_eq!(
+            CACHE.get(["c", "x"], register),
+            None,
+            "past the slots: looked up as before"
+        );
+        assert_eq!(made.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
 }

@@ -31,6 +31,33 @@ impl crate::SentryAgent {
                 .is_some_and(|p| p.accepts_tenant(tenant))
     }
 
+    /// The audience of a token of `tenant` asked for `targets` (RFC 8707's
+    /// `resource`s): those targets, each once, when each is
+    /// [allowed](Self::allows_target), the IdP's own audience when none was
+    /// asked for; else the first target refused (`invalid_target`). One rule
+    /// for every grant.
+    pub(crate) fn token_audience<'a>(
+        &self,
+        targets: &[&'a str],
+        tenant: crate::TenantId,
+    ) -> Result<crate::token::Audience, &'a str> {
+        if let Some(bad) = targets.iter().find(|t| !self.allows_target(t, tenant)) {
+            return Err(bad);
+        }
+        Ok(match targets {
+            [] => crate::token::Audience::One(self.inner.settings.audience.clone()),
+            _ => {
+                let mut unique: Vec<String> = Vec::with_capacity(targets.len());
+                for t in targets {
+                    if !unique.iter().any(|u| u == t) {
+                        unique.push((*t).to_owned());
+                    }
+                }
+                crate::token::Audience::of(unique)
+            }
+        })
+    }
+
     /// The metadata document (RFC 9728) published at the well-known path
     /// [`WELL_KNOWN`](super::WELL_KNOWN)` + path` (`path` is `""` or starts
     /// with `/`; `query` as requested): the policy whose identifier puts its

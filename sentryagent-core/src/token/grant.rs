@@ -1,6 +1,8 @@
 //! Which grant a token request asks for.
 
-use super::request::{Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, PresentedJwt, TokenRequest, parse_scope};
+use super::request::{
+    Form, GRANT_TYPE_JWT_BEARER, JwtBearerRequest, PresentedJwt, TokenRequest, parse_resources, parse_scope,
+};
 use crate::error::OAuthError;
 
 /// What `POST /oauth2/token` was asked for.
@@ -62,6 +64,7 @@ impl TokenGrant {
             assertion,
             agent_id,
             scope: parse_scope(&form)?,
+            resources: parse_resources(&form)?,
         }))
     }
 }

@@ -246,18 +246,13 @@ impl SentryAgent {
                 requested
             }
         };
-        let targets = request.targets();
-        if let Some(bad) = targets.iter().find(|t| !self.allows_target(t, tenant)) {
-            let event = deny("audience_not_allowed").detail("resource", bad.chars().take(256).collect::<String>());
-            self.record(tenant, vec![event]).await?;
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidTarget,
-                "the resource is unknown, or does not accept this client",
-            ));
-        }
-        let audience = match targets.is_empty() {
-            true => Audience::One(inner.settings.audience.clone()),
-            false => Audience::of(targets.into_iter().map(str::to_owned).collect()),
+        let audience = match self.token_audience(&request.targets(), tenant) {
+            Ok(audience) => audience,
+            Err(bad) => {
+                let event = deny("audience_not_allowed").detail("resource", bad.chars().take(256).collect::<String>());
+                self.record(tenant, vec![event]).await?;
+                return Err(OAuthError::target_refused());
+            }
         };
         let (token, claims) = self.mint(&agent, client_id, scopes.join(" "), audience, None)?;
         let event = NewAuditEvent::new("token.issued", Outcome::Success, client_id)

@@ -253,6 +253,19 @@ pub(super) fn resource(value: &str) -> Result<String, OAuthError> {
     }
 }
 
+/// The `resource` parameters (RFC 8707 §2), each checked, at most
+/// [`MAX_RESOURCES`].
+pub(super) fn parse_resources(form: &Form) -> Result<Vec<String>, OAuthError> {
+    let resources = form.get_all("resource").map(resource).collect::<Result<Vec<_>, _>>()?;
+    if resources.len() > MAX_RESOURCES {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            format!("at most {MAX_RESOURCES} resources per request"),
+        ));
+    }
+    Ok(resources)
+}
+
 /// A token request of the client-credentials grant.
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
@@ -286,13 +299,7 @@ impl TokenRequest {
         }
         let client = ClientAuth::parse(authorization, &form)?.ok_or_else(OAuthError::invalid_client)?;
         let scope = parse_scope(&form)?;
-        let resources = form.get_all("resource").map(resource).collect::<Result<Vec<_>, _>>()?;
-        if resources.len() > MAX_RESOURCES {
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidTarget,
-                format!("at most {MAX_RESOURCES} resources per request"),
-            ));
-        }
+        let resources = parse_resources(&form)?;
         let audience = form.get("audience").map(str::to_owned);
         if let Some(a) = &audience
             && !resources.is_empty()
@@ -349,6 +356,9 @@ pub struct JwtBearerRequest {
     pub agent_id: crate::AgentId,
     /// Requested scopes; `None`: every scope the agent holds.
     pub scope: Option<Vec<String>>,
+    /// The `resource` parameters (RFC 8707): the token's audience, under
+    /// the client-credentials grant's rule; empty: the IdP's own audience.
+    pub resources: Vec<String>,
 }
 
 /// A successful token response (RFC 6749 §5.1).

@@ -105,6 +105,52 @@ pub async fn every_answer_has_a_request_id_and_errors_say_it(start: impl StartFn
     assert_ne!(id_of(&chosen), "chosen-by-client");
 }
 
+/// The answers no route of the table gives have their request id too: the
+/// API explorer's page, files, redirect and missing file, and a resource's
+/// RFC 9728 metadata (found or not).
+pub async fn the_explorer_and_resource_metadata_answer_with_a_request_id(start: impl StartFn) {
+    use sentryagent_core::resource::ResourcePolicy;
+    let app = TestApp::start(start).await;
+    let t = app.signup("Acme").await;
+    app.idp.protect(
+        ResourcePolicy::new(format!("{}{}", app.base, crate::RESOURCE_A_PATH))
+            .tenant(t.id.parse().expect("a tenant id")),
+    );
+    let mut ids = Vec::new();
+    for (path, status) in [
+        ("/docs/", 200),
+        ("/docs/swagger-initializer.js", 200),
+        ("/docs/no-such-file.js", 404),
+        ("//.well-known/oauth-protected-resource/resource-a", 200),
+        ("//.well-known/oauth-protected-resource/nothing-here", 404),
+    ] {
+        let answer = app.send(app.request(Method::GET, path, None)).await;
+        answer.assert_status(status);
+        let id = id_of(&answer);
+        if status == 404 {
+            assert_eq!(string(&answer.json["requestId"]), id, "{path}: {}", answer.text);
+        }
+        ids.push(id);
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let bare = client.get(app.url("/docs")).send().await.expect("GET /docs");
+    assert_eq!(bare.status().as_u16(), 308);
+    let id = bare
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert_eq!(id.len(), 32, "the redirect has its id");
+    ids.push(id.to_owned());
+    let before = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "each request its own id");
+}
+
 /// Behind a trusted proxy the proxy's id is kept: in the answer, the
 /// access-log line and the audit event of the request. The access log
 /// names the route template, status, tenant and agent, and never the

@@ -688,3 +688,252 @@ pub async fn refused_jwt_bearer_grants_spend_the_address_budget(start: impl Star
         "the refused ones are not audited"
     );
 }
+
+/// `POST /oidc/trust-policies/evaluate` holds a registered issuer's token
+/// (or its claims) against the tenant's `oidc` policies by the JWT bearer
+/// grant's rule: the policy it names is the one the grant uses, the
+/// refusal is the reason the grant audits, and a token of an issuer no
+/// policy trusts is judged without any fetch. It issues and audits nothing.
+pub async fn oidc_evaluate_holds_registered_issuers_by_the_grants_rule(start: impl StartFn) {
+    let issuer = StandInIssuer::start().await;
+    let stranger = StandInIssuer::start().await;
+    let app = TestApp::start_with(start, |b| {
+        let fetcher = sentryagent_federation_reqwest::GuardedFetcher::allowing_private_networks_for_tests()
+            .expect("a reqwest client");
+        b.issuer_fetcher(std::sync::Arc::new(fetcher))
+            .allow_private_network_issuers_for_tests(true)
+    })
+    .await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let deployer = app.register(&admin, "deployer@acme.example", json!({})).await;
+    let builder = app.register(&admin, "builder@acme.example", json!({})).await;
+    let aud = "https://kubernetes.default.svc";
+    let mut ids = Vec::new();
+    for (agent, subject) in [
+        (&deployer, "system:serviceaccount:prod:deployer"),
+        (&builder, "system:serviceaccount:ci:*"),
+    ] {
+        let p = app
+            .post(
+                "/oidc/trust-policies",
+                &admin,
+                &json!({"provider": "oidc", "issuer": issuer.url(), "agentId": agent.id, "audience": aud,
+                    "subject": subject, "claims": {"kubernetes.io/namespace": "*"}}),
+            )
+            .await;
+        p.assert_status(201);
+        ids.push(p.json["policyId"].clone());
+    }
+    let claims = |iss: &StandInIssuer, sub: &str, aud: &str, exp: i64| {
+        json!({"iss": iss.url(), "sub": sub, "aud": [aud], "exp": exp, "iat": now(),
+            "kubernetes.io": {"namespace": "prod"}})
+    };
+    let evaluate = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let a = app.post("/oidc/trust-policies/evaluate", admin, &body).await;
+            a.assert_status(200);
+            a.json
+        }
+    };
+
+    // A good token: verified, and the policy the grant would use.
+    let good = issuer.sign(&claims(
+        &issuer,
+        "system:serviceaccount:prod:deployer",
+        aud,
+        now() + 600,
+    ));
+    let e = evaluate(json!({ "token": good })).await;
+    assert_eq!(e["token"], json!({"valid": true}));
+    assert_eq!(e["match"], ids[0]);
+    assert_eq!(e["claims"]["sub"], "system:serviceaccount:prod:deployer");
+    let verdicts = e["policies"].as_array().cloned().unwrap_or_default();
+    assert_eq!(verdicts.len(), 2, "every oidc policy of the tenant");
+    assert_eq!(verdicts[0]["admits"], true);
+    assert_eq!(verdicts[0]["issuer"], issuer.url());
+    assert_eq!(verdicts[1]["failed"]["condition"], "subject");
+    // The grant agrees.
+    app.form(
+        "/oauth2/token",
+        None,
+        &[
+            ("grant_type", JWT_BEARER),
+            ("assertion", &good),
+            ("agent_id", &deployer.id),
+        ],
+    )
+    .await
+    .assert_status(200);
+
+    // Another audience: refused as the grant refuses it.
+    let elsewhere = issuer.sign(&claims(
+        &issuer,
+        "system:serviceaccount:prod:deployer",
+        "https://other.example",
+        now() + 600,
+    ));
+    let e = evaluate(json!({ "token": elsewhere, "agentId": deployer.id })).await;
+    assert_eq!(e["token"]["valid"], true);
+    assert_eq!(e["match"], Value::Null);
+    assert_eq!(e["refusal"], "wrong_audience");
+    assert_eq!(e["policies"][0]["failed"]["condition"], "audience");
+    assert_eq!(e["policies"][0]["failed"]["allowed"], aud);
+
+    // Claims alone, narrowed to an agent: the other agent's policy is not used.
+    let ci = claims(&issuer, "system:serviceaccount:ci:runner", aud, now() + 600);
+    let e = evaluate(json!({ "claims": ci })).await;
+    assert_eq!(e.get("token"), None);
+    assert_eq!(e["match"], ids[1]);
+    let e = evaluate(json!({ "claims": ci, "agentId": deployer.id })).await;
+    assert_eq!(e["match"], Value::Null);
+    assert_eq!(e["refusal"], "conditions_not_met");
+    let mut no_namespace = ci.clone();
+    no_namespace.as_object_mut().expect("an object").remove("kubernetes.io");
+    let e = evaluate(json!({ "claims": no_namespace })).await;
+    assert_eq!(e["refusal"], "conditions_not_met");
+    assert_eq!(e["policies"][1]["failed"]["condition"], "claims");
+
+    // Expired: the claims are evaluated anyway.
+    let expired = issuer.sign(&claims(
+        &issuer,
+        "system:serviceaccount:prod:deployer",
+        aud,
+        now() - 3600,
+    ));
+    let e = evaluate(json!({ "token": expired })).await;
+    assert_eq!(e["token"]["valid"], false);
+    assert_eq!(e["token"]["code"], "expired");
+    assert_eq!(e["match"], ids[0]);
+
+    // An issuer the tenant did not register: judged without any fetch.
+    let theirs = stranger.sign(&claims(
+        &stranger,
+        "system:serviceaccount:prod:deployer",
+        aud,
+        now() + 600,
+    ));
+    let e = evaluate(json!({ "token": theirs })).await;
+    assert_eq!(e["token"]["code"], "issuer_not_registered");
+    assert_eq!(e["refusal"], "issuer_not_registered");
+    assert_eq!(e["policies"][0]["failed"]["condition"], "issuer");
+    assert_eq!((stranger.jwks_fetches(), stranger.discovery_fetches()), (0, 0));
+
+    // Another tenant sees none of these policies.
+    let globex = app.signup("Globex").await;
+    let globex_admin = app.admin_token(&globex).await;
+    let a = app
+        .post("/oidc/trust-policies/evaluate", &globex_admin, &json!({ "claims": ci }))
+        .await;
+    a.assert_status(200);
+    assert_eq!(a.json["policies"], json!([]));
+    assert_eq!(a.json["refusal"], "issuer_not_registered");
+
+    // Evaluation issues and audits nothing (the one exchange above was the grant's).
+    assert_eq!(audit(&app, &admin, "oidc.exchanged").await.len(), 1);
+    assert!(audit(&app, &admin, "oidc.denied").await.is_empty());
+}
+
+/// The JWT bearer grant binds the token's `aud` to the requested
+/// `resource`s by the client-credentials grant's rule (RFC 8707): each must
+/// be an absolute URI without a fragment that a resource policy names for
+/// the agent's tenant, else `invalid_target`, audited, and no token; the
+/// token is then refused by every other resource.
+pub async fn jwt_bearer_grant_binds_the_requested_resources(start: impl StartFn) {
+    use crate::{RESOURCE_A_PATH, RESOURCE_B_PATH};
+    use sentryagent_core::resource::ResourcePolicy;
+    let issuer = StandInIssuer::start().await;
+    let app = TestApp::start_with(start, |b| {
+        let fetcher = sentryagent_federation_reqwest::GuardedFetcher::allowing_private_networks_for_tests()
+            .expect("a reqwest client");
+        b.issuer_fetcher(std::sync::Arc::new(fetcher))
+            .allow_private_network_issuers_for_tests(true)
+    })
+    .await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let globex = app.signup("Globex").await;
+    let (a, b) = (
+        format!("{}{RESOURCE_A_PATH}", app.base),
+        format!("{}{RESOURCE_B_PATH}", app.base),
+    );
+    app.idp.protect(
+        ResourcePolicy::new(&a)
+            .tenant(t.id.parse().expect("a tenant id"))
+            .require_scope("tools:call"),
+    );
+    // B accepts Globex's agents only.
+    app.idp
+        .protect(ResourcePolicy::new(&b).tenant(globex.id.parse().expect("a tenant id")));
+    let agent = app
+        .register(&admin, "deployer@acme.example", json!({"scopes": ["tools:call"]}))
+        .await;
+    let aud = "https://kubernetes.default.svc";
+    app.post(
+        "/oidc/trust-policies",
+        &admin,
+        &json!({"provider": "oidc", "issuer": issuer.url(), "agentId": agent.id, "audience": aud,
+            "subject": "system:serviceaccount:prod:*"}),
+    )
+    .await
+    .assert_status(201);
+    let t0 = now();
+    let assertion = issuer.sign(
+        &json!({"iss": issuer.url(), "sub": "system:serviceaccount:prod:deployer",
+        "aud": aud, "exp": t0 + 600, "iat": t0}),
+    );
+    async fn grant_for(app: &TestApp, assertion: &str, agent: &str, resources: &[&str]) -> Answer {
+        let mut pairs = vec![
+            ("grant_type", JWT_BEARER),
+            ("assertion", assertion),
+            ("agent_id", agent),
+        ];
+        pairs.extend(resources.iter().map(|r| ("resource", *r)));
+        app.form("/oauth2/token", None, &pairs).await
+    }
+
+    let for_a = grant_for(&app, &assertion, &agent.id, &[&a]).await;
+    for_a.assert_status(200);
+    let for_a = string(&for_a.json["access_token"]);
+    assert_eq!(app.introspect(&admin, &for_a).await.json["aud"], json!(a));
+    app.get(&format!("/{RESOURCE_A_PATH}"), &for_a).await.assert_status(200);
+    app.get(&format!("/{RESOURCE_B_PATH}"), &for_a)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    app.whoami(&for_a).await.assert_error(401, "UNAUTHORIZED");
+
+    let twice = grant_for(&app, &assertion, &agent.id, &[&a, &a]).await;
+    twice.assert_status(200);
+    assert_eq!(
+        app.introspect(&admin, &string(&twice.json["access_token"])).await.json["aud"],
+        json!(a)
+    );
+    // Without a resource: the IdP's own audience, as before.
+    let plain = grant_for(&app, &assertion, &agent.id, &[]).await;
+    plain.assert_status(200);
+    app.whoami(&string(&plain.json["access_token"]))
+        .await
+        .assert_status(200);
+
+    let fragment = format!("{a}#frag");
+    let unknown = format!("{}/resource-c", app.base);
+    for bad in ["/resource-a", fragment.as_str(), unknown.as_str(), b.as_str()] {
+        grant_for(&app, &assertion, &agent.id, &[bad])
+            .await
+            .assert_oauth_error(400, "invalid_target");
+        grant_for(&app, &assertion, &agent.id, &[&a, bad])
+            .await
+            .assert_oauth_error(400, "invalid_target");
+    }
+    let denied = audit(&app, &admin, "oidc.denied").await;
+    assert!(
+        denied
+            .iter()
+            .any(|e| e["details"]["reason"] == "audience_not_allowed" && e["details"]["resource"] == json!(b)),
+        "{denied:?}"
+    );
+    let exchanged = audit(&app, &admin, "oidc.exchanged").await;
+    assert_eq!(exchanged.len(), 3, "no token for a refused resource");
+    assert!(exchanged.iter().any(|e| e["details"]["aud"] == json!(a)));
+}
