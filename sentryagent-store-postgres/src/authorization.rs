@@ -327,6 +327,31 @@ impl AuthorizationStore for PgStore {
         tx.commit().await.store()
     }
 
+    async fn authorization_code(&self, code_hash: &[u8]) -> StoreResult<Option<(AuthorizationCode, Grant)>> {
+        let row: Option<CodeRow> = sqlx::query_as(
+            "SELECT code_hash, grant_id, redirect_uri, code_challenge, created_at, expires_at, redeemed_at \
+             FROM oauth_codes WHERE code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .store()?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let code = AuthorizationCode::from(row);
+        let grant: Option<GrantRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM oauth_grants g WHERE g.id = $1"
+        ))
+        .bind(code.grant_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .store()?;
+        Ok(grant.map(|g| (code, Grant::from(g))))
+    }
+
     async fn redeem_authorization_code(
         &self,
         code_hash: &[u8],

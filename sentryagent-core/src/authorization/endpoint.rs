@@ -12,6 +12,7 @@
 //! Shared parts it uses: `server_key`, `settings`, `resources`, `host_users`, `consent_page`.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 
@@ -21,6 +22,8 @@ use super::request::{AuthorizeParams, MAX_RESOURCES, MAX_STATE_LEN};
 use super::resolve::ClientLookupError;
 use super::{Approval, GrantType, HostUser, OAuthClient, SignIn, SignInRequest, check_consentable_scopes, pkce};
 use crate::audit::{NewAuditEvent, Outcome};
+use crate::observe::record::authorization as counted;
+use crate::ratelimit::RouteGroup;
 use crate::{SentryAgent, TenantId};
 
 /// The longest `scope` parameter read.
@@ -38,6 +41,9 @@ pub(crate) enum AuthorizeAnswer {
         html: String,
         form_target: Option<String>,
     },
+    /// The client is over its quota at this endpoint
+    /// ([`RouteGroup::AuthorizeClient`]): `429` with `Retry-After`.
+    RateLimited(Duration),
 }
 
 /// An error page.
@@ -102,9 +108,13 @@ impl SentryAgent {
     ) -> AuthorizeAnswer {
         let params = match AuthorizeParams::parse(raw) {
             Ok(p) => p,
-            Err(description) => return page(StatusCode::BAD_REQUEST, "invalid_request", &description),
+            Err(description) => {
+                counted("refused", "invalid_request");
+                return page(StatusCode::BAD_REQUEST, "invalid_request", &description);
+            }
         };
         let Some(host) = self.inner.host_users.clone() else {
+            counted("refused", "not_configured");
             return page(
                 StatusCode::NOT_IMPLEMENTED,
                 "unsupported_response_type",
@@ -123,8 +133,12 @@ impl SentryAgent {
         let (user, approved) = match host.signed_in_user(asked).await {
             Ok(SignIn::User(user)) => (user, false),
             Ok(SignIn::Approved(user)) => (user, true),
-            Ok(SignIn::Redirect(url)) => return AuthorizeAnswer::Redirect(url),
+            Ok(SignIn::Redirect(url)) => {
+                counted("sign_in", "none");
+                return AuthorizeAnswer::Redirect(url);
+            }
             Err(e) => {
+                counted("unavailable", "host_error");
                 tracing::warn!(error = %e, "the host could not tell who is signed in");
                 return page(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -141,6 +155,9 @@ impl SentryAgent {
                     .await;
             }
         };
+        if let Some(answer) = self.authorize_client_quota(&trusted).await {
+            return answer;
+        }
         let checked = match self.check_authorization_request(trusted, &params) {
             Ok(c) => c,
             Err(refused) => {
@@ -165,6 +182,7 @@ impl SentryAgent {
             self.ask_consent(checked, &params).await
         };
         answer.unwrap_or_else(|e| {
+            counted("unavailable", "backend_error");
             tracing::error!(error = %e, "the authorization endpoint failed");
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -239,6 +257,30 @@ impl SentryAgent {
             redirect_uri,
             state: params.state.clone(),
         })
+    }
+
+    /// The client's quota at this endpoint, per client of the tenant (only
+    /// for a client that exists: no state for made-up ids): `None` within
+    /// it, else the answer (429, or 503 when a limiter failing closed is
+    /// down). Not audited: a flood must not flood the audit chain.
+    async fn authorize_client_quota(&self, trusted: &Trusted) -> Option<AuthorizeAnswer> {
+        let key = format!("{}:{}", trusted.tenant, trusted.client.client_id);
+        match self.rate_limit(RouteGroup::AuthorizeClient, &key).await {
+            Ok(Some(d)) if !d.allowed => {
+                counted("rate_limited", "client_rate_limited");
+                Some(AuthorizeAnswer::RateLimited(d.retry_after))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                counted("unavailable", "backend_error");
+                tracing::warn!(error = %e, "the authorization endpoint's client limiter is down");
+                Some(page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the authorization server cannot answer right now; try again shortly",
+                ))
+            }
+        }
     }
 
     /// (d) The rest of the request; errors go back to the client.
@@ -363,6 +405,7 @@ impl SentryAgent {
         let https = |u: &Option<String>| u.clone().filter(|u| u.starts_with("https://"));
         let (logo, home) = (https(&t.client.logo_uri), https(&t.client.client_uri));
         let form_action = format!("{}/oauth2/authorize", self.inner.settings.api_path);
+        counted("consent_shown", "none");
         let view = ConsentView {
             client_name: t.client.name.as_deref().unwrap_or(&t.client.client_id),
             client_id: &t.client.client_id,
@@ -416,6 +459,7 @@ impl SentryAgent {
                     )
                     .await?;
                 }
+                crate::observe::record::consent("granted");
                 self.approve_authorization(checked).await
             }
             Some("deny") => {
@@ -426,9 +470,14 @@ impl SentryAgent {
                     .detail("scopes", checked.scopes.clone())
                     .detail("resources", checked.resources.clone());
                 self.record(t.tenant, vec![event]).await?;
+                crate::observe::record::consent("denied");
+                counted("denied", "none");
                 Ok(self.authorization_error_redirect(t, "access_denied", "the person denied the request"))
             }
-            _ => Ok(self.authorization_error_redirect(t, "invalid_request", "decision must be allow or deny")),
+            _ => {
+                counted("refused", "invalid_request");
+                Ok(self.authorization_error_redirect(t, "invalid_request", "decision must be allow or deny"))
+            }
         }
     }
 
@@ -451,6 +500,7 @@ impl SentryAgent {
                 resources,
             })
             .await?;
+        counted("code_issued", "none");
         Ok(self.authorization_redirect(&trusted, &[("code", issued.code.expose())]))
     }
 
@@ -504,6 +554,10 @@ impl SentryAgent {
                 (error, page(StatusCode::BAD_REQUEST, error, &description))
             }
         };
+        match reason {
+            "temporarily_unavailable" => counted("unavailable", reason),
+            _ => counted("refused", reason),
+        }
         let event = NewAuditEvent::new("authorization.refused", Outcome::Failure, "host")
             .ip(ip)
             .detail("reason", reason)

@@ -5,8 +5,15 @@
 //!
 //! - A code is redeemed once across every instance; a second use revokes
 //!   its grant, and with it whatever the first issued (the grant goes on
-//!   the revocation list). A redeemed code is spent whatever follows: a
-//!   wrong verifier or client does not leave it usable.
+//!   the revocation list). It is read before it is spent: only its own
+//!   client, authenticated as registered, with the request's redirect URI,
+//!   the PKCE verifier and resources of the grant, spends it, so a stolen
+//!   code presented by anyone else (or without the verifier) is refused and
+//!   stays its client's. Spending stays one atomic step of the store.
+//! - Per client (of its tenant), once it authenticated, the token
+//!   endpoint's grants count against the client's quota
+//!   ([`RouteGroup::Token`]), as the client-credentials grant does; every
+//!   refusal counts against the address's failure budget.
 //! - A refresh token's client authenticates before it is rotated; a
 //!   rotated token used again revokes the grant and every token of it.
 //! - `resource` narrows the audience within the grant's resources, `scope`
@@ -16,14 +23,15 @@
 //! Shared parts it uses: `keys`, `server_key`, `settings`.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::{
-    CodeRedemption, Grant, GrantType, OAuthClient, RefreshOutcome, RefreshToken, Rotation, generate_refresh_token,
-    hash_token, pkce,
+    AuthorizationCode, CodeRedemption, Grant, GrantType, OAuthClient, RefreshOutcome, RefreshToken, Rotation,
+    generate_refresh_token, hash_token, pkce,
 };
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::ratelimit::RateDecision;
+use crate::ratelimit::{RateDecision, RouteGroup};
 use crate::token::{
     Audience, AuthorizationCodeRequest, PresentedClient, RefreshTokenRequest, TokenRefusal, TokenResponse, UserClaims,
     UserTokenKind,
@@ -39,6 +47,9 @@ const REFRESH_GRANT: &str = "refresh_token";
 struct Denied {
     error: OAuthError,
     reason: &'static str,
+    /// Over the client's quota: answered 429 with `Retry-After`, not
+    /// counted as a failure.
+    retry_after: Option<Duration>,
 }
 
 impl Denied {
@@ -46,6 +57,18 @@ impl Denied {
         Self {
             error: OAuthError::new(code, description),
             reason,
+            retry_after: None,
+        }
+    }
+
+    fn rate_limited(retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the client is over its rate limit; try again later",
+                "client_rate_limited",
+            )
         }
     }
 
@@ -61,6 +84,7 @@ impl Denied {
         Self {
             error: OAuthError::invalid_client(),
             reason,
+            retry_after: None,
         }
     }
 }
@@ -70,6 +94,7 @@ impl From<crate::StoreError> for Denied {
         Self {
             error: e.into(),
             reason: "backend_error",
+            retry_after: None,
         }
     }
 }
@@ -79,6 +104,7 @@ impl From<crate::Error> for Denied {
         Self {
             error: e.into(),
             reason: "refused",
+            retry_after: None,
         }
     }
 }
@@ -124,7 +150,7 @@ impl SentryAgent {
         decision: &mut Option<RateDecision>,
     ) -> Result<TokenResponse, TokenRefusal> {
         let address = self.within_failure_budget(ip, CODE_GRANT, decision).await?;
-        let result = self.redeem_code(request, ip).await;
+        let result = self.redeem_code(request, ip, Some(&mut *decision)).await;
         self.settle(CODE_GRANT, &address, result, decision).await
     }
 
@@ -137,7 +163,7 @@ impl SentryAgent {
         decision: &mut Option<RateDecision>,
     ) -> Result<TokenResponse, TokenRefusal> {
         let address = self.within_failure_budget(ip, REFRESH_GRANT, decision).await?;
-        let result = self.refresh(request, ip).await;
+        let result = self.refresh(request, ip, Some(&mut *decision)).await;
         self.settle(REFRESH_GRANT, &address, result, decision).await
     }
 
@@ -155,7 +181,15 @@ impl SentryAgent {
                 observe::record::token_issued(grant, self.inner.settings.algorithm.as_str());
                 Ok(response)
             }
-            Err(Denied { error, reason }) => {
+            Err(Denied {
+                reason,
+                retry_after: Some(retry_after),
+                ..
+            }) => {
+                observe::record::token_refused(grant, reason);
+                Err(TokenRefusal::RateLimited(retry_after))
+            }
+            Err(Denied { error, reason, .. }) => {
                 observe::record::token_refused(grant, reason);
                 match error.error {
                     OAuthErrorCode::ServerError
@@ -184,7 +218,7 @@ impl SentryAgent {
         request: AuthorizationCodeRequest,
         ip: Option<IpAddr>,
     ) -> Result<TokenResponse, OAuthError> {
-        self.redeem_code(request, ip).await.map_err(|d| d.error)
+        self.redeem_code(request, ip, None).await.map_err(|d| d.error)
     }
 
     /// `POST /oauth2/token` with `grant_type=refresh_token`: authenticates
@@ -201,61 +235,65 @@ impl SentryAgent {
         request: RefreshTokenRequest,
         ip: Option<IpAddr>,
     ) -> Result<TokenResponse, OAuthError> {
-        self.refresh(request, ip).await.map_err(|d| d.error)
+        self.refresh(request, ip, None).await.map_err(|d| d.error)
     }
 
     async fn redeem_code(
         &self,
         request: AuthorizationCodeRequest,
         ip: Option<IpAddr>,
+        quota: Option<&mut Option<RateDecision>>,
     ) -> Result<TokenResponse, Denied> {
         let store = &self.inner.stores.authorizations;
         let now = crate::time::now();
         let hash = hash_token(&self.inner.server_key, &request.code);
         let presented = &request.client;
-        let (code, grant) = match store.redeem_authorization_code(&hash, now).await? {
-            None => {
-                tracing::info!(
-                    client_id = loggable(presented.client_id()),
-                    "authorization code refused: unknown"
-                );
-                return Err(Denied::grant("unknown_code"));
-            }
-            Some(CodeRedemption::Again { grant, .. }) => {
-                // A replay: whoever used it first may be the thief. End it all.
-                store.revoke_grant(grant.tenant_id, grant.id, now).await?;
-                self.end_grant_tokens(&[grant.id], now).await?;
-                let event = NewAuditEvent::new(
-                    "authorization.code_reused",
-                    Outcome::Failure,
-                    loggable(presented.client_id()),
-                )
-                .ip(ip)
-                .detail("grantId", grant.id.to_string())
-                .detail("clientId", grant.client_id.as_str())
-                .detail("userId", grant.subject.as_str())
-                .detail("grantRevoked", true);
-                self.record(grant.tenant_id, vec![event]).await?;
-                return Err(Denied::grant("code_reused"));
-            }
-            Some(CodeRedemption::First { code, grant }) => (code, grant),
+        let unknown = || {
+            tracing::info!(
+                client_id = loggable(presented.client_id()),
+                "authorization code refused: unknown"
+            );
+            Denied::grant("unknown_code")
         };
-        let deny = |reason: &'static str| denial(&grant, presented, CODE_GRANT, ip, reason);
-        let refused = if presented.client_id() != grant.client_id {
-            Some(Denied::grant("code_of_another_client"))
-        } else if code.expires_at <= now {
-            Some(Denied::grant("code_expired"))
-        } else if !grant.is_active(now) {
-            Some(Denied::grant("grant_revoked"))
-        } else {
-            None
+        // Read first, spend after: only the code's own client, authenticated
+        // as registered, with the request's redirect URI and the verifier,
+        // may spend it; anyone else's attempt leaves it to its client.
+        let Some((code, grant)) = store.authorization_code(&hash).await? else {
+            return Err(unknown());
         };
-        if let Some(denied) = refused {
-            self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
-            return Err(denied);
+        if code.redeemed_at.is_none() {
+            let client = self.code_client(&request, &code, &grant, ip, quota).await?;
+            let (code, grant) = match store.redeem_authorization_code(&hash, now).await? {
+                None => return Err(unknown()),
+                Some(CodeRedemption::Again { grant, .. }) => {
+                    return Err(self.code_replayed(&grant, presented, ip, now).await?);
+                }
+                Some(CodeRedemption::First { code, grant }) => (code, grant),
+            };
+            return self.code_tokens(&request, &code, &grant, &client, ip, now).await;
+        }
+        Err(self.code_replayed(&grant, presented, ip, now).await?)
+    }
+
+    /// The checks before a code is spent: its client (as registered, within
+    /// its quota), the redirect URI, the PKCE verifier and the resources.
+    async fn code_client(
+        &self,
+        request: &AuthorizationCodeRequest,
+        code: &AuthorizationCode,
+        grant: &Grant,
+        ip: Option<IpAddr>,
+        quota: Option<&mut Option<RateDecision>>,
+    ) -> Result<OAuthClient, Denied> {
+        let presented = &request.client;
+        let deny = |reason: &'static str| denial(grant, presented, CODE_GRANT, ip, reason);
+        if presented.client_id() != grant.client_id {
+            self.record(grant.tenant_id, vec![deny("code_of_another_client")])
+                .await?;
+            return Err(Denied::grant("code_of_another_client"));
         }
         let client = self
-            .grant_client(&grant, presented, GrantType::AuthorizationCode, ip, CODE_GRANT)
+            .grant_client(grant, presented, GrantType::AuthorizationCode, ip, CODE_GRANT, quota)
             .await?;
         let refused = if request.redirect_uri != code.redirect_uri {
             Some(Denied::grant("redirect_uri_mismatch"))
@@ -267,20 +305,67 @@ impl SentryAgent {
             {
                 None => Some(Denied::grant("code_verifier_missing")),
                 Some(Err(_)) => Some(Denied::grant("code_verifier_mismatch")),
-                Some(Ok(())) => None,
+                Some(Ok(())) => self.grant_audience(grant, &request.resources).err(),
             }
         };
         if let Some(denied) = refused {
             self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
             return Err(denied);
         }
-        let audience = match self.grant_audience(&grant, &request.resources) {
-            Ok(audience) => audience,
-            Err(denied) => {
-                self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
-                return Err(denied);
-            }
+        Ok(client)
+    }
+
+    /// A code used again: whoever used it first may be the thief, so the
+    /// grant ends with every token the first use issued.
+    async fn code_replayed(
+        &self,
+        grant: &Grant,
+        presented: &PresentedClient,
+        ip: Option<IpAddr>,
+        now: time::OffsetDateTime,
+    ) -> Result<Denied, Denied> {
+        let store = &self.inner.stores.authorizations;
+        store.revoke_grant(grant.tenant_id, grant.id, now).await?;
+        self.end_grant_tokens(&[grant.id], now).await?;
+        let event = NewAuditEvent::new(
+            "authorization.code_reused",
+            Outcome::Failure,
+            loggable(presented.client_id()),
+        )
+        .ip(ip)
+        .detail("grantId", grant.id.to_string())
+        .detail("clientId", grant.client_id.as_str())
+        .detail("userId", grant.subject.as_str())
+        .detail("grantRevoked", true);
+        self.record(grant.tenant_id, vec![event]).await?;
+        Ok(Denied::grant("code_reused"))
+    }
+
+    /// Once this request spent the code: its expiry and grant, then the
+    /// tokens.
+    async fn code_tokens(
+        &self,
+        request: &AuthorizationCodeRequest,
+        code: &AuthorizationCode,
+        grant: &Grant,
+        client: &OAuthClient,
+        ip: Option<IpAddr>,
+        now: time::OffsetDateTime,
+    ) -> Result<TokenResponse, Denied> {
+        let store = &self.inner.stores.authorizations;
+        let deny = |reason: &'static str| denial(grant, &request.client, CODE_GRANT, ip, reason);
+        let refused = if code.expires_at <= now {
+            Some(Denied::grant("code_expired"))
+        } else if !grant.is_active(now) {
+            Some(Denied::grant("grant_revoked"))
+        } else {
+            None
         };
+        if let Some(denied) = refused {
+            self.record(grant.tenant_id, vec![deny(denied.reason)]).await?;
+            return Err(denied);
+        }
+        let audience = self.grant_audience(grant, &request.resources)?;
         self.check_quota(grant.tenant_id).await?;
         let refresh = match client.allows_grant(GrantType::RefreshToken) {
             false => None,
@@ -290,7 +375,7 @@ impl SentryAgent {
                     token_hash: hash_token(&self.inner.server_key, &token),
                     grant_id: grant.id,
                     created_at: now,
-                    expires_at: self.refresh_expiry(&grant, now),
+                    expires_at: self.refresh_expiry(grant, now),
                     rotated_at: None,
                 };
                 if !store.insert_refresh_token(&stored).await? {
@@ -301,13 +386,18 @@ impl SentryAgent {
                 Some(token.expose().to_owned())
             }
         };
-        let issued = self.mint_user(&grant, grant.scopes.clone(), audience, refresh)?;
-        self.issued(&client, &grant, &issued, "authorization.code_redeemed", ip, now)
+        let issued = self.mint_user(grant, grant.scopes.clone(), audience, refresh)?;
+        self.issued(client, grant, &issued, "authorization.code_redeemed", ip, now)
             .await?;
         Ok(issued.response)
     }
 
-    async fn refresh(&self, request: RefreshTokenRequest, ip: Option<IpAddr>) -> Result<TokenResponse, Denied> {
+    async fn refresh(
+        &self,
+        request: RefreshTokenRequest,
+        ip: Option<IpAddr>,
+        quota: Option<&mut Option<RateDecision>>,
+    ) -> Result<TokenResponse, Denied> {
         let store = &self.inner.stores.authorizations;
         let now = crate::time::now();
         let key = &self.inner.server_key;
@@ -327,7 +417,7 @@ impl SentryAgent {
             return Err(Denied::grant("refresh_token_of_another_client"));
         }
         let client = self
-            .grant_client(&grant, presented, GrantType::RefreshToken, ip, REFRESH_GRANT)
+            .grant_client(&grant, presented, GrantType::RefreshToken, ip, REFRESH_GRANT, quota)
             .await?;
         let scopes = match &request.scope {
             None => grant.scopes.clone(),
@@ -396,6 +486,9 @@ impl SentryAgent {
 
     /// Authenticates the grant's client as it registered, and checks that
     /// it may use `grant_type`; refusals are audited in the grant's tenant.
+    /// With `quota` (the token endpoint), a client that authenticated
+    /// counts against its own quota ([`RouteGroup::Token`], per client of
+    /// its tenant), whose decision `quota` receives.
     async fn grant_client(
         &self,
         grant: &Grant,
@@ -403,9 +496,21 @@ impl SentryAgent {
         grant_type: GrantType,
         ip: Option<IpAddr>,
         kind: &'static str,
+        quota: Option<&mut Option<RateDecision>>,
     ) -> Result<OAuthClient, Denied> {
         let denied = match self.authenticate_oauth_client(grant.tenant_id, presented).await? {
-            Ok(client) if client.allows_grant(grant_type) => return Ok(client),
+            Ok(client) if client.allows_grant(grant_type) => {
+                if let Some(decision) = quota {
+                    let key = format!("oauth-client:{}:{}", grant.tenant_id, client.client_id);
+                    *decision = self.rate_limit(RouteGroup::Token, &key).await?;
+                    if let Some(d) = *decision
+                        && !d.allowed
+                    {
+                        return Err(Denied::rate_limited(d.retry_after));
+                    }
+                }
+                return Ok(client);
+            }
             Ok(_) => Denied::new(
                 OAuthErrorCode::UnauthorizedClient,
                 "the client is not registered for this grant type",

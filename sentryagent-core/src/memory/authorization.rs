@@ -121,6 +121,13 @@ impl AuthorizationStore for MemoryStore {
         Ok(())
     }
 
+    async fn authorization_code(&self, code_hash: &[u8]) -> StoreResult<Option<(AuthorizationCode, Grant)>> {
+        let a = lock(&self.authorizations);
+        Ok(a.codes
+            .get(code_hash)
+            .and_then(|code| Some((code.clone(), a.grants.get(&code.grant_id)?.clone()))))
+    }
+
     async fn redeem_authorization_code(
         &self,
         code_hash: &[u8],

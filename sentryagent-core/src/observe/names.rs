@@ -24,6 +24,16 @@ pub const CLIENT_METADATA: &str = "sentryagent_client_metadata_total";
 /// Counter: dynamic client registrations (RFC 7591), by `outcome`
 /// (`registered`, `invalid`, `limit`).
 pub const DYNAMIC_REGISTRATIONS: &str = "sentryagent_dynamic_client_registrations_total";
+/// Counter: answers of the authorization endpoint, by `outcome`
+/// (`code_issued`, `consent_shown`, `sign_in`, `denied`, `refused`,
+/// `rate_limited`, `unavailable`) and `reason` (`none`, or why: e.g.
+/// `unknown_client`, `redirect_uri_unregistered`, `invalid_scope`,
+/// `invalid_target`, `consent_token_invalid`, `client_rate_limited`,
+/// `host_error`; a fixed set).
+pub const AUTHORIZATION_REQUESTS: &str = "sentryagent_authorization_requests_total";
+/// Counter: people's answers on the consent page, by `decision`
+/// (`granted`, `denied`).
+pub const CONSENTS: &str = "sentryagent_consents_total";
 /// Counter: RFC 7009 revocations, by `outcome` (`revoked`, `ignored`).
 pub const REVOCATIONS: &str = "sentryagent_revocations_total";
 /// Counter: rate-limit decisions, by `group` and `outcome` (`allowed`, `refused`).
@@ -80,6 +90,11 @@ pub fn describe() {
         "Client ids resolved through their metadata document, by outcome."
     );
     describe_counter!(DYNAMIC_REGISTRATIONS, "Dynamic client registrations, by outcome.");
+    describe_counter!(
+        AUTHORIZATION_REQUESTS,
+        "Answers of the authorization endpoint, by outcome and reason."
+    );
+    describe_counter!(CONSENTS, "Answers on the consent page, by decision.");
     describe_counter!(
         RATE_LIMIT_DECISIONS,
         "Rate-limit decisions, by route group and outcome."

@@ -178,6 +178,17 @@ pub(crate) fn client_metadata(outcome: &'static str) {
     counter!(CLIENT_METADATA, "outcome" => outcome).increment(1);
 }
 
+/// An answer of the authorization endpoint: its `outcome` and, for a
+/// refusal, its `reason` (`none` otherwise); both from fixed sets.
+pub(crate) fn authorization(outcome: &'static str, reason: &'static str) {
+    counter!(AUTHORIZATION_REQUESTS, "outcome" => outcome, "reason" => reason).increment(1);
+}
+
+/// A person's answer on the consent page (`granted` or `denied`).
+pub(crate) fn consent(decision: &'static str) {
+    counter!(CONSENTS, "decision" => decision).increment(1);
+}
+
 /// A dynamic client registration, or its refusal.
 pub(crate) fn dynamic_registration(outcome: &'static str) {
     counter!(DYNAMIC_REGISTRATIONS, "outcome" => outcome).increment(1);

@@ -7,7 +7,7 @@
 //!
 //! | group | counts | key |
 //! | --- | --- | --- |
-//! | [`Token`](RouteGroup::Token) | token requests whose client authenticated | client id |
+//! | [`Token`](RouteGroup::Token) | token requests whose client authenticated (every grant) | client id |
 //! | [`TokenFailures`](RouteGroup::TokenFailures) | failed client authentications at the token endpoint; over it, the address gets 429 before its secret is checked | address |
 //! | [`ClientFailures`](RouteGroup::ClientFailures) | failed authentications of one existing client, from anywhere; over it, further failures get 429, the right secret never | client id |
 //! | [`RefusedTokens`](RouteGroup::RefusedTokens) | bearer tokens refused on authenticated routes; over it, 429 instead of 401/403 | address |
@@ -15,6 +15,7 @@
 //! | [`AuditVerify`](RouteGroup::AuditVerify) | `GET /audit/verify` (a full verification reads up to 50,000 events a call) | tenant |
 //! | [`Tenant`](RouteGroup::Tenant) | every authenticated call of a tenant's agents: the ceiling | tenant |
 //! | [`OAuth`](RouteGroup::OAuth), [`Oidc`](RouteGroup::Oidc), [`Signup`](RouteGroup::Signup), [`Registration`](RouteGroup::Registration), [`Authorize`](RouteGroup::Authorize), [`Public`](RouteGroup::Public) | requests | address |
+//! | [`AuthorizeClient`](RouteGroup::AuthorizeClient) | authorization requests for a known client | tenant and client id |
 //! | [`ClientMetadataHost`](RouteGroup::ClientMetadataHost) | fetches of Client ID Metadata Documents (a cached document costs none) | host of the client id URL |
 //! | [`ClientMetadataTenant`](RouteGroup::ClientMetadataTenant) | the same fetches | tenant |
 //!

@@ -57,11 +57,15 @@ pub enum RouteGroup {
     /// a public door that stores codes and consents, so an address cannot
     /// flood the store through it.
     Authorize,
+    /// The authorization endpoint, per client of a tenant, once the client
+    /// is known (never for a made-up id): one client id cannot be used to
+    /// flood the store with codes and consents from many addresses.
+    AuthorizeClient,
 }
 
 impl RouteGroup {
     /// Every group.
-    pub const ALL: [RouteGroup; 15] = [
+    pub const ALL: [RouteGroup; 16] = [
         RouteGroup::Token,
         RouteGroup::TokenFailures,
         RouteGroup::ClientFailures,
@@ -77,6 +81,7 @@ impl RouteGroup {
         RouteGroup::ClientMetadataHost,
         RouteGroup::ClientMetadataTenant,
         RouteGroup::Authorize,
+        RouteGroup::AuthorizeClient,
     ];
 
     /// The name used in settings and headers (`token`, `audit-verify`).
@@ -97,6 +102,7 @@ impl RouteGroup {
             RouteGroup::ClientMetadataHost => "client-metadata-host",
             RouteGroup::ClientMetadataTenant => "client-metadata-tenant",
             RouteGroup::Authorize => "authorize",
+            RouteGroup::AuthorizeClient => "authorize-client",
         }
     }
 
@@ -122,6 +128,7 @@ impl RouteGroup {
             RouteGroup::ClientMetadataHost => per_minute(10),
             RouteGroup::ClientMetadataTenant => per_minute(60),
             RouteGroup::Authorize => per_minute(120),
+            RouteGroup::AuthorizeClient => per_minute(600),
         }
     }
 }

@@ -57,6 +57,12 @@ pub trait AuthorizationStore: Send + Sync + 'static {
     /// Stores a new grant and its code together; a
     /// [`Conflict`](crate::StoreErrorKind::Conflict) if either exists.
     async fn insert_authorization_code(&self, grant: &Grant, code: &AuthorizationCode) -> StoreResult<()>;
+    /// A code and its grant, read only, whatever their state (redeemed,
+    /// expired, revoked): to check who presents it before it is spent, so
+    /// that only its own client (with its verifier) can spend it. `None`:
+    /// no such code. Redeeming is still
+    /// [`redeem_authorization_code`](Self::redeem_authorization_code)'s.
+    async fn authorization_code(&self, code_hash: &[u8]) -> StoreResult<Option<(AuthorizationCode, Grant)>>;
     /// Redeems a code, atomically across every instance on the store: the
     /// first call sets `redeemed_at` to `at` and gets
     /// [`CodeRedemption::First`]; every later one gets

@@ -182,6 +182,7 @@ timed!(OAuthClientStore {
 
 timed!(AuthorizationStore {
     fn insert_authorization_code(&self, grant: &Grant, code: &AuthorizationCode) -> ();
+    fn authorization_code(&self, code_hash: &[u8]) -> Option<(AuthorizationCode, Grant)>;
     fn redeem_authorization_code(&self, code_hash: &[u8], at: OffsetDateTime) -> Option<CodeRedemption>;
     fn grant(&self, tenant: TenantId, id: GrantId) -> Option<Grant>;
     fn insert_refresh_token(&self, token: &RefreshToken) -> bool;

@@ -173,8 +173,9 @@ pub async fn unused_dynamic_clients_expire<S: TestStore>(store: Arc<S>) {
     }
 }
 
-/// A code is stored with its grant, redeemed once (concurrent redemptions
-/// agree on one first), and a replay reports the first redemption.
+/// A code is stored with its grant, read without being spent, redeemed
+/// once (concurrent redemptions agree on one first), and a replay reports
+/// the first redemption.
 pub async fn authorization_codes_redeem_once<S: TestStore>(store: Arc<S>) {
     let t = TenantId::new();
     let g = grant(t, "user-1", "sa_oc_1");
@@ -196,6 +197,16 @@ pub async fn authorization_codes_redeem_once<S: TestStore>(store: Arc<S>) {
         Some(g.clone()),
         "a failed insert leaves the first"
     );
+
+    // Reading a code (to check who presents it) does not spend it.
+    for _ in 0..2 {
+        assert_eq!(
+            store.authorization_code(&c.code_hash).await.expect("read"),
+            Some((c.clone(), g.clone())),
+            "a read leaves the code unspent"
+        );
+    }
+    assert_eq!(store.authorization_code(&random_hash()).await.expect("read"), None);
 
     let at = time::now();
     let first = store.redeem_authorization_code(&c.code_hash, at).await.expect("redeem");
@@ -222,6 +233,12 @@ pub async fn authorization_codes_redeem_once<S: TestStore>(store: Arc<S>) {
         }),
         "a replay reports the first redemption"
     );
+    let (read, _) = store
+        .authorization_code(&c.code_hash)
+        .await
+        .expect("read")
+        .expect("a redeemed code is still found");
+    assert_eq!(read.redeemed_at, Some(at), "a read shows the redemption");
     assert_eq!(
         store
             .redeem_authorization_code(&random_hash(), time::now())

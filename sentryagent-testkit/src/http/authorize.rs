@@ -461,3 +461,53 @@ pub async fn authorize_is_advertised_only_when_the_host_signs_people_in(start: i
         .await;
     a.assert_status(400);
 }
+
+/// The endpoint is limited per client of a tenant, not only per address:
+/// past the client's quota every address gets 429 with `Retry-After` for
+/// it (a flood of codes and consents cannot be spread over addresses),
+/// while another client of the tenant is not affected and a made-up client
+/// id keeps no state (it is refused on the page, as before).
+pub async fn authorize_is_limited_per_client(start: impl StartFn) {
+    use sentryagent_core::ratelimit::RouteGroup;
+    let app = TestApp::start_with(start, |b| {
+        b.host_users(Arc::new(TestHost))
+            .rate_limit(RouteGroup::AuthorizeClient, "3/60s".parse().expect("a quota"))
+            .trusted_proxy(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    })
+    .await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let busy = client(&app, &admin, "Busy").await;
+    let other = client(&app, &admin, "Other").await;
+    let from = |address: &str, client_id: &str| {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params(&app, client_id, &[]))
+            .finish();
+        browser()
+            .get(format!("{}?{query}", app.url("/oauth2/authorize")))
+            .header(TEST_USER, user(&t, "ann"))
+            .header("x-forwarded-for", address)
+    };
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let a = app.send(from(&format!("198.51.100.{i}"), &busy)).await;
+        statuses.push(a.status.as_u16());
+        if a.status == 429 {
+            a.assert_error(429, "RATE_LIMITED");
+            let retry: u64 = a.header("retry-after").parse().expect("Retry-After seconds");
+            assert!((1..=20).contains(&retry), "{retry}");
+        }
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429, 429],
+        "three per client, whatever the address"
+    );
+    app.send(from("198.51.100.9", &other)).await.assert_status(200);
+    // A made-up client id is refused on the page: no quota is spent on it.
+    for _ in 0..5 {
+        app.send(from("198.51.100.10", "sa_oc_made_up"))
+            .await
+            .assert_status(400);
+    }
+}

@@ -612,3 +612,87 @@ pub async fn resources_accept_people_as_their_policy_says(start: impl StartFn) {
     a.assert_status(401);
     assert!(a.header("www-authenticate").contains("invalid_token"));
 }
+
+/// A code is read before it is spent: another client, a wrong secret, a
+/// wrong redirect URI, a missing or wrong verifier or a resource outside
+/// the grant are refused and leave the code to its client, which then
+/// redeems it once (a stolen code is worth nothing without the verifier,
+/// and cannot be burnt by the thief either); no replay is detected.
+pub async fn a_stolen_code_stays_its_clients(start: impl StartFn) {
+    let app = TestApp::start(start).await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let c = public_client(&app, &admin).await;
+    let other = public_client(&app, &admin).await;
+    let code = new_code(&app, &t, &c.id, "user-17").await;
+    let wrong = "wrong-verifier-wrong-verifier-wrong-verifier-x";
+    for (what, extra) in [
+        ("another client", vec![("client_id", other.id.as_str())]),
+        ("wrong verifier", vec![("code_verifier", wrong)]),
+        ("no verifier", vec![("code_verifier", "")]),
+        ("redirect differs", vec![("redirect_uri", "http://127.0.0.1/other")]),
+        ("resource outside", vec![("resource", "https://elsewhere.example/")]),
+    ] {
+        let a = redeem(&app, &c.id, &code, &extra).await;
+        assert_eq!(a.status.as_u16(), 400, "{what}: {}", a.text);
+    }
+    let ok = redeem(&app, &c.id, &code, &[]).await;
+    ok.assert_status(200);
+    redeem(&app, &c.id, &code, &[])
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    assert_eq!(audited(&app, &admin, "authorization.code_reused").await.len(), 1);
+
+    // A confidential client: a wrong secret does not spend its code either.
+    let conf = confidential_client(&app, &admin, "client_secret_basic").await;
+    let code = new_code(&app, &t, &conf.id, "user-17").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    app.form("/oauth2/token", Some(&basic(&conf.id, "sa_sk_wrong")), &form)
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    app.form("/oauth2/token", Some(&basic(&conf.id, &conf.secret)), &form)
+        .await
+        .assert_status(200);
+}
+
+/// The code and refresh grants count against the client's own quota (the
+/// `token` group, per client of its tenant), as the client-credentials
+/// grant does: over it, 429 with `Retry-After`, the code not spent and the
+/// refresh token not rotated; another client is not affected.
+pub async fn code_and_refresh_grants_are_limited_per_client(start: impl StartFn) {
+    use sentryagent_core::ratelimit::RouteGroup;
+    let app = TestApp::start_with(start, |b| {
+        b.rate_limit(RouteGroup::Token, "2/4s".parse().expect("a quota"))
+    })
+    .await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let c = public_client(&app, &admin).await;
+    let other = public_client(&app, &admin).await;
+    let first = redeem(&app, &c.id, &new_code(&app, &t, &c.id, "u1").await, &[]).await;
+    first.assert_status(200);
+    let second = refresh(&app, &c.id, &string(&first.json["refresh_token"]), &[]).await;
+    second.assert_status(200);
+    let code = new_code(&app, &t, &c.id, "u2").await;
+    let limited = redeem(&app, &c.id, &code, &[]).await;
+    limited.assert_error(429, "RATE_LIMITED");
+    let retry: u64 = limited.header("retry-after").parse().expect("Retry-After seconds");
+    assert!((1..=4).contains(&retry), "{retry}");
+    let refresh_token = string(&second.json["refresh_token"]);
+    refresh(&app, &c.id, &refresh_token, &[])
+        .await
+        .assert_error(429, "RATE_LIMITED");
+    redeem(&app, &other.id, &new_code(&app, &t, &other.id, "u3").await, &[])
+        .await
+        .assert_status(200);
+    // Once the quota refills, the code and the token still work: neither
+    // was spent by the refusal.
+    tokio::time::sleep(Duration::from_millis(4_100)).await;
+    redeem(&app, &c.id, &code, &[]).await.assert_status(200);
+    refresh(&app, &c.id, &refresh_token, &[]).await.assert_status(200);
+}

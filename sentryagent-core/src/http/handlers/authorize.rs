@@ -62,7 +62,7 @@ pub(super) struct ConsentForm {
     ))]
 pub(super) async fn authorize(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, HttpError> {
     let query = req.query.as_deref().unwrap_or("");
-    Ok(answer(sa.authorization_endpoint(&req.headers, query, false, ip).await))
+    answer(sa.authorization_endpoint(&req.headers, query, false, ip).await)
 }
 
 #[utoipa::path(post, path = "/oauth2/authorize", tag = "OAuth 2.0", operation_id = "answerConsent",
@@ -75,20 +75,24 @@ pub(super) async fn authorize(sa: SentryAgent, req: Request, ip: Option<IpAddr>)
     ))]
 pub(super) async fn consent(sa: SentryAgent, req: Request, ip: Option<IpAddr>) -> Result<Response, HttpError> {
     if !body::is_form(&req) {
-        return Ok(answer(crate::authorization::error_answer(
+        return answer(crate::authorization::error_answer(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "the body must be application/x-www-form-urlencoded",
-        )));
+        ));
     }
     let form = String::from_utf8_lossy(&req.body);
-    Ok(answer(sa.authorization_endpoint(&req.headers, &form, true, ip).await))
+    answer(sa.authorization_endpoint(&req.headers, &form, true, ip).await)
 }
 
 /// A page with the headers that keep it from being framed, cached, leaked
-/// by referrer or scripted; or a redirect.
-fn answer(answer: AuthorizeAnswer) -> Response {
+/// by referrer or scripted; or a redirect; or `429 RATE_LIMITED` with
+/// `Retry-After`, as the per-address limit answers.
+fn answer(answer: AuthorizeAnswer) -> Result<Response, HttpError> {
     let mut response = match answer {
+        AuthorizeAnswer::RateLimited(retry_after) => {
+            return Err(crate::Error::RateLimited { retry_after }.into());
+        }
         AuthorizeAnswer::Redirect(url) => match HeaderValue::from_str(&url) {
             Ok(location) => {
                 let mut r = Response::empty(StatusCode::FOUND);
@@ -116,7 +120,7 @@ fn answer(answer: AuthorizeAnswer) -> Response {
     response
         .headers
         .insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
+    Ok(response)
 }
 
 fn page(status: StatusCode, html: String, form_target: Option<&str>) -> Response {
