@@ -31,6 +31,30 @@ pub(crate) const DEMO_PUBLIC_CLIENT_ID: &str = "sa_oc_demo_public_client";
 const COOKIE: &str = "sentryagent_demo_session";
 const SIGN_IN: &str = "/demo/sign-in";
 
+/// Registers [`DEMO_PUBLIC_CLIENT_ID`] in the demo tenant (again at each
+/// start: the same client).
+pub(crate) async fn register_demo_client(
+    idp: &sentryagent_core::SentryAgent,
+    tenant: TenantId,
+) -> Result<(), sentryagent_core::Error> {
+    use sentryagent_core::authorization::{NewOAuthClient, RegisteredKind};
+    let client = NewOAuthClient {
+        kind: RegisteredKind::Public,
+        auth_method: None,
+        redirect_uris: vec!["http://127.0.0.1/callback".to_owned()],
+        name: Some("Demo public client".to_owned()),
+        logo_uri: None,
+        client_uri: None,
+    };
+    idp.put_public_oauth_client(tenant, DEMO_PUBLIC_CLIENT_ID, client).await?;
+    // Logged, not printed: stdout carries the admin credential only.
+    tracing::info!(
+        client_id = DEMO_PUBLIC_CLIENT_ID,
+        "the demo public client (redirect http://127.0.0.1/callback, any port) is registered in the default tenant"
+    );
+    Ok(())
+}
+
 /// The demo sign-in, a [`HostUsers`].
 pub(crate) struct DemoSignIn {
     tenant: OnceLock<TenantId>,

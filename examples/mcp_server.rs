@@ -1,9 +1,12 @@
 //! An MCP server (rmcp, streamable HTTP) on axum, protected by SentryAgent:
-//! agents get a token for the MCP endpoint by the client-credentials grant,
-//! and MCP clients find SentryAgent on their own from the 401 challenge and
-//! the resource's metadata (RFC 9728). `docs/guides/protect-an-mcp-server.md`
-//! walks through it; `tests/mcp_server.rs` runs rmcp's own OAuth client
-//! against it.
+//! agents get a token for the MCP endpoint by the client-credentials grant
+//! (or `private_key_jwt`), people through an MCP client by the
+//! authorization-code flow (a DEMO sign-in, `/demo/sign-in`, and the
+//! consent page), and MCP clients find SentryAgent on their own from the
+//! 401 challenge and the resource's metadata (RFC 9728).
+//! `docs/guides/protect-an-mcp-server.md` walks through it;
+//! `tests/mcp_server.rs` runs rmcp's own OAuth client against it, and
+//! `tests/mcp_browser.rs` a person in Chromium.
 //!
 //! ```text
 //! cargo run --example mcp_server
@@ -11,7 +14,12 @@
 //!
 //! In memory by default; `DATABASE_URL` (with `SENTRYAGENT_SECRET_KEY`) and
 //! `REDIS_URL` switch to PostgreSQL and Redis as in `embed_axum.rs`.
-//! `SENTRYAGENT_BIND` (default `127.0.0.1:3000`) is where it listens.
+//! `SENTRYAGENT_BIND` (default `127.0.0.1:3000`) is where it listens. The
+//! demo tenant has a pre-registered public client,
+//! `sa_oc_demo_public_client`, whose redirect is `http://127.0.0.1/callback`
+//! (any port).
+
+mod demo_sign_in;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +32,7 @@ use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
-use sentryagent_axum::{Agent, AgentIdentity, Resource, ResourcePolicy, SentryAgent};
+use sentryagent_axum::{Agent, Principal, Principals, Resource, ResourcePolicy, SentryAgent};
 use sentryagent_examples::config::Backends;
 use sentryagent_store_postgres::{PgOptions, PgStore};
 use sentryagent_store_redis::{RedisOptions, RedisStore};
@@ -46,12 +54,17 @@ impl Tools {
         }
     }
 
-    /// The agent is the one SentryAgent verified before the call reached
-    /// the MCP server (`sentryagent_axum::protect` put it there).
-    #[tool(description = "Who is calling: the agent behind the access token")]
+    /// The caller is the one SentryAgent verified before the call reached
+    /// the MCP server (`sentryagent_axum::protect` put it there): an agent,
+    /// or a person acting through an MCP client.
+    #[tool(description = "Who is calling: the agent or person behind the access token")]
     fn whoami(&self, ToolExtension(parts): ToolExtension<http::request::Parts>) -> String {
-        match parts.extensions.get::<AgentIdentity>() {
-            Some(agent) => format!("agent {} of tenant {}", agent.agent_id, agent.tenant_id),
+        match parts.extensions.get::<Principal>() {
+            Some(Principal::Agent(agent)) => format!("agent {} of tenant {}", agent.agent_id, agent.tenant_id),
+            Some(Principal::User(user)) => format!(
+                "user {} of tenant {} through client {}",
+                user.user_id, user.tenant_id, user.client_id
+            ),
             None => "nobody".to_owned(),
         }
     }
@@ -70,7 +83,7 @@ async fn reports(agent: Agent) -> Json<Value> {
     Json(json!({ "agentId": agent.agent_id, "reports": ["q3-revenue"] }))
 }
 
-fn app(idp: SentryAgent, mcp: &str, reports_resource: &str) -> Router {
+fn app(idp: SentryAgent, demo: Arc<demo_sign_in::DemoSignIn>, mcp: &str, reports_resource: &str) -> Router {
     // The MCP server is a tower service: `protect` runs SentryAgent's check
     // (and answers its challenges) before any MCP message reaches it.
     let mcp_service: StreamableHttpService<Tools, LocalSessionManager> = StreamableHttpService::new(
@@ -90,11 +103,25 @@ fn app(idp: SentryAgent, mcp: &str, reports_resource: &str) -> Router {
             get(reports).layer(Extension(Resource::new(reports_resource))),
         )
         .with_state(idp)
+        .merge(
+            Router::new()
+                .route("/demo/sign-in", get(demo_sign_in::form).post(demo_sign_in::sign_in))
+                .with_state(demo),
+        )
 }
 
 /// In memory unless `DATABASE_URL` or `REDIS_URL` say otherwise.
-async fn identity_provider(issuer: &str, settings: &Backends) -> Result<SentryAgent, BoxError> {
-    let mut builder = SentryAgent::builder().issuer(issuer).api_path("/api/v1");
+async fn identity_provider(
+    issuer: &str,
+    settings: &Backends,
+    demo: Arc<demo_sign_in::DemoSignIn>,
+) -> Result<SentryAgent, BoxError> {
+    // The host says who is signed in (here the DEMO sign-in): that turns
+    // the authorization-code flow on.
+    let mut builder = SentryAgent::builder()
+        .issuer(issuer)
+        .api_path("/api/v1")
+        .host_users(demo);
     if let (Some(url), Some(secret)) = (&settings.database_url, &settings.secret_key) {
         let pg = PgStore::connect(url, secret.as_bytes(), PgOptions::default()).await?;
         builder = builder.server_secret(secret.as_bytes())?.durable(Arc::new(pg));
@@ -110,7 +137,8 @@ async fn main() -> Result<(), BoxError> {
     let settings = Backends::load()?;
     let bind = settings.bind;
     let issuer = format!("http://{bind}");
-    let idp = identity_provider(&issuer, &settings).await?;
+    let demo = demo_sign_in::DemoSignIn::new(false);
+    let idp = identity_provider(&issuer, &settings, demo.clone()).await?;
     let tenant = match idp.first_tenant().await? {
         Some(tenant) => tenant.id,
         None => {
@@ -123,12 +151,16 @@ async fn main() -> Result<(), BoxError> {
             created.tenant.id
         }
     };
-    // The MCP endpoint: your tenant's agents holding `tools:call`. Its
-    // identifier is its URL, which is also the `resource` clients ask for.
+    demo.set_tenant(tenant);
+    demo_sign_in::register_demo_client(&idp, tenant).await?;
+    // The MCP endpoint: your tenant's agents, and its people through an MCP
+    // client, holding `tools:call`. Its identifier is its URL, which is also
+    // the `resource` clients ask for.
     let mcp = format!("{issuer}/mcp");
     idp.protect(
         ResourcePolicy::new(&mcp)
             .tenant(tenant)
+            .accept(Principals::AgentsAndPeople)
             .require_scope("tools:call")
             .name("SentryAgent MCP example"),
     );
@@ -140,7 +172,7 @@ async fn main() -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
     axum::serve(
         listener,
-        app(idp, &mcp, &reports_resource).into_make_service_with_connect_info::<SocketAddr>(),
+        app(idp, demo, &mcp, &reports_resource).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

@@ -43,7 +43,7 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
     let demo = demo_sign_in::DemoSignIn::new(approve_everything);
     let (idp, listener, tenant) = common::start(&config, Some(demo.clone())).await?;
     demo.set_tenant(tenant);
-    demo_client(&idp, tenant).await?;
+    demo_sign_in::register_demo_client(&idp, tenant).await?;
     // Usage flushes and audit retention until the server stops.
     let background = idp.spawn_background();
     let app = Router::new()
@@ -63,31 +63,6 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
         .with_graceful_shutdown(common::shutdown_signal())
         .await?;
     common::stop(background).await;
-    Ok(())
-}
-
-/// The demo tenant's pre-registered public client, for MCP clients and
-/// conformance suites that redirect to a loopback callback.
-async fn demo_client(
-    idp: &sentryagent_core::SentryAgent,
-    tenant: sentryagent_core::TenantId,
-) -> Result<(), common::BoxError> {
-    use sentryagent_core::authorization::{NewOAuthClient, RegisteredKind};
-    let client = NewOAuthClient {
-        kind: RegisteredKind::Public,
-        auth_method: None,
-        redirect_uris: vec!["http://127.0.0.1/callback".to_owned()],
-        name: Some("Demo public client".to_owned()),
-        logo_uri: None,
-        client_uri: None,
-    };
-    idp.put_public_oauth_client(tenant, demo_sign_in::DEMO_PUBLIC_CLIENT_ID, client)
-        .await?;
-    // Logged, not printed: stdout carries the admin credential only.
-    tracing::info!(
-        client_id = demo_sign_in::DEMO_PUBLIC_CLIENT_ID,
-        "the demo public client (redirect http://127.0.0.1/callback, any port) is registered in the default tenant"
-    );
     Ok(())
 }
 
