@@ -7,6 +7,10 @@
 //! With `SENTRYAGENT_TEST_ONLY_AUTO_APPROVE_AS_DEMO_USER=yes-approve-everything`
 //! every authorization request is approved as the demo user with no page
 //! at all: for conformance suites and browserless tests only.
+//!
+//! The pages and the cookie are made here, whatever the framework; each
+//! server mounts the two routes with its framework's thin handlers below
+//! ([`form`] and [`sign_in`] on axum, [`on_poem`] on poem).
 
 use std::sync::{Arc, OnceLock};
 
@@ -46,13 +50,28 @@ pub(crate) async fn register_demo_client(
         logo_uri: None,
         client_uri: None,
     };
-    idp.put_public_oauth_client(tenant, DEMO_PUBLIC_CLIENT_ID, client).await?;
+    idp.put_public_oauth_client(tenant, DEMO_PUBLIC_CLIENT_ID, client)
+        .await?;
     // Logged, not printed: stdout carries the admin credential only.
     tracing::info!(
         client_id = DEMO_PUBLIC_CLIENT_ID,
         "the demo public client (redirect http://127.0.0.1/callback, any port) is registered in the default tenant"
     );
     Ok(())
+}
+
+/// The demo sign-in of an example server: the test-only automatic approval
+/// when its setting says so, logged loudly.
+#[allow(dead_code, reason = "the MCP example has no test-only approval")]
+pub(crate) fn for_server(config: &sentryagent_examples::config::Config) -> Arc<DemoSignIn> {
+    let approve_everything = config.test_only_auto_approve_as_demo_user.is_some();
+    if approve_everything {
+        tracing::warn!(
+            "TEST ONLY: SENTRYAGENT_TEST_ONLY_AUTO_APPROVE_AS_DEMO_USER approves EVERY authorization request as the demo \
+             user, with no sign-in and no consent: never run this anywhere but a test"
+        );
+    }
+    DemoSignIn::new(approve_everything)
 }
 
 /// The demo sign-in, a [`HostUsers`].
@@ -82,6 +101,13 @@ impl DemoSignIn {
     fn session(&self) -> String {
         let mac = hmac::sign(&self.key, DEMO_USER.as_bytes());
         format!("{DEMO_USER}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))
+    }
+
+    /// What `POST /demo/sign-in` answers (with `303 See Other`): the
+    /// session cookie to set and where to go back (a path of this server).
+    fn signed_in_answer(&self, return_to: Option<&str>) -> (String, String) {
+        let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", self.session());
+        (cookie, same_origin_path(return_to).to_owned())
     }
 
     fn signed_in(&self, headers: &http::HeaderMap) -> bool {
@@ -148,22 +174,19 @@ fn same_origin_path(return_to: Option<&str>) -> &str {
     }
 }
 
-fn page_headers(response: &mut Response) {
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
+/// The headers of the sign-in page: nothing frames, scripts or caches it.
+const PAGE_HEADERS: [(&str, &str); 3] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("cache-control", "no-store"),
+];
 
-/// `GET /demo/sign-in`: the DEMO sign-in form.
-pub(crate) async fn form(Query(q): Query<ReturnTo>) -> Response {
-    let return_to = same_origin_path(q.return_to.as_deref());
-    let mut response = Html(format!(
+/// The DEMO sign-in form, going back to `return_to` (a path of this server).
+fn form_html(return_to: Option<&str>) -> String {
+    format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo sign-in</title></head>
 <body style="font-family:system-ui,sans-serif;max-width:30rem;margin:3rem auto">
 <h1>Demo sign-in</h1>
@@ -171,28 +194,73 @@ pub(crate) async fn form(Query(q): Query<ReturnTo>) -> Response {
 consent: there is one demo user and no password. A real host uses its own sign-in.</p>
 <form method="post" action="{SIGN_IN}"><input type="hidden" name="return_to" value="{}">
 <button type="submit">Sign in as the demo user</button></form></body></html>"#,
-        escape_html(return_to)
-    ))
-    .into_response();
-    page_headers(&mut response);
+        escape_html(same_origin_path(return_to))
+    )
+}
+
+/// `GET /demo/sign-in` on axum: the DEMO sign-in form.
+#[allow(dead_code, reason = "poem_server.rs mounts the poem handlers")]
+pub(crate) async fn form(Query(q): Query<ReturnTo>) -> Response {
+    let mut response = Html(form_html(q.return_to.as_deref())).into_response();
+    for (name, value) in PAGE_HEADERS {
+        response.headers_mut().insert(name, HeaderValue::from_static(value));
+    }
     response
 }
 
-/// `POST /demo/sign-in`: signs the demo user in and goes back.
+/// `POST /demo/sign-in` on axum: signs the demo user in and goes back.
+#[allow(dead_code, reason = "poem_server.rs mounts the poem handlers")]
 pub(crate) async fn sign_in(
     axum::extract::State(demo): axum::extract::State<Arc<DemoSignIn>>,
     Form(q): Form<ReturnTo>,
 ) -> Response {
+    let (cookie, location) = demo.signed_in_answer(q.return_to.as_deref());
     let mut headers = HeaderMap::new();
-    let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", demo.session());
-    if let (Ok(cookie), Ok(location)) = (
-        HeaderValue::from_str(&cookie),
-        HeaderValue::from_str(same_origin_path(q.return_to.as_deref())),
-    ) {
+    if let (Ok(cookie), Ok(location)) = (HeaderValue::from_str(&cookie), HeaderValue::from_str(&location)) {
         headers.insert(header::SET_COOKIE, cookie);
         headers.insert(header::LOCATION, location);
     }
     (StatusCode::SEE_OTHER, headers).into_response()
+}
+
+/// The two routes on poem.
+#[allow(dead_code, reason = "the axum servers mount the axum handlers")]
+pub(crate) mod on_poem {
+    use std::sync::Arc;
+
+    use poem::http::{StatusCode, header};
+    use poem::web::{Data, Form, Query};
+    use poem::{Endpoint, EndpointExt as _, Response, get, handler};
+
+    use super::{DemoSignIn, PAGE_HEADERS, ReturnTo};
+
+    /// `GET` and `POST /demo/sign-in`, to mount at that path.
+    pub(crate) fn endpoint(demo: Arc<DemoSignIn>) -> impl Endpoint {
+        get(form).post(sign_in).data(demo)
+    }
+
+    #[handler]
+    fn form(Query(q): Query<ReturnTo>) -> Response {
+        let mut response = Response::builder()
+            .content_type("text/html; charset=utf-8")
+            .body(super::form_html(q.return_to.as_deref()));
+        for (name, value) in PAGE_HEADERS {
+            response
+                .headers_mut()
+                .insert(name, poem::http::HeaderValue::from_static(value));
+        }
+        response
+    }
+
+    #[handler]
+    fn sign_in(Data(demo): Data<&Arc<DemoSignIn>>, Form(q): Form<ReturnTo>) -> Response {
+        let (cookie, location) = demo.signed_in_answer(q.return_to.as_deref());
+        Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(header::SET_COOKIE, cookie)
+            .header(header::LOCATION, location)
+            .finish()
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! The example server's twin on poem: the whole SentryAgent API, in memory,
-//! with the same settings, output and routes as `server.rs`.
+//! with the same settings, output and routes as `server.rs`, the DEMO
+//! sign-in and demo public client included (`demo_sign_in.rs`).
 //!
 //! ```text
 //! cargo run --example poem_server
 //! ```
 
 mod common;
+mod demo_sign_in;
 
 use poem::listener::TcpAcceptor;
 use poem::web::Json;
@@ -21,13 +23,17 @@ async fn main() {
 }
 
 async fn run(config: Config) -> Result<(), common::BoxError> {
-    let (idp, listener, _) = common::start(&config, None).await?;
+    let demo = demo_sign_in::for_server(&config);
+    let (idp, listener, tenant) = common::start(&config, Some(demo.clone())).await?;
+    demo.set_tenant(tenant);
+    demo_sign_in::register_demo_client(&idp, tenant).await?;
     // Usage flushes and audit retention until the server stops.
     let background = idp.spawn_background();
     let routes = Route::new()
         .nest("/api/v1", sentryagent_poem::endpoint(idp.clone()))
         .nest("/portal", sentryagent_portal::poem::endpoint(Portal::new("/api/v1")))
-        .at("/whoami", get(whoami));
+        .at("/whoami", get(whoami))
+        .at("/demo/sign-in", demo_sign_in::on_poem::endpoint(demo));
     let app = sentryagent_poem::well_known(routes, idp.clone()).data(idp.clone());
     let bind = listener.local_addr()?;
     tracing::info!(%bind, "listening; API under /api/v1");

@@ -33,14 +33,7 @@ async fn main() {
 }
 
 async fn run(config: Config) -> Result<(), common::BoxError> {
-    let approve_everything = config.test_only_auto_approve_as_demo_user.is_some();
-    if approve_everything {
-        tracing::warn!(
-            "TEST ONLY: SENTRYAGENT_TEST_ONLY_AUTO_APPROVE_AS_DEMO_USER approves EVERY authorization request as the demo \
-             user, with no sign-in and no consent: never run this anywhere but a test"
-        );
-    }
-    let demo = demo_sign_in::DemoSignIn::new(approve_everything);
+    let demo = demo_sign_in::for_server(&config);
     let (idp, listener, tenant) = common::start(&config, Some(demo.clone())).await?;
     demo.set_tenant(tenant);
     demo_sign_in::register_demo_client(&idp, tenant).await?;

@@ -481,7 +481,7 @@ pub async fn authorize_is_limited_per_client(start: impl StartFn) {
     let other = client(&app, &admin, "Other").await;
     let from = |address: &str, client_id: &str| {
         let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&params(&app, client_id, &[]))
+            .extend_pairs(params(&app, client_id, &[]))
             .finish();
         browser()
             .get(format!("{}?{query}", app.url("/oauth2/authorize")))
