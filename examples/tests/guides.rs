@@ -256,6 +256,11 @@ fn guide_register_oauth_clients() {
 }
 
 #[test]
+fn guide_sign_people_in() {
+    run_against_server("sign-people-in.md");
+}
+
+#[test]
 fn guide_embed_in_your_app_on_axum() {
     embed_against("embed_axum");
 }
