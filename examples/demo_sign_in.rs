@@ -46,7 +46,8 @@ pub(crate) async fn register_demo_client(
         logo_uri: None,
         client_uri: None,
     };
-    idp.put_public_oauth_client(tenant, DEMO_PUBLIC_CLIENT_ID, client).await?;
+    idp.put_public_oauth_client(tenant, DEMO_PUBLIC_CLIENT_ID, client)
+        .await?;
     // Logged, not printed: stdout carries the admin credential only.
     tracing::info!(
         client_id = DEMO_PUBLIC_CLIENT_ID,

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientConfig};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{AuthClient, ClientCredentialsConfig, JwtSigningAlgorithm, OAuthState};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::StreamableHttpClientTransport;
 use rmcp_http::Recording;
 use serde_json::{Value, json};
 use support::{ExampleServer, line_value};
