@@ -281,10 +281,7 @@ impl Agent {
     /// # Errors
     /// The rejection to return from the handler.
     pub fn require_scope(&self, scope: &'static str) -> Result<(), Rejection> {
-        match self.0.has_scope(scope) {
-            true => Ok(()),
-            false => Err(Rejection(self.1.refuse(scope))),
-        }
+        step_up(self.0.has_scope(scope), &self.1, scope)
     }
 }
 
@@ -325,10 +322,7 @@ impl User {
     /// # Errors
     /// The rejection to return from the handler.
     pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
-        match self.0.has_scope(scope) {
-            true => Ok(()),
-            false => Err(Rejection(self.1.refuse(scope))),
-        }
+        step_up(self.0.has_scope(scope), &self.1, scope)
     }
 }
 
@@ -354,10 +348,7 @@ impl AgentOrUser {
     /// # Errors
     /// The rejection to return from the handler.
     pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
-        match self.0.has_scope(scope) {
-            true => Ok(()),
-            false => Err(Rejection(self.1.refuse(scope))),
-        }
+        step_up(self.0.has_scope(scope), &self.1, scope)
     }
 }
 
@@ -379,6 +370,22 @@ impl IntoResponse for Rejection {
     }
 }
 
+/// What every extractor reads: the `Authorization` header and the route's
+/// [`Resource`], if any.
+fn presented(parts: &Parts) -> (Option<&str>, Option<&str>) {
+    let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
+    (authorization, resource)
+}
+
+/// `Ok` when `granted`; otherwise the 403 step-up challenge for `scope`.
+fn step_up(granted: bool, challenge: &ScopeChallenge, scope: &str) -> Result<(), Rejection> {
+    match granted {
+        true => Ok(()),
+        false => Err(Rejection(challenge.refuse(scope))),
+    }
+}
+
 impl<S> FromRequestParts<S> for Agent
 where
     S: Send + Sync,
@@ -388,8 +395,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         let idp = SentryAgent::from_ref(state);
-        let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
+        let (authorization, resource) = presented(parts);
         let agent = idp.authorize_bearer(authorization, resource).await.map_err(Rejection)?;
         Ok(Agent(agent, idp.scope_challenge(resource)))
     }
@@ -404,8 +410,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         let idp = SentryAgent::from_ref(state);
-        let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
+        let (authorization, resource) = presented(parts);
         let user = idp
             .authorize_bearer_user(authorization, resource)
             .await
@@ -423,8 +428,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         let idp = SentryAgent::from_ref(state);
-        let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let resource = parts.extensions.get::<Resource>().map(|r| r.0.as_str());
+        let (authorization, resource) = presented(parts);
         let principal = idp
             .authorize_bearer_principal(authorization, resource)
             .await

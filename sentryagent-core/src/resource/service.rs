@@ -146,6 +146,24 @@ impl crate::SentryAgent {
         authorization: Option<&str>,
         resource: Option<&str>,
     ) -> Result<crate::AgentIdentity, Refusal> {
+        self.with_challenges(authorization, resource, |token| {
+            self.authorize_resource(token, resource)
+        })
+        .await
+    }
+
+    /// The bearer token of an `Authorization` header value, checked by
+    /// `check`, any refusal carrying the resource's challenges (see
+    /// [`authorize_bearer`](Self::authorize_bearer)).
+    async fn with_challenges<'a, T, Fut>(
+        &self,
+        authorization: Option<&'a str>,
+        resource: Option<&str>,
+        check: impl FnOnce(&'a str) -> Fut,
+    ) -> Result<T, Refusal>
+    where
+        Fut: std::future::Future<Output = Result<T, crate::Error>>,
+    {
         let id = resource.unwrap_or(&self.inner.settings.audience);
         let policy = self.inner.resources.get(id);
         let metadata = policy.as_ref().and_then(|p| metadata_url(p.resource()));
@@ -157,7 +175,7 @@ impl crate::SentryAgent {
             let error = crate::Error::unauthorized("a bearer access token is required");
             return Err(Refusal::new(error, false, metadata.as_deref(), scopes));
         };
-        self.authorize_resource(token, resource)
+        check(token)
             .await
             .map_err(|error| Refusal::new(error, true, metadata.as_deref(), scopes))
     }
@@ -217,20 +235,10 @@ impl crate::SentryAgent {
         authorization: Option<&str>,
         resource: Option<&str>,
     ) -> Result<crate::Principal, Refusal> {
-        let id = resource.unwrap_or(&self.inner.settings.audience);
-        let policy = self.inner.resources.get(id);
-        let metadata = policy.as_ref().and_then(|p| metadata_url(p.resource()));
-        let scopes = policy.as_ref().map(|p| p.required_scopes()).unwrap_or_default();
-        let Some(token) = authorization.and_then(crate::token::bearer_token) else {
-            if policy.is_none() {
-                return Err(missing_policy(id).into());
-            }
-            let error = crate::Error::unauthorized("a bearer access token is required");
-            return Err(Refusal::new(error, false, metadata.as_deref(), scopes));
-        };
-        self.authorize_resource_principal(token, resource)
-            .await
-            .map_err(|error| Refusal::new(error, true, metadata.as_deref(), scopes))
+        self.with_challenges(authorization, resource, |token| {
+            self.authorize_resource_principal(token, resource)
+        })
+        .await
     }
 
     /// [`authorize_bearer_principal`](Self::authorize_bearer_principal) for

@@ -462,6 +462,127 @@ pub async fn authorize_is_advertised_only_when_the_host_signs_people_in(start: i
     a.assert_status(400);
 }
 
+/// A stand-in host of Client ID Metadata Documents on loopback: a good
+/// document, one too large, one not JSON, one naming another client id,
+/// and one redirecting elsewhere. Counts the requests it serves.
+async fn document_host() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::routing::get;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("its address"));
+    let served = Arc::new(AtomicUsize::new(0));
+    let doc = |url: String, name: &str| {
+        json!({"client_id": url, "client_name": name, "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none"})
+        .to_string()
+    };
+    let good = doc(format!("{base}/good.json"), "Doc <Editor>");
+    let other = doc(format!("{base}/somebody-else.json"), "Impostor");
+    let large = json!({"client_id": format!("{base}/large.json"), "redirect_uris": ["http://127.0.0.1/callback"],
+        "client_name": "x".repeat(6 * 1024)})
+    .to_string();
+    let count = served.clone();
+    let app = axum::Router::new()
+        .route(
+            "/good.json",
+            get(move || async move { ([("cache-control", "max-age=600")], good) }),
+        )
+        .route("/other.json", get(move || async move { other }))
+        .route("/large.json", get(move || async move { large }))
+        .route("/page.json", get(|| async { "<html>not JSON</html>" }))
+        .route(
+            "/moved.json",
+            get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [("location", "http://10.0.0.1/doc.json")],
+                )
+            }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                count.fetch_add(1, Ordering::SeqCst);
+                next.run(request)
+            },
+        ));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, served)
+}
+
+/// A client id that is the URL of its metadata document (CIMD), at the
+/// authorization endpoint: the document is fetched through the guarded
+/// fetcher and cached (a second request fetches nothing); a document too
+/// large, not JSON, naming another client id, or redirecting, is refused
+/// on the page, never by redirect, and audited. Plain `http` on loopback
+/// only because this app says so (a test setting); without it, refused
+/// before any fetch.
+pub async fn client_metadata_documents_at_the_authorization_endpoint(start: impl StartFn) {
+    use std::sync::atomic::Ordering;
+
+    let (docs, served) = document_host().await;
+    let fetcher =
+        sentryagent_federation_reqwest::GuardedFetcher::allowing_private_networks_for_tests().expect("a fetcher");
+    let app = TestApp::start_with(&start, move |b| {
+        b.host_users(Arc::new(TestHost))
+            .client_metadata_fetcher(Arc::new(fetcher))
+            .allow_http_loopback_client_metadata_for_tests(true)
+    })
+    .await;
+    let t = app.signup("Acme").await;
+    let admin = app.admin_token(&t).await;
+    let who = user(&t, "ada");
+
+    let good = format!("{docs}/good.json");
+    let page = get(&app, Some(&who), &params(&app, &good, &[])).await;
+    page.assert_status(200);
+    assert!(
+        page.text.contains("Doc &lt;Editor&gt;"),
+        "the document's name, escaped: {}",
+        page.text
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    get(&app, Some(&who), &params(&app, &good, &[]))
+        .await
+        .assert_status(200);
+    assert_eq!(served.load(Ordering::SeqCst), 1, "cached per its max-age");
+    let listed = app.get("/oauth-clients?limit=100", &admin).await;
+    assert!(
+        listed.text.contains(&good),
+        "the tenant knows the client: {}",
+        listed.text
+    );
+
+    for bad in ["large.json", "page.json", "other.json", "moved.json"] {
+        let refused = get(&app, Some(&who), &params(&app, &format!("{docs}/{bad}"), &[])).await;
+        assert_eq!(refused.status, 400, "{bad}: {}", refused.text);
+        assert!(refused.header("location").is_empty(), "{bad}: never a redirect");
+        assert!(
+            refused.text.contains("invalid_request") || refused.text.contains("invalid_client"),
+            "{bad}"
+        );
+    }
+    let refusals = audited(&app, &admin, "oauth_client.metadata_refused").await;
+    assert!(!refusals.is_empty(), "refused documents are audited");
+
+    // Without the test setting, plain http is refused before any fetch.
+    let fetcher =
+        sentryagent_federation_reqwest::GuardedFetcher::allowing_private_networks_for_tests().expect("a fetcher");
+    let strict = TestApp::start_with(&start, move |b| {
+        b.host_users(Arc::new(TestHost))
+            .client_metadata_fetcher(Arc::new(fetcher))
+    })
+    .await;
+    let t = strict.signup("Acme").await;
+    let before = served.load(Ordering::SeqCst);
+    let refused = get(&strict, Some(&user(&t, "ada")), &params(&strict, &good, &[])).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.header("location").is_empty());
+    assert_eq!(served.load(Ordering::SeqCst), before, "nothing fetched");
+}
+
 /// The endpoint is limited per client of a tenant, not only per address:
 /// past the client's quota every address gets 429 with `Retry-After` for
 /// it (a flood of codes and consents cannot be spread over addresses),
