@@ -326,19 +326,30 @@ impl SentryAgent {
     ) -> Result<Denied, Denied> {
         let store = &self.inner.stores.authorizations;
         store.revoke_grant(grant.tenant_id, grant.id, now).await?;
-        self.end_grant_tokens(&[grant.id], now).await?;
-        let event = NewAuditEvent::new(
-            "authorization.code_reused",
-            Outcome::Failure,
-            loggable(presented.client_id()),
-        )
-        .ip(ip)
-        .detail("grantId", grant.id.to_string())
-        .detail("clientId", grant.client_id.as_str())
-        .detail("userId", grant.subject.as_str())
-        .detail("grantRevoked", true);
-        self.record(grant.tenant_id, vec![event]).await?;
+        self.end_replayed_grant(grant, "authorization.code_reused", presented, ip, now)
+            .await?;
         Ok(Denied::grant("code_reused"))
+    }
+
+    /// Ends the access tokens of a grant revoked for a replay (of a code or
+    /// of a rotated refresh token) and audits the replay as `action`.
+    async fn end_replayed_grant(
+        &self,
+        grant: &Grant,
+        action: &'static str,
+        presented: &PresentedClient,
+        ip: Option<IpAddr>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), crate::Error> {
+        self.end_grant_tokens(&[grant.id], now).await?;
+        let event = NewAuditEvent::new(action, Outcome::Failure, loggable(presented.client_id()))
+            .ip(ip)
+            .detail("grantId", grant.id.to_string())
+            .detail("clientId", grant.client_id.as_str())
+            .detail("userId", grant.subject.as_str())
+            .detail("grantRevoked", true);
+        self.record(grant.tenant_id, vec![event]).await?;
+        Ok(())
     }
 
     /// Once this request spent the code: its expiry and grant, then the
@@ -454,18 +465,8 @@ impl SentryAgent {
             RefreshOutcome::Rotated(grant) => grant,
             RefreshOutcome::Reused(grant) => {
                 // A copy leaked: the store revoked the family; end its access tokens.
-                self.end_grant_tokens(&[grant.id], now).await?;
-                let event = NewAuditEvent::new(
-                    "authorization.refresh_reused",
-                    Outcome::Failure,
-                    loggable(presented.client_id()),
-                )
-                .ip(ip)
-                .detail("grantId", grant.id.to_string())
-                .detail("clientId", grant.client_id.as_str())
-                .detail("userId", grant.subject.as_str())
-                .detail("grantRevoked", true);
-                self.record(grant.tenant_id, vec![event]).await?;
+                self.end_replayed_grant(&grant, "authorization.refresh_reused", presented, ip, now)
+                    .await?;
                 return Err(Denied::grant("refresh_token_reused"));
             }
             outcome => {
