@@ -113,6 +113,16 @@ impl SentryAgent {
                 return page(StatusCode::BAD_REQUEST, "invalid_request", &description);
             }
         };
+        // A consent form always carries its decision: a post without one is
+        // not one of ours, refused before anyone is asked who is signed in.
+        if post && !matches!(params.decision.as_deref(), Some("allow" | "deny")) {
+            counted("refused", "invalid_request");
+            return page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "decision must be allow or deny",
+            );
+        }
         let Some(host) = self.inner.host_users.clone() else {
             counted("refused", "not_configured");
             return page(

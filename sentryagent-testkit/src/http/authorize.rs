@@ -401,6 +401,18 @@ pub async fn consent_forms_are_bound_to_their_person_and_request(start: impl Sta
     get(&app, Some(&ann), &params(&app, &client_id, &[]))
         .await
         .assert_status(200);
+
+    // A post that is no consent form (no decision, or another one) is
+    // refused on the page, signed in or not, never redirected.
+    for decision in [None, Some("maybe")] {
+        let mut fields: Vec<(String, String)> = with(&[]).into_iter().filter(|(k, _)| k != "decision").collect();
+        if let Some(d) = decision {
+            fields.push(("decision".into(), d.into()));
+        }
+        let odd = post(&app, &ann, &fields).await;
+        assert_eq!(odd.status, 400, "{decision:?}: {}", odd.text);
+        assert!(odd.header("location").is_empty(), "{decision:?}");
+    }
 }
 
 /// Without the host's sign-in the flow is off: the endpoint says so on a
