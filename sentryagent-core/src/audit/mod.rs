@@ -18,6 +18,7 @@
 //! anchor, runs in bounded slices. Both save their progress, MACed
 //! ([`progress`]).
 
+pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod progress;
@@ -32,6 +33,7 @@ use time::OffsetDateTime;
 
 use crate::{AgentId, EventId, TenantId};
 
+pub use canonical::{ChainLink, LinkBody};
 pub use chain::{AuditChain, ChainMark, FullVerification, SavedCheckpoint, Verification};
 pub use checkpoint::SignedCheckpoint;
 pub use progress::{FULL_SLICE, FullRun, VerifyMode, VerifyProgress};
