@@ -23,6 +23,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod progress;
 pub(crate) mod repeats;
+pub mod scheduled;
 mod service;
 pub(crate) mod writer;
 
@@ -37,6 +38,7 @@ pub use canonical::{ChainLink, LinkBody};
 pub use chain::{AuditChain, ChainMark, FullVerification, SavedCheckpoint, Verification};
 pub use checkpoint::SignedCheckpoint;
 pub use progress::{FULL_SLICE, FullRun, VerifyMode, VerifyProgress};
+pub use scheduled::VerificationTurn;
 
 /// Whether the audited action succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
