@@ -103,7 +103,10 @@ fn main() {
                     .await
                     .expect("as before 0013");
             }
-            sqlx::query("VACUUM ANALYZE audit_events").execute(store.pool()).await.expect("vacuum");
+            sqlx::query("VACUUM ANALYZE audit_events")
+                .execute(store.pool())
+                .await
+                .expect("vacuum");
             (idp, tenant, Some(store))
         } else {
             assert_eq!(form, "stored", "the in-memory store always keeps the bytes");

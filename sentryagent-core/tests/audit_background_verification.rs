@@ -87,7 +87,11 @@ async fn an_altered_chain_is_found_and_left_for_a_period() {
             .is_some_and(|r| r.contains("fields were changed")),
         "{turn:?}"
     );
-    assert_eq!(idp.audit_verification_turn(100).await.expect("turn"), None, "not again at once");
+    assert_eq!(
+        idp.audit_verification_turn(100).await.expect("turn"),
+        None,
+        "not again at once"
+    );
     let v = idp.verify_audit_chain(tenant).await.expect("verify");
     assert!(!v.valid && v.last_full_verification.is_none(), "{v:?}");
 }

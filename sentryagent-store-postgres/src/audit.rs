@@ -417,9 +417,18 @@ fn link_from(tenant: TenantId, row: &sqlx::postgres::PgRow) -> StoreResult<Chain
                 seq: seq_n,
                 id,
                 agent_id: row.try_get(6).map_err(get_err)?,
-                actor: row.try_get::<Option<String>, _>(7).map_err(get_err)?.unwrap_or_default(),
-                action: row.try_get::<Option<String>, _>(8).map_err(get_err)?.unwrap_or_default(),
-                outcome: row.try_get::<Option<String>, _>(9).map_err(get_err)?.unwrap_or_default(),
+                actor: row
+                    .try_get::<Option<String>, _>(7)
+                    .map_err(get_err)?
+                    .unwrap_or_default(),
+                action: row
+                    .try_get::<Option<String>, _>(8)
+                    .map_err(get_err)?
+                    .unwrap_or_default(),
+                outcome: row
+                    .try_get::<Option<String>, _>(9)
+                    .map_err(get_err)?
+                    .unwrap_or_default(),
                 ip: row.try_get(10).map_err(get_err)?,
                 at: row
                     .try_get::<Option<OffsetDateTime>, _>(11)

@@ -552,6 +552,9 @@ async fn the_background_full_verification_resumes_across_instances() {
         .expect("edit");
     let v = a.verify_audit_chain(tenant).await.expect("verify");
     assert!(!v.valid && v.checked == 2, "{v:?}");
-    assert!(v.reason.as_deref().is_some_and(|r| r.contains("fields were changed")), "{v:?}");
+    assert!(
+        v.reason.as_deref().is_some_and(|r| r.contains("fields were changed")),
+        "{v:?}"
+    );
     drop_schema(&s1).await;
 }

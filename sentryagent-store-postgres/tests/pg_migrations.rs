@@ -570,7 +570,9 @@ async fn chains_from_0012_verify_and_new_events_store_their_canonical_bytes() {
             .ip(Some("2001:db8::1".parse().expect("ip")))
             .detail("i", i)
             .detail("quote", "a \"b\"\n\u{1f}");
-        idp.record(tenant, vec![event]).await.expect("append after the old head");
+        idp.record(tenant, vec![event])
+            .await
+            .expect("append after the old head");
     }
     let links = store.audit_links(tenant, 0, 10).await.expect("links");
     let stored: Vec<_> = links

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{VerifyMode, Verification};
+use super::{Verification, VerifyMode};
 use crate::TenantId;
 
 /// Tenants read per page while looking for one that is due.

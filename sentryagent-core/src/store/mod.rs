@@ -15,9 +15,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
-use crate::audit::{
-    AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, NewAuditEvent, VerifyProgress,
-};
+use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, NewAuditEvent, VerifyProgress};
 use crate::billing::Subscription;
 use crate::credential::Credential;
 use crate::did::{AgentKey, DidSubject};
