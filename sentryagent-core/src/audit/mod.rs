@@ -23,6 +23,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod progress;
 pub(crate) mod repeats;
+pub(crate) mod schedule;
 pub mod scheduled;
 mod service;
 pub(crate) mod writer;

@@ -21,12 +21,11 @@
 //! After a pass over every tenant finds none due, turns read nothing until
 //! the first one comes due again.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::schedule::FAILED_REMEMBERED;
 use super::{Verification, VerifyMode};
 use crate::TenantId;
 
@@ -34,33 +33,6 @@ use crate::TenantId;
 const PAGE: usize = 200;
 /// Tenants looked at per turn at most (each one progress read).
 const LOOKED_PER_TURN: usize = 1_000;
-/// Failed chains remembered at most; past that, they are forgotten (and so
-/// verified again at the next turn that reaches them).
-const FAILED_REMEMBERED: usize = 10_000;
-
-/// Where the background's full verification is, in this process.
-#[derive(Debug, Default)]
-pub(crate) struct Schedule(Mutex<State>);
-
-#[derive(Debug, Default)]
-struct State {
-    /// The last tenant looked at (`None`: start from the first).
-    cursor: Option<TenantId>,
-    /// Whether this pass over the tenants found one due.
-    found_due: bool,
-    /// The soonest a tenant looked at this pass comes due.
-    next_due: Option<OffsetDateTime>,
-    /// Nothing is due before this: turns read nothing until then.
-    idle_until: Option<OffsetDateTime>,
-    /// Tenants whose chain was found altered, and when.
-    failed: HashMap<TenantId, OffsetDateTime>,
-}
-
-impl Schedule {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// What one turn did: the slice it ran, if a tenant was due.
 #[derive(Clone, Debug, PartialEq, Eq)]
