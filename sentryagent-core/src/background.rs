@@ -33,6 +33,12 @@ impl SentryAgent {
     ///   has the oldest events past the bound pruned every
     ///   [`audit_history_interval`](crate::SentryAgentBuilder::audit_history_interval)
     ///   ([`bound_audit_history`](Self::bound_audit_history));
+    /// - every tenant's audit chain is verified in full once per
+    ///   [`audit_full_verification`](crate::SentryAgentBuilder::audit_full_verification)
+    ///   (daily by default), one bounded slice every
+    ///   [`audit_verification_turn`](crate::SentryAgentBuilder::audit_verification_turn)
+    ///   ([`audit_verification_turn`](Self::audit_verification_turn)); a
+    ///   chain found altered is logged as an error;
     /// - with [`signing_key_rotation`](crate::SentryAgentBuilder::signing_key_rotation),
     ///   the signing key is rotated once it is that old, and another
     ///   instance's rotation is picked up;
@@ -72,6 +78,7 @@ impl SentryAgent {
             let mut keys = every(jobs.key_rotation.map_or(KEY_CHECK, |age| age.min(KEY_CHECK)));
             keys.tick().await;
             let mut authorizations = every(jobs.authorization_prune_interval);
+            let mut verification = every(jobs.audit_verification_turn);
             tokio::pin!(shutdown);
             loop {
                 tokio::select! {
@@ -81,6 +88,7 @@ impl SentryAgent {
                     _ = history.tick(), if jobs.audit_history_limit.is_some() => self.history_job().await,
                     _ = keys.tick(), if jobs.key_rotation.is_some() => self.key_job().await,
                     _ = authorizations.tick() => self.authorization_job().await,
+                    _ = verification.tick(), if jobs.audit_full_verification.is_some() => self.verification_job().await,
                 }
             }
             self.flush_usage_at_shutdown().await
@@ -113,6 +121,18 @@ impl SentryAgent {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "audit history bound applied"),
             Err(e) => tracing::warn!(error = %e, "audit history bound not applied; tried again at the next turn"),
+        }
+    }
+
+    async fn verification_job(&self) {
+        match self.audit_verification_turn(crate::audit::FULL_SLICE).await {
+            Ok(Some(turn)) if turn.verification.complete && turn.verification.valid => tracing::info!(
+                tenant = %turn.tenant,
+                checked = turn.verification.checked,
+                "audit chain verified in full"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "a full audit verification turn failed; tried again at the next one"),
         }
     }
 

@@ -327,6 +327,23 @@ impl SentryAgentBuilder {
         self
     }
 
+    /// How often [`SentryAgent::background`] verifies each tenant's audit
+    /// chain in full, a bounded slice per turn (default daily; at least a
+    /// minute; `None`: never by itself, only when asked with
+    /// `GET /audit/verify?mode=full`). See [`crate::audit::scheduled`].
+    pub fn audit_full_verification(mut self, every: Option<Duration>) -> Self {
+        self.settings.background.audit_full_verification = every.map(|e| e.max(Duration::from_secs(60)));
+        self
+    }
+
+    /// How often a turn of the background's full verification runs: one
+    /// slice of at most [`FULL_SLICE`](crate::audit::FULL_SLICE) events
+    /// (default every 5 s; at least 100 ms).
+    pub fn audit_verification_turn(mut self, every: Duration) -> Self {
+        self.settings.background.audit_verification_turn = every.max(Duration::from_millis(100));
+        self
+    }
+
     /// How often [`SentryAgent::background`] deletes expired authorization
     /// codes and grants and expires unused dynamic clients (default hourly;
     /// at least one second).
@@ -589,6 +606,7 @@ impl SentryAgentBuilder {
                 local_limiter: LocalRateLimiter::new(),
                 limiter_down: AtomicBool::new(false),
                 repeats: Default::default(),
+                verify_schedule: Default::default(),
                 meter: Meter::default(),
                 shared_usage,
                 billing: self.billing,

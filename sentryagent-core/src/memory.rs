@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
-use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent, VerifyProgress};
+use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, NewAuditEvent, VerifyProgress};
 use crate::billing::Subscription;
 use crate::credential::{Credential, CredentialStatus};
 use crate::did::{AgentKey, DidSubject};
@@ -47,7 +47,8 @@ pub struct MemoryStore {
 }
 
 /// The audit events per tenant the in-memory store keeps by default: about
-/// 130 MiB of a busy tenant's history (some 1.3 KiB an event).
+/// 170 MiB of a busy tenant's history (some 1.3 KiB an event, and its
+/// canonical bytes, some 0.4 KiB more).
 pub const DEFAULT_AUDIT_HISTORY: u64 = 100_000;
 
 struct HistoryLimit(Option<u64>);
@@ -75,17 +76,25 @@ struct Credentials {
 
 #[derive(Default)]
 struct TenantLog {
-    events: Vec<AuditEvent>,
+    events: Vec<Stored>,
     checkpoint: Option<ChainMark>,
     anchor: Option<ChainMark>,
     progress: Option<VerifyProgress>,
+}
+
+/// An event as the in-memory store keeps it: its fields, and the canonical
+/// bytes its hash was computed over (see [`crate::audit::canonical`]).
+struct Stored {
+    event: AuditEvent,
+    /// `None` only for an event a test put in by hand.
+    canonical: Option<bytes::Bytes>,
 }
 
 impl TenantLog {
     /// Deletes the events up to index `cut` and anchors the last of them,
     /// so the rest still verifies. Returns how many went.
     fn cut(&mut self, tenant: TenantId, cut: usize, chain: &AuditChain) -> u64 {
-        let last = &self.events[cut];
+        let last = &self.events[cut].event;
         self.anchor = Some(chain.anchor(tenant, last.seq, last.hash));
         self.events.drain(..=cut);
         cut as u64 + 1
@@ -98,7 +107,7 @@ impl TenantLog {
         match self
             .events
             .last()
-            .map(|e| (e.seq, e.hash))
+            .map(|e| (e.event.seq, e.event.hash))
             .or(self.anchor.as_ref().map(|a| (a.seq, a.hash)))
         {
             Some((seq, hash)) => {
@@ -152,9 +161,9 @@ impl MemoryStore {
     pub fn tamper_audit_event(&self, tenant: TenantId, seq: u64, change: impl FnOnce(&mut AuditEvent)) -> bool {
         let log = self.log(tenant);
         let mut log = lock(&log);
-        match log.events.iter_mut().find(|e| e.seq == seq) {
+        match log.events.iter_mut().find(|e| e.event.seq == seq) {
             Some(e) => {
-                change(e);
+                change(&mut e.event);
                 true
             }
             None => false,
@@ -177,17 +186,53 @@ impl MemoryStore {
         let log = self.log(tenant);
         let mut log = lock(&log);
         let keep = checkpoint.as_ref().map_or(0, |c| c.seq);
-        log.events.retain(|e| e.seq <= keep);
+        log.events.retain(|e| e.event.seq <= keep);
         log.checkpoint = checkpoint;
         log.progress = None;
     }
 
     /// Changes the tenant's stored audit events at will (delete, insert,
     /// reorder), bypassing the chain: for tests that show tampering is
-    /// detected.
+    /// detected. Each event keeps the canonical bytes of its id; an event
+    /// with a new id has none.
     #[cfg(any(test, feature = "testing"))]
     pub fn edit_audit_events(&self, tenant: TenantId, change: impl FnOnce(&mut Vec<AuditEvent>)) {
-        change(&mut lock(&self.log(tenant)).events);
+        let log = self.log(tenant);
+        let mut log = lock(&log);
+        let mut canonical: HashMap<crate::EventId, bytes::Bytes> = HashMap::new();
+        let mut events = Vec::with_capacity(log.events.len());
+        for stored in log.events.drain(..) {
+            if let Some(bytes) = stored.canonical {
+                canonical.insert(stored.event.id, bytes);
+            }
+            events.push(stored.event);
+        }
+        change(&mut events);
+        log.events = events
+            .into_iter()
+            .map(|event| Stored {
+                canonical: canonical.get(&event.id).cloned(),
+                event,
+            })
+            .collect();
+    }
+
+    /// Changes the canonical bytes stored with the tenant's event `seq`,
+    /// leaving its fields: for tests that show tampering is detected.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn tamper_audit_canonical(
+        &self,
+        tenant: TenantId,
+        seq: u64,
+        change: impl FnOnce(&mut Vec<u8>),
+    ) -> Option<crate::EventId> {
+        let log = self.log(tenant);
+        let mut log = lock(&log);
+        let stored = log.events.iter_mut().find(|e| e.event.seq == seq)?;
+        let mut bytes = stored.canonical.as_deref().unwrap_or_default().to_vec();
+        change(&mut bytes);
+        stored.canonical = Some(bytes.into());
+        Some(stored.event.id)
     }
 
     /// Deletes the newest `n` audit events, leaving the checkpoint: for tests
@@ -470,11 +515,14 @@ impl AuditStore for MemoryStore {
         };
         let mut sealed = Vec::with_capacity(events.len());
         for event in events {
-            let event = chain.seal(tenant, &head, event);
+            let (event, canonical) = chain.seal_canonical(tenant, &head, event);
             head = chain.advance(tenant, &head, event.seq, event.hash);
+            log.events.push(Stored {
+                event: event.clone(),
+                canonical: Some(canonical),
+            });
             sealed.push(event);
         }
-        log.events.extend(sealed.iter().cloned());
         log.checkpoint = Some(head);
         // Between the background task's passes a fast writer could still
         // fill memory: at twice the bound the log is cut back to it here, so
@@ -495,6 +543,7 @@ impl AuditStore for MemoryStore {
             .events
             .iter()
             .rev()
+            .map(|e| &e.event)
             .filter(|e| query.before_seq.is_none_or(|b| e.seq < b))
             .filter(|e| query.matches(e))
             .take(query.limit)
@@ -505,8 +554,29 @@ impl AuditStore for MemoryStore {
     async fn audit_chain(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let log = self.log(tenant);
         let log = lock(&log);
-        let start = log.events.partition_point(|e| e.seq <= after_seq);
-        Ok(log.events[start..].iter().take(limit).cloned().collect())
+        let start = log.events.partition_point(|e| e.event.seq <= after_seq);
+        Ok(log.events[start..]
+            .iter()
+            .take(limit)
+            .map(|e| e.event.clone())
+            .collect())
+    }
+
+    /// The stored bytes are hashed; the fields are compared with them here
+    /// (serialised against them, without a copy): see
+    /// [`crate::audit::canonical`].
+    async fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<ChainLink>> {
+        let log = self.log(tenant);
+        let log = lock(&log);
+        let start = log.events.partition_point(|e| e.event.seq <= after_seq);
+        Ok(log.events[start..]
+            .iter()
+            .take(limit)
+            .map(|e| match &e.canonical {
+                Some(canonical) => ChainLink::checked(&e.event, canonical.clone()),
+                None => ChainLink::from(e.event.clone()),
+            })
+            .collect())
     }
 
     async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {
@@ -536,7 +606,7 @@ impl AuditStore for MemoryStore {
         let log = self.log(tenant);
         let mut log = lock(&log);
         let cut = match cut {
-            AuditCut::Before(before) => log.events.iter().rposition(|e| e.at < before),
+            AuditCut::Before(before) => log.events.iter().rposition(|e| e.event.at < before),
             // A bound past what memory can hold keeps everything.
             AuditCut::KeepNewest(keep) => usize::try_from(keep)
                 .ok()

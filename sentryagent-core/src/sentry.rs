@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     pub(crate) limiter_down: AtomicBool,
     /// Windows of repeated refusals being counted rather than audited.
     pub(crate) repeats: crate::audit::repeats::Repeats,
+    /// Where the background's full verification of the audit chains is.
+    pub(crate) verify_schedule: crate::audit::schedule::Schedule,
     pub(crate) meter: Meter,
     /// Usage counters shared by every instance (Redis), if configured.
     pub(crate) shared_usage: Option<Arc<dyn UsageCounters>>,

@@ -144,6 +144,12 @@ pub struct BackgroundSettings {
     pub audit_history_limit: Option<u64>,
     /// How often the history bound is applied (default 60 s).
     pub audit_history_interval: Duration,
+    /// Every tenant's chain is verified in full this often, a slice per
+    /// turn ([`audit::scheduled`](crate::audit::scheduled); default daily,
+    /// `None`: never by itself).
+    pub audit_full_verification: Option<Duration>,
+    /// How often a turn of the full verification runs (default every 5 s).
+    pub audit_verification_turn: Duration,
     /// The signing key is rotated once it is this old (default: never; the
     /// host may call [`SentryAgent::rotate_signing_keys`](crate::SentryAgent::rotate_signing_keys)).
     pub key_rotation: Option<Duration>,
@@ -162,6 +168,8 @@ impl Default for BackgroundSettings {
             audit_retention_interval: Duration::from_secs(24 * 3600),
             audit_history_limit: None,
             audit_history_interval: Duration::from_secs(60),
+            audit_full_verification: Some(Duration::from_secs(24 * 3600)),
+            audit_verification_turn: Duration::from_secs(5),
             key_rotation: None,
             authorization_prune_interval: Duration::from_secs(3600),
             unused_dynamic_client_ttl: Duration::from_secs(30 * 24 * 3600),

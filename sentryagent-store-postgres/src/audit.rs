@@ -1,6 +1,8 @@
 use async_trait::async_trait;
+use bytes::Bytes;
 use sentryagent_core::audit::{
-    AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, FullRun, NewAuditEvent, Outcome, VerifyProgress,
+    AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, FullRun, LinkBody, NewAuditEvent, Outcome,
+    VerifyProgress,
 };
 use sentryagent_core::store::AuditStore;
 use sentryagent_core::{AgentId, EventId, StoreError, StoreResult, TenantId};
@@ -217,18 +219,26 @@ impl HeadCache {
     }
 }
 
-/// Seals `events` one after another onto `head`.
-fn seal_all(chain: &AuditChain, tenant: TenantId, head: &ChainMark, events: Vec<NewAuditEvent>) -> Vec<AuditEvent> {
+/// Seals `events` one after another onto `head`; with each its canonical
+/// bytes, to be stored beside it.
+fn seal_all(
+    chain: &AuditChain,
+    tenant: TenantId,
+    head: &ChainMark,
+    events: Vec<NewAuditEvent>,
+) -> (Vec<AuditEvent>, Vec<Bytes>) {
     let mut link = head.clone();
     let mut sealed = Vec::with_capacity(events.len());
+    let mut canonical = Vec::with_capacity(events.len());
     for event in events {
-        let event = chain.seal(tenant, &link, event);
+        let (event, bytes) = chain.seal_canonical(tenant, &link, event);
         // Sealing reads only seq and hash: the MAC is computed once, below.
         link.seq = event.seq;
         link.hash = event.hash;
         sealed.push(event);
+        canonical.push(bytes);
     }
-    sealed
+    (sealed, canonical)
 }
 
 /// The checkpoint after the last of `sealed`.
@@ -250,6 +260,7 @@ async fn insert_linked<'c, E>(
     head: &ChainMark,
     new_head: &ChainMark,
     sealed: &[AuditEvent],
+    canonical: &[Bytes],
 ) -> StoreResult<u64>
 where
     E: sqlx::Executor<'c, Database = Postgres>,
@@ -275,10 +286,12 @@ where
     let done = sqlx::query(
         "WITH head AS (UPDATE audit_heads SET seq = $2, hash = $3, mac = $4 \
                        WHERE tenant_id = $1 AND seq = $5 AND hash = $6 AND mac = $18 RETURNING tenant_id) \
-         INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash) \
+         INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, \
+                hash, canonical) \
          SELECT head.tenant_id, e.* FROM head, UNNEST($7::bigint[], $8::uuid[], $9::uuid[], $10::text[], \
-                $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::bytea[], $17::bytea[]) \
-             AS e(seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash)",
+                $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::bytea[], $17::bytea[], \
+                $19::bytea[]) \
+             AS e(seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash, canonical)",
     )
     .bind(tenant.as_uuid())
     .bind(seq(new_head.seq))
@@ -298,6 +311,7 @@ where
     .bind(prevs)
     .bind(hashes)
     .bind(&head.mac[..])
+    .bind(canonical.iter().map(|c| &c[..]).collect::<Vec<&[u8]>>())
     .execute(db)
     .await
     .store()?;
@@ -365,6 +379,116 @@ async fn lock_head(
     ChainMark::try_from(row)
 }
 
+/// The events of a verification page with what it needs of each: the
+/// stored canonical bytes and whether the columns say what they say
+/// (`fields_match`: the bytes read as `jsonb` equal the object built from
+/// the columns, in PostgreSQL), and the columns only of an event stored
+/// without them (written before 0013), to be hashed from its columns.
+const AUDIT_LINKS: &str = "SELECT seq, id, prev_hash, hash, canonical, \
+       canonical IS NOT NULL AND convert_from(canonical, 'UTF8')::jsonb = jsonb_build_object('id', id, \
+           'agentId', agent_id, 'actor', actor, 'action', action, 'outcome', outcome, 'ip', ip, \
+           'atMicros', extract(epoch FROM at) * 1000000, 'details', details) AS fields_match, \
+       CASE WHEN canonical IS NULL THEN agent_id END, CASE WHEN canonical IS NULL THEN actor END, \
+       CASE WHEN canonical IS NULL THEN action END, CASE WHEN canonical IS NULL THEN outcome END, \
+       CASE WHEN canonical IS NULL THEN ip END, CASE WHEN canonical IS NULL THEN at END, \
+       CASE WHEN canonical IS NULL THEN details END \
+     FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+/// A row of [`AUDIT_LINKS`], decoded by position (no per-row allocation
+/// but the bytes).
+fn link_from(tenant: TenantId, row: &sqlx::postgres::PgRow) -> StoreResult<ChainLink> {
+    use sqlx::Row as _;
+    let get_err = |_: sqlx::Error| corrupt("an audit row does not decode");
+    let seq_n: i64 = row.try_get(0).map_err(get_err)?;
+    let id: Uuid = row.try_get(1).map_err(get_err)?;
+    let prev_hash = hash32(row.try_get::<&[u8], _>(2).map_err(get_err)?)?;
+    let hash = hash32(row.try_get::<&[u8], _>(3).map_err(get_err)?)?;
+    let canonical: Option<Vec<u8>> = row.try_get(4).map_err(get_err)?;
+    let fields_match: bool = row.try_get(5).map_err(get_err)?;
+    let seq = u64::try_from(seq_n).map_err(|_| corrupt("negative audit seq"))?;
+    let body = match canonical {
+        Some(canonical) => LinkBody::Stored {
+            canonical: Bytes::from(canonical),
+            fields_match,
+        },
+        None => {
+            let event = Row {
+                tenant_id: *tenant.as_uuid(),
+                seq: seq_n,
+                id,
+                agent_id: row.try_get(6).map_err(get_err)?,
+                actor: row
+                    .try_get::<Option<String>, _>(7)
+                    .map_err(get_err)?
+                    .unwrap_or_default(),
+                action: row
+                    .try_get::<Option<String>, _>(8)
+                    .map_err(get_err)?
+                    .unwrap_or_default(),
+                outcome: row
+                    .try_get::<Option<String>, _>(9)
+                    .map_err(get_err)?
+                    .unwrap_or_default(),
+                ip: row.try_get(10).map_err(get_err)?,
+                at: row
+                    .try_get::<Option<OffsetDateTime>, _>(11)
+                    .map_err(get_err)?
+                    .ok_or_else(|| corrupt("an audit event without its time"))?,
+                details: row
+                    .try_get::<Option<serde_json::Value>, _>(12)
+                    .map_err(get_err)?
+                    .unwrap_or(serde_json::Value::Null),
+                prev_hash: prev_hash.to_vec(),
+                hash: hash.to_vec(),
+            };
+            LinkBody::Fields(Box::new(AuditEvent::try_from(event)?))
+        }
+    };
+    Ok(ChainLink {
+        id: EventId::from_uuid(id),
+        seq,
+        prev_hash,
+        hash,
+        body,
+    })
+}
+
+impl PgStore {
+    /// A verification page whose stored bytes PostgreSQL could not read as
+    /// JSON: every column read, and compared with the bytes here.
+    async fn audit_links_compared_here(
+        &self,
+        tenant: TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<ChainLink>> {
+        let rows: Vec<(Row, Option<Vec<u8>>)> = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            ", canonical FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(seq(after_seq))
+        .bind(limit as i64)
+        .try_map(|row: sqlx::postgres::PgRow| {
+            use sqlx::{FromRow as _, Row as _};
+            Ok((Row::from_row(&row)?, row.try_get("canonical")?))
+        })
+        .fetch_all(&self.pool)
+        .await
+        .store()?;
+        rows.into_iter()
+            .map(|(row, canonical)| {
+                let event = AuditEvent::try_from(row)?;
+                Ok(match canonical {
+                    Some(canonical) => ChainLink::checked(&event, Bytes::from(canonical)),
+                    None => ChainLink::from(event),
+                })
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl AuditStore for PgStore {
     async fn append_audit(
@@ -380,9 +504,9 @@ impl AuditStore for PgStore {
         // autocommitted statement that moves the head only if it is still
         // there. Another instance having appended since makes it a no-op.
         if let Some(head) = self.audit_heads.get(tenant) {
-            let sealed = seal_all(chain, tenant, &head, events);
+            let (sealed, canonical) = seal_all(chain, tenant, &head, events);
             let new_head = checkpoint_after(chain, tenant, &head, &sealed);
-            let inserted = insert_linked(&self.pool, tenant, &head, &new_head, &sealed).await?;
+            let inserted = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await?;
             if inserted == sealed.len() as u64 {
                 self.audit_heads.set(tenant, new_head);
                 return Ok(sealed);
@@ -393,9 +517,9 @@ impl AuditStore for PgStore {
         // one tenant's chain are serialised across every instance.
         let mut tx = self.pool.begin().await.store()?;
         let head = lock_head(&mut tx, tenant, chain).await?;
-        let sealed = seal_all(chain, tenant, &head, events);
+        let (sealed, canonical) = seal_all(chain, tenant, &head, events);
         let new_head = checkpoint_after(chain, tenant, &head, &sealed);
-        let inserted = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed).await?;
+        let inserted = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed, &canonical).await?;
         if inserted != sealed.len() as u64 {
             return Err(corrupt("the locked audit head moved"));
         }
@@ -431,6 +555,28 @@ impl AuditStore for PgStore {
         .await
         .store()?;
         rows.into_iter().map(AuditEvent::try_from).collect()
+    }
+
+    /// PostgreSQL compares each event's columns with its stored canonical
+    /// bytes in the query (see [`AUDIT_LINKS`]); only an event stored
+    /// without them (before 0013) has its columns read and hashed here.
+    async fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<ChainLink>> {
+        let rows = match sqlx::query(AUDIT_LINKS)
+            .bind(tenant.as_uuid())
+            .bind(seq(after_seq))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+        {
+            Ok(rows) => rows,
+            // Stored bytes that are not UTF-8 JSON (so not what was
+            // written): the page is compared here instead, and they fail.
+            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("22")) => {
+                return self.audit_links_compared_here(tenant, after_seq, limit).await;
+            }
+            Err(e) => return Err(e).store(),
+        };
+        rows.iter().map(|row| link_from(tenant, row)).collect()
     }
 
     async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>> {

@@ -84,6 +84,21 @@ impl Tamper for PgTamper {
         id.map(EventId::from_uuid)
     }
 
+    async fn rewrite_audit_canonical(&self, tenant: TenantId, seq: u64, garbage: bool) -> Option<EventId> {
+        let id: Option<uuid::Uuid> = sqlx::query_scalar(
+            "UPDATE audit_events SET canonical = CASE WHEN $3 THEN '\\xfffe7b'::bytea ELSE \
+                 convert_to(regexp_replace(convert_from(canonical, 'UTF8'), '\"actor\":\"', '\"actor\":\"evil-'), 'UTF8') END \
+             WHERE tenant_id = $1 AND seq = $2 RETURNING id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(seq as i64)
+        .bind(garbage)
+        .fetch_optional(self.0.pool())
+        .await
+        .expect("update");
+        id.map(EventId::from_uuid)
+    }
+
     async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize) {
         sqlx::query(
             "DELETE FROM audit_events WHERE tenant_id = $1 AND seq IN \

@@ -467,3 +467,94 @@ async fn a_code_replayed_at_another_instance_ends_its_grant() {
     }
     drop_schema(&s1).await;
 }
+
+/// The background's full verification on PostgreSQL: bounded slices, one
+/// run resumed by another instance, the pass reported by `/audit/verify`,
+/// an edit of the columns alone (the stored canonical bytes intact) found;
+/// and the background task runs the turns by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_full_verification_resumes_across_instances() {
+    use sentryagent_core::audit::VerifyMode;
+
+    let schema = services::unique_name("sa_test");
+    let url = services::database_url();
+    let Some(s1) = store(&url, &schema).await else {
+        return;
+    };
+    let Some(s2) = store(&url, &schema).await else {
+        return;
+    };
+    let build = |store: Arc<PgStore>| async move {
+        SentryAgent::builder()
+            .server_secret(SECRET)
+            .expect("secret")
+            .durable(store)
+            .audit_full_verification(Some(Duration::from_secs(3600)))
+            .audit_verification_turn(Duration::from_millis(100))
+            .build()
+            .await
+            .expect("build")
+    };
+    let (a, b) = (build(s1.clone()).await, build(s2).await);
+    let tenant = a.create_tenant("Acme").await.expect("tenant").tenant.id;
+    for i in 0..6 {
+        let event = NewAuditEvent::new("test.event", Outcome::Success, "test").detail("i", i);
+        a.record(tenant, vec![event]).await.expect("record");
+    }
+    let head = a.verify_audit_chain(tenant).await.expect("verify").reached_seq;
+    let turn = a.audit_verification_turn(3).await.expect("turn").expect("due");
+    assert!(turn.tenant == tenant && !turn.verification.complete && turn.verification.checked == 3);
+    let mut turns = 1;
+    let done = loop {
+        let turn = b.audit_verification_turn(3).await.expect("turn").expect("due");
+        turns += 1;
+        assert!(turn.verification.valid && turn.verification.from_seq == 0, "{turn:?}");
+        if turn.verification.complete {
+            break turn.verification;
+        }
+        assert!(turns < 10);
+    };
+    assert_eq!(done.checked, head);
+    let reported = a
+        .verify_audit_step(tenant, VerifyMode::Incremental, 100)
+        .await
+        .expect("verify")
+        .last_full_verification
+        .expect("reported");
+    assert_eq!(reported.seq, head);
+    assert_eq!(b.audit_verification_turn(3).await.expect("turn"), None, "not due");
+
+    // Another tenant, verified by the background task itself.
+    let other = a.create_tenant("Other").await.expect("tenant").tenant.id;
+    a.record(other, vec![NewAuditEvent::new("test.event", Outcome::Success, "test")])
+        .await
+        .expect("record");
+    let fresh = build(s1.clone()).await;
+    let background = fresh.spawn_background();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fresh
+        .verify_audit_step(other, VerifyMode::Incremental, 100)
+        .await
+        .expect("verify")
+        .last_full_verification
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "no full verification by the background task");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    background.stop().await;
+
+    // The columns edited, the canonical bytes left as they were.
+    sqlx::query("UPDATE audit_events SET details = jsonb_set(details, '{i}', '99') WHERE tenant_id = $1 AND seq = 3")
+        .bind(tenant.as_uuid())
+        .execute(s1.pool())
+        .await
+        .expect("edit");
+    let v = a.verify_audit_chain(tenant).await.expect("verify");
+    assert!(!v.valid && v.checked == 2, "{v:?}");
+    assert!(
+        v.reason.as_deref().is_some_and(|r| r.contains("fields were changed")),
+        "{v:?}"
+    );
+    drop_schema(&s1).await;
+}

@@ -490,3 +490,116 @@ async fn chains_and_agents_from_0008_verify_incrementally_and_are_found() {
     }
     drop_schema_named(&pool, &schema).await;
 }
+
+/// 0013 (`audit_events.canonical`): events written at 0012 have no stored
+/// canonical bytes and still verify (hashed from their columns, and an
+/// edit of their columns is still caught); events appended after it store
+/// them, and verification hashes those, the columns compared with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_from_0012_verify_and_new_events_store_their_canonical_bytes() {
+    use sentryagent_core::audit::{LinkBody, VerifyMode};
+    use sentryagent_core::store::AuditStore;
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 12).await else {
+        return;
+    };
+    // Three events as the code of 0012 wrote them: no canonical column.
+    let chain = AuditChain::new(ServerKey::from_master(SECRET).expect("key"));
+    let tenant = TenantId::new();
+    let mut head = chain.genesis(tenant);
+    for i in 0..3 {
+        let e = chain.seal(
+            tenant,
+            &head,
+            NewAuditEvent::new("token.issued", Outcome::Success, "x")
+                .agent(sentryagent_core::AgentId::new())
+                .ip(Some([192, 0, 2, 1].into()))
+                .detail("i", i)
+                .detail("nested", serde_json::json!({"b": [1.5, null], "a": "é"})),
+        );
+        sqlx::query(
+            "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
+             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(e.seq as i64)
+        .bind(e.id.as_uuid())
+        .bind(e.agent_id.map(|a| *a.as_uuid()))
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(e.outcome.as_str())
+        .bind(e.ip.map(|ip| ip.to_string()))
+        .bind(e.at)
+        .bind(sqlx::types::Json(&e.details))
+        .bind(&e.prev_hash[..])
+        .bind(&e.hash[..])
+        .execute(&pool)
+        .await
+        .expect("an event");
+        head = chain.checkpoint(tenant, e.seq, e.hash);
+    }
+    sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash, mac) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.as_uuid())
+        .bind(head.seq as i64)
+        .bind(&head.hash[..])
+        .bind(&head.mac[..])
+        .execute(&pool)
+        .await
+        .expect("the head");
+
+    let store = Arc::new(
+        PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
+            .await
+            .expect("today's store migrates the schema"),
+    );
+    let idp = SentryAgent::builder()
+        .server_secret(SECRET)
+        .expect("secret")
+        .durable(store.clone())
+        .build()
+        .await
+        .expect("build");
+    let v = idp
+        .verify_audit_step(tenant, VerifyMode::Full, 100)
+        .await
+        .expect("verify");
+    assert!(v.valid && v.complete && v.checked == 3, "{v:?}");
+    for i in 3..5 {
+        let event = NewAuditEvent::new("token.issued", Outcome::Failure, "y")
+            .ip(Some("2001:db8::1".parse().expect("ip")))
+            .detail("i", i)
+            .detail("quote", "a \"b\"\n\u{1f}");
+        idp.record(tenant, vec![event])
+            .await
+            .expect("append after the old head");
+    }
+    let links = store.audit_links(tenant, 0, 10).await.expect("links");
+    let stored: Vec<_> = links
+        .iter()
+        .map(|l| match &l.body {
+            LinkBody::Stored { fields_match, .. } => Some(*fields_match),
+            LinkBody::Fields(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        [None, None, None, Some(true), Some(true)],
+        "old events from their columns, new ones from their bytes, the columns matching"
+    );
+    let v = idp
+        .verify_audit_step(tenant, VerifyMode::Full, 100)
+        .await
+        .expect("verify");
+    assert!(v.valid && v.complete && v.checked == 5, "{v:?}");
+
+    // An old event's columns edited: caught, from its columns as before.
+    sqlx::query("UPDATE audit_events SET actor = 'evil' WHERE tenant_id = $1 AND seq = 2")
+        .bind(tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .expect("edit");
+    let v = idp.verify_audit_chain(tenant).await.expect("verify");
+    assert!(!v.valid && v.checked == 1, "{v:?}");
+    drop_schema_named(&pool, &schema).await;
+}

@@ -22,6 +22,10 @@ pub trait Tamper: Send + Sync {
         key: &str,
         value: serde_json::Value,
     ) -> Option<EventId>;
+    /// Rewrites the canonical bytes stored with the tenant's event `seq`,
+    /// leaving its fields: its actor changed in them, or (`garbage`) bytes
+    /// that are not JSON. Returns the event's id.
+    async fn rewrite_audit_canonical(&self, tenant: TenantId, seq: u64, garbage: bool) -> Option<EventId>;
     /// Deletes the tenant's newest `n` events, leaving the checkpoint.
     async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize);
     /// Deletes the tenant's checkpoint (the chain's head), leaving the events.
@@ -59,6 +63,17 @@ impl Tamper for MemoryStore {
             id = Some(e.id);
         });
         id
+    }
+
+    async fn rewrite_audit_canonical(&self, tenant: TenantId, seq: u64, garbage: bool) -> Option<EventId> {
+        self.tamper_audit_canonical(tenant, seq, |bytes| {
+            if garbage {
+                *bytes = b"\xff\xfe{".to_vec();
+            } else {
+                let text = String::from_utf8_lossy(bytes).replacen("\"actor\":\"", "\"actor\":\"evil-", 1);
+                *bytes = text.into_bytes();
+            }
+        })
     }
 
     async fn delete_newest_audit_events(&self, tenant: TenantId, n: usize) {

@@ -8,11 +8,11 @@
 use std::borrow::Cow;
 
 use aws_lc_rs::digest;
+use bytes::Bytes;
 use serde::Serialize;
-use serde::ser::{SerializeMap as _, Serializer};
-use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use super::canonical::{ChainLink, LinkBody, write_canonical};
 use super::progress::{VerifyMode, VerifyProgress};
 use super::{AuditEvent, NewAuditEvent};
 use crate::secret::ServerKey;
@@ -71,7 +71,25 @@ impl AuditChain {
 
     /// Links `event` after `head` and returns the stored form.
     pub fn seal(&self, tenant: TenantId, head: &ChainMark, event: NewAuditEvent) -> AuditEvent {
-        let mut sealed = AuditEvent {
+        let mut sealed = Self::linked(tenant, head, event);
+        sealed.hash = self.hash(&sealed);
+        sealed
+    }
+
+    /// Links `event` after `head` and returns the stored form with its
+    /// canonical bytes (what its hash is computed over), for a store to keep
+    /// beside it so that verification hashes them as they are (see
+    /// [`canonical`](super::canonical)).
+    pub fn seal_canonical(&self, tenant: TenantId, head: &ChainMark, event: NewAuditEvent) -> (AuditEvent, Bytes) {
+        let mut sealed = Self::linked(tenant, head, event);
+        let mut canonical = Vec::with_capacity(256);
+        write_canonical(&sealed, &mut canonical);
+        sealed.hash = self.hash_canonical(tenant, sealed.seq, &sealed.prev_hash, &canonical);
+        (sealed, Bytes::from(canonical))
+    }
+
+    fn linked(tenant: TenantId, head: &ChainMark, event: NewAuditEvent) -> AuditEvent {
+        AuditEvent {
             id: event.id,
             tenant_id: tenant,
             seq: head.seq + 1,
@@ -84,9 +102,7 @@ impl AuditChain {
             details: event.details,
             prev_hash: head.hash,
             hash: [0; 32],
-        };
-        sealed.hash = self.hash(&sealed);
-        sealed
+        }
     }
 
     /// The checkpoint MAC for a chain head.
@@ -154,47 +170,30 @@ impl AuditChain {
 
     /// Recomputes an event's hash from its fields and `prev_hash`.
     pub fn hash(&self, event: &AuditEvent) -> [u8; 32] {
-        // Ids and the address serialise as their display strings, as they
-        // were hashed when they were first turned into `String`s here; no
-        // allocation per field.
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Fields<'a> {
-            id: EventId,
-            agent_id: Option<crate::AgentId>,
-            actor: &'a str,
-            action: &'a str,
-            outcome: &'a str,
-            ip: Option<std::net::IpAddr>,
-            at_micros: i128,
-            details: CanonicalMap<'a>,
-        }
-        let fields = Fields {
-            id: event.id,
-            agent_id: event.agent_id,
-            actor: &event.actor,
-            action: &event.action,
-            outcome: event.outcome.as_str(),
-            ip: event.ip,
-            at_micros: event.at.unix_timestamp_nanos() / 1_000,
-            details: CanonicalMap(&event.details),
-        };
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(&event.prev_hash);
-        ctx.update(b"sentryagent-audit-v1");
-        ctx.update(event.tenant_id.as_uuid().as_bytes());
-        ctx.update(&event.seq.to_be_bytes());
-        // One buffer per thread, reused: verification hashes millions of
-        // events. Serialising a struct of strings and JSON values cannot fail.
+        // One buffer per thread, reused: an event without stored canonical
+        // bytes is serialised again to be verified.
         JSON_BUFFER.with_borrow_mut(|json| {
             json.clear();
-            let _ = serde_json::to_writer(&mut *json, &fields);
-            ctx.update(json);
+            write_canonical(event, json);
+            let hash = self.hash_canonical(event.tenant_id, event.seq, &event.prev_hash, json);
             if json.capacity() > 64 * 1024 {
                 // One huge event does not keep its buffer for good.
                 *json = Vec::with_capacity(1024);
             }
-        });
+            hash
+        })
+    }
+
+    /// The hash of the event at `seq` of `tenant`'s chain, after
+    /// `prev_hash`, whose canonical form is `canonical`
+    /// ([`write_canonical`]).
+    pub fn hash_canonical(&self, tenant: TenantId, seq: u64, prev_hash: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(prev_hash);
+        ctx.update(b"sentryagent-audit-v1");
+        ctx.update(tenant.as_uuid().as_bytes());
+        ctx.update(&seq.to_be_bytes());
+        ctx.update(canonical);
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         out
@@ -299,39 +298,6 @@ fn progress_message(tenant: TenantId, p: &VerifyProgress) -> Vec<u8> {
     m
 }
 
-/// Serialises a JSON object with its keys sorted at every level, without
-/// copying it: the same bytes as sorting a clone and serialising that.
-struct CanonicalMap<'a>(&'a Map<String, Value>);
-
-/// A JSON value serialised as [`CanonicalMap`] serialises objects.
-struct Canonical<'a>(&'a Value);
-
-impl Serialize for CanonicalMap<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&String, &Value)> = self.0.iter().collect();
-        // serde_json's default map iterates in key order already; a map that
-        // keeps insertion order (the `preserve_order` feature) is sorted here.
-        if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-        }
-        let mut map = serializer.serialize_map(Some(entries.len()))?;
-        for (k, v) in entries {
-            map.serialize_entry(k, &Canonical(v))?;
-        }
-        map.end()
-    }
-}
-
-impl Serialize for Canonical<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Object(map) => CanonicalMap(map).serialize(serializer),
-            Value::Array(items) => serializer.collect_seq(items.iter().map(Canonical)),
-            other => other.serialize(serializer),
-        }
-    }
-}
-
 /// Walks a chain in `seq` order; see [`AuditChain::verifier`].
 pub struct ChainVerifier<'a> {
     chain: &'a AuditChain,
@@ -395,49 +361,84 @@ impl ChainVerifier<'_> {
         }
     }
 
-    /// Checks the next event.
+    /// Checks the next event, hashing its fields.
     pub fn feed(&mut self, event: &AuditEvent) {
-        if self.failure.is_some() || event.seq > self.last_seq() {
+        let chain = self.chain;
+        self.step(event.id, event.seq, &event.prev_hash, event.hash, || {
+            (chain.hash(event) != event.hash).then_some(CHANGED)
+        });
+    }
+
+    /// Checks the next event as a store read it for verification: its
+    /// stored canonical bytes hashed as they are, and its fields found to
+    /// say the same (see [`canonical`](super::canonical)); or, stored
+    /// without them, its fields hashed.
+    pub fn feed_link(&mut self, link: &ChainLink) {
+        let (chain, tenant) = (self.chain, self.tenant);
+        self.step(link.id, link.seq, &link.prev_hash, link.hash, || match &link.body {
+            LinkBody::Stored {
+                canonical,
+                fields_match,
+            } => {
+                if chain.hash_canonical(tenant, link.seq, &link.prev_hash, canonical) != link.hash {
+                    Some(CHANGED)
+                } else if !fields_match {
+                    Some("this event's fields were changed after it was written: they differ from the form its hash covers")
+                } else {
+                    None
+                }
+            }
+            LinkBody::Fields(event) => (chain.hash(event) != link.hash).then_some(CHANGED),
+        });
+    }
+
+    /// Checks the event at `seq`: its place, then (lazily) `altered`, which
+    /// says what is wrong with its contents, if anything.
+    fn step(
+        &mut self,
+        id: EventId,
+        seq: u64,
+        prev_hash: &[u8; 32],
+        hash: [u8; 32],
+        altered: impl FnOnce() -> Option<&'static str>,
+    ) {
+        if self.failure.is_some() || seq > self.last_seq() {
             return;
         }
-        if let Some((seq, hash)) = self.resume {
-            if event.seq != seq {
-                self.failure = Some((None, missing_verified(seq)));
+        if let Some((resumed, resumed_hash)) = self.resume {
+            if seq != resumed {
+                self.failure = Some((None, missing_verified(resumed)));
                 return;
             }
-            let reason = if self.chain.hash(event) != event.hash {
-                Some("this event was changed after it was written")
-            } else if event.hash != hash {
-                Some("this event was rewritten since it was last verified")
-            } else {
-                None
+            let reason = match altered() {
+                Some(reason) => Some(reason),
+                None if hash != resumed_hash => Some("this event was rewritten since it was last verified"),
+                None => None,
             };
             if let Some(reason) = reason {
-                self.failure = Some((Some(event.id), reason.into()));
+                self.failure = Some((Some(id), reason.into()));
                 return;
             }
             self.resume = None;
-            self.prev = event.hash;
+            self.prev = hash;
             self.expected_seq = seq + 1;
             return;
         }
-        let reason = if event.seq != self.expected_seq {
+        let reason = if seq != self.expected_seq {
             Some("an event before this one is missing")
-        } else if event.prev_hash != self.prev {
+        } else if *prev_hash != self.prev {
             Some("this event does not link to the one before it")
-        } else if self.chain.hash(event) != event.hash {
-            Some("this event was changed after it was written")
         } else {
-            None
+            altered()
         };
         if let Some(reason) = reason {
-            self.failure = Some((Some(event.id), reason.into()));
+            self.failure = Some((Some(id), reason.into()));
             return;
         }
-        if self.saved.is_some_and(|(seq, _)| seq == event.seq) {
-            self.saved_seen = Some(event.hash);
+        if self.saved.is_some_and(|(saved, _)| saved == seq) {
+            self.saved_seen = Some(hash);
         }
-        self.prev = event.hash;
+        self.prev = hash;
         self.expected_seq += 1;
         self.checked += 1;
     }
@@ -532,6 +533,9 @@ impl ChainVerifier<'_> {
     }
 }
 
+/// Why an event whose hash does not match its contents is invalid.
+const CHANGED: &str = "this event was changed after it was written";
+
 fn missing_verified(seq: u64) -> Cow<'static, str> {
     format!("the event at seq {seq}, verified before, is missing: the chain was cut back or rewritten since").into()
 }
@@ -601,6 +605,8 @@ pub struct FullVerification {
 mod tests {
     use super::*;
     use crate::audit::Outcome;
+    use crate::audit::canonical::CanonicalMap;
+    use serde_json::Value;
 
     fn chain_of(n: usize) -> (AuditChain, TenantId, Vec<AuditEvent>, ChainMark) {
         let chain = AuditChain::new(ServerKey::random());

@@ -18,10 +18,13 @@
 //! anchor, runs in bounded slices. Both save their progress, MACed
 //! ([`progress`]).
 
+pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod progress;
 pub(crate) mod repeats;
+pub(crate) mod schedule;
+pub mod scheduled;
 mod service;
 pub(crate) mod writer;
 
@@ -32,9 +35,11 @@ use time::OffsetDateTime;
 
 use crate::{AgentId, EventId, TenantId};
 
+pub use canonical::{ChainLink, LinkBody};
 pub use chain::{AuditChain, ChainMark, FullVerification, SavedCheckpoint, Verification};
 pub use checkpoint::SignedCheckpoint;
 pub use progress::{FULL_SLICE, FullRun, VerifyMode, VerifyProgress};
+pub use scheduled::VerificationTurn;
 
 /// Whether the audited action succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

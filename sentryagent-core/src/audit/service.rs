@@ -151,9 +151,9 @@ impl crate::SentryAgent {
                     .unwrap_or(VERIFY_PAGE)
                     .min(VERIFY_PAGE);
                 uncounted = 0;
-                let page = store.audit_chain(tenant, after, want).await?;
-                for event in &page {
-                    verifier.feed(event);
+                let page = store.audit_links(tenant, after, want).await?;
+                for link in &page {
+                    verifier.feed_link(link);
                 }
                 match page.last() {
                     Some(last) if page.len() == want => after = last.seq,
@@ -235,9 +235,9 @@ impl crate::SentryAgent {
                 verifier.expect_saved(seq, hash);
             }
             while !verifier.failed() && after < verifier.last_seq() {
-                let page = store.audit_chain(tenant, after, VERIFY_PAGE).await?;
-                for event in &page {
-                    verifier.feed(event);
+                let page = store.audit_links(tenant, after, VERIFY_PAGE).await?;
+                for link in &page {
+                    verifier.feed_link(link);
                 }
                 match page.last() {
                     Some(last) if page.len() == VERIFY_PAGE => after = last.seq,

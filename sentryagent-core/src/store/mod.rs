@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
-use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainMark, NewAuditEvent, VerifyProgress};
+use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, NewAuditEvent, VerifyProgress};
 use crate::billing::Subscription;
 use crate::credential::Credential;
 use crate::did::{AgentKey, DidSubject};
@@ -133,6 +133,19 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn query_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
     /// Events with `seq` above `after_seq`, ascending, at most `limit`.
     async fn audit_chain(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+    /// The events of [`audit_chain`](Self::audit_chain) as verification
+    /// reads them: with the canonical bytes stored when each was appended,
+    /// and whether its stored fields say what those bytes say, or its fields
+    /// when it has no stored bytes (see [`crate::audit::canonical`]). The
+    /// default reads the fields of every event.
+    async fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<ChainLink>> {
+        Ok(self
+            .audit_chain(tenant, after_seq, limit)
+            .await?
+            .into_iter()
+            .map(ChainLink::from)
+            .collect())
+    }
     /// The checkpoint (the chain's head), if any event was ever appended.
     async fn audit_checkpoint(&self, tenant: TenantId) -> StoreResult<Option<ChainMark>>;
     /// The retention anchor, if events were ever pruned.

@@ -161,6 +161,7 @@ timed!(AuditStore {
     fn append_audit(&self, tenant: TenantId, events: Vec<NewAuditEvent>, chain: &AuditChain) -> Vec<AuditEvent>;
     fn query_audit(&self, tenant: TenantId, query: &AuditQuery) -> Vec<AuditEvent>;
     fn audit_chain(&self, tenant: TenantId, after_seq: u64, limit: usize) -> Vec<AuditEvent>;
+    fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> Vec<ChainLink>;
     fn audit_checkpoint(&self, tenant: TenantId) -> Option<ChainMark>;
     fn audit_anchor(&self, tenant: TenantId) -> Option<ChainMark>;
     fn reanchor_audit(&self, tenant: TenantId, chain: &AuditChain) -> Option<ChainMark>;

@@ -387,7 +387,12 @@ pub async fn signed_checkpoints_catch_a_rollback_and_a_wipe(start: impl StartFn)
 /// How a chain was tampered with, behind the server's back.
 #[derive(Clone, Copy, Debug)]
 enum Tampering {
+    /// A detail edited in the event's fields (the JSON columns) only.
     Edited,
+    /// The actor edited in the event's stored canonical bytes only.
+    EditedCanonical,
+    /// The event's stored canonical bytes replaced by bytes that are not JSON.
+    GarbledCanonical,
     Deleted,
     Inserted,
     Reordered,
@@ -414,18 +419,31 @@ pub async fn each_verification_mode_catches_what_it_covers(start: impl StartFn) 
     let app = TestApp::start(start).await;
     let cases = [
         (Edited, false),
+        (EditedCanonical, false),
+        (GarbledCanonical, false),
         (Deleted, false),
         (Inserted, false),
         (Reordered, false),
         (DeletedTail, false),
         (DeletedCheckpoint, false),
         (Edited, true),
+        (EditedCanonical, true),
         (Deleted, true),
         (Inserted, true),
         (Reordered, true),
     ];
     for (n, (tampering, before)) in cases.into_iter().enumerate() {
-        let t = app.signup(&format!("Tenant {n}")).await;
+        // Past the sign-up route's rate limit, tenants are made directly.
+        let t = if n < 8 {
+            app.signup(&format!("Tenant {n}")).await
+        } else {
+            let made = app.idp.create_tenant(&format!("Tenant {n}")).await.expect("a tenant");
+            crate::Tenant {
+                id: made.tenant.id.to_string(),
+                client_id: made.admin_client_id,
+                secret: made.admin_client_secret.expose().to_owned(),
+            }
+        };
         let admin = app.admin_token(&t).await;
         let tenant: sentryagent_core::TenantId = t.id.parse().expect("a tenant id");
         let agent = app.register(&admin, &format!("bot@t{n}.example"), json!({})).await;
@@ -444,6 +462,8 @@ pub async fn each_verification_mode_catches_what_it_covers(start: impl StartFn) 
         let mut edited = None;
         match tampering {
             Edited => edited = app.store.set_audit_detail(tenant, target, "name", json!("Evil")).await,
+            EditedCanonical => edited = app.store.rewrite_audit_canonical(tenant, target, false).await,
+            GarbledCanonical => edited = app.store.rewrite_audit_canonical(tenant, target, true).await,
             Deleted => app.store.delete_audit_event(tenant, target).await,
             Inserted => app.store.insert_audit_event(tenant, target).await,
             Reordered => app.store.swap_audit_events(tenant, target, target + 1).await,
