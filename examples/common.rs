@@ -235,6 +235,9 @@ async fn build(config: &Config, users: Option<Arc<dyn HostUsers>>) -> Result<Sen
         None => "memory",
     };
     builder = builder.usage_flush_interval(Duration::from_secs(config.metering_flush_secs));
+    builder = builder.audit_full_verification(
+        (config.audit_full_verification_secs > 0).then(|| Duration::from_secs(config.audit_full_verification_secs)),
+    );
     if let Some(dir) = &config.usage_spill_dir {
         builder = builder.usage_spill_dir(dir);
     }

@@ -168,6 +168,11 @@ pub struct Config {
           value_parser = whole(1, 86_400))]
     pub metering_flush_secs: u64,
 
+    /// how often the background task verifies each tenant's audit chain in full, from 60 to 31536000 seconds; 0 turns it off (`GET /audit/verify?mode=full` still works)
+    #[arg(long, env = "SENTRYAGENT_AUDIT_FULL_VERIFICATION_SECS", value_name = "SECONDS", default_value = "86400",
+          value_parser = whole_or_off(60, 31_536_000))]
+    pub audit_full_verification_secs: u64,
+
     /// a directory where the last flush writes the usage counts the store did not take (the database down at SIGTERM); the next start (of any instance mounting it) stores them, once
     #[arg(long, env = "SENTRYAGENT_USAGE_SPILL_DIR", value_name = "DIR")]
     pub usage_spill_dir: Option<PathBuf>,
@@ -693,6 +698,17 @@ fn whole(min: u64, max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + S
             .ok()
             .filter(|n| (min..=max).contains(n))
             .ok_or_else(|| format!("must be a whole number from {min} to {max}"))
+    }
+}
+
+/// [`whole`], or 0 for off.
+fn whole_or_off(min: u64, max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n == 0 || (min..=max).contains(n))
+            .ok_or_else(|| format!("must be 0 (off) or a whole number from {min} to {max}"))
     }
 }
 
