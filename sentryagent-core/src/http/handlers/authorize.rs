@@ -14,29 +14,33 @@ use crate::authorization::AuthorizeAnswer;
 use crate::http::{HttpError, Request, Response, body};
 
 /// The consent form as the consent page posts it: the request's parameters
-/// unchanged, its anti-forgery token, and the person's decision.
+/// unchanged, its anti-forgery token, and the person's decision. Only the
+/// decision is checked before the host is asked who is signed in; a form
+/// missing anything else is answered as the flow answers it (the host's
+/// sign-in, an error page, or an OAuth error by redirect), so the schema
+/// marks only the decision required.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct ConsentForm {
     /// `code`.
-    response_type: String,
+    response_type: Option<String>,
     /// The client.
-    client_id: String,
+    client_id: Option<String>,
     /// The request's redirect URI.
-    redirect_uri: String,
+    redirect_uri: Option<String>,
     /// The client's state, echoed back.
     state: Option<String>,
     /// The scopes asked for.
     scope: Option<String>,
     /// The PKCE challenge.
-    code_challenge: String,
+    code_challenge: Option<String>,
     /// `S256`.
-    code_challenge_method: String,
-    /// The resources (RFC 8707); repeatable.
-    resource: Option<Vec<String>>,
+    code_challenge_method: Option<String>,
+    /// A resource (RFC 8707); the field repeats, once per resource.
+    resource: Option<String>,
     /// The form's anti-forgery token, bound to the signed-in person and
     /// this request, valid for ten minutes.
-    consent_token: String,
+    consent_token: Option<String>,
     /// `allow` or `deny`.
     #[schema(pattern = "^(allow|deny)$")]
     decision: String,
@@ -44,13 +48,13 @@ pub(super) struct ConsentForm {
 
 #[utoipa::path(get, path = "/oauth2/authorize", tag = "OAuth 2.0", operation_id = "authorize",
     params(
-        ("response_type" = String, Query, description = "`code`."),
-        ("client_id" = String, Query, description = "A client of the signed-in person's tenant."),
-        ("redirect_uri" = String, Query, description = "One the client registered (exact match; loopback with any port)."),
+        ("response_type" = Option<String>, Query, description = "`code`. Every parameter the flow needs is marked optional here: the endpoint answers a request missing one with an OAuth error (on its page, or by redirect once the client and redirect URI are known good), not with a schema error."),
+        ("client_id" = Option<String>, Query, description = "A client of the signed-in person's tenant."),
+        ("redirect_uri" = Option<String>, Query, description = "One the client registered (exact match; loopback with any port)."),
         ("state" = Option<String>, Query, description = "Echoed back in the redirect."),
         ("scope" = Option<String>, Query, description = "Host scopes only; by default the scopes the named resources require."),
-        ("code_challenge" = String, Query, description = "PKCE challenge (RFC 7636)."),
-        ("code_challenge_method" = String, Query, description = "`S256` (`plain` is refused)."),
+        ("code_challenge" = Option<String>, Query, description = "PKCE challenge (RFC 7636)."),
+        ("code_challenge_method" = Option<String>, Query, description = "`S256` (`plain` is refused)."),
         ("resource" = Option<Vec<String>>, Query, description = "Resource indicators (RFC 8707); repeatable."),
     ),
     responses(
