@@ -283,8 +283,14 @@ fn embed_against(example: &str) {
 /// example that `cargo test` builds (so the guide's code compiles).
 #[test]
 fn guide_embed_in_your_app_quotes_compiled_code() {
-    let markdown = guide("embed-in-your-app.md");
-    let sources: Vec<String> = ["embed_axum.rs", "embed_poem.rs"]
+    assert_quotes("embed-in-your-app.md", &["embed_axum.rs", "embed_poem.rs"]);
+}
+
+/// Every Rust block of `file` (at least four) is a verbatim excerpt of one
+/// of `sources` (paths under `examples/`), which `cargo test` builds.
+fn assert_quotes(file: &str, sources: &[&str]) {
+    let markdown = guide(file);
+    let texts: Vec<String> = sources
         .iter()
         .map(|f| std::fs::read_to_string(workspace_root().join("examples").join(f)).expect("the example"))
         .collect();
@@ -292,11 +298,11 @@ fn guide_embed_in_your_app_quotes_compiled_code() {
         .into_iter()
         .filter(|b| b.is(&["rust"]))
         .collect();
-    assert!(rust.len() >= 4, "the guide shows its code");
+    assert!(rust.len() >= 4, "{file} shows its code");
     for block in rust {
         assert!(
-            sources.iter().any(|s| s.contains(&block.body)),
-            "embed-in-your-app.md:{}: this block is not in examples/embed_axum.rs or embed_poem.rs:\n{}",
+            texts.iter().any(|s| s.contains(&block.body)),
+            "{file}:{}: this block is not in any of {sources:?}:\n{}",
             block.line,
             block.body
         );
@@ -315,24 +321,7 @@ fn guide_protect_an_mcp_server() {
 /// of its test, which `cargo test` builds.
 #[test]
 fn guide_protect_an_mcp_server_quotes_compiled_code() {
-    let markdown = guide("protect-an-mcp-server.md");
-    let sources: Vec<String> = ["mcp_server.rs", "tests/mcp_server.rs"]
-        .iter()
-        .map(|f| std::fs::read_to_string(workspace_root().join("examples").join(f)).expect("the example"))
-        .collect();
-    let rust: Vec<Block> = fenced_blocks(&markdown)
-        .into_iter()
-        .filter(|b| b.is(&["rust"]))
-        .collect();
-    assert!(rust.len() >= 4, "the guide shows its code");
-    for block in rust {
-        assert!(
-            sources.iter().any(|s| s.contains(&block.body)),
-            "protect-an-mcp-server.md:{}: this block is not in examples/mcp_server.rs or tests/mcp_server.rs:\n{}",
-            block.line,
-            block.body
-        );
-    }
+    assert_quotes("protect-an-mcp-server.md", &["mcp_server.rs", "tests/mcp_server.rs"]);
 }
 
 /// The GitHub Actions guide, with a stand-in for GitHub: the server trusts
