@@ -175,6 +175,7 @@ impl SentryAgentBuilder {
         self.durable = Some(Durable {
             name: store.backend_name(),
             batches: store.batches_audit_writes(),
+            in_flight: store.audit_batches_in_flight(),
             health: store.clone().health_check(),
             history_limit: store.audit_history_limit(),
             stores: Stores::new(store),
@@ -563,6 +564,7 @@ impl SentryAgentBuilder {
             shared_usage,
             health_checks,
             batches,
+            in_flight,
             history_limit,
             names,
         } = backends;
@@ -576,7 +578,7 @@ impl SentryAgentBuilder {
             crate::observe::record::signing_key_created(at);
         }
         let audit_sink = if self.group_commit.unwrap_or(batches) {
-            AuditSink::batched(stores.audit.clone(), chain.clone())
+            AuditSink::batched(stores.audit.clone(), chain.clone(), in_flight)
         } else {
             AuditSink::Direct
         };
@@ -624,6 +626,7 @@ struct Durable {
     name: &'static str,
     history_limit: Option<u64>,
     batches: bool,
+    in_flight: usize,
     health: Option<Arc<dyn HealthCheck>>,
     stores: Stores,
 }
@@ -645,6 +648,8 @@ struct Backends {
     shared_usage: Option<Arc<dyn UsageCounters>>,
     health_checks: Vec<Arc<dyn HealthCheck>>,
     batches: bool,
+    /// How many of one tenant's audit batches may be in flight at once.
+    in_flight: usize,
     /// The durable store's bound on audit history (none for explicit stores).
     history_limit: Option<u64>,
     names: String,
@@ -664,6 +669,7 @@ impl Backends {
                 name: "memory",
                 history_limit: memory.audit_history_limit(),
                 batches: false,
+                in_flight: 1,
                 health: None,
                 stores: Stores::new(memory),
             }
@@ -725,6 +731,8 @@ impl Backends {
             shared_usage,
             health_checks,
             batches: durable.batches,
+            // An explicit store's appends are not known to pipeline.
+            in_flight: if explicit { 1 } else { durable.in_flight },
         }
     }
 }

@@ -192,9 +192,10 @@ fn seq(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The chain heads this instance wrote last, one per tenant. A hint only:
-/// an append built on a stale head changes nothing and falls back to
-/// locking the head (see [`insert_linked`]).
+/// The chain heads this instance sealed last, one per tenant: committed, or
+/// promised by an append still in flight. A hint only: an append built on a
+/// head that is not the stored one when its statement runs changes nothing
+/// and falls back to locking the head (see [`insert_linked`]).
 #[derive(Debug, Default)]
 pub(crate) struct HeadCache(Mutex<HashMap<TenantId, ChainMark>>);
 
@@ -202,20 +203,47 @@ impl HeadCache {
     /// Tenants remembered at most; past that the cache starts again empty.
     const CAPACITY: usize = 4_096;
 
+    fn heads(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, ChainMark>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn get(&self, tenant: TenantId) -> Option<ChainMark> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&tenant)
-            .cloned()
+        self.heads().get(&tenant).cloned()
     }
 
     fn set(&self, tenant: TenantId, head: ChainMark) {
-        let mut heads = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut heads = self.heads();
         if heads.len() >= Self::CAPACITY && !heads.contains_key(&tenant) {
             heads.clear();
         }
         heads.insert(tenant, head);
+    }
+
+    /// Replaces `from` with `to` if `from` is still the tenant's head here:
+    /// an append that sealed onto `from` claims the place after it, so the
+    /// next append of this tenant seals onto `to` without waiting for this
+    /// one to commit. False when another append claimed `from` first.
+    fn advance(&self, tenant: TenantId, from: &ChainMark, to: ChainMark) -> bool {
+        let mut heads = self.heads();
+        match heads.get_mut(&tenant) {
+            Some(head) if head.seq == from.seq && head.hash == from.hash => {
+                *head = to;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets `promised` if it is still the tenant's head here: the append
+    /// that promised it did not commit, so the next one locks the head.
+    fn forget(&self, tenant: TenantId, promised: &ChainMark) {
+        let mut heads = self.heads();
+        if heads
+            .get(&tenant)
+            .is_some_and(|h| h.seq == promised.seq && h.hash == promised.hash)
+        {
+            heads.remove(&tenant);
+        }
     }
 }
 
@@ -254,6 +282,14 @@ fn checkpoint_after(chain: &AuditChain, tenant: TenantId, head: &ChainMark, seal
 /// the head is no longer `head` (moved, re-anchored or gone), nothing
 /// changes and it returns 0. The SQL is the same whatever the batch size,
 /// so it is prepared once per connection.
+///
+/// The head row is locked before it is compared (`locked`), so an append
+/// sealed onto a head that another append has written but not yet
+/// committed waits for that commit and then compares with what it
+/// committed: two appends of one tenant can be in flight at once, the
+/// second linking onto the first. Compared in the `UPDATE`'s own `WHERE`,
+/// the row this statement's snapshot sees (the head before the first
+/// append) would not match, and the second append would fall back at once.
 async fn insert_linked<'c, E>(
     db: E,
     tenant: TenantId,
@@ -284,8 +320,10 @@ where
         hashes.push(e.hash);
     }
     let done = sqlx::query(
-        "WITH head AS (UPDATE audit_heads SET seq = $2, hash = $3, mac = $4 \
-                       WHERE tenant_id = $1 AND seq = $5 AND hash = $6 AND mac = $18 RETURNING tenant_id) \
+        "WITH locked AS (SELECT seq, hash, mac FROM audit_heads WHERE tenant_id = $1 FOR UPDATE), \
+              head AS (UPDATE audit_heads h SET seq = $2, hash = $3, mac = $4 FROM locked \
+                       WHERE h.tenant_id = $1 AND locked.seq = $5 AND locked.hash = $6 AND locked.mac = $18 \
+                       RETURNING h.tenant_id) \
          INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, \
                 hash, canonical) \
          SELECT head.tenant_id, e.* FROM head, UNNEST($7::bigint[], $8::uuid[], $9::uuid[], $10::text[], \
@@ -503,15 +541,25 @@ impl AuditStore for PgStore {
         // Fast path: link onto the head this instance wrote last, in one
         // autocommitted statement that moves the head only if it is still
         // there. Another instance having appended since makes it a no-op.
-        if let Some(head) = self.audit_heads.get(tenant) {
+        // The place after the head is claimed before the statement is sent,
+        // so another append of this tenant in flight beside this one (the
+        // core's writer keeps up to two) seals onto this one's new head.
+        while let Some(head) = self.audit_heads.get(tenant) {
             let (sealed, canonical) = seal_all(chain, tenant, &head, events);
             let new_head = checkpoint_after(chain, tenant, &head, &sealed);
-            let inserted = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await?;
-            if inserted == sealed.len() as u64 {
-                self.audit_heads.set(tenant, new_head);
+            if !self.audit_heads.advance(tenant, &head, new_head.clone()) {
+                // Another append claimed this head first: seal after it.
+                events = sealed.into_iter().map(NewAuditEvent::from).collect();
+                continue;
+            }
+            let inserted = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await;
+            if matches!(inserted, Ok(n) if n == sealed.len() as u64) {
                 return Ok(sealed);
             }
+            self.audit_heads.forget(tenant, &new_head);
+            inserted?;
             events = sealed.into_iter().map(NewAuditEvent::from).collect();
+            break;
         }
         // Slow path: lock the head (creating it on first use), so appends to
         // one tenant's chain are serialised across every instance.
@@ -910,5 +958,109 @@ mod plans {
             .execute(store.pool())
             .await
             .expect("drop");
+    }
+}
+
+#[cfg(test)]
+mod pipelined {
+    //! Two appends of one tenant in flight at once, as the core's writer
+    //! sends them: the second, sealed onto the head the first has written
+    //! but not committed, waits for it on the head row and links after it;
+    //! when the first rolls back, the second changes nothing (its append
+    //! then falls back to locking the head).
+
+    use sentryagent_core::audit::{AuditChain, NewAuditEvent, Outcome};
+    use sentryagent_core::secret::ServerKey;
+    use sentryagent_core::store::AuditStore;
+    use sentryagent_core::TenantId;
+
+    use super::{checkpoint_after, insert_linked, seal_all};
+    use crate::{PgOptions, PgStore};
+
+    fn event() -> NewAuditEvent {
+        NewAuditEvent::new("token.issued", Outcome::Success, "pipelined").detail("jti", "x")
+    }
+
+    #[tokio::test]
+    async fn an_append_onto_an_uncommitted_head_waits_for_it_and_links_after_it_or_changes_nothing() {
+        let schema = sentryagent_testkit::services::unique_name("sa_test");
+        let store = match PgStore::connect(
+            &sentryagent_testkit::services::database_url(),
+            &[9u8; 32],
+            PgOptions::default().schema(schema),
+        )
+        .await
+        {
+            Ok(store) => store,
+            Err(e) => return sentryagent_testkit::services::unavailable("PostgreSQL pipelined appends", &e).unwrap_or(()),
+        };
+        let chain = AuditChain::new(ServerKey::random());
+        let tenant = TenantId::new();
+        store.append_audit(tenant, vec![event()], &chain).await.expect("the head row");
+
+        for commit in [true, false] {
+            let head = store.audit_checkpoint(tenant).await.expect("read").expect("a head");
+            // The first batch: written, not committed.
+            let mut first = store.pool().begin().await.expect("a transaction");
+            let first_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&mut *first)
+                .await
+                .expect("pid");
+            let (a, a_bytes) = seal_all(&chain, tenant, &head, vec![event()]);
+            let a_head = checkpoint_after(&chain, tenant, &head, &a);
+            let written = insert_linked(&mut *first, tenant, &head, &a_head, &a, &a_bytes).await;
+            assert_eq!(written.expect("first batch"), 1);
+
+            // The second batch, sealed onto the first's head, on another connection.
+            let (b, b_bytes) = seal_all(&chain, tenant, &a_head, vec![event(), event()]);
+            let b_head = checkpoint_after(&chain, tenant, &a_head, &b);
+            let pool = store.pool().clone();
+            let second =
+                tokio::spawn(async move { insert_linked(&pool, tenant, &a_head, &b_head, &b, &b_bytes).await });
+
+            // It waits for the first on the head row, rather than failing at once.
+            let mut waiting = false;
+            for _ in 0..1_000 {
+                let blocked: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                )
+                .bind(first_pid)
+                .fetch_one(store.pool())
+                .await
+                .expect("pg_stat_activity");
+                if blocked > 0 {
+                    waiting = true;
+                    break;
+                }
+                assert!(!second.is_finished(), "the second batch did not wait for the first");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(waiting, "the second batch never waited on the first's head row");
+
+            if commit {
+                first.commit().await.expect("commit");
+            } else {
+                first.rollback().await.expect("rollback");
+            }
+            let inserted = second.await.expect("no panic").expect("second batch");
+            assert_eq!(inserted, if commit { 2 } else { 0 }, "commit: {commit}");
+        }
+
+        // One event, then the committed round's three; the rolled-back
+        // round left nothing, and the chain verifies to its checkpoint.
+        let events = store.audit_chain(tenant, 0, 100).await.expect("read");
+        assert_eq!(events.len(), 4);
+        let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
+        let mut verifier = chain.verifier(tenant, None, checkpoint);
+        for e in &events {
+            verifier.feed(e);
+        }
+        let verified = verifier.finish();
+        assert!(verified.valid && verified.checked == 4, "{verified:?}");
+        // And the store's own append goes on after it (its remembered head
+        // is stale after the rounds above: it falls back and relinks).
+        store.append_audit(tenant, vec![event()], &chain).await.expect("append");
+        let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
+        assert_eq!(checkpoint.map(|c| c.seq), Some(5));
     }
 }

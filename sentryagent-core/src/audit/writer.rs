@@ -7,6 +7,12 @@
 //! carrying its events has committed, so nothing is reported done that could
 //! be lost.
 //!
+//! A store may take more than one of a tenant's batches at a time
+//! ([`DurableStore::audit_batches_in_flight`]): PostgreSQL links the next
+//! batch onto the one still committing, and the database orders them, so
+//! the round trip, sealing and statement of one overlap the commit of the
+//! other instead of waiting for it.
+//!
 //! When a tenant's batch fails because the store is unavailable (locked,
 //! timed out, unreachable), the requests that queued behind it fail with
 //! it instead of starting another batch that would wait as long: each
@@ -23,6 +29,8 @@ use super::{AuditChain, AuditEvent, NewAuditEvent};
 use crate::TenantId;
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::store::AuditStore;
+#[cfg(doc)]
+use crate::store::DurableStore;
 
 /// Most events of one tenant written in one batch.
 const MAX_BATCH: usize = 1_024;
@@ -42,10 +50,11 @@ pub(crate) enum AuditSink {
 }
 
 impl AuditSink {
-    /// Starts the writer task on the current Tokio runtime.
-    pub(crate) fn batched(store: Arc<dyn AuditStore>, chain: AuditChain) -> Self {
+    /// Starts the writer task on the current Tokio runtime, with at most
+    /// `in_flight` batches of one tenant written at a time (at least one).
+    pub(crate) fn batched(store: Arc<dyn AuditStore>, chain: AuditChain, in_flight: usize) -> Self {
         let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
-        tokio::spawn(run(store, chain, rx));
+        tokio::spawn(run(store, chain, rx, in_flight.max(1)));
         AuditSink::Batched(tx)
     }
 
@@ -81,18 +90,18 @@ async fn timed_append(
     appended
 }
 
-/// A tenant's events waiting for its write in flight to finish.
+/// A tenant's events waiting for its writes in flight to finish.
 #[derive(Default)]
 struct Lane {
     queued: Vec<Pending>,
-    writing: bool,
+    writing: usize,
 }
 
-/// Each tenant's chain is written by at most one batch at a time (the chain
-/// is sequential), but tenants do not wait for each other: a tenant's next
-/// batch starts as soon as its own previous one is done, with everything
-/// that tenant queued meanwhile.
-async fn run(store: Arc<dyn AuditStore>, chain: AuditChain, mut rx: mpsc::Receiver<Pending>) {
+/// Each tenant's chain is written by at most `in_flight` batches at a time
+/// (the chain is sequential: the store orders them), but tenants do not
+/// wait for each other: a tenant's next batch starts as soon as one of its
+/// own is done, with everything that tenant queued meanwhile.
+async fn run(store: Arc<dyn AuditStore>, chain: AuditChain, mut rx: mpsc::Receiver<Pending>, in_flight: usize) {
     let mut lanes: HashMap<TenantId, Lane> = HashMap::new();
     let mut writes = JoinSet::new();
     // Which tenant each write is for, by task: a write that panicked still
@@ -114,7 +123,7 @@ async fn run(store: Arc<dyn AuditStore>, chain: AuditChain, mut rx: mpsc::Receiv
                 };
                 if let Some(tenant) = writing_for.remove(&task) {
                     if let Some(lane) = lanes.get_mut(&tenant) {
-                        lane.writing = false;
+                        lane.writing -= 1;
                     }
                     unavailable = failure.map(|e| (tenant, e));
                 }
@@ -133,15 +142,15 @@ async fn run(store: Arc<dyn AuditStore>, chain: AuditChain, mut rx: mpsc::Receiv
             }
         }
         for (&tenant, lane) in lanes.iter_mut() {
-            if lane.writing || lane.queued.is_empty() {
+            if lane.writing >= in_flight || lane.queued.is_empty() {
                 continue;
             }
             let group = take_batch(&mut lane.queued);
-            lane.writing = true;
+            lane.writing += 1;
             let task = writes.spawn(write_group(store.clone(), chain.clone(), tenant, group));
             writing_for.insert(task.id(), tenant);
         }
-        lanes.retain(|_, lane| lane.writing || !lane.queued.is_empty());
+        lanes.retain(|_, lane| lane.writing > 0 || !lane.queued.is_empty());
     }
 }
 
@@ -320,7 +329,7 @@ mod tests {
     async fn a_held_tenant_does_not_hold_up_another_and_its_queue_goes_in_one_batch() {
         let store = Arc::new(Gated::default());
         let chain = AuditChain::new(crate::secret::ServerKey::random());
-        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone()));
+        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone(), 1));
         let (slow, fast) = (TenantId::new(), TenantId::new());
         store.held.lock().expect("not poisoned").insert(slow);
 
@@ -375,7 +384,7 @@ mod tests {
     async fn requests_queued_behind_an_unavailable_store_fail_with_it_and_the_next_one_retries() {
         let store = Arc::new(Gated::default());
         let chain = AuditChain::new(crate::secret::ServerKey::random());
-        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone()));
+        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone(), 1));
         let tenant = TenantId::new();
         store.held.lock().expect("not poisoned").insert(tenant);
         store.fail_held.store(true, Ordering::SeqCst);
@@ -409,7 +418,7 @@ mod tests {
     async fn a_write_that_panicked_does_not_block_its_tenant() {
         let store = Arc::new(Gated::default());
         let chain = AuditChain::new(crate::secret::ServerKey::random());
-        let sink = AuditSink::batched(store.clone(), chain.clone());
+        let sink = AuditSink::batched(store.clone(), chain.clone(), 1);
         let tenant = TenantId::new();
         store.panic_once.lock().expect("not poisoned").insert(tenant);
         let to: Arc<dyn AuditStore> = store.clone();
