@@ -9,6 +9,7 @@ use sentryagent_core::{AgentId, EventId, StoreError, StoreResult, TenantId};
 use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
+use tokio::sync::watch;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -197,26 +198,42 @@ fn seq(n: u64) -> i64 {
 /// head that is not the stored one when its statement runs changes nothing
 /// and falls back to locking the head (see [`insert_linked`]).
 #[derive(Debug, Default)]
-pub(crate) struct HeadCache(Mutex<HashMap<TenantId, ChainMark>>);
+pub(crate) struct HeadCache(Mutex<HashMap<TenantId, TenantHead>>);
+
+#[derive(Debug)]
+struct TenantHead {
+    head: ChainMark,
+    /// The highest seq an append of this instance has finished with
+    /// (committed or not): an append sealed after a claim still in flight
+    /// waits for it here when its statement reached the database first.
+    landed: watch::Sender<u64>,
+}
 
 impl HeadCache {
     /// Tenants remembered at most; past that the cache starts again empty.
     const CAPACITY: usize = 4_096;
 
-    fn heads(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, ChainMark>> {
+    fn heads(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, TenantHead>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn get(&self, tenant: TenantId) -> Option<ChainMark> {
-        self.heads().get(&tenant).cloned()
+        self.heads().get(&tenant).map(|t| t.head.clone())
     }
 
+    /// The head an append committed after locking it.
     fn set(&self, tenant: TenantId, head: ChainMark) {
         let mut heads = self.heads();
         if heads.len() >= Self::CAPACITY && !heads.contains_key(&tenant) {
             heads.clear();
         }
-        heads.insert(tenant, head);
+        let seq = head.seq;
+        let entry = heads.entry(tenant).or_insert_with(|| TenantHead {
+            head: head.clone(),
+            landed: watch::Sender::new(0),
+        });
+        entry.head = head;
+        entry.landed.send_modify(|l| *l = (*l).max(seq));
     }
 
     /// Replaces `from` with `to` if `from` is still the tenant's head here:
@@ -226,25 +243,45 @@ impl HeadCache {
     fn advance(&self, tenant: TenantId, from: &ChainMark, to: ChainMark) -> bool {
         let mut heads = self.heads();
         match heads.get_mut(&tenant) {
-            Some(head) if head.seq == from.seq && head.hash == from.hash => {
-                *head = to;
+            Some(t) if same(&t.head, from) => {
+                t.head = to;
                 true
             }
             _ => false,
         }
     }
 
-    /// Forgets `promised` if it is still the tenant's head here: the append
-    /// that promised it did not commit, so the next one locks the head.
-    fn forget(&self, tenant: TenantId, promised: &ChainMark) {
+    /// An append that claimed up to `to` has finished with its statement
+    /// (`committed` or not). Forgets `to` if it did not commit and is still
+    /// the tenant's head here, so the next append locks the head.
+    fn landed(&self, tenant: TenantId, to: &ChainMark, committed: bool) {
         let mut heads = self.heads();
-        if heads
-            .get(&tenant)
-            .is_some_and(|h| h.seq == promised.seq && h.hash == promised.hash)
-        {
+        let Some(t) = heads.get_mut(&tenant) else { return };
+        t.landed.send_modify(|l| *l = (*l).max(to.seq));
+        if !committed && same(&t.head, to) {
             heads.remove(&tenant);
         }
     }
+
+    /// Waits (at most a second) until an append of this instance has
+    /// finished with the claim that ends at `seq`.
+    async fn until_landed(&self, tenant: TenantId, seq: u64) {
+        let Some(mut landed) = self.heads().get(&tenant).map(|t| t.landed.subscribe()) else {
+            return;
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), landed.wait_for(|l| *l >= seq)).await;
+    }
+}
+
+fn same(a: &ChainMark, b: &ChainMark) -> bool {
+    a.seq == b.seq && a.hash == b.hash
+}
+
+/// What [`insert_linked`] did: the events inserted (all or none), and the
+/// seq of the head it found locked (none: no head row).
+struct Linked {
+    inserted: u64,
+    found: Option<u64>,
 }
 
 /// Seals `events` one after another onto `head`; with each its canonical
@@ -297,7 +334,7 @@ async fn insert_linked<'c, E>(
     new_head: &ChainMark,
     sealed: &[AuditEvent],
     canonical: &[Bytes],
-) -> StoreResult<u64>
+) -> StoreResult<Linked>
 where
     E: sqlx::Executor<'c, Database = Postgres>,
 {
@@ -319,17 +356,19 @@ where
         prevs.push(e.prev_hash);
         hashes.push(e.hash);
     }
-    let done = sqlx::query(
+    let done = sqlx::query_as(
         "WITH locked AS (SELECT seq, hash, mac FROM audit_heads WHERE tenant_id = $1 FOR UPDATE), \
               head AS (UPDATE audit_heads h SET seq = $2, hash = $3, mac = $4 FROM locked \
                        WHERE h.tenant_id = $1 AND locked.seq = $5 AND locked.hash = $6 AND locked.mac = $18 \
-                       RETURNING h.tenant_id) \
-         INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, \
-                hash, canonical) \
+                       RETURNING h.tenant_id), \
+              inserted AS (INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, \
+                details, prev_hash, hash, canonical) \
          SELECT head.tenant_id, e.* FROM head, UNNEST($7::bigint[], $8::uuid[], $9::uuid[], $10::text[], \
                 $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::bytea[], $17::bytea[], \
                 $19::bytea[]) \
-             AS e(seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash, canonical)",
+             AS e(seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash, canonical) \
+         RETURNING 1) \
+         SELECT (SELECT count(*) FROM inserted), (SELECT seq FROM locked)",
     )
     .bind(tenant.as_uuid())
     .bind(seq(new_head.seq))
@@ -350,10 +389,14 @@ where
     .bind(hashes)
     .bind(&head.mac[..])
     .bind(canonical.iter().map(|c| &c[..]).collect::<Vec<&[u8]>>())
-    .execute(db)
+    .fetch_one(db)
     .await
     .store()?;
-    Ok(done.rows_affected())
+    let (inserted, found): (i64, Option<i64>) = done;
+    Ok(Linked {
+        inserted: u64::try_from(inserted).unwrap_or(0),
+        found: found.and_then(|s| u64::try_from(s).ok()),
+    })
 }
 
 /// Locks the tenant's head row for the rest of `tx`, making it first if
@@ -552,12 +595,26 @@ impl AuditStore for PgStore {
                 events = sealed.into_iter().map(NewAuditEvent::from).collect();
                 continue;
             }
-            let inserted = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await;
-            if matches!(inserted, Ok(n) if n == sealed.len() as u64) {
+            let mut linked = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await;
+            // Found the head behind the one sealed onto: the append that
+            // claimed it is still on its way (this statement overtook it).
+            // Once it has finished, once more: it committed, or this one
+            // changes nothing again and locks the head below.
+            if let Ok(Linked {
+                inserted: 0,
+                found: Some(found),
+            }) = linked
+                && found < head.seq
+            {
+                self.audit_heads.until_landed(tenant, head.seq).await;
+                linked = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await;
+            }
+            let committed = matches!(linked, Ok(Linked { inserted, .. }) if inserted == sealed.len() as u64);
+            self.audit_heads.landed(tenant, &new_head, committed);
+            if committed {
                 return Ok(sealed);
             }
-            self.audit_heads.forget(tenant, &new_head);
-            inserted?;
+            linked?;
             events = sealed.into_iter().map(NewAuditEvent::from).collect();
             break;
         }
@@ -567,8 +624,8 @@ impl AuditStore for PgStore {
         let head = lock_head(&mut tx, tenant, chain).await?;
         let (sealed, canonical) = seal_all(chain, tenant, &head, events);
         let new_head = checkpoint_after(chain, tenant, &head, &sealed);
-        let inserted = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed, &canonical).await?;
-        if inserted != sealed.len() as u64 {
+        let linked = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed, &canonical).await?;
+        if linked.inserted != sealed.len() as u64 {
             return Err(corrupt("the locked audit head moved"));
         }
         tx.commit().await.store()?;
@@ -969,10 +1026,10 @@ mod pipelined {
     //! when the first rolls back, the second changes nothing (its append
     //! then falls back to locking the head).
 
+    use sentryagent_core::TenantId;
     use sentryagent_core::audit::{AuditChain, NewAuditEvent, Outcome};
     use sentryagent_core::secret::ServerKey;
     use sentryagent_core::store::AuditStore;
-    use sentryagent_core::TenantId;
 
     use super::{checkpoint_after, insert_linked, seal_all};
     use crate::{PgOptions, PgStore};
@@ -992,11 +1049,16 @@ mod pipelined {
         .await
         {
             Ok(store) => store,
-            Err(e) => return sentryagent_testkit::services::unavailable("PostgreSQL pipelined appends", &e).unwrap_or(()),
+            Err(e) => {
+                return sentryagent_testkit::services::unavailable("PostgreSQL pipelined appends", &e).unwrap_or(());
+            }
         };
         let chain = AuditChain::new(ServerKey::random());
         let tenant = TenantId::new();
-        store.append_audit(tenant, vec![event()], &chain).await.expect("the head row");
+        store
+            .append_audit(tenant, vec![event()], &chain)
+            .await
+            .expect("the head row");
 
         for commit in [true, false] {
             let head = store.audit_checkpoint(tenant).await.expect("read").expect("a head");
@@ -1009,7 +1071,7 @@ mod pipelined {
             let (a, a_bytes) = seal_all(&chain, tenant, &head, vec![event()]);
             let a_head = checkpoint_after(&chain, tenant, &head, &a);
             let written = insert_linked(&mut *first, tenant, &head, &a_head, &a, &a_bytes).await;
-            assert_eq!(written.expect("first batch"), 1);
+            assert_eq!(written.expect("first batch").inserted, 1);
 
             // The second batch, sealed onto the first's head, on another connection.
             let (b, b_bytes) = seal_all(&chain, tenant, &a_head, vec![event(), event()]);
@@ -1021,13 +1083,12 @@ mod pipelined {
             // It waits for the first on the head row, rather than failing at once.
             let mut waiting = false;
             for _ in 0..1_000 {
-                let blocked: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
-                )
-                .bind(first_pid)
-                .fetch_one(store.pool())
-                .await
-                .expect("pg_stat_activity");
+                let blocked: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))")
+                        .bind(first_pid)
+                        .fetch_one(store.pool())
+                        .await
+                        .expect("pg_stat_activity");
                 if blocked > 0 {
                     waiting = true;
                     break;
@@ -1042,8 +1103,11 @@ mod pipelined {
             } else {
                 first.rollback().await.expect("rollback");
             }
-            let inserted = second.await.expect("no panic").expect("second batch");
-            assert_eq!(inserted, if commit { 2 } else { 0 }, "commit: {commit}");
+            let linked = second.await.expect("no panic").expect("second batch");
+            assert_eq!(linked.inserted, if commit { 2 } else { 0 }, "commit: {commit}");
+            // What it found locked: the first's head, or the one before it.
+            let found = if commit { head.seq + 1 } else { head.seq };
+            assert_eq!(linked.found, Some(found));
         }
 
         // One event, then the committed round's three; the rolled-back
@@ -1062,5 +1126,48 @@ mod pipelined {
         store.append_audit(tenant, vec![event()], &chain).await.expect("append");
         let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
         assert_eq!(checkpoint.map(|c| c.seq), Some(5));
+    }
+
+    #[tokio::test]
+    async fn many_appends_of_one_tenant_at_once_make_one_unbroken_chain() {
+        let schema = sentryagent_testkit::services::unique_name("sa_test");
+        let store = match PgStore::connect(
+            &sentryagent_testkit::services::database_url(),
+            &[9u8; 32],
+            PgOptions::default().schema(schema),
+        )
+        .await
+        {
+            Ok(store) => std::sync::Arc::new(store),
+            Err(e) => {
+                return sentryagent_testkit::services::unavailable("PostgreSQL pipelined appends", &e).unwrap_or(());
+            }
+        };
+        let chain = AuditChain::new(ServerKey::random());
+        let tenant = TenantId::new();
+        store
+            .append_audit(tenant, vec![event()], &chain)
+            .await
+            .expect("the head row");
+        // More claims in flight at once than the writer ever makes: each
+        // seals onto the one before, whichever statement arrives first.
+        let mut appends = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let (store, chain) = (store.clone(), chain.clone());
+            appends.spawn(async move { store.append_audit(tenant, vec![event(); 1 + i % 3], &chain).await });
+        }
+        let mut appended = 1;
+        while let Some(done) = appends.join_next().await {
+            appended += done.expect("no panic").expect("appended").len();
+        }
+        let events = store.audit_chain(tenant, 0, 1_000).await.expect("read");
+        assert_eq!(events.len(), appended);
+        let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
+        let mut verifier = chain.verifier(tenant, None, checkpoint);
+        for e in &events {
+            verifier.feed(e);
+        }
+        let verified = verifier.finish();
+        assert!(verified.valid && verified.checked == appended as u64, "{verified:?}");
     }
 }
