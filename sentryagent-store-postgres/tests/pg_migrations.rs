@@ -603,3 +603,117 @@ async fn chains_from_0012_verify_and_new_events_store_their_canonical_bytes() {
     assert!(!v.valid && v.checked == 1, "{v:?}");
     drop_schema_named(&pool, &schema).await;
 }
+
+/// 0014 (audit indexes with `seq` ascending): the descending indexes of
+/// 0013 are rebuilt ascending, one an operator built ascending beforehand
+/// (concurrently, as the store's README shows) is left as it is, and
+/// filtered pages still come newest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_indexes_from_0013_become_ascending_and_pages_stay_newest_first() {
+    use sentryagent_core::audit::AuditQuery;
+    use sentryagent_core::store::AuditStore;
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 13).await else {
+        return;
+    };
+    let tenant = TenantId::new();
+    let agent = sentryagent_core::AgentId::new();
+    sqlx::query(
+        "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash) \
+         SELECT $1, g, gen_random_uuid(), CASE WHEN g % 2 = 0 THEN $2 END, 'x', 'action.' || (g % 3), \
+                CASE WHEN g % 5 = 0 THEN 'failure' ELSE 'success' END, NULL, now(), '{}'::jsonb, sha256(int8send(g - 1)), sha256(int8send(g)) \
+         FROM generate_series(1, 30) AS g",
+    )
+    .bind(tenant.as_uuid())
+    .bind(agent.as_uuid())
+    .execute(&pool)
+    .await
+    .expect("events as 0013 stored them");
+    let definition = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64)>("SELECT pg_get_indexdef(to_regclass($1)), to_regclass($1)::oid::bigint")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .expect("the index")
+        }
+    };
+    assert!(
+        definition("audit_by_agent").await.0.contains("seq DESC"),
+        "0013's index"
+    );
+    // The operator built this one ascending ahead of the upgrade.
+    // One statement at a time: CONCURRENTLY refuses a transaction, and
+    // statements sent together are one.
+    for statement in [
+        "CREATE INDEX CONCURRENTLY audit_by_action_next ON audit_events (tenant_id, action, seq)",
+        "DROP INDEX CONCURRENTLY audit_by_action",
+        "ALTER INDEX audit_by_action_next RENAME TO audit_by_action",
+    ] {
+        sqlx::raw_sql(statement)
+            .execute(&pool)
+            .await
+            .expect("the README's concurrent rebuild");
+    }
+    let prebuilt = definition("audit_by_action").await.1;
+
+    let store = PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
+        .await
+        .expect("today's store migrates the schema");
+    for name in ["audit_by_agent", "audit_by_action", "audit_failures"] {
+        let (def, _) = definition(name).await;
+        assert!(!def.contains("DESC") && def.contains("seq)"), "{name}: {def}");
+    }
+    assert!(
+        definition("audit_failures")
+            .await
+            .0
+            .contains("WHERE (outcome = 'failure'::text)"),
+        "still partial"
+    );
+    assert_eq!(
+        definition("audit_by_action").await.1,
+        prebuilt,
+        "the prebuilt index is left alone"
+    );
+
+    let page = |query: AuditQuery| {
+        let store = &store;
+        async move {
+            store
+                .query_audit(tenant, &AuditQuery { limit: 4, ..query })
+                .await
+                .expect("a page")
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        page(AuditQuery {
+            agent_id: Some(agent),
+            ..Default::default()
+        })
+        .await,
+        [30, 28, 26, 24]
+    );
+    assert_eq!(
+        page(AuditQuery {
+            action: Some("action.0".into()),
+            ..Default::default()
+        })
+        .await,
+        [30, 27, 24, 21]
+    );
+    assert_eq!(
+        page(AuditQuery {
+            outcome: Some(sentryagent_core::audit::Outcome::Failure),
+            ..Default::default()
+        })
+        .await,
+        [30, 25, 20, 15]
+    );
+    drop_schema_named(&pool, &schema).await;
+}
