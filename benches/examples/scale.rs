@@ -333,18 +333,70 @@ async fn agents(url: &str, n: u64, rows: &mut Vec<[String; 2]>) {
     drop_schema(&store).await;
 }
 
+/// `scale prefill TENANT COUNT`: appends COUNT `token.issued` events to
+/// TENANT's chain in the schema a running example server uses
+/// (`SENTRYAGENT_DB_SCHEMA`), sealed with its key (`SENTRYAGENT_SECRET_KEY`),
+/// so its chain stays valid and its next append links after them (its
+/// remembered head is stale: it relocks the head once). Then `VACUUM
+/// ANALYZE`, as autovacuum would have done by the time a table grew so.
+/// `benches/load.sh` runs it for `PREFILL_EVENTS`.
+async fn prefill(url: &str, tenant: &str, n: u64) {
+    let (Ok(schema), Ok(secret)) = (
+        std::env::var("SENTRYAGENT_DB_SCHEMA"),
+        std::env::var("SENTRYAGENT_SECRET_KEY"),
+    ) else {
+        eprintln!("scale prefill: set SENTRYAGENT_DB_SCHEMA and SENTRYAGENT_SECRET_KEY as the server has them");
+        std::process::exit(2);
+    };
+    let Ok(tenant) = tenant.parse::<TenantId>() else {
+        eprintln!("scale prefill: {tenant} is not a tenant id");
+        std::process::exit(2);
+    };
+    let store = PgStore::connect(url, secret.as_bytes(), PgOptions::default().schema(schema).migrate(false))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL: {e}"));
+    let chain = AuditChain::new(ServerKey::from_master(secret.as_bytes()).expect("the server's key"));
+    let busy = AgentId::new();
+    let agents: Vec<AgentId> = (0..1_000).map(|_| AgentId::new()).collect();
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<NewAuditEvent> = (i..(i + 10_000).min(n))
+            .map(|k| token_event(k + 1, busy, &agents))
+            .collect();
+        i += batch.len() as u64;
+        store.append_audit(tenant, batch, &chain).await.expect("append");
+        if i % 500_000 == 0 {
+            eprintln!("scale prefill: {i} of {n} events");
+        }
+    }
+    sqlx::raw_sql("VACUUM ANALYZE audit_events")
+        .execute(store.pool())
+        .await
+        .expect("vacuum");
+    eprintln!("scale prefill: {n} events in {:.0} s", started.elapsed().as_secs_f64());
+}
+
 fn main() {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
         eprintln!("scale: set DATABASE_URL to a PostgreSQL database it may create schemas in");
         std::process::exit(2);
     });
     let mut args = std::env::args().skip(1);
-    let event_counts = counts(args.next(), &[10_000, 100_000, 1_000_000]);
-    let agent_counts = counts(args.next(), &[10_000, 100_000]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if std::env::args().nth(1).as_deref() == Some("prefill") {
+        let (Some(tenant), Some(n)) = (std::env::args().nth(2), std::env::args().nth(3).and_then(|n| n.parse().ok()))
+        else {
+            eprintln!("usage: scale prefill TENANT COUNT");
+            std::process::exit(2);
+        };
+        return rt.block_on(prefill(&url, &tenant, n));
+    }
+    let event_counts = counts(args.next(), &[10_000, 100_000, 1_000_000]);
+    let agent_counts = counts(args.next(), &[10_000, 100_000]);
     let mut rows = Vec::new();
     rt.block_on(async {
         for n in event_counts {
