@@ -589,6 +589,8 @@ impl AuditStore for PgStore {
             Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("22")) => {
                 return self.audit_links_compared_here(tenant, after_seq, limit).await;
             }
+            // A page too large for one value (1 GiB): read row by row below.
+            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("54")) => {}
             Err(e) => return Err(e).store(),
         }
         let rows = match sqlx::query(AUDIT_LINKS)

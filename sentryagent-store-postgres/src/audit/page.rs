@@ -136,10 +136,22 @@ mod tests {
                 fields_match: true
             }
         );
-        assert!(matches!(links[1].body, LinkBody::Stored { fields_match: false, .. }));
+        assert!(matches!(
+            links[1].body,
+            LinkBody::Stored {
+                fields_match: false,
+                ..
+            }
+        ));
 
-        assert!(links_from_page(Bytes::from(page.clone()), 3).is_err(), "an event missing");
-        assert!(links_from_page(Bytes::from(page[..page.len() - 1].to_vec()), 2).is_err(), "cut short");
+        assert!(
+            links_from_page(Bytes::from(page.clone()), 3).is_err(),
+            "an event missing"
+        );
+        assert!(
+            links_from_page(Bytes::from(page[..page.len() - 1].to_vec()), 2).is_err(),
+            "cut short"
+        );
         for bad in [
             packed(-1, &[0; 32], &[1; 32], 1, b"{}"),
             packed(1, &[0; 31], &[1; 32], 1, b"{}"),
