@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
-use crate::audit::{AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, NewAuditEvent, VerifyProgress};
+use crate::audit::{
+    AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, LinkBody, NewAuditEvent, VerifyProgress,
+};
 use crate::billing::Subscription;
 use crate::credential::{Credential, CredentialStatus};
 use crate::did::{AgentKey, DidSubject};
@@ -84,10 +86,36 @@ struct TenantLog {
 
 /// An event as the in-memory store keeps it: its fields, and the canonical
 /// bytes its hash was computed over (see [`crate::audit::canonical`]).
+///
+/// The bytes are the record verification reads: it hashes them and does not
+/// compare the fields with them. The two are written together by
+/// `append_audit` and never apart (retention drops whole events), and unlike
+/// a database row, process memory has no other writer: whoever could edit it
+/// could read the server key as well. So the fields say what the bytes say,
+/// and the test hooks that edit an event keep it so: an edit of its fields
+/// is an edit of the stored event, its bytes written again from the edited
+/// fields (see [`Stored::rewrite`]), which the hash then catches. Serving the
+/// API's events from the bytes instead would prove the same, but would parse
+/// JSON on every query and filter.
 struct Stored {
     event: AuditEvent,
     /// `None` only for an event a test put in by hand.
     canonical: Option<bytes::Bytes>,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl Stored {
+    /// After a test edited `event`: its bytes written again from its fields
+    /// when they no longer say the same (see [`Stored`]).
+    fn rewrite(&mut self) {
+        if let Some(bytes) = &self.canonical
+            && !crate::audit::canonical::fields_match(&self.event, bytes)
+        {
+            let mut bytes = Vec::with_capacity(256);
+            crate::audit::canonical::write_canonical(&self.event, &mut bytes);
+            self.canonical = Some(bytes.into());
+        }
+    }
 }
 
 impl TenantLog {
@@ -156,7 +184,8 @@ impl MemoryStore {
     }
 
     /// Changes a stored audit event in place, bypassing the chain: for tests
-    /// that show tampering is detected.
+    /// that show tampering is detected. Its canonical bytes, what
+    /// verification hashes, change with its fields (see [`Stored`]).
     #[cfg(any(test, feature = "testing"))]
     pub fn tamper_audit_event(&self, tenant: TenantId, seq: u64, change: impl FnOnce(&mut AuditEvent)) -> bool {
         let log = self.log(tenant);
@@ -164,6 +193,7 @@ impl MemoryStore {
         match log.events.iter_mut().find(|e| e.event.seq == seq) {
             Some(e) => {
                 change(&mut e.event);
+                e.rewrite();
                 true
             }
             None => false,
@@ -193,7 +223,8 @@ impl MemoryStore {
 
     /// Changes the tenant's stored audit events at will (delete, insert,
     /// reorder), bypassing the chain: for tests that show tampering is
-    /// detected. Each event keeps the canonical bytes of its id; an event
+    /// detected. Each event keeps the canonical bytes of its id, written
+    /// again from its fields if they were edited (see [`Stored`]); an event
     /// with a new id has none.
     #[cfg(any(test, feature = "testing"))]
     pub fn edit_audit_events(&self, tenant: TenantId, change: impl FnOnce(&mut Vec<AuditEvent>)) {
@@ -210,9 +241,13 @@ impl MemoryStore {
         change(&mut events);
         log.events = events
             .into_iter()
-            .map(|event| Stored {
-                canonical: canonical.get(&event.id).cloned(),
-                event,
+            .map(|event| {
+                let mut stored = Stored {
+                    canonical: canonical.get(&event.id).cloned(),
+                    event,
+                };
+                stored.rewrite();
+                stored
             })
             .collect();
     }
@@ -562,9 +597,8 @@ impl AuditStore for MemoryStore {
             .collect())
     }
 
-    /// The stored bytes are hashed; the fields are compared with them here
-    /// (serialised against them, without a copy): see
-    /// [`crate::audit::canonical`].
+    /// The stored bytes, to be hashed; the fields say what they say by
+    /// construction, so they are not compared (see [`Stored`]).
     async fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<ChainLink>> {
         let log = self.log(tenant);
         let log = lock(&log);
@@ -573,7 +607,16 @@ impl AuditStore for MemoryStore {
             .iter()
             .take(limit)
             .map(|e| match &e.canonical {
-                Some(canonical) => ChainLink::checked(&e.event, canonical.clone()),
+                Some(canonical) => ChainLink {
+                    id: e.event.id,
+                    seq: e.event.seq,
+                    prev_hash: e.event.prev_hash,
+                    hash: e.event.hash,
+                    body: LinkBody::Stored {
+                        canonical: canonical.clone(),
+                        fields_match: true,
+                    },
+                },
                 None => ChainLink::from(e.event.clone()),
             })
             .collect())

@@ -76,7 +76,7 @@ async fn an_altered_chain_is_found_and_left_for_a_period() {
     let store = Arc::new(MemoryStore::new());
     let idp = idp(&store, Some(Duration::from_secs(3600))).await;
     let tenant = tenant_with_events(&idp, 3).await;
-    // Only the fields (what the API serves), not the stored canonical bytes.
+    // The in-memory store's hook edits the event whole: its bytes with its fields.
     assert!(store.tamper_audit_event(tenant, 2, |e| e.actor = "someone-else".into()));
     let turn = idp.audit_verification_turn(100).await.expect("turn").expect("due");
     assert!(!turn.verification.valid, "{turn:?}");
@@ -84,7 +84,7 @@ async fn an_altered_chain_is_found_and_left_for_a_period() {
         turn.verification
             .reason
             .as_deref()
-            .is_some_and(|r| r.contains("fields were changed")),
+            .is_some_and(|r| r.contains("changed after it was written")),
         "{turn:?}"
     );
     assert_eq!(

@@ -460,7 +460,11 @@ async fn lock_head(
     ChainMark::try_from(row)
 }
 
-/// The events of a verification page with what it needs of each: the
+mod page;
+
+/// The events of a verification page, row by row (when some were stored
+/// without their canonical bytes; otherwise [`page::AUDIT_PAGE`] packs them),
+/// with what it needs of each: the
 /// stored canonical bytes and whether the columns say what they say
 /// (`fields_match`: the bytes read as `jsonb` equal the object built from
 /// the columns, in PostgreSQL), and the columns only of an event stored
@@ -666,6 +670,34 @@ impl AuditStore for PgStore {
     /// bytes in the query (see [`AUDIT_LINKS`]); only an event stored
     /// without them (before 0013) has its columns read and hashed here.
     async fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<ChainLink>> {
+        let packed = sqlx::query(page::AUDIT_PAGE)
+            .bind(tenant.as_uuid())
+            .bind(seq(after_seq))
+            .bind(limit as i64)
+            .fetch_one(&self.pool)
+            .await;
+        match packed {
+            Ok(row) => {
+                use sqlx::Row as _;
+                let get_err = |_: sqlx::Error| corrupt("a packed audit page does not decode");
+                let events: i64 = row.try_get(0).map_err(get_err)?;
+                let with_bytes: i64 = row.try_get(1).map_err(get_err)?;
+                if events == with_bytes {
+                    let packed: Option<&[u8]> = row.try_get(2).map_err(get_err)?;
+                    let events = usize::try_from(events).map_err(|_| corrupt("a packed audit page"))?;
+                    return page::links_from_page(Bytes::copy_from_slice(packed.unwrap_or_default()), events);
+                }
+                // Events stored without their bytes (before 0013): read row by row below.
+            }
+            // Stored bytes that are not UTF-8 JSON (so not what was
+            // written): the page is compared here instead, and they fail.
+            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("22")) => {
+                return self.audit_links_compared_here(tenant, after_seq, limit).await;
+            }
+            // A page too large for one value (1 GiB): read row by row below.
+            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("54")) => {}
+            Err(e) => return Err(e).store(),
+        }
         let rows = match sqlx::query(AUDIT_LINKS)
             .bind(tenant.as_uuid())
             .bind(seq(after_seq))

@@ -25,9 +25,11 @@
 //!   so a column can differ from the bytes only in how a value is written
 //!   (`1` and `1.0`), never in what it says. Bytes that are not JSON at all
 //!   make the store compare the page here instead ([`fields_match`]).
-//! - The in-memory store compares them here ([`fields_match`]): the fields
-//!   serialised against the bytes, without a buffer, stopping at the first
-//!   byte that differs.
+//! - The in-memory store needs no comparison: its fields and bytes are
+//!   written together and never apart, and process memory has no other
+//!   writer (whoever could edit it could read the server key), so it reads
+//!   its events with `fields_match` set; its test hooks that edit an event's
+//!   fields write its bytes again from them, an edit the hash catches.
 //!
 //! So every edit is caught: of the columns only (they no longer match the
 //! bytes), of the bytes only (their hash no longer matches), of both alike
@@ -91,8 +93,8 @@ impl From<AuditEvent> for ChainLink {
 
 impl ChainLink {
     /// `event` read with its stored canonical bytes: checked here against
-    /// its fields ([`fields_match`]). For stores that keep the fields as
-    /// Rust values; a database compares them itself.
+    /// its fields ([`fields_match`]). For a store that reads the fields as
+    /// Rust values and cannot compare them itself.
     pub fn checked(event: &AuditEvent, canonical: Bytes) -> Self {
         Self {
             id: event.id,
