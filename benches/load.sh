@@ -4,6 +4,7 @@
 #   benches/load.sh                 # ES256, in-memory store, wrk -t1 -c64 -d10s
 #   DURATION=30s CONNECTIONS=128 benches/load.sh
 #   SENTRYAGENT_SIGNING_ALG=EdDSA benches/load.sh
+#   DATABASE_URL=postgres://… PREFILL_EVENTS=2000000 benches/load.sh
 #
 # It builds the example server in release mode, starts it on 127.0.0.1,
 # reads the default tenant's admin credential from its stdout, registers an
@@ -26,6 +27,11 @@
 # so the server starts empty and prints its admin credential. The table's
 # store and redis are what the server itself logs at start-up.
 #
+# PREFILL_EVENTS=N (PostgreSQL only) appends N token.issued events to the
+# default tenant's audit chain before the runs (the scale bench's `prefill`,
+# sealed with the server's key, then VACUUM ANALYZE), so the token run
+# writes into a big table: tokens/s and CPU per token empty against full.
+#
 # Rate limits and tier quotas stay on, but their defaults would refuse a load
 # test from one client within a second (the token endpoint's 600/min per
 # client; the free tier's daily API calls). Unless set, the run raises them:
@@ -42,6 +48,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HOST=127.0.0.1 # never anything but loopback
 PORT=${PORT:-3900}
+PREFILL_EVENTS=${PREFILL_EVENTS:-0}
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -55,6 +62,8 @@ NAME=load.sh
 [[ $PORT =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "PORT must be a port number"
 [[ $DURATION =~ ^[0-9]+[sm]?$ ]] || die "DURATION must look like 10s or 1m"
 [[ $THREADS =~ ^[0-9]+$ && $CONNECTIONS =~ ^[0-9]+$ ]] || die "THREADS and CONNECTIONS must be numbers"
+[[ $PREFILL_EVENTS =~ ^[0-9]+$ ]] || die "PREFILL_EVENTS must be a number"
+((PREFILL_EVENTS == 0)) || [[ -n ${DATABASE_URL:-} ]] || die "PREFILL_EVENTS needs DATABASE_URL (it fills PostgreSQL)"
 
 # --- tools -------------------------------------------------------------------
 need curl
@@ -66,6 +75,9 @@ echo "load.sh: building the example server (release)" >&2
 (cd "$ROOT" && cargo build --quiet --release -p sentryagent-examples --example server)
 SERVER_BIN=$TARGET_DIR/release/examples/server
 [[ -x $SERVER_BIN ]] || die "no server binary at $SERVER_BIN"
+if ((PREFILL_EVENTS > 0)); then
+    (cd "$ROOT" && cargo build --quiet --release -p sentryagent-benches --example scale)
+fi
 
 # --- start, with cleanup -----------------------------------------------------
 if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
@@ -134,6 +146,12 @@ AGENT_TOKEN=$(token_for "$CLIENT_ID" "$CLIENT_SECRET") || die "no agent token"
 [[ $(curl_ -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AGENT_TOKEN" "$BASE/whoami") == 200 ]] ||
     die "GET /whoami does not accept the agent's token"
 BASIC=$(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)
+if ((PREFILL_EVENTS > 0)); then
+    TENANT_ID=$(curl_ -H "Authorization: Bearer $ADMIN_TOKEN" "$BASE/api/v1/tenants/me" | jq -er .tenantId) ||
+        die "no tenant id from /tenants/me"
+    echo "load.sh: appending $PREFILL_EVENTS events to tenant $TENANT_ID's audit chain" >&2
+    "$TARGET_DIR/release/examples/scale" prefill "$TENANT_ID" "$PREFILL_EVENTS" || die "the prefill failed"
+fi
 
 # --- wrk scripts -------------------------------------------------------------
 # done() prints one machine-readable line; latencies are in microseconds.
@@ -207,7 +225,8 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $HOST; alg ${SENTRYAGENT_SIGNING_ALG:-ES256}; store $STORE;" \
     "redis $REDIS; token rate limit $SENTRYAGENT_RATE_LIMIT_TOKEN;" \
-    "free tier $SENTRYAGENT_FREE_API_CALLS_PER_DAY calls/day; $(nproc) cores, $CPU;" \
+    "free tier $SENTRYAGENT_FREE_API_CALLS_PER_DAY calls/day; audit events before: $PREFILL_EVENTS prefilled;" \
+    "$(nproc) cores, $CPU;" \
     "load average before: $LOAD_BEFORE$RSS_NOTE"
 echo
 echo "| scenario                   |    req/s | p50 ms  | p99 ms  | requests | non-2xx | errors | peak RSS MiB | server CPU µs/req | backend CPU µs/req |"
