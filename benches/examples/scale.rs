@@ -352,9 +352,13 @@ async fn prefill(url: &str, tenant: &str, n: u64) {
         eprintln!("scale prefill: {tenant} is not a tenant id");
         std::process::exit(2);
     };
-    let store = PgStore::connect(url, secret.as_bytes(), PgOptions::default().schema(schema).migrate(false))
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL: {e}"));
+    let store = PgStore::connect(
+        url,
+        secret.as_bytes(),
+        PgOptions::default().schema(schema).migrate(false),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL: {e}"));
     let chain = AuditChain::new(ServerKey::from_master(secret.as_bytes()).expect("the server's key"));
     let busy = AgentId::new();
     let agents: Vec<AgentId> = (0..1_000).map(|_| AgentId::new()).collect();
@@ -388,8 +392,10 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     if std::env::args().nth(1).as_deref() == Some("prefill") {
-        let (Some(tenant), Some(n)) = (std::env::args().nth(2), std::env::args().nth(3).and_then(|n| n.parse().ok()))
-        else {
+        let (Some(tenant), Some(n)) = (
+            std::env::args().nth(2),
+            std::env::args().nth(3).and_then(|n| n.parse().ok()),
+        ) else {
             eprintln!("usage: scale prefill TENANT COUNT");
             std::process::exit(2);
         };

@@ -381,6 +381,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_two_in_flight_a_second_batch_goes_while_the_first_is_held() {
+        let store = Arc::new(Gated::default());
+        let chain = AuditChain::new(crate::secret::ServerKey::random());
+        let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone(), 2));
+        let tenant = TenantId::new();
+        store.held.lock().expect("not poisoned").insert(tenant);
+        let mut appends = JoinSet::new();
+        for i in 0..6 {
+            let (sink, to, chain) = (sink.clone(), store.clone(), chain.clone());
+            appends.spawn(async move {
+                let to: Arc<dyn AuditStore> = to;
+                sink.append(&to, &chain, tenant, event()).await
+            });
+            // The first two each reach the store; the other four queue.
+            if i < 2 {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                while store.waiting.load(Ordering::SeqCst) <= i {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "append {i} never reached the store"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            store.waiting.load(Ordering::SeqCst),
+            2,
+            "no third batch while two are in flight"
+        );
+        store.held.lock().expect("not poisoned").clear();
+        store.open.notify_waiters();
+        let mut seqs = Vec::new();
+        while let Some(done) = appends.join_next().await {
+            seqs.push(done.expect("no panic").expect("appended")[0].seq);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+        let sizes: Vec<usize> = store
+            .appends
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(
+            sizes.len(),
+            3,
+            "two held batches of one, then the four queued in one: {sizes:?}"
+        );
+        assert_eq!(sizes.iter().sum::<usize>(), 6);
+    }
+
+    #[tokio::test]
     async fn requests_queued_behind_an_unavailable_store_fail_with_it_and_the_next_one_retries() {
         let store = Arc::new(Gated::default());
         let chain = AuditChain::new(crate::secret::ServerKey::random());
