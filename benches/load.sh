@@ -5,6 +5,7 @@
 #   DURATION=30s CONNECTIONS=128 benches/load.sh
 #   SENTRYAGENT_SIGNING_ALG=EdDSA benches/load.sh
 #   DATABASE_URL=postgres://… PREFILL_EVENTS=2000000 benches/load.sh
+#   SERVER_BIN=/elsewhere/target/release/examples/server benches/load.sh
 #
 # It builds the example server in release mode, starts it on 127.0.0.1,
 # reads the default tenant's admin credential from its stdout, registers an
@@ -71,9 +72,13 @@ need jq
 need wrk
 
 # --- build -------------------------------------------------------------------
-echo "load.sh: building the example server (release)" >&2
-(cd "$ROOT" && cargo build --quiet --release -p sentryagent-examples --example server)
-SERVER_BIN=$TARGET_DIR/release/examples/server
+# SERVER_BIN names another build of the example server (an earlier commit's,
+# for a before-and-after); otherwise this checkout's is built.
+if [[ -z ${SERVER_BIN:-} ]]; then
+    echo "load.sh: building the example server (release)" >&2
+    (cd "$ROOT" && cargo build --quiet --release -p sentryagent-examples --example server)
+    SERVER_BIN=$TARGET_DIR/release/examples/server
+fi
 [[ -x $SERVER_BIN ]] || die "no server binary at $SERVER_BIN"
 if ((PREFILL_EVENTS > 0)); then
     (cd "$ROOT" && cargo build --quiet --release -p sentryagent-benches --example scale)
