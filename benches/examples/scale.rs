@@ -103,6 +103,25 @@ fn token_event(i: u64, busy: AgentId, agents: &[AgentId]) -> NewAuditEvent {
         .detail("aud", "https://idp.example.com")
 }
 
+/// Appends `n` `token.issued` events to `tenant`'s chain by the store's own
+/// append, 10,000 at a time (one agent in 50 is the busy one); returns it.
+async fn fill(store: &PgStore, chain: &AuditChain, tenant: TenantId, n: u64) -> AgentId {
+    let busy = AgentId::new();
+    let agents: Vec<AgentId> = (0..1_000).map(|_| AgentId::new()).collect();
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<NewAuditEvent> = (i..(i + 10_000).min(n))
+            .map(|k| token_event(k + 1, busy, &agents))
+            .collect();
+        i += batch.len() as u64;
+        store.append_audit(tenant, batch, chain).await.expect("append");
+        if i % 500_000 == 0 {
+            eprintln!("{i} of {n} events");
+        }
+    }
+    busy
+}
+
 fn uuid_string() -> String {
     AgentId::new().to_string()
 }
@@ -140,17 +159,9 @@ async fn events(url: &str, n: u64, rows: &mut Vec<[String; 2]>) {
     let idp = idp(&store).await;
     let chain = AuditChain::new(ServerKey::from_master(SECRET).expect("key"));
     let tenant = TenantId::new();
-    let busy = AgentId::new();
-    let agents: Vec<AgentId> = (0..1_000).map(|_| AgentId::new()).collect();
     let started = Instant::now();
-    let mut i = 0;
-    while i < n {
-        let batch: Vec<NewAuditEvent> = (i..(i + 10_000).min(n))
-            .map(|k| token_event(k + 1, busy, &agents))
-            .collect();
-        i += batch.len() as u64;
-        store.append_audit(tenant, batch, &chain).await.expect("append");
-    }
+    let busy = fill(&store, &chain, tenant, n).await;
+    let agents: Vec<AgentId> = (0..1_000).map(|_| AgentId::new()).collect();
     let size: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('audit_events')")
         .fetch_one(store.pool())
         .await
@@ -360,20 +371,8 @@ async fn prefill(url: &str, tenant: &str, n: u64) {
     .await
     .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL: {e}"));
     let chain = AuditChain::new(ServerKey::from_master(secret.as_bytes()).expect("the server's key"));
-    let busy = AgentId::new();
-    let agents: Vec<AgentId> = (0..1_000).map(|_| AgentId::new()).collect();
     let started = Instant::now();
-    let mut i = 0;
-    while i < n {
-        let batch: Vec<NewAuditEvent> = (i..(i + 10_000).min(n))
-            .map(|k| token_event(k + 1, busy, &agents))
-            .collect();
-        i += batch.len() as u64;
-        store.append_audit(tenant, batch, &chain).await.expect("append");
-        if i % 500_000 == 0 {
-            eprintln!("scale prefill: {i} of {n} events");
-        }
-    }
+    fill(&store, &chain, tenant, n).await;
     sqlx::raw_sql("VACUUM ANALYZE audit_events")
         .execute(store.pool())
         .await

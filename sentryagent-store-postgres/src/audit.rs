@@ -1070,20 +1070,17 @@ mod pipelined {
         NewAuditEvent::new("token.issued", Outcome::Success, "pipelined").detail("jti", "x")
     }
 
-    #[tokio::test]
-    async fn an_append_onto_an_uncommitted_head_waits_for_it_and_links_after_it_or_changes_nothing() {
-        let schema = sentryagent_testkit::services::unique_name("sa_test");
+    /// A store on a fresh schema and a tenant with one event (so a head row).
+    async fn started() -> Option<(PgStore, AuditChain, TenantId)> {
         let store = match PgStore::connect(
             &sentryagent_testkit::services::database_url(),
             &[9u8; 32],
-            PgOptions::default().schema(schema),
+            PgOptions::default().schema(sentryagent_testkit::services::unique_name("sa_test")),
         )
         .await
         {
             Ok(store) => store,
-            Err(e) => {
-                return sentryagent_testkit::services::unavailable("PostgreSQL pipelined appends", &e).unwrap_or(());
-            }
+            Err(e) => return sentryagent_testkit::services::unavailable("PostgreSQL pipelined appends", &e),
         };
         let chain = AuditChain::new(ServerKey::random());
         let tenant = TenantId::new();
@@ -1091,6 +1088,27 @@ mod pipelined {
             .append_audit(tenant, vec![event()], &chain)
             .await
             .expect("the head row");
+        Some((store, chain, tenant))
+    }
+
+    /// The tenant's chain holds `n` events and verifies to its checkpoint.
+    async fn assert_unbroken(store: &PgStore, chain: &AuditChain, tenant: TenantId, n: usize) {
+        let events = store.audit_chain(tenant, 0, 1_000).await.expect("read");
+        assert_eq!(events.len(), n);
+        let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
+        let mut verifier = chain.verifier(tenant, None, checkpoint);
+        for e in &events {
+            verifier.feed(e);
+        }
+        let verified = verifier.finish();
+        assert!(verified.valid && verified.checked == n as u64, "{verified:?}");
+    }
+
+    #[tokio::test]
+    async fn an_append_onto_an_uncommitted_head_waits_for_it_and_links_after_it_or_changes_nothing() {
+        let Some((store, chain, tenant)) = started().await else {
+            return;
+        };
 
         for commit in [true, false] {
             let head = store.audit_checkpoint(tenant).await.expect("read").expect("a head");
@@ -1144,15 +1162,7 @@ mod pipelined {
 
         // One event, then the committed round's three; the rolled-back
         // round left nothing, and the chain verifies to its checkpoint.
-        let events = store.audit_chain(tenant, 0, 100).await.expect("read");
-        assert_eq!(events.len(), 4);
-        let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
-        let mut verifier = chain.verifier(tenant, None, checkpoint);
-        for e in &events {
-            verifier.feed(e);
-        }
-        let verified = verifier.finish();
-        assert!(verified.valid && verified.checked == 4, "{verified:?}");
+        assert_unbroken(&store, &chain, tenant, 4).await;
         // And the store's own append goes on after it (its remembered head
         // is stale after the rounds above: it falls back and relinks).
         store.append_audit(tenant, vec![event()], &chain).await.expect("append");
@@ -1162,25 +1172,10 @@ mod pipelined {
 
     #[tokio::test]
     async fn many_appends_of_one_tenant_at_once_make_one_unbroken_chain() {
-        let schema = sentryagent_testkit::services::unique_name("sa_test");
-        let store = match PgStore::connect(
-            &sentryagent_testkit::services::database_url(),
-            &[9u8; 32],
-            PgOptions::default().schema(schema),
-        )
-        .await
-        {
-            Ok(store) => std::sync::Arc::new(store),
-            Err(e) => {
-                return sentryagent_testkit::services::unavailable("PostgreSQL pipelined appends", &e).unwrap_or(());
-            }
+        let Some((store, chain, tenant)) = started().await else {
+            return;
         };
-        let chain = AuditChain::new(ServerKey::random());
-        let tenant = TenantId::new();
-        store
-            .append_audit(tenant, vec![event()], &chain)
-            .await
-            .expect("the head row");
+        let store = std::sync::Arc::new(store);
         // More claims in flight at once than the writer ever makes: each
         // seals onto the one before, whichever statement arrives first.
         let mut appends = tokio::task::JoinSet::new();
@@ -1192,14 +1187,6 @@ mod pipelined {
         while let Some(done) = appends.join_next().await {
             appended += done.expect("no panic").expect("appended").len();
         }
-        let events = store.audit_chain(tenant, 0, 1_000).await.expect("read");
-        assert_eq!(events.len(), appended);
-        let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
-        let mut verifier = chain.verifier(tenant, None, checkpoint);
-        for e in &events {
-            verifier.feed(e);
-        }
-        let verified = verifier.finish();
-        assert!(verified.valid && verified.checked == appended as u64, "{verified:?}");
+        assert_unbroken(&store, &chain, tenant, appended).await;
     }
 }

@@ -296,13 +296,14 @@ mod tests {
         vec![NewAuditEvent::new("token.issued", Outcome::Success, "test")]
     }
 
-    /// Six appends of `tenant`, spawned once the first is held at the gated
-    /// store (so the other five queue behind it in the writer).
+    /// Six appends of `tenant`, spawned once the first `in_flight` are held
+    /// at the gated store (so the others queue behind them in the writer).
     async fn hold_six(
         sink: &Arc<AuditSink>,
         store: &Arc<Gated>,
         chain: &AuditChain,
         tenant: TenantId,
+        in_flight: usize,
     ) -> JoinSet<Result<Vec<AuditEvent>, crate::StoreError>> {
         let mut appends = JoinSet::new();
         for i in 0..6 {
@@ -311,12 +312,12 @@ mod tests {
                 let to: Arc<dyn AuditStore> = to;
                 sink.append(&to, &chain, tenant, event()).await
             });
-            if i == 0 {
+            if i < in_flight {
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-                while store.waiting.load(Ordering::SeqCst) == 0 {
+                while store.waiting.load(Ordering::SeqCst) <= i {
                     assert!(
                         tokio::time::Instant::now() < deadline,
-                        "the first append never reached the store"
+                        "append {i} never reached the store"
                     );
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
@@ -335,7 +336,7 @@ mod tests {
 
         // The slow tenant's first append is held at the store; five more
         // queue behind it in the writer.
-        let mut held = hold_six(&sink, &store, &chain, slow).await;
+        let mut held = hold_six(&sink, &store, &chain, slow, 1).await;
         // Meanwhile the other tenant's appends are written and answered.
         let dyn_store: Arc<dyn AuditStore> = store.clone();
         for n in 1..=3 {
@@ -387,25 +388,8 @@ mod tests {
         let sink = Arc::new(AuditSink::batched(store.clone(), chain.clone(), 2));
         let tenant = TenantId::new();
         store.held.lock().expect("not poisoned").insert(tenant);
-        let mut appends = JoinSet::new();
-        for i in 0..6 {
-            let (sink, to, chain) = (sink.clone(), store.clone(), chain.clone());
-            appends.spawn(async move {
-                let to: Arc<dyn AuditStore> = to;
-                sink.append(&to, &chain, tenant, event()).await
-            });
-            // The first two each reach the store; the other four queue.
-            if i < 2 {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-                while store.waiting.load(Ordering::SeqCst) <= i {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "append {i} never reached the store"
-                    );
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
-        }
+        // The first two each reach the store; the other four queue.
+        let mut appends = hold_six(&sink, &store, &chain, tenant, 2).await;
         for _ in 0..100 {
             tokio::task::yield_now().await;
         }
@@ -447,7 +431,7 @@ mod tests {
         store.fail_held.store(true, Ordering::SeqCst);
 
         // The first append is held at the store; five more queue behind it.
-        let mut queued = hold_six(&sink, &store, &chain, tenant).await;
+        let mut queued = hold_six(&sink, &store, &chain, tenant, 1).await;
         // On this single-threaded runtime, yielding lets every spawned
         // request reach the writer's queue before the store answers.
         for _ in 0..100 {
