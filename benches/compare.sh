@@ -62,7 +62,7 @@ col() { # col LABEL N < load.sh output: column N of that row (3 req/s, 10 server
     awk -F'|' -v l="$1" -v n="$2" 'index($2, l) { gsub(/ /, "", $n); print $n }'
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-div() { awk -v a="$1" -v b="$2" -v s="$3" -v f="$4" 'BEGIN { printf f, b > 0 ? s * a / b : 0 }'; }
+div() { awk -v a="$1" -v b="$2" -v s="$3" -v f="$4" 'BEGIN { printf f, (b > 0 ? s * a / b : 0) }'; }
 
 declare -A RATE CPU DB TOTAL
 WHOAMI=()
@@ -71,14 +71,14 @@ CPU_RATIOS=()
 HAS_PG=
 [[ $A == postgres || $B == postgres ]] && HAS_PG=1
 line() { # line LABEL rateA rateB whoami ratio cpuA dbA cpuB dbB totA totB cpuRatio
-    printf '%-6s %12s %12s' "$1" "$2" "$3"
-    [[ -n $HAS_PG ]] && printf ' %12s' "$4"
-    printf ' %9s%% | %9s %9s %9s %9s | %9s %9s %7sx\n' "$5" "$6" "$7" "$8" "$9" "${10}" "${11}" "${12}"
+    printf '%-6s %15s %15s' "$1" "$2" "$3"
+    [[ -n $HAS_PG ]] && printf ' %17s' "$4"
+    printf ' %14s%% | %11s %11s %11s %11s | %13s %13s %14sx\n' "$5" "$6" "$7" "$8" "$9" "${10}" "${11}" "${12}"
 }
 echo "token endpoint, $A against $B: rates in tokens/s; CPU in µs per token (srv: the server, db: PostgreSQL and Redis on this machine, total: both)"
-printf '%-6s %12s %12s' pair "$A tok/s" "$B tok/s"
-[[ -n $HAS_PG ]] && printf ' %12s' "pg whoami/s"
-printf ' %10s | %9s %9s %9s %9s | %9s %9s %8s\n' "$SLOW/$FAST" "$A srv" "$A db" "$B srv" "$B db" \
+printf '%-6s %15s %15s' pair "$A tok/s" "$B tok/s"
+[[ -n $HAS_PG ]] && printf ' %17s' "postgres whoami/s"
+printf ' %15s | %11s %11s %11s %11s | %13s %13s %15s\n' "$SLOW/$FAST" "$A srv" "$A db" "$B srv" "$B db" \
     "$A total" "$B total" "cpu $SLOW/$FAST"
 for i in $(seq 1 "$PAIRS"); do
     w=

@@ -14,7 +14,8 @@
 #   POST /api/v1/oauth2/token   client credentials, HTTP Basic (the agent's)
 #   GET  /whoami                the host route behind the Agent extractor
 #
-# SCENARIOS (default token,whoami) picks the loads, in that order.
+# SCENARIOS (default token,whoami; token for SERVER=bare) picks the loads,
+# in that order.
 #
 # SERVER=bare (default example) starts benches/examples/bare.rs instead: the
 # floor of the in-memory token endpoint (look up, hash, sign, queue an audit
@@ -58,7 +59,7 @@ THREADS=${THREADS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER=${SERVER:-example}
-SCENARIOS=${SCENARIOS:-token,whoami}
+if [[ $SERVER == bare ]]; then SCENARIOS=${SCENARIOS:-token}; else SCENARIOS=${SCENARIOS:-token,whoami}; fi
 BASE=http://$HOST:$PORT
 
 NAME=load.sh
