@@ -6,6 +6,8 @@
 #   SENTRYAGENT_SIGNING_ALG=EdDSA benches/load.sh
 #   DATABASE_URL=postgres://… PREFILL_EVENTS=2000000 benches/load.sh
 #   SERVER_BIN=/elsewhere/target/release/examples/server benches/load.sh
+#   SCENARIOS=token benches/load.sh # the token endpoint only
+#   SERVER=bare benches/load.sh     # the bare endpoint (examples/bare.rs)
 #
 # It builds the example server in release mode, starts it on 127.0.0.1,
 # reads the default tenant's admin credential from its stdout, registers an
@@ -14,7 +16,17 @@
 #   POST /api/v1/oauth2/token   client credentials, HTTP Basic (the agent's)
 #   GET  /whoami                the host route behind the Agent extractor
 #
-# and prints one table: requests per second, p50/p99 latency, non-2xx
+# SCENARIOS (default token,whoami; token for SERVER=bare) picks the loads,
+# in that order.
+#
+# SERVER=bare (default example) starts benches/examples/bare.rs instead: the
+# floor of the in-memory token endpoint (look up, hash, sign, queue an audit
+# line, nothing else). It has only the token endpoint and no backends, so
+# the run uses its printed credential as the token client, registers no
+# agent and drives the token load only; DATABASE_URL and REDIS_URL must be
+# unset.
+#
+# It prints one table: requests per second, p50/p99 latency, non-2xx
 # responses, socket errors, the server's peak RSS during each run, and the
 # server's CPU time (user + system) per request, which depends much less on
 # what else the machine is running than requests per second do, and the same
@@ -54,6 +66,8 @@ DURATION=${DURATION:-10s}
 THREADS=${THREADS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+SERVER=${SERVER:-example}
+if [[ $SERVER == bare ]]; then SCENARIOS=${SCENARIOS:-token}; else SCENARIOS=${SCENARIOS:-token,whoami}; fi
 BASE=http://$HOST:$PORT
 
 NAME=load.sh
@@ -65,6 +79,21 @@ NAME=load.sh
 [[ $THREADS =~ ^[0-9]+$ && $CONNECTIONS =~ ^[0-9]+$ ]] || die "THREADS and CONNECTIONS must be numbers"
 [[ $PREFILL_EVENTS =~ ^[0-9]+$ ]] || die "PREFILL_EVENTS must be a number"
 ((PREFILL_EVENTS == 0)) || [[ -n ${DATABASE_URL:-} ]] || die "PREFILL_EVENTS needs DATABASE_URL (it fills PostgreSQL)"
+[[ $SERVER == example || $SERVER == bare ]] || die "SERVER must be example or bare"
+IFS=, read -r -a SCENARIO_LIST <<<"$SCENARIOS"
+((${#SCENARIO_LIST[@]})) || die "SCENARIOS must name at least one of token, whoami"
+WANT_WHOAMI=
+for s in "${SCENARIO_LIST[@]}"; do
+    case $s in
+    token) ;;
+    whoami) WANT_WHOAMI=1 ;;
+    *) die "SCENARIOS takes token and whoami, comma-separated; not '$s'" ;;
+    esac
+done
+if [[ $SERVER == bare ]]; then
+    [[ -z $WANT_WHOAMI ]] || die "SERVER=bare serves the token endpoint only: set SCENARIOS=token"
+    [[ -z ${DATABASE_URL:-}${REDIS_URL:-} ]] || die "SERVER=bare has no backends: unset DATABASE_URL and REDIS_URL"
+fi
 
 # --- tools -------------------------------------------------------------------
 need curl
@@ -74,7 +103,13 @@ need wrk
 # --- build -------------------------------------------------------------------
 # SERVER_BIN names another build of the example server (an earlier commit's,
 # for a before-and-after); otherwise this checkout's is built.
-if [[ -z ${SERVER_BIN:-} ]]; then
+if [[ -n ${SERVER_BIN:-} ]]; then
+    [[ $SERVER == example ]] || die "SERVER_BIN is a build of the example server: not with SERVER=bare"
+elif [[ $SERVER == bare ]]; then
+    echo "load.sh: building the bare endpoint (release)" >&2
+    (cd "$ROOT" && cargo build --quiet --release -p sentryagent-benches --example bare)
+    SERVER_BIN=$TARGET_DIR/release/examples/bare
+else
     echo "load.sh: building the example server (release)" >&2
     (cd "$ROOT" && cargo build --quiet --release -p sentryagent-examples --example server)
     SERVER_BIN=$TARGET_DIR/release/examples/server
@@ -135,21 +170,35 @@ STORE=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" | grep -o 'store="\?[A-Za-z
 STORE=${STORE:-unknown}
 REDIS=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" | grep -o 'redis=[a-z]*' | head -1 | sed 's/redis=//' || true)
 REDIS=${REDIS:-unknown}
+if [[ $SERVER == bare ]]; then
+    STORE="none (bare endpoint)"
+    REDIS=none
+fi
 
 # --- an agent and its token --------------------------------------------------
 curl_() { curl -sS --max-time 10 "$@"; }
 token_for() { # token_for ID SECRET
     curl_ -u "$1:$2" -d grant_type=client_credentials "$BASE/api/v1/oauth2/token" | jq -er .access_token
 }
-ADMIN_TOKEN=$(token_for "$ADMIN_ID" "$ADMIN_SECRET") || die "no admin token"
-curl_ -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
-    -d '{"name": "load-bot@bench.example", "description": "load test", "scopes": ["reports:read"]}' \
-    "$BASE/api/v1/agents" >"$WORK/agent.json"
-CLIENT_ID=$(jq -er .clientId "$WORK/agent.json") || die "agent registration failed: $(cat "$WORK/agent.json")"
-CLIENT_SECRET=$(jq -er .clientSecret "$WORK/agent.json")
-AGENT_TOKEN=$(token_for "$CLIENT_ID" "$CLIENT_SECRET") || die "no agent token"
-[[ $(curl_ -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AGENT_TOKEN" "$BASE/whoami") == 200 ]] ||
-    die "GET /whoami does not accept the agent's token"
+if [[ $SERVER == bare ]]; then
+    # The bare endpoint's one client is the token client.
+    CLIENT_ID=$ADMIN_ID
+    CLIENT_SECRET=$ADMIN_SECRET
+    token_for "$CLIENT_ID" "$CLIENT_SECRET" >/dev/null || die "no token from the bare endpoint"
+    AGENT_TOKEN=
+else
+    ADMIN_TOKEN=$(token_for "$ADMIN_ID" "$ADMIN_SECRET") || die "no admin token"
+    curl_ -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+        -d '{"name": "load-bot@bench.example", "description": "load test", "scopes": ["reports:read"]}' \
+        "$BASE/api/v1/agents" >"$WORK/agent.json"
+    CLIENT_ID=$(jq -er .clientId "$WORK/agent.json") || die "agent registration failed: $(cat "$WORK/agent.json")"
+    CLIENT_SECRET=$(jq -er .clientSecret "$WORK/agent.json")
+    AGENT_TOKEN=$(token_for "$CLIENT_ID" "$CLIENT_SECRET") || die "no agent token"
+    if [[ -n $WANT_WHOAMI ]]; then
+        [[ $(curl_ -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AGENT_TOKEN" "$BASE/whoami") == 200 ]] ||
+            die "GET /whoami does not accept the agent's token"
+    fi
+fi
 BASIC=$(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)
 if ((PREFILL_EVENTS > 0)); then
     TENANT_ID=$(curl_ -H "Authorization: Bearer $ADMIN_TOKEN" "$BASE/api/v1/tenants/me" | jq -er .tenantId) ||
@@ -223,12 +272,16 @@ run() { # run LABEL PATH LUA
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-run "POST /api/v1/oauth2/token" /api/v1/oauth2/token "$WORK/token.lua"
-run "GET /whoami" /whoami "$WORK/whoami.lua"
+for s in "${SCENARIO_LIST[@]}"; do
+    case $s in
+    token) run "POST /api/v1/oauth2/token" /api/v1/oauth2/token "$WORK/token.lua" ;;
+    whoami) run "GET /whoami" /whoami "$WORK/whoami.lua" ;;
+    esac
+done
 
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $HOST; alg ${SENTRYAGENT_SIGNING_ALG:-ES256}; store $STORE;" \
+echo "server $SERVER; wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $HOST; alg ${SENTRYAGENT_SIGNING_ALG:-ES256}; store $STORE;" \
     "redis $REDIS; token rate limit $SENTRYAGENT_RATE_LIMIT_TOKEN;" \
     "free tier $SENTRYAGENT_FREE_API_CALLS_PER_DAY calls/day; audit events before: $PREFILL_EVENTS prefilled;" \
     "$(nproc) cores, $CPU;" \

@@ -35,7 +35,8 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
         }
     };
     let config = loaded.config;
-    logs(&config);
+    // Lives until main ends: dropping it writes out every queued log line.
+    let log_writer = logs(&config);
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
@@ -53,6 +54,8 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
     };
     if let Err(e) = result {
         tracing::error!("{e}");
+        // `exit` runs no destructors: the queued lines are written first.
+        drop(log_writer);
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -60,15 +63,27 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
 
 /// Logs to stderr in the configured format; colour only when stderr is a
 /// terminal, so files and collectors get no escape codes.
-fn logs(config: &Config) {
+///
+/// Lines go through tracing-appender's non-blocking writer: a request's
+/// access-log line is queued, and one thread writes them out, buffered, so
+/// under load many lines share one `write` instead of each request making
+/// its own system call. It never drops a line (`lossy(false)`: a full queue
+/// makes the logging thread wait), and the returned guard, kept by `main`,
+/// writes out whatever is queued when it is dropped.
+fn logs(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal as _;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(&config.log))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match config.log_format {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => logs.json().with_ansi(false).init(),
     }
+    guard
 }
 
 /// The Prometheus endpoint (`GET /metrics`) on its own address, loopback by

@@ -8,13 +8,16 @@
 //!
 //! ```text
 //! cargo build --release -p sentryagent-benches --example observability
-//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_requests*' \
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='observability::measured_requests' \
 //!     target/release/examples/observability none bearer 2000
-//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_requests*' \
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='observability::measured_requests' \
 //!     target/release/examples/observability prometheus bearer 2000
 //! ```
 //!
-//! The count over 2,000 is the cost of one request.
+//! The count over 2,000 is the cost of one request. The function's exact
+//! name, not a pattern: `*measured_requests*` also matches its async
+//! block, and entering that toggles collection off again (a run then counts
+//! a few thousand instructions in all).
 //! Recorders: `none`, `prometheus`; requests: `token`, `bearer`.
 
 use std::hint::black_box;

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
@@ -289,14 +289,21 @@ fn address_key(ip: Option<IpAddr>) -> String {
     ip.map_or_else(|| "ip:unknown".to_owned(), client_ip::limit_key)
 }
 
+// Header names built at compile time: a `&str` name is parsed and checked
+// again on every insert.
+static RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+static REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+
 pub(crate) fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
     let secs = |d: std::time::Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
     for (name, value) in [
-        ("x-ratelimit-limit", u64::from(d.limit)),
-        ("x-ratelimit-remaining", u64::from(d.remaining)),
-        ("x-ratelimit-reset", secs(d.reset)),
+        (&RATE_LIMIT_LIMIT, u64::from(d.limit)),
+        (&RATE_LIMIT_REMAINING, u64::from(d.remaining)),
+        (&RATE_LIMIT_RESET, secs(d.reset)),
     ] {
-        headers.insert(name, HeaderValue::from(value));
+        headers.insert(name.clone(), HeaderValue::from(value));
     }
     if !d.allowed {
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs(d.retry_after).max(1)));
@@ -391,7 +398,7 @@ impl SentryAgent {
         who: Option<(crate::TenantId, Option<crate::AgentId>)>,
     ) {
         if let Ok(value) = HeaderValue::from_str(id) {
-            response.headers.insert(REQUEST_ID_HEADER, value);
+            response.headers.insert(REQUEST_ID.clone(), value);
         }
         observe::record::Answered {
             slot: route.map(|r| r.index),

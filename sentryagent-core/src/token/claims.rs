@@ -66,6 +66,14 @@ pub(crate) enum TokenClaims {
 }
 
 impl TokenClaims {
+    /// Issuer.
+    pub(crate) fn iss(&self) -> &str {
+        match self {
+            TokenClaims::User(c) => &c.iss,
+            TokenClaims::Agent(c) => &c.iss,
+        }
+    }
+
     /// Expiry.
     pub(crate) fn exp(&self) -> i64 {
         match self {

@@ -35,7 +35,7 @@ impl TokenGrant {
                 return super::user_request::RefreshTokenRequest::parse(authorization, &form)
                     .map(TokenGrant::RefreshToken);
             }
-            _ => return TokenRequest::parse(authorization, body).map(TokenGrant::ClientCredentials),
+            _ => return TokenRequest::from_form(authorization, &form).map(TokenGrant::ClientCredentials),
         }
         if authorization.is_some()
             || [

@@ -123,7 +123,12 @@ impl ClientAuth {
                 let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
                 let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
                 // RFC 6749 §2.3.1: both parts are form-urlencoded.
+                // Generated ids and secrets have nothing to unescape: only a
+                // part with `%` or `+` goes through the form decoder.
                 let unescape = |s: &str| -> String {
+                    if !s.contains(['%', '+']) {
+                        return s.to_owned();
+                    }
                     form_urlencoded::parse(format!("v={s}").as_bytes())
                         .next()
                         .map(|(_, v)| v.into_owned())
@@ -286,7 +291,12 @@ impl TokenRequest {
     /// # Errors
     /// The RFC 6749 error for a malformed or unsupported request.
     pub fn parse(authorization: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
-        let form = Form::parse_repeating(body, &["resource"])?;
+        Self::from_form(authorization, &Form::parse_repeating(body, &["resource"])?)
+    }
+
+    /// [`parse`](Self::parse) of a form already parsed (with `resource`
+    /// repeatable).
+    pub(super) fn from_form(authorization: Option<&str>, form: &Form) -> Result<Self, OAuthError> {
         match form.get("grant_type") {
             None => return Err(OAuthError::invalid_request("grant_type is required")),
             Some("client_credentials") => {}
@@ -297,9 +307,9 @@ impl TokenRequest {
                 ));
             }
         }
-        let client = ClientAuth::parse(authorization, &form)?.ok_or_else(OAuthError::invalid_client)?;
-        let scope = parse_scope(&form)?;
-        let resources = parse_resources(&form)?;
+        let client = ClientAuth::parse(authorization, form)?.ok_or_else(OAuthError::invalid_client)?;
+        let scope = parse_scope(form)?;
+        let resources = parse_resources(form)?;
         let audience = form.get("audience").map(str::to_owned);
         if let Some(a) = &audience
             && !resources.is_empty()

@@ -9,7 +9,6 @@ use super::identity::{AgentIdentity, IntrospectedClaims, IntrospectedToken, Intr
 use super::request::Form;
 use std::net::IpAddr;
 
-use jsonwebtoken::Validation;
 use jsonwebtoken::errors::ErrorKind;
 
 use super::verified::VerifiedTokens;
@@ -95,25 +94,19 @@ impl SentryAgent {
         if header.typ.as_deref() != Some("at+jwt") {
             return Err("not an access token (typ)");
         }
-        let mut validation = Validation::new(key.algorithm.jwt());
-        validation.leeway = settings.clock_skew.as_secs();
-        validation.validate_nbf = true;
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        match audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
-        let claims = jsonwebtoken::decode::<TokenClaims>(token, &key.decoding, &validation)
+        // The key's validation checks the signature and the required claims;
+        // the issuer, the window and the audience are checked here, the
+        // window and audience exactly as for a token verified before.
+        let claims = jsonwebtoken::decode::<TokenClaims>(token, &key.decoding, &key.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => "expired",
-                ErrorKind::ImmatureSignature => "not yet valid",
-                ErrorKind::InvalidAudience => "wrong audience",
-                ErrorKind::InvalidIssuer => "wrong issuer",
                 ErrorKind::InvalidSignature => "bad signature",
                 _ => "invalid token",
             })?;
+        if claims.iss() != settings.issuer {
+            return Err("wrong issuer");
+        }
+        check_window_and_audience(&claims, audience, settings.clock_skew.as_secs())?;
         keys.verified.insert(digest, &claims, now_secs());
         Ok(claims)
     }
