@@ -175,7 +175,6 @@ impl SentryAgentBuilder {
         self.durable = Some(Durable {
             name: store.backend_name(),
             batches: store.batches_audit_writes(),
-            in_flight: store.audit_batches_in_flight(),
             health: store.clone().health_check(),
             history_limit: store.audit_history_limit(),
             stores: Stores::new(store),
@@ -564,7 +563,6 @@ impl SentryAgentBuilder {
             shared_usage,
             health_checks,
             batches,
-            in_flight,
             history_limit,
             names,
         } = backends;
@@ -578,7 +576,7 @@ impl SentryAgentBuilder {
             crate::observe::record::signing_key_created(at);
         }
         let audit_sink = if self.group_commit.unwrap_or(batches) {
-            AuditSink::batched(stores.audit.clone(), chain.clone(), in_flight)
+            AuditSink::batched(stores.audit.clone(), chain.clone())
         } else {
             AuditSink::Direct
         };
@@ -626,7 +624,6 @@ struct Durable {
     name: &'static str,
     history_limit: Option<u64>,
     batches: bool,
-    in_flight: usize,
     health: Option<Arc<dyn HealthCheck>>,
     stores: Stores,
 }
@@ -648,8 +645,6 @@ struct Backends {
     shared_usage: Option<Arc<dyn UsageCounters>>,
     health_checks: Vec<Arc<dyn HealthCheck>>,
     batches: bool,
-    /// How many of one tenant's audit batches may be in flight at once.
-    in_flight: usize,
     /// The durable store's bound on audit history (none for explicit stores).
     history_limit: Option<u64>,
     names: String,
@@ -669,7 +664,6 @@ impl Backends {
                 name: "memory",
                 history_limit: memory.audit_history_limit(),
                 batches: false,
-                in_flight: 1,
                 health: None,
                 stores: Stores::new(memory),
             }
@@ -731,8 +725,6 @@ impl Backends {
             shared_usage,
             health_checks,
             batches: durable.batches,
-            // An explicit store's appends are not known to pipeline.
-            in_flight: if explicit { 1 } else { durable.in_flight },
         }
     }
 }

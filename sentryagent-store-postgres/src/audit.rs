@@ -9,7 +9,6 @@ use sentryagent_core::{AgentId, EventId, StoreError, StoreResult, TenantId};
 use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use tokio::sync::watch;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -193,95 +192,31 @@ fn seq(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The chain heads this instance sealed last, one per tenant: committed, or
-/// promised by an append still in flight. A hint only: an append built on a
-/// head that is not the stored one when its statement runs changes nothing
-/// and falls back to locking the head (see [`insert_linked`]).
+/// The chain heads this instance wrote last, one per tenant. A hint only:
+/// an append built on a stale head changes nothing and falls back to
+/// locking the head (see [`insert_linked`]).
 #[derive(Debug, Default)]
-pub(crate) struct HeadCache(Mutex<HashMap<TenantId, TenantHead>>);
-
-#[derive(Debug)]
-struct TenantHead {
-    head: ChainMark,
-    /// The highest seq an append of this instance has finished with
-    /// (committed or not): an append sealed after a claim still in flight
-    /// waits for it here when its statement reached the database first.
-    landed: watch::Sender<u64>,
-}
+pub(crate) struct HeadCache(Mutex<HashMap<TenantId, ChainMark>>);
 
 impl HeadCache {
     /// Tenants remembered at most; past that the cache starts again empty.
     const CAPACITY: usize = 4_096;
 
-    fn heads(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, TenantHead>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn get(&self, tenant: TenantId) -> Option<ChainMark> {
-        self.heads().get(&tenant).map(|t| t.head.clone())
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .cloned()
     }
 
-    /// The head an append committed after locking it.
     fn set(&self, tenant: TenantId, head: ChainMark) {
-        let mut heads = self.heads();
+        let mut heads = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if heads.len() >= Self::CAPACITY && !heads.contains_key(&tenant) {
             heads.clear();
         }
-        let seq = head.seq;
-        let entry = heads.entry(tenant).or_insert_with(|| TenantHead {
-            head: head.clone(),
-            landed: watch::Sender::new(0),
-        });
-        entry.head = head;
-        entry.landed.send_modify(|l| *l = (*l).max(seq));
+        heads.insert(tenant, head);
     }
-
-    /// Replaces `from` with `to` if `from` is still the tenant's head here:
-    /// an append that sealed onto `from` claims the place after it, so the
-    /// next append of this tenant seals onto `to` without waiting for this
-    /// one to commit. False when another append claimed `from` first.
-    fn advance(&self, tenant: TenantId, from: &ChainMark, to: ChainMark) -> bool {
-        let mut heads = self.heads();
-        match heads.get_mut(&tenant) {
-            Some(t) if same(&t.head, from) => {
-                t.head = to;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// An append that claimed up to `to` has finished with its statement
-    /// (`committed` or not). Forgets `to` if it did not commit and is still
-    /// the tenant's head here, so the next append locks the head.
-    fn landed(&self, tenant: TenantId, to: &ChainMark, committed: bool) {
-        let mut heads = self.heads();
-        let Some(t) = heads.get_mut(&tenant) else { return };
-        t.landed.send_modify(|l| *l = (*l).max(to.seq));
-        if !committed && same(&t.head, to) {
-            heads.remove(&tenant);
-        }
-    }
-
-    /// Waits (at most a second) until an append of this instance has
-    /// finished with the claim that ends at `seq`.
-    async fn until_landed(&self, tenant: TenantId, seq: u64) {
-        let Some(mut landed) = self.heads().get(&tenant).map(|t| t.landed.subscribe()) else {
-            return;
-        };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), landed.wait_for(|l| *l >= seq)).await;
-    }
-}
-
-fn same(a: &ChainMark, b: &ChainMark) -> bool {
-    a.seq == b.seq && a.hash == b.hash
-}
-
-/// What [`insert_linked`] did: the events inserted (all or none), and the
-/// seq of the head it found locked (none: no head row).
-struct Linked {
-    inserted: u64,
-    found: Option<u64>,
 }
 
 /// Seals `events` one after another onto `head`; with each its canonical
@@ -319,14 +254,6 @@ fn checkpoint_after(chain: &AuditChain, tenant: TenantId, head: &ChainMark, seal
 /// the head is no longer `head` (moved, re-anchored or gone), nothing
 /// changes and it returns 0. The SQL is the same whatever the batch size,
 /// so it is prepared once per connection.
-///
-/// The head row is locked before it is compared (`locked`), so an append
-/// sealed onto a head that another append has written but not yet
-/// committed waits for that commit and then compares with what it
-/// committed: two appends of one tenant can be in flight at once, the
-/// second linking onto the first. Compared in the `UPDATE`'s own `WHERE`,
-/// the row this statement's snapshot sees (the head before the first
-/// append) would not match, and the second append would fall back at once.
 async fn insert_linked<'c, E>(
     db: E,
     tenant: TenantId,
@@ -334,7 +261,7 @@ async fn insert_linked<'c, E>(
     new_head: &ChainMark,
     sealed: &[AuditEvent],
     canonical: &[Bytes],
-) -> StoreResult<Linked>
+) -> StoreResult<u64>
 where
     E: sqlx::Executor<'c, Database = Postgres>,
 {
@@ -356,19 +283,15 @@ where
         prevs.push(e.prev_hash);
         hashes.push(e.hash);
     }
-    let done = sqlx::query_as(
-        "WITH locked AS (SELECT seq, hash, mac FROM audit_heads WHERE tenant_id = $1 FOR UPDATE), \
-              head AS (UPDATE audit_heads h SET seq = $2, hash = $3, mac = $4 FROM locked \
-                       WHERE h.tenant_id = $1 AND locked.seq = $5 AND locked.hash = $6 AND locked.mac = $18 \
-                       RETURNING h.tenant_id), \
-              inserted AS (INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, \
-                details, prev_hash, hash, canonical) \
+    let done = sqlx::query(
+        "WITH head AS (UPDATE audit_heads SET seq = $2, hash = $3, mac = $4 \
+                       WHERE tenant_id = $1 AND seq = $5 AND hash = $6 AND mac = $18 RETURNING tenant_id) \
+         INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, \
+                hash, canonical) \
          SELECT head.tenant_id, e.* FROM head, UNNEST($7::bigint[], $8::uuid[], $9::uuid[], $10::text[], \
                 $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::bytea[], $17::bytea[], \
                 $19::bytea[]) \
-             AS e(seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash, canonical) \
-         RETURNING 1) \
-         SELECT (SELECT count(*) FROM inserted), (SELECT seq FROM locked)",
+             AS e(seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash, canonical)",
     )
     .bind(tenant.as_uuid())
     .bind(seq(new_head.seq))
@@ -389,14 +312,10 @@ where
     .bind(hashes)
     .bind(&head.mac[..])
     .bind(canonical.iter().map(|c| &c[..]).collect::<Vec<&[u8]>>())
-    .fetch_one(db)
+    .execute(db)
     .await
     .store()?;
-    let (inserted, found): (i64, Option<i64>) = done;
-    Ok(Linked {
-        inserted: u64::try_from(inserted).unwrap_or(0),
-        found: found.and_then(|s| u64::try_from(s).ok()),
-    })
+    Ok(done.rows_affected())
 }
 
 /// Locks the tenant's head row for the rest of `tx`, making it first if
@@ -588,39 +507,15 @@ impl AuditStore for PgStore {
         // Fast path: link onto the head this instance wrote last, in one
         // autocommitted statement that moves the head only if it is still
         // there. Another instance having appended since makes it a no-op.
-        // The place after the head is claimed before the statement is sent,
-        // so another append of this tenant in flight beside this one (the
-        // core's writer keeps up to two) seals onto this one's new head.
-        while let Some(head) = self.audit_heads.get(tenant) {
+        if let Some(head) = self.audit_heads.get(tenant) {
             let (sealed, canonical) = seal_all(chain, tenant, &head, events);
             let new_head = checkpoint_after(chain, tenant, &head, &sealed);
-            if !self.audit_heads.advance(tenant, &head, new_head.clone()) {
-                // Another append claimed this head first: seal after it.
-                events = sealed.into_iter().map(NewAuditEvent::from).collect();
-                continue;
-            }
-            let mut linked = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await;
-            // Found the head behind the one sealed onto: the append that
-            // claimed it is still on its way (this statement overtook it).
-            // Once it has finished, once more: it committed, or this one
-            // changes nothing again and locks the head below.
-            if let Ok(Linked {
-                inserted: 0,
-                found: Some(found),
-            }) = linked
-                && found < head.seq
-            {
-                self.audit_heads.until_landed(tenant, head.seq).await;
-                linked = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await;
-            }
-            let committed = matches!(linked, Ok(Linked { inserted, .. }) if inserted == sealed.len() as u64);
-            self.audit_heads.landed(tenant, &new_head, committed);
-            if committed {
+            let inserted = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await?;
+            if inserted == sealed.len() as u64 {
+                self.audit_heads.set(tenant, new_head);
                 return Ok(sealed);
             }
-            linked?;
             events = sealed.into_iter().map(NewAuditEvent::from).collect();
-            break;
         }
         // Slow path: lock the head (creating it on first use), so appends to
         // one tenant's chain are serialised across every instance.
@@ -628,8 +523,8 @@ impl AuditStore for PgStore {
         let head = lock_head(&mut tx, tenant, chain).await?;
         let (sealed, canonical) = seal_all(chain, tenant, &head, events);
         let new_head = checkpoint_after(chain, tenant, &head, &sealed);
-        let linked = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed, &canonical).await?;
-        if linked.inserted != sealed.len() as u64 {
+        let inserted = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed, &canonical).await?;
+        if inserted != sealed.len() as u64 {
             return Err(corrupt("the locked audit head moved"));
         }
         tx.commit().await.store()?;
@@ -1047,146 +942,5 @@ mod plans {
             .execute(store.pool())
             .await
             .expect("drop");
-    }
-}
-
-#[cfg(test)]
-mod pipelined {
-    //! Two appends of one tenant in flight at once, as the core's writer
-    //! sends them: the second, sealed onto the head the first has written
-    //! but not committed, waits for it on the head row and links after it;
-    //! when the first rolls back, the second changes nothing (its append
-    //! then falls back to locking the head).
-
-    use sentryagent_core::TenantId;
-    use sentryagent_core::audit::{AuditChain, NewAuditEvent, Outcome};
-    use sentryagent_core::secret::ServerKey;
-    use sentryagent_core::store::AuditStore;
-
-    use super::{checkpoint_after, insert_linked, seal_all};
-    use crate::{PgOptions, PgStore};
-
-    fn event() -> NewAuditEvent {
-        NewAuditEvent::new("token.issued", Outcome::Success, "pipelined").detail("jti", "x")
-    }
-
-    /// A store on a fresh schema and a tenant with one event (so a head row).
-    async fn started() -> Option<(PgStore, AuditChain, TenantId)> {
-        let store = match PgStore::connect(
-            &sentryagent_testkit::services::database_url(),
-            &[9u8; 32],
-            PgOptions::default().schema(sentryagent_testkit::services::unique_name("sa_test")),
-        )
-        .await
-        {
-            Ok(store) => store,
-            Err(e) => return sentryagent_testkit::services::unavailable("PostgreSQL pipelined appends", &e),
-        };
-        let chain = AuditChain::new(ServerKey::random());
-        let tenant = TenantId::new();
-        store
-            .append_audit(tenant, vec![event()], &chain)
-            .await
-            .expect("the head row");
-        Some((store, chain, tenant))
-    }
-
-    /// The tenant's chain holds `n` events and verifies to its checkpoint.
-    async fn assert_unbroken(store: &PgStore, chain: &AuditChain, tenant: TenantId, n: usize) {
-        let events = store.audit_chain(tenant, 0, 1_000).await.expect("read");
-        assert_eq!(events.len(), n);
-        let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
-        let mut verifier = chain.verifier(tenant, None, checkpoint);
-        for e in &events {
-            verifier.feed(e);
-        }
-        let verified = verifier.finish();
-        assert!(verified.valid && verified.checked == n as u64, "{verified:?}");
-    }
-
-    #[tokio::test]
-    async fn an_append_onto_an_uncommitted_head_waits_for_it_and_links_after_it_or_changes_nothing() {
-        let Some((store, chain, tenant)) = started().await else {
-            return;
-        };
-
-        for commit in [true, false] {
-            let head = store.audit_checkpoint(tenant).await.expect("read").expect("a head");
-            // The first batch: written, not committed.
-            let mut first = store.pool().begin().await.expect("a transaction");
-            let first_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-                .fetch_one(&mut *first)
-                .await
-                .expect("pid");
-            let (a, a_bytes) = seal_all(&chain, tenant, &head, vec![event()]);
-            let a_head = checkpoint_after(&chain, tenant, &head, &a);
-            let written = insert_linked(&mut *first, tenant, &head, &a_head, &a, &a_bytes).await;
-            assert_eq!(written.expect("first batch").inserted, 1);
-
-            // The second batch, sealed onto the first's head, on another connection.
-            let (b, b_bytes) = seal_all(&chain, tenant, &a_head, vec![event(), event()]);
-            let b_head = checkpoint_after(&chain, tenant, &a_head, &b);
-            let pool = store.pool().clone();
-            let second =
-                tokio::spawn(async move { insert_linked(&pool, tenant, &a_head, &b_head, &b, &b_bytes).await });
-
-            // It waits for the first on the head row, rather than failing at once.
-            let mut waiting = false;
-            for _ in 0..1_000 {
-                let blocked: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))")
-                        .bind(first_pid)
-                        .fetch_one(store.pool())
-                        .await
-                        .expect("pg_stat_activity");
-                if blocked > 0 {
-                    waiting = true;
-                    break;
-                }
-                assert!(!second.is_finished(), "the second batch did not wait for the first");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            assert!(waiting, "the second batch never waited on the first's head row");
-
-            if commit {
-                first.commit().await.expect("commit");
-            } else {
-                first.rollback().await.expect("rollback");
-            }
-            let linked = second.await.expect("no panic").expect("second batch");
-            assert_eq!(linked.inserted, if commit { 2 } else { 0 }, "commit: {commit}");
-            // What it found locked: the first's head, or the one before it.
-            let found = if commit { head.seq + 1 } else { head.seq };
-            assert_eq!(linked.found, Some(found));
-        }
-
-        // One event, then the committed round's three; the rolled-back
-        // round left nothing, and the chain verifies to its checkpoint.
-        assert_unbroken(&store, &chain, tenant, 4).await;
-        // And the store's own append goes on after it (its remembered head
-        // is stale after the rounds above: it falls back and relinks).
-        store.append_audit(tenant, vec![event()], &chain).await.expect("append");
-        let checkpoint = store.audit_checkpoint(tenant).await.expect("read");
-        assert_eq!(checkpoint.map(|c| c.seq), Some(5));
-    }
-
-    #[tokio::test]
-    async fn many_appends_of_one_tenant_at_once_make_one_unbroken_chain() {
-        let Some((store, chain, tenant)) = started().await else {
-            return;
-        };
-        let store = std::sync::Arc::new(store);
-        // More claims in flight at once than the writer ever makes: each
-        // seals onto the one before, whichever statement arrives first.
-        let mut appends = tokio::task::JoinSet::new();
-        for i in 0..40 {
-            let (store, chain) = (store.clone(), chain.clone());
-            appends.spawn(async move { store.append_audit(tenant, vec![event(); 1 + i % 3], &chain).await });
-        }
-        let mut appended = 1;
-        while let Some(done) = appends.join_next().await {
-            appended += done.expect("no panic").expect("appended").len();
-        }
-        assert_unbroken(&store, &chain, tenant, appended).await;
     }
 }

@@ -342,13 +342,6 @@ impl sentryagent_core::store::DurableStore for PgStore {
         true
     }
 
-    /// Two: the second batch links onto the first's head before it commits
-    /// and waits for it on the head row (see `audit::insert_linked`), so a
-    /// busy tenant's round trips and sealing overlap its commits.
-    fn audit_batches_in_flight(&self) -> usize {
-        2
-    }
-
     fn health_check(self: Arc<Self>) -> Option<Arc<dyn sentryagent_core::health::HealthCheck>> {
         Some(self)
     }

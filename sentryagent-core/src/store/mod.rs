@@ -346,17 +346,6 @@ pub trait DurableStore: Store + RevocationList + ReplayGuard {
         false
     }
 
-    /// With [`batches_audit_writes`](Self::batches_audit_writes), how many
-    /// of one tenant's batches the writer may have in flight at once (at
-    /// least 1). More than one pays only where an append can link onto one
-    /// that has not committed yet and wait for it in the database (the
-    /// PostgreSQL store: 2); elsewhere the second would only fail and retry.
-    /// Whatever it says, concurrent appends must never fork the chain
-    /// ([`AuditStore::append_audit`]).
-    fn audit_batches_in_flight(&self) -> usize {
-        1
-    }
-
     /// At most how many audit events per tenant it keeps (`None`: no bound);
     /// [`SentryAgent::background`](crate::SentryAgent::background) prunes the
     /// oldest past it through the retention anchor. The in-memory store
