@@ -42,39 +42,31 @@ async fn migrated_to(schema: &str, version: i64) -> Option<sqlx::PgPool> {
     Some(pool)
 }
 
-/// 0006 (`audit_heads.lost_at`): chains written before it, heads and MACs
-/// as they were, still verify, and appends go on after them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audit_chains_from_before_0006_verify_and_grow() {
-    let schema = services::unique_name("sa_test");
-    let Some(pool) = migrated_to(&schema, 4).await else {
-        return;
-    };
-    // A tenant's chain of five events, as the code of migration 0004 wrote it.
+/// `events` sealed one after another onto a new chain of `tenant` and
+/// stored as the code before 0013 stored them (every column but
+/// `canonical`), with the head row, under the test secret's chain key.
+async fn write_old_chain(pool: &sqlx::PgPool, tenant: TenantId, events: Vec<NewAuditEvent>) {
     let chain = AuditChain::new(ServerKey::from_master(SECRET).expect("key"));
-    let tenant = TenantId::new();
     let mut head = chain.genesis(tenant);
-    for i in 0..5 {
-        let e = chain.seal(
-            tenant,
-            &head,
-            NewAuditEvent::new("agent.created", Outcome::Success, "operator").detail("i", i),
-        );
+    for event in events {
+        let e = chain.seal(tenant, &head, event);
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
-             prev_hash, hash) VALUES ($1, $2, $3, NULL, $4, $5, $6, NULL, $7, $8, $9, $10)",
+             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(tenant.as_uuid())
         .bind(e.seq as i64)
         .bind(e.id.as_uuid())
+        .bind(e.agent_id.map(|a| *a.as_uuid()))
         .bind(&e.actor)
         .bind(&e.action)
         .bind(e.outcome.as_str())
+        .bind(e.ip.map(|ip| ip.to_string()))
         .bind(e.at)
         .bind(sqlx::types::Json(&e.details))
         .bind(&e.prev_hash[..])
         .bind(&e.hash[..])
-        .execute(&pool)
+        .execute(pool)
         .await
         .expect("an event");
         head = chain.checkpoint(tenant, e.seq, e.hash);
@@ -84,12 +76,16 @@ async fn audit_chains_from_before_0006_verify_and_grow() {
         .bind(head.seq as i64)
         .bind(&head.hash[..])
         .bind(&head.mac[..])
-        .execute(&pool)
+        .execute(pool)
         .await
         .expect("the head");
+}
 
+/// Today's store on `schema` (which it migrates on connect), and an
+/// identity provider on it with the test secret.
+async fn today(schema: &str) -> (Arc<PgStore>, SentryAgent) {
     let store = Arc::new(
-        PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
+        PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(schema))
             .await
             .expect("today's store migrates the schema"),
     );
@@ -100,6 +96,25 @@ async fn audit_chains_from_before_0006_verify_and_grow() {
         .build()
         .await
         .expect("build");
+    (store, idp)
+}
+
+/// 0006 (`audit_heads.lost_at`): chains written before it, heads and MACs
+/// as they were, still verify, and appends go on after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_chains_from_before_0006_verify_and_grow() {
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 4).await else {
+        return;
+    };
+    // A tenant's chain of five events, as the code of migration 0004 wrote it.
+    let tenant = TenantId::new();
+    let events = (0..5)
+        .map(|i| NewAuditEvent::new("agent.created", Outcome::Success, "operator").detail("i", i))
+        .collect();
+    write_old_chain(&pool, tenant, events).await;
+
+    let (_store, idp) = today(&schema).await;
     let verified = idp.verify_audit_chain(tenant).await.expect("verify");
     assert!(verified.valid && verified.checked == 5, "{verified:?}");
     let appended = idp
@@ -353,43 +368,14 @@ async fn chains_and_agents_from_0008_verify_incrementally_and_are_found() {
     let Some(pool) = migrated_to(&schema, 8).await else {
         return;
     };
-    let chain = AuditChain::new(ServerKey::from_master(SECRET).expect("key"));
     let tenant = TenantId::new();
-    let mut head = chain.genesis(tenant);
-    for i in 0..5 {
-        let outcome = if i % 2 == 0 { Outcome::Success } else { Outcome::Failure };
-        let e = chain.seal(
-            tenant,
-            &head,
-            NewAuditEvent::new("token.issued", outcome, "x").detail("i", i),
-        );
-        sqlx::query(
-            "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
-             prev_hash, hash) VALUES ($1, $2, $3, NULL, $4, $5, $6, NULL, $7, $8, $9, $10)",
-        )
-        .bind(tenant.as_uuid())
-        .bind(e.seq as i64)
-        .bind(e.id.as_uuid())
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(e.outcome.as_str())
-        .bind(e.at)
-        .bind(sqlx::types::Json(&e.details))
-        .bind(&e.prev_hash[..])
-        .bind(&e.hash[..])
-        .execute(&pool)
-        .await
-        .expect("an event");
-        head = chain.checkpoint(tenant, e.seq, e.hash);
-    }
-    sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash, mac) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.as_uuid())
-        .bind(head.seq as i64)
-        .bind(&head.hash[..])
-        .bind(&head.mac[..])
-        .execute(&pool)
-        .await
-        .expect("the head");
+    let events = (0..5)
+        .map(|i| {
+            let outcome = if i % 2 == 0 { Outcome::Success } else { Outcome::Failure };
+            NewAuditEvent::new("token.issued", outcome, "x").detail("i", i)
+        })
+        .collect();
+    write_old_chain(&pool, tenant, events).await;
     sqlx::query("INSERT INTO tenants (id, name, tier, created_at) VALUES ($1, 'Acme', 'free', now())")
         .bind(tenant.as_uuid())
         .execute(&pool)
@@ -407,18 +393,7 @@ async fn chains_and_agents_from_0008_verify_incrementally_and_are_found() {
     .await
     .expect("an agent");
 
-    let store = Arc::new(
-        PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
-            .await
-            .expect("today's store migrates the schema"),
-    );
-    let idp = SentryAgent::builder()
-        .server_secret(SECRET)
-        .expect("secret")
-        .durable(store.clone())
-        .build()
-        .await
-        .expect("build");
+    let (store, idp) = today(&schema).await;
     // A full verification in slices of two events: three calls.
     let mut slices = Vec::new();
     loop {
@@ -505,61 +480,19 @@ async fn chains_from_0012_verify_and_new_events_store_their_canonical_bytes() {
         return;
     };
     // Three events as the code of 0012 wrote them: no canonical column.
-    let chain = AuditChain::new(ServerKey::from_master(SECRET).expect("key"));
     let tenant = TenantId::new();
-    let mut head = chain.genesis(tenant);
-    for i in 0..3 {
-        let e = chain.seal(
-            tenant,
-            &head,
+    let events = (0..3)
+        .map(|i| {
             NewAuditEvent::new("token.issued", Outcome::Success, "x")
                 .agent(sentryagent_core::AgentId::new())
                 .ip(Some([192, 0, 2, 1].into()))
                 .detail("i", i)
-                .detail("nested", serde_json::json!({"b": [1.5, null], "a": "é"})),
-        );
-        sqlx::query(
-            "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
-             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(tenant.as_uuid())
-        .bind(e.seq as i64)
-        .bind(e.id.as_uuid())
-        .bind(e.agent_id.map(|a| *a.as_uuid()))
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(e.outcome.as_str())
-        .bind(e.ip.map(|ip| ip.to_string()))
-        .bind(e.at)
-        .bind(sqlx::types::Json(&e.details))
-        .bind(&e.prev_hash[..])
-        .bind(&e.hash[..])
-        .execute(&pool)
-        .await
-        .expect("an event");
-        head = chain.checkpoint(tenant, e.seq, e.hash);
-    }
-    sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash, mac) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.as_uuid())
-        .bind(head.seq as i64)
-        .bind(&head.hash[..])
-        .bind(&head.mac[..])
-        .execute(&pool)
-        .await
-        .expect("the head");
+                .detail("nested", serde_json::json!({"b": [1.5, null], "a": "é"}))
+        })
+        .collect();
+    write_old_chain(&pool, tenant, events).await;
 
-    let store = Arc::new(
-        PgStore::connect(&services::database_url(), SECRET, PgOptions::default().schema(&schema))
-            .await
-            .expect("today's store migrates the schema"),
-    );
-    let idp = SentryAgent::builder()
-        .server_secret(SECRET)
-        .expect("secret")
-        .durable(store.clone())
-        .build()
-        .await
-        .expect("build");
+    let (store, idp) = today(&schema).await;
     let v = idp
         .verify_audit_step(tenant, VerifyMode::Full, 100)
         .await
