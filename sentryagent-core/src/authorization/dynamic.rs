@@ -274,23 +274,13 @@ impl SentryAgent {
         }
         let auth_method = new.effective_auth_method();
         let secret = (auth_method != ClientAuthMethod::None).then(ClientSecret::generate);
-        let now = crate::time::now();
-        let client = OAuthClient {
-            tenant_id: tenant,
-            client_id: generate_oauth_client_id(),
-            kind: ClientKind::Dynamic,
-            auth_method,
-            secret_hash: secret.as_ref().map(|s| self.inner.server_key.hash_secret(s).to_vec()),
-            redirect_uris: new.redirect_uris,
+        let client = new.into_client(
+            tenant,
+            generate_oauth_client_id(),
+            ClientKind::Dynamic,
+            secret.as_ref().map(|s| self.inner.server_key.hash_secret(s).to_vec()),
             grant_types,
-            name: new.name,
-            logo_uri: new.logo_uri,
-            client_uri: new.client_uri,
-            created_at: now,
-            updated_at: now,
-            last_used_at: None,
-            metadata_expires_at: None,
-        };
+        );
         store.insert_oauth_client(&client).await.map_err(Error::from)?;
         let event = NewAuditEvent::new("oauth_client.registered", Outcome::Success, "dynamic-registration")
             .ip(ip)

@@ -52,23 +52,13 @@ impl SentryAgent {
             ));
         }
         new.check()?;
-        let now = crate::time::now();
-        let client = OAuthClient {
-            tenant_id: tenant,
-            client_id: client_id.to_owned(),
-            kind: ClientKind::Public,
-            auth_method: new.effective_auth_method(),
-            secret_hash: None,
-            redirect_uris: new.redirect_uris,
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            name: new.name,
-            logo_uri: new.logo_uri,
-            client_uri: new.client_uri,
-            created_at: now,
-            updated_at: now,
-            last_used_at: None,
-            metadata_expires_at: None,
-        };
+        let client = new.into_client(
+            tenant,
+            client_id.to_owned(),
+            ClientKind::Public,
+            None,
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        );
         let client = self.inner.stores.oauth_clients.put_oauth_client(&client).await?;
         let event = NewAuditEvent::new("oauth_client.created", Outcome::Success, "host")
             .detail("clientId", client.client_id.as_str())

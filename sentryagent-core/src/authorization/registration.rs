@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{ClientAuthMethod, ClientKind, check_redirect_uri};
+use super::{ClientAuthMethod, ClientKind, GrantType, OAuthClient, check_redirect_uri};
 use crate::error::{Error, FieldError};
 use crate::secret::random_bytes;
 
@@ -83,6 +83,36 @@ pub struct OAuthClientPatch {
 }
 
 impl NewOAuthClient {
+    /// The client as stored, registered now in `tenant` under `client_id`
+    /// (the fields every way of registering fills alike). Call it after
+    /// [`check`](Self::check).
+    pub(crate) fn into_client(
+        self,
+        tenant: crate::TenantId,
+        client_id: String,
+        kind: ClientKind,
+        secret_hash: Option<Vec<u8>>,
+        grant_types: Vec<GrantType>,
+    ) -> OAuthClient {
+        let now = crate::time::now();
+        OAuthClient {
+            tenant_id: tenant,
+            client_id,
+            kind,
+            auth_method: self.effective_auth_method(),
+            secret_hash,
+            redirect_uris: self.redirect_uris,
+            grant_types,
+            name: self.name,
+            logo_uri: self.logo_uri,
+            client_uri: self.client_uri,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+            metadata_expires_at: None,
+        }
+    }
+
     /// The auth method it will have, once [`check`](Self::check) passed.
     pub fn effective_auth_method(&self) -> ClientAuthMethod {
         match self.kind {

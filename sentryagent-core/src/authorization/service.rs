@@ -76,23 +76,13 @@ impl SentryAgent {
         }
         let kind = ClientKind::from(new.kind);
         let secret = (kind == ClientKind::Confidential).then(ClientSecret::generate);
-        let now = crate::time::now();
-        let client = OAuthClient {
-            tenant_id: caller.tenant(),
-            client_id: generate_oauth_client_id(),
+        let client = new.into_client(
+            caller.tenant(),
+            generate_oauth_client_id(),
             kind,
-            auth_method: new.effective_auth_method(),
-            secret_hash: secret.as_ref().map(|s| self.inner.server_key.hash_secret(s).to_vec()),
-            redirect_uris: new.redirect_uris,
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            name: new.name,
-            logo_uri: new.logo_uri,
-            client_uri: new.client_uri,
-            created_at: now,
-            updated_at: now,
-            last_used_at: None,
-            metadata_expires_at: None,
-        };
+            secret.as_ref().map(|s| self.inner.server_key.hash_secret(s).to_vec()),
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        );
         self.inner.stores.oauth_clients.insert_oauth_client(&client).await?;
         self.record(
             caller.tenant(),
