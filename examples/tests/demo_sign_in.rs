@@ -7,6 +7,7 @@
 
 mod support;
 
+use sentryagent_testkit::http::authorize::hidden_fields;
 use support::{ExampleServer, free_port};
 
 // RFC 7636 Appendix B.
@@ -45,25 +46,6 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
-}
-
-/// The hidden fields of a form, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    html.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .filter_map(|rest| {
-            let (name, rest) = rest.split_once("\" value=\"")?;
-            let (value, _) = rest.split_once('"')?;
-            Some((unescape(name), unescape(value)))
-        })
-        .collect()
 }
 
 /// The code and state of a redirect to the callback.

@@ -19,11 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fantoccini::Locator;
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, ClientConfig};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
 use rmcp_http::Recording;
 use support::ExampleServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -138,24 +134,11 @@ async fn a_person_signs_in_consents_and_their_mcp_client_calls_a_tool() {
         "{seen:#?}"
     );
     let manager = oauth.into_authorization_manager().expect("authorized");
-    let transport = StreamableHttpClientTransport::with_client(
-        AuthClient::new(reqwest::Client::new(), manager),
-        StreamableHttpClientTransportConfig::with_uri(mcp.as_str()),
-    );
-    let client = ClientConfig::default()
-        .serve(transport)
-        .await
-        .expect("an authorized MCP session");
-    let answer = client
-        .call_tool(CallToolRequestParams::new("whoami"))
-        .await
-        .expect("the tool answers");
-    let text = serde_json::to_string(&answer).expect("JSON");
+    let text = rmcp_http::whoami(mcp.as_str(), manager).await;
     assert!(
         text.contains("user demo-user of tenant") && text.contains(DEMO_CLIENT),
         "{text}"
     );
-    let _ = client.cancel().await;
     let _ = session.client.clone().close().await;
     server.stop();
 }

@@ -16,10 +16,9 @@ mod support;
 use std::sync::Arc;
 
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, ClientConfig};
+use rmcp::model::ClientConfig;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::auth::{AuthClient, ClientCredentialsConfig, JwtSigningAlgorithm, OAuthState};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::auth::{ClientCredentialsConfig, JwtSigningAlgorithm, OAuthState};
 use rmcp_http::Recording;
 use serde_json::{Value, json};
 use support::{ExampleServer, line_value};
@@ -104,20 +103,7 @@ async fn call_whoami(mcp: &str, recording: Arc<Recording>, config: ClientCredent
         .expect("rmcp discovers SentryAgent and gets a token");
     let manager = oauth.into_authorization_manager().expect("authorized");
     let token = manager.get_access_token().await.expect("the token");
-    let transport = StreamableHttpClientTransport::with_client(
-        AuthClient::new(reqwest::Client::new(), manager),
-        StreamableHttpClientTransportConfig::with_uri(mcp),
-    );
-    let client = ClientConfig::default()
-        .serve(transport)
-        .await
-        .expect("an authorized MCP session");
-    let answer = client
-        .call_tool(CallToolRequestParams::new("whoami"))
-        .await
-        .expect("the tool answers");
-    let _ = client.cancel().await;
-    (serde_json::to_string(&answer).expect("JSON"), token)
+    (rmcp_http::whoami(mcp, manager).await, token)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

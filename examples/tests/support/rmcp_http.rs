@@ -33,3 +33,28 @@ impl OAuthHttpClient for Recording {
         })
     }
 }
+
+/// An MCP session at `mcp` through rmcp's authorized client, which calls
+/// the `whoami` tool once: its answer, as JSON text.
+pub(crate) async fn whoami(mcp: &str, manager: rmcp::transport::auth::AuthorizationManager) -> String {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::{CallToolRequestParams, ClientConfig};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::auth::AuthClient;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let transport = StreamableHttpClientTransport::with_client(
+        AuthClient::new(reqwest::Client::new(), manager),
+        StreamableHttpClientTransportConfig::with_uri(mcp),
+    );
+    let client = ClientConfig::default()
+        .serve(transport)
+        .await
+        .expect("an authorized MCP session");
+    let answer = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .expect("the tool answers");
+    let _ = client.cancel().await;
+    serde_json::to_string(&answer).expect("JSON")
+}

@@ -92,8 +92,9 @@ async fn post(app: &TestApp, who: &str, pairs: &[(String, String)]) -> Answer {
     app.send(r).await
 }
 
-/// The hidden fields of a consent page, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+/// The hidden fields of a form (the consent page's, a host's sign-in
+/// page's), unescaped, in order.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
     let unescape = |s: &str| {
         s.replace("&quot;", "\"")
             .replace("&#39;", "'")
