@@ -370,7 +370,19 @@ async fn prefill(url: &str, tenant: &str, n: u64) {
     )
     .await
     .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL: {e}"));
-    let chain = AuditChain::new(ServerKey::from_master(secret.as_bytes()).expect("the server's key"));
+    let tables: Option<String> = sqlx::query_scalar("SELECT to_regclass('audit_events')::text")
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or(None);
+    if tables.is_none() {
+        eprintln!("scale prefill: the schema in SENTRYAGENT_DB_SCHEMA has no audit table: start the server on it first");
+        std::process::exit(2);
+    }
+    let Ok(key) = ServerKey::from_master(secret.as_bytes()) else {
+        eprintln!("scale prefill: SENTRYAGENT_SECRET_KEY is not a usable server secret (too short?)");
+        std::process::exit(2);
+    };
+    let chain = AuditChain::new(key);
     let started = Instant::now();
     fill(&store, &chain, tenant, n).await;
     sqlx::raw_sql("VACUUM ANALYZE audit_events")
