@@ -375,7 +375,9 @@ async fn prefill(url: &str, tenant: &str, n: u64) {
         .await
         .unwrap_or(None);
     if tables.is_none() {
-        eprintln!("scale prefill: the schema in SENTRYAGENT_DB_SCHEMA has no audit table: start the server on it first");
+        eprintln!(
+            "scale prefill: the schema in SENTRYAGENT_DB_SCHEMA has no audit table: start the server on it first"
+        );
         std::process::exit(2);
     }
     let Ok(key) = ServerKey::from_master(secret.as_bytes()) else {

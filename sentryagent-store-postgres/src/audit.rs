@@ -180,6 +180,14 @@ fn audit_query(prefix: &'static str, tenant: TenantId, query: &AuditQuery) -> Qu
 /// and read and sort every one of them (seconds at millions of events).
 const ORDERED_PLAN: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
 
+/// A transaction whose reads are planned with [`ORDERED_PLAN`]: ordered
+/// walks of an index, whatever the table's statistics.
+async fn ordered(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(ORDERED_PLAN).execute(&mut *tx).await?;
+    Ok(tx)
+}
+
 /// Whether `query` pages best as an ordered index walk: every filter but
 /// the time window has an index in `seq` order; a window's matches are
 /// found through the time index and sorted (they are few when narrow,
@@ -535,8 +543,7 @@ impl AuditStore for PgStore {
     async fn query_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         let mut sql = audit_query("", tenant, query);
         let rows: Vec<Row> = if wants_ordered_plan(query) {
-            let mut tx = self.pool.begin().await.store()?;
-            sqlx::raw_sql(ORDERED_PLAN).execute(&mut *tx).await.store()?;
+            let mut tx = ordered(&self.pool).await.store()?;
             let rows = sql.build_query_as().fetch_all(&mut *tx).await.store()?;
             tx.commit().await.store()?;
             rows
@@ -569,8 +576,7 @@ impl AuditStore for PgStore {
         // alone, a planner without them chose to read the whole table and
         // sort it for every page of a wide 100,000-event table (10 s for a
         // 50,000-event slice in `benches/scale.sh`, against 0.45 s at 1M).
-        let mut tx = self.pool.begin().await.store()?;
-        sqlx::raw_sql(ORDERED_PLAN).execute(&mut *tx).await.store()?;
+        let mut tx = ordered(&self.pool).await.store()?;
         let packed = sqlx::query(page::AUDIT_PAGE)
             .bind(tenant.as_uuid())
             .bind(seq(after_seq))
@@ -600,8 +606,7 @@ impl AuditStore for PgStore {
             Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("54")) => {}
             Err(e) => return Err(e).store(),
         }
-        let mut tx = self.pool.begin().await.store()?;
-        sqlx::raw_sql(ORDERED_PLAN).execute(&mut *tx).await.store()?;
+        let mut tx = ordered(&self.pool).await.store()?;
         let rows = match sqlx::query(AUDIT_LINKS)
             .bind(tenant.as_uuid())
             .bind(seq(after_seq))
@@ -782,7 +787,7 @@ mod plans {
     use sentryagent_core::{AgentId, TenantId};
     use sqlx::Row as _;
 
-    use super::{ORDERED_PLAN, audit_query, wants_ordered_plan};
+    use super::{ORDERED_PLAN, audit_query, ordered, wants_ordered_plan};
     use crate::{PgOptions, PgStore};
 
     #[tokio::test]
@@ -946,8 +951,7 @@ mod plans {
             }
             // The verification page, as `audit_links` reads it: an ordered
             // walk of the primary key from the page's start.
-            let mut tx = store.pool().begin().await.expect("begin");
-            sqlx::raw_sql(ORDERED_PLAN).execute(&mut *tx).await.expect("settings");
+            let mut tx = ordered(store.pool()).await.expect("begin");
             let explain = format!(
                 "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) {}",
                 super::page::AUDIT_PAGE
