@@ -126,6 +126,12 @@ impl Stored {
 }
 
 impl TenantLog {
+    /// The events with `seq` above `after_seq`, ascending, at most `limit`.
+    fn after(&self, after_seq: u64, limit: usize) -> impl Iterator<Item = &Stored> {
+        let start = self.events.partition_point(|e| e.event.seq <= after_seq);
+        self.events[start..].iter().take(limit)
+    }
+
     /// Deletes the events up to index `cut` and anchors the last of them,
     /// so the rest still verifies. Returns them, to be dropped once the log
     /// is unlocked: freeing a hundred thousand events takes milliseconds
@@ -600,12 +606,7 @@ impl AuditStore for MemoryStore {
     async fn audit_chain(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let log = self.log(tenant);
         let log = lock(&log);
-        let start = log.events.partition_point(|e| e.event.seq <= after_seq);
-        Ok(log.events[start..]
-            .iter()
-            .take(limit)
-            .map(|e| e.event.clone())
-            .collect())
+        Ok(log.after(after_seq, limit).map(|e| e.event.clone()).collect())
     }
 
     /// The stored bytes, to be hashed; the fields say what they say by
@@ -613,10 +614,8 @@ impl AuditStore for MemoryStore {
     async fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<ChainLink>> {
         let log = self.log(tenant);
         let log = lock(&log);
-        let start = log.events.partition_point(|e| e.event.seq <= after_seq);
-        Ok(log.events[start..]
-            .iter()
-            .take(limit)
+        Ok(log
+            .after(after_seq, limit)
             .map(|e| match &e.canonical {
                 Some(canonical) => ChainLink {
                     id: e.event.id,
