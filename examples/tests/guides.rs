@@ -321,7 +321,10 @@ fn guide_protect_an_mcp_server() {
 /// of its test, which `cargo test` builds.
 #[test]
 fn guide_protect_an_mcp_server_quotes_compiled_code() {
-    assert_quotes("protect-an-mcp-server.md", &["mcp_server.rs", "tests/mcp_server.rs"]);
+    assert_quotes(
+        "protect-an-mcp-server.md",
+        &["mcp_server.rs", "tests/mcp_server.rs", "tests/support/rmcp_http.rs"],
+    );
 }
 
 /// The GitHub Actions guide, with a stand-in for GitHub: the server trusts
