@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sentryagent_core::agent::{Agent, AgentQuery, AgentStatus};
 use sentryagent_core::store::AgentStore;
 use sentryagent_core::{AgentId, StoreResult, TenantId};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -63,7 +63,10 @@ impl TryFrom<Row> for Agent {
 }
 
 /// These agents, in one query (see [`crate::lookups`]).
-pub(crate) fn agents(pool: PgPool, keys: Vec<(TenantId, AgentId)>) -> BatchFuture<(TenantId, AgentId), Agent> {
+pub(crate) fn agents(
+    conn: &mut PgConnection,
+    keys: Vec<(TenantId, AgentId)>,
+) -> BatchFuture<'_, (TenantId, AgentId), Agent> {
     Box::pin(async move {
         let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = keys.iter().map(|(t, a)| (*t.as_uuid(), *a.as_uuid())).unzip();
         let rows: Vec<Row> = sqlx::query_as(concat!(
@@ -73,7 +76,7 @@ pub(crate) fn agents(pool: PgPool, keys: Vec<(TenantId, AgentId)>) -> BatchFutur
         ))
         .bind(tenants)
         .bind(ids)
-        .fetch_all(&pool)
+        .fetch_all(&mut *conn)
         .await
         .store()?;
         let mut found = HashMap::with_capacity(rows.len());
@@ -121,7 +124,7 @@ impl AgentStore for PgStore {
     }
 
     async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>> {
-        self.reads.agents.get(&self.pool, (tenant, id)).await
+        self.reads.agents.get(&self.pool, &self.warm, (tenant, id)).await
     }
 
     async fn update_agent(&self, agent: &Agent) -> StoreResult<()> {

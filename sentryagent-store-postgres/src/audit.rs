@@ -518,7 +518,9 @@ impl AuditStore for PgStore {
         if let Some(head) = self.audit_heads.get(tenant) {
             let (sealed, canonical) = seal_all(chain, tenant, &head, events);
             let new_head = checkpoint_after(chain, tenant, &head, &sealed);
-            let inserted = insert_linked(&self.pool, tenant, &head, &new_head, &sealed, &canonical).await?;
+            let mut conn = self.warm.take(&self.pool).await?;
+            let inserted = insert_linked(&mut *conn, tenant, &head, &new_head, &sealed, &canonical).await?;
+            self.warm.keep(conn, &self.pool);
             if inserted == sealed.len() as u64 {
                 self.audit_heads.set(tenant, new_head);
                 return Ok(sealed);

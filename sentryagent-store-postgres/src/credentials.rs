@@ -5,7 +5,7 @@ use sentryagent_core::agent::Agent;
 use sentryagent_core::credential::{ClientKey, Credential, CredentialStatus};
 use sentryagent_core::store::CredentialStore;
 use sentryagent_core::{AgentId, CredentialId, StoreResult, TenantId};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -76,7 +76,7 @@ struct ClientRow {
 
 /// The credentials with these client ids, each with its agent, in one
 /// query: the token endpoint's read (see [`crate::lookups`]).
-pub(crate) fn clients(pool: PgPool, client_ids: Vec<String>) -> BatchFuture<String, Client> {
+pub(crate) fn clients(conn: &mut PgConnection, client_ids: Vec<String>) -> BatchFuture<'_, String, Client> {
     Box::pin(async move {
         let rows: Vec<ClientRow> = sqlx::query_as(concat!(
             "SELECT c.id, c.tenant_id, c.agent_id, c.client_id, c.secret_hash, c.status, c.created_at, c.expires_at, ",
@@ -87,7 +87,7 @@ pub(crate) fn clients(pool: PgPool, client_ids: Vec<String>) -> BatchFuture<Stri
             "LEFT JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id"
         ))
         .bind(client_ids)
-        .fetch_all(&pool)
+        .fetch_all(&mut *conn)
         .await
         .store()?;
         let mut found = HashMap::with_capacity(rows.len());
@@ -172,7 +172,10 @@ impl CredentialStore for PgStore {
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<(Credential, Option<Agent>)>> {
-        self.reads.clients.get(&self.pool, client_id.to_owned()).await
+        self.reads
+            .clients
+            .get(&self.pool, &self.warm, client_id.to_owned())
+            .await
     }
 
     async fn list_credentials(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<Credential>> {

@@ -31,8 +31,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use sentryagent_core::agent::Agent;
 use sentryagent_core::credential::Credential;
 use sentryagent_core::{AgentId, StoreError, StoreErrorKind, StoreResult, TenantId, TokenId};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::oneshot;
+
+use crate::warm::Warm;
 
 /// Queries of one kind out at once. Lower gives bigger batches and fewer
 /// round trips; higher, less waiting when the database is slow to answer.
@@ -41,12 +43,12 @@ const MAX_IN_FLIGHT: usize = 2;
 /// Most keys in one query, unless a read sets fewer.
 const MAX_BATCH: usize = 256;
 
-/// The future of one batch query.
-pub(crate) type BatchFuture<K, V> = Pin<Box<dyn Future<Output = StoreResult<HashMap<K, V>>> + Send>>;
+/// The future of one batch query, on a connection it borrows.
+pub(crate) type BatchFuture<'c, K, V> = Pin<Box<dyn Future<Output = StoreResult<HashMap<K, V>>> + Send + 'c>>;
 
-/// Reads the values of these distinct keys in one query; keys with no
-/// value are left out of the map.
-pub(crate) type BatchFn<K, V> = fn(PgPool, Vec<K>) -> BatchFuture<K, V>;
+/// Reads the values of these distinct keys in one query on this
+/// connection; keys with no value are left out of the map.
+pub(crate) type BatchFn<K, V> = for<'c> fn(&'c mut PgConnection, Vec<K>) -> BatchFuture<'c, K, V>;
 
 /// A credential and its agent, as the token endpoint reads them.
 pub(crate) type Client = (Credential, Option<Agent>);
@@ -114,7 +116,7 @@ where
     }
 
     /// The value of `key`, read by a query that starts after this call.
-    pub(crate) async fn get(&self, pool: &PgPool, key: K) -> StoreResult<Option<V>> {
+    pub(crate) async fn get(&self, pool: &PgPool, warm: &Warm, key: K) -> StoreResult<Option<V>> {
         let (reply, answer) = oneshot::channel();
         let start_sender = {
             let mut queue = self.lock();
@@ -134,6 +136,7 @@ where
                     counted_out: false,
                 },
                 pool.clone(),
+                warm.clone(),
             ));
         }
         answer
@@ -185,7 +188,7 @@ impl<K, V> Drop for Sender<K, V> {
     }
 }
 
-async fn send_batches<K, V>(mut sender: Sender<K, V>, pool: PgPool)
+async fn send_batches<K, V>(mut sender: Sender<K, V>, pool: PgPool, warm: Warm)
 where
     K: Clone + Eq + Hash + Ord + Send + 'static,
     V: Clone + Send + 'static,
@@ -194,7 +197,17 @@ where
         let mut keys: Vec<K> = batch.iter().map(|(key, _)| key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();
-        match (sender.reads.fetch)(pool.clone(), keys).await {
+        let read = match warm.take(&pool).await {
+            Ok(mut conn) => {
+                let read = (sender.reads.fetch)(&mut conn, keys).await;
+                if read.is_ok() {
+                    warm.keep(conn, &pool);
+                }
+                read
+            }
+            Err(e) => Err(e),
+        };
+        match read {
             Ok(found) => {
                 for (key, reply) in batch {
                     let _ = reply.send(Ok(found.get(&key).cloned()));
@@ -222,17 +235,34 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use sqlx::PgConnection;
+
     use super::{BatchFuture, Coalesced};
+    use crate::warm::Warm;
+
+    /// A small pool on the test database; `None` (the test skipped) when it
+    /// is unavailable.
+    async fn test_pool(what: &str) -> Option<sqlx::PgPool> {
+        let url = sentryagent_testkit::services::database_url();
+        match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+        {
+            Ok(pool) => Some(pool),
+            Err(e) => sentryagent_testkit::services::unavailable(what, &crate::error::store_error(e)),
+        }
+    }
 
     static QUERIES: AtomicUsize = AtomicUsize::new(0);
 
-    fn squares(pool: sqlx::PgPool, keys: Vec<i64>) -> BatchFuture<i64, i64> {
+    fn squares(conn: &mut PgConnection, keys: Vec<i64>) -> BatchFuture<'_, i64, i64> {
         Box::pin(async move {
             QUERIES.fetch_add(1, Ordering::SeqCst);
             let rows: Vec<(i64, i64)> =
                 sqlx::query_as("SELECT k, k * k FROM UNNEST($1::bigint[]) AS k WHERE k % 7 <> 0")
                     .bind(keys)
-                    .fetch_all(&pool)
+                    .fetch_all(&mut *conn)
                     .await
                     .map_err(crate::error::store_error)?;
             Ok(rows.into_iter().collect::<HashMap<_, _>>())
@@ -245,7 +275,7 @@ mod tests {
     static RELEASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
     /// A query that waits until released, then fails as a lock timeout would.
-    fn locked(_pool: sqlx::PgPool, _keys: Vec<i64>) -> BatchFuture<i64, i64> {
+    fn locked(_conn: &mut PgConnection, _keys: Vec<i64>) -> BatchFuture<'_, i64, i64> {
         Box::pin(async move {
             let released = RELEASE.notified();
             HELD_QUERIES.fetch_add(1, Ordering::SeqCst);
@@ -261,20 +291,28 @@ mod tests {
 
     #[tokio::test]
     async fn reads_queued_behind_an_unavailable_database_fail_with_it() {
-        // Never connects: the batch function does not use it.
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .expect("a lazy pool");
+        // Senders take a connection; the batch function does not use it.
+        let Some(pool) = test_pool("PostgreSQL coalesced reads").await else {
+            return;
+        };
+        let warm = Warm::new(std::time::Duration::ZERO, 4);
         let reads = Coalesced::new(locked, 16);
         let mut tasks = tokio::task::JoinSet::new();
         // On this single-threaded runtime, yielding runs every spawned task
         // as far as it goes: one read per query until both queries are
         // out, then eight that queue behind them.
         for (i, queries_out) in (0..10_i64).zip([1, 2, 2, 2, 2, 2, 2, 2, 2, 2]) {
-            let (reads, pool) = (reads.clone(), pool.clone());
-            tasks.spawn(async move { reads.get(&pool, i).await });
-            for _ in 0..100 {
-                tokio::task::yield_now().await;
+            let (r, p, w) = (reads.clone(), pool.clone(), warm.clone());
+            tasks.spawn(async move { r.get(&p, &w, i).await });
+            // Until the read is out or queued (a sender's connection comes
+            // from PostgreSQL, so it takes more than yields).
+            for _ in 0..1000 {
+                if HELD_QUERIES.load(Ordering::SeqCst) == queries_out
+                    && reads.lock().waiting.len() == i as usize + 1 - queries_out
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
             assert_eq!(HELD_QUERIES.load(Ordering::SeqCst), queries_out, "read {i}");
         }
@@ -293,24 +331,16 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_reads_share_queries_and_get_their_own_answers() {
-        let url = sentryagent_testkit::services::database_url();
-        let pool = match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-        {
-            Ok(pool) => pool,
-            Err(e) => {
-                let e = crate::error::store_error(e);
-                return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
-            }
+        let Some(pool) = test_pool("PostgreSQL coalesced reads").await else {
+            return;
         };
+        let warm = Warm::new(std::time::Duration::from_secs(1), 4);
         let reads = Coalesced::new(squares, 16);
         // 400 reads of 100 keys, all asked for at once.
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..400_i64 {
-            let (reads, pool) = (reads.clone(), pool.clone());
-            tasks.spawn(async move { (i % 100, reads.get(&pool, i % 100).await) });
+            let (reads, pool, warm) = (reads.clone(), pool.clone(), warm.clone());
+            tasks.spawn(async move { (i % 100, reads.get(&pool, &warm, i % 100).await) });
         }
         while let Some(done) = tasks.join_next().await {
             let (key, answer) = done.expect("no panic");
@@ -320,7 +350,7 @@ mod tests {
         let queries = QUERIES.load(Ordering::SeqCst);
         assert!(queries < 400, "{queries} queries for 400 reads");
         // Idle again: the next read goes out on its own and is answered.
-        assert_eq!(reads.get(&pool, 3).await.expect("answered"), Some(9));
+        assert_eq!(reads.get(&pool, &warm, 3).await.expect("answered"), Some(9));
         // Each sender counts itself out just after its last answer.
         for _ in 0..100 {
             if reads.lock().in_flight == 0 {

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use sentryagent_core::store::RevocationList;
 use sentryagent_core::{StoreResult, TokenId};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ impl RevocationList for PgStore {
     }
 
     async fn is_revoked(&self, jti: TokenId) -> StoreResult<bool> {
-        Ok(self.reads.revoked.get(&self.pool, jti).await?.is_some())
+        Ok(self.reads.revoked.get(&self.pool, &self.warm, jti).await?.is_some())
     }
 }
 
@@ -43,14 +43,14 @@ pub(crate) const BATCH: usize = 16;
 /// connection. With an array parameter it estimates the custom plan for a
 /// short array cheaper than the generic one, and plans every call anew
 /// (most of the query's cost, measured with pg_stat_statements).
-pub(crate) fn revoked(pool: PgPool, jtis: Vec<TokenId>) -> BatchFuture<TokenId, ()> {
+pub(crate) fn revoked(conn: &mut PgConnection, jtis: Vec<TokenId>) -> BatchFuture<'_, TokenId, ()> {
     Box::pin(async move {
         let mut query = sqlx::query_scalar(REVOKED_AMONG);
         for i in 0..BATCH {
             let jti = jtis.get(i).or(jtis.first()).map(|j| *j.as_uuid());
             query = query.bind(jti);
         }
-        let found: Vec<Uuid> = query.fetch_all(&pool).await.store()?;
+        let found: Vec<Uuid> = query.fetch_all(&mut *conn).await.store()?;
         Ok(found
             .into_iter()
             .map(|j| (TokenId::from_uuid(j), ()))

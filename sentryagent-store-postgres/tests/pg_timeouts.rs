@@ -28,6 +28,10 @@ async fn store(lock_timeout: Duration, statement_timeout: Duration) -> Option<Ar
         .schema(services::unique_name("sa_test"))
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(1))
+        // The warm connection kept by the hot paths goes back to the pool
+        // within 1.5 × this, under the acquire timeout, for the test that
+        // takes every connection of the pool.
+        .ping_after_idle(Duration::from_millis(300))
         .lock_timeout(lock_timeout)
         .statement_timeout(statement_timeout);
     match PgStore::connect(&services::database_url(), SECRET, options).await {

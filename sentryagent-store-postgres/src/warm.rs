@@ -1,0 +1,167 @@
+//! Connections kept between the hot paths' statements.
+//!
+//! sqlx pings a pooled connection (a round trip) each time one is handed
+//! back to the pool, and, unless told not to, again when it is taken out.
+//! On a busy server that doubles the round trips of the token endpoint's
+//! client lookup and audit write. So the hot paths hand their connection to
+//! [`Warm`] instead: the next hot statement takes it back at once, with no
+//! ping either way. A connection kept longer than `fresh_for` (the pool's
+//! `ping_after_idle`) is not trusted any more and goes back to the pool,
+//! which pings it as usual; a sweeper returns those too, so an idle store
+//! holds no connection out of the pool for longer than 1.5 × `fresh_for`.
+//!
+//! Kept connections count against the pool's size, so at most a quarter of
+//! it is kept (none in a pool of fewer than 4), and none while the pool has
+//! no idle connection left: then someone else may be waiting for one.
+//!
+//! Only a connection whose statement completed is kept: one that failed, or
+//! whose future was dropped mid-statement, goes back through the pool's own
+//! checks.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use sentryagent_core::StoreResult;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+
+use crate::error::ResultExt as _;
+
+/// Most connections kept: about as many as the hot paths use at once (two
+/// coalesced reads of one kind, one audit batch per busy tenant).
+const MAX_KEPT: usize = 4;
+
+/// Connections kept warm for the hot paths; see the module doc.
+#[derive(Clone)]
+pub(crate) struct Warm {
+    kept: Arc<Mutex<Vec<(PoolConnection<Postgres>, Instant)>>>,
+    fresh_for: Duration,
+    max_kept: usize,
+}
+
+impl Warm {
+    /// Keeps connections of a pool of `pool_size` for at most `fresh_for`
+    /// (none when zero), and starts the sweeper that returns older ones (it
+    /// ends with the last clone).
+    pub(crate) fn new(fresh_for: Duration, pool_size: u32) -> Self {
+        let max_kept = if fresh_for.is_zero() {
+            0
+        } else {
+            MAX_KEPT.min(pool_size as usize / 4)
+        };
+        let warm = Self {
+            kept: Arc::default(),
+            fresh_for,
+            max_kept,
+        };
+        if max_kept > 0 {
+            let kept = Arc::downgrade(&warm.kept);
+            tokio::spawn(sweep(kept, fresh_for));
+        }
+        warm
+    }
+
+    /// A kept connection used within `fresh_for`, else one from the pool.
+    pub(crate) async fn take(&self, pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
+        let stale = {
+            let mut kept = lock(&self.kept);
+            // The newest is the last: when it is stale, so are the others.
+            match kept.pop() {
+                Some((conn, at)) if at.elapsed() <= self.fresh_for => return Ok(conn),
+                Some(stale) => std::iter::once(stale).chain(kept.drain(..)).collect(),
+                None => Vec::new(),
+            }
+        };
+        // Dropped outside the lock: each goes back to the pool (pinged there).
+        drop(stale);
+        pool.acquire().await.store()
+    }
+
+    /// Keeps `conn`, whose last statement completed, for the next [`take`](Self::take).
+    pub(crate) fn keep(&self, conn: PoolConnection<Postgres>, pool: &PgPool) {
+        let saturated = pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections();
+        if self.max_kept == 0 || saturated {
+            return;
+        }
+        let mut kept = lock(&self.kept);
+        if kept.len() < self.max_kept {
+            kept.push((conn, Instant::now()));
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Every half `fresh_for`, hands the connections kept longer back to the pool.
+async fn sweep(kept: Weak<Mutex<Vec<(PoolConnection<Postgres>, Instant)>>>, fresh_for: Duration) {
+    let mut tick = tokio::time::interval((fresh_for / 2).max(Duration::from_millis(50)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(kept) = kept.upgrade() else {
+            return;
+        };
+        let stale: Vec<_> = {
+            let mut kept = lock(&kept);
+            let fresh_from = kept.partition_point(|(_, at)| at.elapsed() > fresh_for);
+            kept.drain(..fresh_from).collect()
+        };
+        drop(stale);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Warm;
+
+    async fn pid(conn: &mut sqlx::PgConnection) -> i32 {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(conn)
+            .await
+            .expect("a pid")
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_is_taken_again_until_it_goes_stale() {
+        let url = sentryagent_testkit::services::database_url();
+        let pool = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                let e = crate::error::store_error(e);
+                return sentryagent_testkit::services::unavailable("PostgreSQL warm connections", &e).unwrap_or(());
+            }
+        };
+        let warm = Warm::new(Duration::from_millis(200), 4);
+        let mut conn = warm.take(&pool).await.expect("a connection");
+        let first = pid(&mut conn).await;
+        warm.keep(conn, &pool);
+        assert_eq!(pool.num_idle(), 0, "kept out of the pool");
+        let mut conn = warm.take(&pool).await.expect("a connection");
+        assert_eq!(pid(&mut conn).await, first, "the kept one");
+        warm.keep(conn, &pool);
+
+        // The sweeper hands it back once stale; the pool then has it idle.
+        for _ in 0..100 {
+            if pool.num_idle() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(pool.num_idle(), 1, "swept back to the pool");
+        assert!(super::lock(&warm.kept).is_empty());
+
+        // Keeping nothing: every connection goes straight back.
+        let cold = Warm::new(Duration::ZERO, 4);
+        let conn = cold.take(&pool).await.expect("a connection");
+        cold.keep(conn, &pool);
+        assert!(super::lock(&cold.kept).is_empty());
+    }
+}
