@@ -31,10 +31,13 @@ use crate::error::ResultExt as _;
 /// coalesced reads of one kind, one audit batch per busy tenant).
 const MAX_KEPT: usize = 4;
 
+/// The kept connections, each with when it was kept, oldest first.
+type Kept = Mutex<Vec<(PoolConnection<Postgres>, Instant)>>;
+
 /// Connections kept warm for the hot paths; see the module doc.
 #[derive(Clone)]
 pub(crate) struct Warm {
-    kept: Arc<Mutex<Vec<(PoolConnection<Postgres>, Instant)>>>,
+    kept: Arc<Kept>,
     fresh_for: Duration,
     max_kept: usize,
 }
@@ -95,7 +98,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Every half `fresh_for`, hands the connections kept longer back to the pool.
-async fn sweep(kept: Weak<Mutex<Vec<(PoolConnection<Postgres>, Instant)>>>, fresh_for: Duration) {
+async fn sweep(kept: Weak<Kept>, fresh_for: Duration) {
     let mut tick = tokio::time::interval((fresh_for / 2).max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
