@@ -98,10 +98,13 @@ fn main() {
             );
             let (idp, tenant) = fill(&store, n).await;
             if form == "fields" {
-                sqlx::query("UPDATE audit_events SET canonical = NULL")
-                    .execute(store.pool())
-                    .await
-                    .expect("as before 0013");
+                sqlx::query(
+                    "UPDATE audit_events SET details = convert_from(canonical, 'UTF8')::jsonb -> 'details', \
+                     canonical = NULL",
+                )
+                .execute(store.pool())
+                .await
+                .expect("as before 0013");
             }
             sqlx::query("VACUUM ANALYZE audit_events")
                 .execute(store.pool())

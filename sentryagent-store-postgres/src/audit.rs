@@ -16,9 +16,12 @@ use uuid::Uuid;
 use crate::PgStore;
 use crate::error::{ResultExt, corrupt};
 
+/// An event's columns; its details from the column where they are there
+/// (events written before 0015), else from its canonical bytes.
 macro_rules! audit_columns {
     () => {
-        "tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash"
+        "tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
+         CASE WHEN details IS NULL THEN canonical END AS details_bytes, prev_hash, hash"
     };
 }
 
@@ -33,9 +36,21 @@ struct Row {
     outcome: String,
     ip: Option<String>,
     at: OffsetDateTime,
-    details: serde_json::Value,
+    details: Option<serde_json::Value>,
+    /// The canonical bytes, of an event whose `details` are NULL.
+    details_bytes: Option<Vec<u8>>,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+}
+
+/// The details in an event's canonical bytes (kept only there since 0015).
+fn details_in(canonical: &[u8]) -> StoreResult<serde_json::Value> {
+    match serde_json::from_slice(canonical) {
+        Ok(serde_json::Value::Object(mut event)) => event
+            .remove("details")
+            .ok_or_else(|| corrupt("an audit event's canonical bytes have no details")),
+        _ => Err(corrupt("an audit event's canonical bytes do not parse")),
+    }
 }
 
 fn hash32(bytes: &[u8]) -> StoreResult<[u8; 32]> {
@@ -46,7 +61,12 @@ impl TryFrom<Row> for AuditEvent {
     type Error = StoreError;
 
     fn try_from(r: Row) -> StoreResult<Self> {
-        let serde_json::Value::Object(details) = r.details else {
+        let details = match (r.details, r.details_bytes) {
+            (Some(details), _) => details,
+            (None, Some(bytes)) => details_in(&bytes)?,
+            (None, None) => return Err(corrupt("an audit event without its details")),
+        };
+        let serde_json::Value::Object(details) = details else {
             return Err(corrupt("audit details are not an object"));
         };
         Ok(AuditEvent {
@@ -276,7 +296,7 @@ where
     let n = sealed.len();
     let (mut seqs, mut ids, mut agents) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut actors, mut actions, mut outcomes) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut ips, mut ats, mut details) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ips, mut ats) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut prevs, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for e in sealed {
         seqs.push(seq(e.seq));
@@ -287,19 +307,18 @@ where
         outcomes.push(e.outcome.as_str());
         ips.push(e.ip.map(|ip| ip.to_string()));
         ats.push(e.at);
-        details.push(sqlx::types::Json(&e.details));
         prevs.push(e.prev_hash);
         hashes.push(e.hash);
     }
     let done = sqlx::query(
         "WITH head AS (UPDATE audit_heads SET seq = $2, hash = $3, mac = $4 \
-                       WHERE tenant_id = $1 AND seq = $5 AND hash = $6 AND mac = $18 RETURNING tenant_id) \
-         INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, \
-                hash, canonical) \
+                       WHERE tenant_id = $1 AND seq = $5 AND hash = $6 AND mac = $17 RETURNING tenant_id) \
+         INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, prev_hash, hash, \
+                canonical) \
          SELECT head.tenant_id, e.* FROM head, UNNEST($7::bigint[], $8::uuid[], $9::uuid[], $10::text[], \
-                $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::bytea[], $17::bytea[], \
-                $19::bytea[]) \
-             AS e(seq, id, agent_id, actor, action, outcome, ip, at, details, prev_hash, hash, canonical)",
+                $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::bytea[], $16::bytea[], \
+                $18::bytea[]) \
+             AS e(seq, id, agent_id, actor, action, outcome, ip, at, prev_hash, hash, canonical)",
     )
     .bind(tenant.as_uuid())
     .bind(seq(new_head.seq))
@@ -315,7 +334,6 @@ where
     .bind(outcomes)
     .bind(ips)
     .bind(ats)
-    .bind(details)
     .bind(prevs)
     .bind(hashes)
     .bind(&head.mac[..])
@@ -397,14 +415,16 @@ mod page;
 /// the columns, in PostgreSQL), and the columns only of an event stored
 /// without them (written before 0013), to be hashed from its columns.
 const AUDIT_LINKS: &str = "SELECT seq, id, prev_hash, hash, canonical, \
-       canonical IS NOT NULL AND convert_from(canonical, 'UTF8')::jsonb = jsonb_build_object('id', id, \
+       canonical IS NOT NULL AND bytes.json = jsonb_build_object('id', id, \
            'agentId', agent_id, 'actor', actor, 'action', action, 'outcome', outcome, 'ip', ip, \
-           'atMicros', extract(epoch FROM at) * 1000000, 'details', details) AS fields_match, \
+           'atMicros', extract(epoch FROM at) * 1000000, 'details', coalesce(details, bytes.json -> 'details')) \
+           AS fields_match, \
        CASE WHEN canonical IS NULL THEN agent_id END, CASE WHEN canonical IS NULL THEN actor END, \
        CASE WHEN canonical IS NULL THEN action END, CASE WHEN canonical IS NULL THEN outcome END, \
        CASE WHEN canonical IS NULL THEN ip END, CASE WHEN canonical IS NULL THEN at END, \
        CASE WHEN canonical IS NULL THEN details END \
-     FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+     FROM audit_events, LATERAL (SELECT convert_from(canonical, 'UTF8')::jsonb AS json) bytes \
+     WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 
 /// A row of [`AUDIT_LINKS`], decoded by position (no per-row allocation
 /// but the bytes).
@@ -446,10 +466,8 @@ fn link_from(tenant: TenantId, row: &sqlx::postgres::PgRow) -> StoreResult<Chain
                     .try_get::<Option<OffsetDateTime>, _>(11)
                     .map_err(get_err)?
                     .ok_or_else(|| corrupt("an audit event without its time"))?,
-                details: row
-                    .try_get::<Option<serde_json::Value>, _>(12)
-                    .map_err(get_err)?
-                    .unwrap_or(serde_json::Value::Null),
+                details: row.try_get(12).map_err(get_err)?,
+                details_bytes: None,
                 prev_hash: prev_hash.to_vec(),
                 hash: hash.to_vec(),
             };
@@ -490,7 +508,13 @@ impl PgStore {
         .await
         .store()?;
         rows.into_iter()
-            .map(|(row, canonical)| {
+            .map(|(mut row, canonical)| {
+                // Bytes that do not parse have no details to show: the event
+                // gets none, and its bytes fail the comparison below.
+                if row.details.is_none() {
+                    let parsed = row.details_bytes.take().map(|bytes| details_in(&bytes));
+                    row.details = Some(parsed.and_then(Result::ok).unwrap_or_else(|| serde_json::json!({})));
+                }
                 let event = AuditEvent::try_from(row)?;
                 Ok(match canonical {
                     Some(canonical) => ChainLink::checked(&event, Bytes::from(canonical)),

@@ -71,7 +71,8 @@ struct PgTamper(Arc<PgStore>);
 impl Tamper for PgTamper {
     async fn set_audit_detail(&self, tenant: TenantId, seq: u64, key: &str, value: Value) -> Option<EventId> {
         let id: Option<uuid::Uuid> = sqlx::query_scalar(
-            "UPDATE audit_events SET details = jsonb_set(details, ARRAY[$3], $4) \
+            "UPDATE audit_events SET details = jsonb_set(coalesce(details, \
+                 convert_from(canonical, 'UTF8')::jsonb -> 'details'), ARRAY[$3], $4) \
              WHERE tenant_id = $1 AND seq = $2 RETURNING id",
         )
         .bind(tenant.as_uuid())
@@ -171,9 +172,9 @@ impl Tamper for PgTamper {
             "UPDATE audit_events SET seq = -seq WHERE tenant_id = '{tenant}' AND seq >= {seq}; \
              UPDATE audit_events SET seq = -seq + 1 WHERE tenant_id = '{tenant}' AND seq < 0; \
              INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
-                 prev_hash, hash) \
+                 prev_hash, hash, canonical) \
              SELECT tenant_id, {seq}, gen_random_uuid(), agent_id, actor, action, outcome, ip, at, details, \
-                 prev_hash, hash FROM audit_events WHERE tenant_id = '{tenant}' AND seq = {seq} + 1"
+                 prev_hash, hash, canonical FROM audit_events WHERE tenant_id = '{tenant}' AND seq = {seq} + 1"
         )))
         .execute(self.0.pool())
         .await

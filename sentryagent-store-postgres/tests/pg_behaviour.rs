@@ -545,11 +545,14 @@ async fn the_background_full_verification_resumes_across_instances() {
     background.stop().await;
 
     // The columns edited, the canonical bytes left as they were.
-    sqlx::query("UPDATE audit_events SET details = jsonb_set(details, '{i}', '99') WHERE tenant_id = $1 AND seq = 3")
-        .bind(tenant.as_uuid())
-        .execute(s1.pool())
-        .await
-        .expect("edit");
+    sqlx::query(
+        "UPDATE audit_events SET details = jsonb_set(coalesce(details, \
+             convert_from(canonical, 'UTF8')::jsonb -> 'details'), '{i}', '99') WHERE tenant_id = $1 AND seq = 3",
+    )
+    .bind(tenant.as_uuid())
+    .execute(s1.pool())
+    .await
+    .expect("edit");
     let v = a.verify_audit_chain(tenant).await.expect("verify");
     assert!(!v.valid && v.checked == 2, "{v:?}");
     assert!(

@@ -46,10 +46,16 @@ async fn migrated_to(schema: &str, version: i64) -> Option<sqlx::PgPool> {
 /// stored as the code before 0013 stored them (every column but
 /// `canonical`), with the head row, under the test secret's chain key.
 async fn write_old_chain(pool: &sqlx::PgPool, tenant: TenantId, events: Vec<NewAuditEvent>) {
+    write_chain(pool, tenant, events, false).await;
+}
+
+/// As [`write_old_chain`], with `canonical` as well when `with_canonical`
+/// (as the code of 0013 and 0014 stored events: every column and the bytes).
+async fn write_chain(pool: &sqlx::PgPool, tenant: TenantId, events: Vec<NewAuditEvent>, with_canonical: bool) {
     let chain = AuditChain::new(ServerKey::from_master(SECRET).expect("key"));
     let mut head = chain.genesis(tenant);
     for event in events {
-        let e = chain.seal(tenant, &head, event);
+        let (e, canonical) = chain.seal_canonical(tenant, &head, event);
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, seq, id, agent_id, actor, action, outcome, ip, at, details, \
              prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -69,6 +75,15 @@ async fn write_old_chain(pool: &sqlx::PgPool, tenant: TenantId, events: Vec<NewA
         .execute(pool)
         .await
         .expect("an event");
+        if with_canonical {
+            sqlx::query("UPDATE audit_events SET canonical = $3 WHERE tenant_id = $1 AND seq = $2")
+                .bind(tenant.as_uuid())
+                .bind(e.seq as i64)
+                .bind(&canonical[..])
+                .execute(pool)
+                .await
+                .expect("its bytes");
+        }
         head = chain.checkpoint(tenant, e.seq, e.hash);
     }
     sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash, mac) VALUES ($1, $2, $3, $4)")
@@ -648,5 +663,88 @@ async fn audit_indexes_from_0013_become_ascending_and_pages_stay_newest_first() 
         .await,
         [30, 25, 20, 15]
     );
+    drop_schema_named(&pool, &schema).await;
+}
+
+/// 0015 (details kept only in the canonical bytes): events from 0014, with
+/// details in both places, read back and verify; new events store NULL
+/// details and read back the same; details written into the column of a
+/// new event are caught; and no event can be stored with neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_0014_keep_their_details_and_new_ones_keep_them_only_in_their_bytes() {
+    use sentryagent_core::audit::{AuditQuery, VerifyMode};
+    use sentryagent_core::store::AuditStore;
+
+    let schema = services::unique_name("sa_test");
+    let Some(pool) = migrated_to(&schema, 14).await else {
+        return;
+    };
+    let tenant = TenantId::new();
+    let detail = |i: i64| serde_json::json!({"b": [1.5, null], "a": "é", "i": i});
+    let events = (0..3)
+        .map(|i| NewAuditEvent::new("token.issued", Outcome::Success, "x").detail("nested", detail(i)))
+        .collect();
+    write_chain(&pool, tenant, events, true).await;
+
+    let (store, idp) = today(&schema).await;
+    for i in 3..5 {
+        let event = NewAuditEvent::new("token.issued", Outcome::Success, "x").detail("nested", detail(i));
+        idp.record(tenant, vec![event]).await.expect("append");
+    }
+    let nulls: Vec<bool> =
+        sqlx::query_scalar("SELECT details IS NULL FROM audit_events WHERE tenant_id = $1 ORDER BY seq")
+            .bind(tenant.as_uuid())
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+    assert_eq!(
+        nulls,
+        [false, false, false, true, true],
+        "new events keep their details only in their bytes"
+    );
+    let page = store
+        .query_audit(
+            tenant,
+            &AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            },
+        )
+        .await
+        .expect("a page");
+    let read: Vec<serde_json::Value> = page.iter().rev().map(|e| e.details["nested"].clone()).collect();
+    assert_eq!(
+        read,
+        (0..5).map(detail).collect::<Vec<_>>(),
+        "every event's details read back"
+    );
+    let chain = store.audit_chain(tenant, 0, 10).await.expect("the chain");
+    assert_eq!(chain[4].details["nested"], detail(4));
+    let v = idp
+        .verify_audit_step(tenant, VerifyMode::Full, 100)
+        .await
+        .expect("verify");
+    assert!(v.valid && v.complete && v.checked == 5, "{v:?}");
+
+    // Details written into a new event's column: they are what reads show,
+    // and verification catches them.
+    sqlx::query("UPDATE audit_events SET details = '{\"nested\": 1}' WHERE tenant_id = $1 AND seq = 5")
+        .bind(tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .expect("edit");
+    let v = idp
+        .verify_audit_step(tenant, VerifyMode::Full, 100)
+        .await
+        .expect("verify");
+    assert!(!v.valid && v.checked == 4, "{v:?}");
+
+    let neither =
+        sqlx::query("UPDATE audit_events SET details = NULL, canonical = NULL WHERE tenant_id = $1 AND seq = 4")
+            .bind(tenant.as_uuid())
+            .execute(&pool)
+            .await
+            .expect_err("no event without its details");
+    assert!(neither.to_string().contains("audit_details_kept"), "{neither}");
     drop_schema_named(&pool, &schema).await;
 }

@@ -34,10 +34,12 @@ pub(super) const AUDIT_PAGE: &str = "SELECT count(*), count(canonical), \
            || CASE WHEN fields_match THEN '\\x01'::bytea ELSE '\\x00'::bytea END \
            || int4send(length(canonical)) || canonical, ''::bytea ORDER BY seq) \
      FROM (SELECT seq, id, prev_hash, hash, canonical, \
-               convert_from(canonical, 'UTF8')::jsonb = jsonb_build_object('id', id, \
+               bytes.json = jsonb_build_object('id', id, \
                    'agentId', agent_id, 'actor', actor, 'action', action, 'outcome', outcome, 'ip', ip, \
-                   'atMicros', extract(epoch FROM at) * 1000000, 'details', details) AS fields_match \
-           FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) page";
+                   'atMicros', extract(epoch FROM at) * 1000000, \
+                   'details', coalesce(details, bytes.json -> 'details')) AS fields_match \
+           FROM audit_events, LATERAL (SELECT convert_from(canonical, 'UTF8')::jsonb AS json) bytes \
+           WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) page";
 
 /// The `events` links packed in `page` (see the module), each one's
 /// canonical bytes a slice of it.
