@@ -114,6 +114,22 @@ async fn today(schema: &str) -> (Arc<PgStore>, SentryAgent) {
     (store, idp)
 }
 
+/// A full verification of `tenant`'s chain, in one step.
+async fn verify_full(idp: &SentryAgent, tenant: TenantId) -> sentryagent_core::audit::Verification {
+    idp.verify_audit_step(tenant, sentryagent_core::audit::VerifyMode::Full, 100)
+        .await
+        .expect("verify")
+}
+
+/// Runs `sql` (an attacker's edit) with `tenant` as `$1`.
+async fn edit(pool: &sqlx::PgPool, tenant: TenantId, sql: &'static str) {
+    sqlx::query(sql)
+        .bind(tenant.as_uuid())
+        .execute(pool)
+        .await
+        .expect("edit");
+}
+
 /// 0006 (`audit_heads.lost_at`): chains written before it, heads and MACs
 /// as they were, still verify, and appends go on after them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,7 +503,7 @@ async fn chains_and_agents_from_0008_verify_incrementally_and_are_found() {
 /// them, and verification hashes those, the columns compared with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chains_from_0012_verify_and_new_events_store_their_canonical_bytes() {
-    use sentryagent_core::audit::{LinkBody, VerifyMode};
+    use sentryagent_core::audit::LinkBody;
     use sentryagent_core::store::AuditStore;
 
     let schema = services::unique_name("sa_test");
@@ -508,10 +524,7 @@ async fn chains_from_0012_verify_and_new_events_store_their_canonical_bytes() {
     write_old_chain(&pool, tenant, events).await;
 
     let (store, idp) = today(&schema).await;
-    let v = idp
-        .verify_audit_step(tenant, VerifyMode::Full, 100)
-        .await
-        .expect("verify");
+    let v = verify_full(&idp, tenant).await;
     assert!(v.valid && v.complete && v.checked == 3, "{v:?}");
     for i in 3..5 {
         let event = NewAuditEvent::new("token.issued", Outcome::Failure, "y")
@@ -535,18 +548,16 @@ async fn chains_from_0012_verify_and_new_events_store_their_canonical_bytes() {
         [None, None, None, Some(true), Some(true)],
         "old events from their columns, new ones from their bytes, the columns matching"
     );
-    let v = idp
-        .verify_audit_step(tenant, VerifyMode::Full, 100)
-        .await
-        .expect("verify");
+    let v = verify_full(&idp, tenant).await;
     assert!(v.valid && v.complete && v.checked == 5, "{v:?}");
 
     // An old event's columns edited: caught, from its columns as before.
-    sqlx::query("UPDATE audit_events SET actor = 'evil' WHERE tenant_id = $1 AND seq = 2")
-        .bind(tenant.as_uuid())
-        .execute(&pool)
-        .await
-        .expect("edit");
+    edit(
+        &pool,
+        tenant,
+        "UPDATE audit_events SET actor = 'evil' WHERE tenant_id = $1 AND seq = 2",
+    )
+    .await;
     let v = idp.verify_audit_chain(tenant).await.expect("verify");
     assert!(!v.valid && v.checked == 1, "{v:?}");
     drop_schema_named(&pool, &schema).await;
@@ -672,7 +683,7 @@ async fn audit_indexes_from_0013_become_ascending_and_pages_stay_newest_first() 
 /// new event are caught; and no event can be stored with neither.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_from_0014_keep_their_details_and_new_ones_keep_them_only_in_their_bytes() {
-    use sentryagent_core::audit::{AuditQuery, VerifyMode};
+    use sentryagent_core::audit::AuditQuery;
     use sentryagent_core::store::AuditStore;
 
     let schema = services::unique_name("sa_test");
@@ -720,23 +731,18 @@ async fn events_from_0014_keep_their_details_and_new_ones_keep_them_only_in_thei
     );
     let chain = store.audit_chain(tenant, 0, 10).await.expect("the chain");
     assert_eq!(chain[4].details["nested"], detail(4));
-    let v = idp
-        .verify_audit_step(tenant, VerifyMode::Full, 100)
-        .await
-        .expect("verify");
+    let v = verify_full(&idp, tenant).await;
     assert!(v.valid && v.complete && v.checked == 5, "{v:?}");
 
     // Details written into a new event's column: they are what reads show,
     // and verification catches them.
-    sqlx::query("UPDATE audit_events SET details = '{\"nested\": 1}' WHERE tenant_id = $1 AND seq = 5")
-        .bind(tenant.as_uuid())
-        .execute(&pool)
-        .await
-        .expect("edit");
-    let v = idp
-        .verify_audit_step(tenant, VerifyMode::Full, 100)
-        .await
-        .expect("verify");
+    edit(
+        &pool,
+        tenant,
+        "UPDATE audit_events SET details = '{\"nested\": 1}' WHERE tenant_id = $1 AND seq = 5",
+    )
+    .await;
+    let v = verify_full(&idp, tenant).await;
     assert!(!v.valid && v.checked == 4, "{v:?}");
 
     let neither =
