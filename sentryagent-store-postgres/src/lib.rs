@@ -69,7 +69,8 @@ pub struct PgOptions {
     /// keep their last connection (at most a quarter of the pool, returned
     /// within 1.5 × this when unused) for their next statement. The price:
     /// when PostgreSQL restarts under load, each connection cut in that
-    /// window fails one query (a 503) before the pool replaces it.
+    /// window fails one query (a 503 for the requests it carries) before
+    /// the pool replaces it.
     /// `Duration::ZERO` pings every time and keeps nothing.
     pub ping_after_idle: Duration,
     /// Server-side limit on one statement (default 5 s). A statement cut

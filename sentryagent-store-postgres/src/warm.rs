@@ -167,4 +167,45 @@ mod tests {
         cold.keep(conn, &pool);
         assert!(super::lock(&cold.kept).is_empty());
     }
+
+    /// What `ping_after_idle` trades: a kept connection cut by the server
+    /// (a restart, an administrator) fails its next statement as
+    /// unavailable, is not kept again, and the next take gets a working one.
+    #[tokio::test]
+    async fn a_kept_connection_cut_by_the_server_fails_one_statement_then_is_replaced() {
+        let url = sentryagent_testkit::services::database_url();
+        let pool = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                let e = crate::error::store_error(e);
+                return sentryagent_testkit::services::unavailable("PostgreSQL warm connections", &e).unwrap_or(());
+            }
+        };
+        let warm = Warm::new(Duration::from_secs(60), 4);
+        let mut conn = warm.take(&pool).await.expect("a connection");
+        let cut = pid(&mut conn).await;
+        warm.keep(conn, &pool);
+        let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+            .bind(cut)
+            .fetch_one(&pool)
+            .await
+            .expect("terminate");
+        assert!(terminated);
+
+        let mut conn = warm.take(&pool).await.expect("the kept one");
+        let failed = sqlx::query("SELECT 1")
+            .execute(&mut *conn)
+            .await
+            .map_err(crate::error::store_error)
+            .expect_err("cut");
+        assert_eq!(failed.kind(), sentryagent_core::StoreErrorKind::Unavailable, "{failed}");
+        drop(conn);
+
+        let mut conn = warm.take(&pool).await.expect("another connection");
+        assert_ne!(pid(&mut conn).await, cut);
+    }
 }
