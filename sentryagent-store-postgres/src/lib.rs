@@ -68,9 +68,11 @@ pub struct PgOptions {
     /// pool for less than this is used without a ping, and the hot paths
     /// keep their last connection (at most a quarter of the pool, returned
     /// within 1.5 × this when unused) for their next statement. The price:
-    /// when PostgreSQL restarts under load, each connection cut in that
-    /// window fails one query (a 503 for the requests it carries) before
-    /// the pool replaces it.
+    /// when PostgreSQL restarts under load, a connection cut in that window
+    /// fails its next statement. A coalesced read is then asked again on a
+    /// connection that answers; any other statement, an audit batch
+    /// included (it may have committed), fails with a 503 for the requests
+    /// it carries, and the pool replaces the connection.
     /// `Duration::ZERO` pings every time and keeps nothing.
     pub ping_after_idle: Duration,
     /// Server-side limit on one statement (default 5 s). A statement cut

@@ -201,17 +201,7 @@ where
         let mut keys: Vec<K> = batch.iter().map(|(key, _)| key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();
-        let read = match warm.take(&pool).await {
-            Ok(mut conn) => {
-                let read = (sender.reads.fetch)(&mut conn, keys).await;
-                if read.is_ok() {
-                    warm.keep(conn, &pool);
-                }
-                read
-            }
-            Err(e) => Err(e),
-        };
-        match read {
+        match read_batch(sender.reads.fetch, &pool, &warm, keys).await {
             Ok(found) => {
                 for (key, reply) in batch {
                     let _ = reply.send(Ok(found.get(&key).cloned()));
@@ -228,6 +218,34 @@ where
                 }
             }
         }
+    }
+}
+
+/// One batch query. When it fails as unavailable on a connection that no
+/// longer answers (cut by a restart of PostgreSQL, which a connection used
+/// within `ping_after_idle` is not pinged for), it is asked once more on a
+/// connection that does: a read changes nothing, so asking again is safe.
+/// A database that answers (a lock or statement timeout) is not asked again.
+async fn read_batch<K, V>(fetch: BatchFn<K, V>, pool: &PgPool, warm: &Warm, keys: Vec<K>) -> StoreResult<HashMap<K, V>>
+where
+    K: Clone,
+{
+    use sqlx::Connection as _;
+
+    let mut conn = warm.take(pool).await?;
+    match fetch(&mut conn, keys.clone()).await {
+        Ok(found) => {
+            warm.keep(conn, pool);
+            Ok(found)
+        }
+        Err(e) if e.kind() == StoreErrorKind::Unavailable && conn.ping().await.is_err() => {
+            drop(conn);
+            let mut conn = warm.take_answering(pool).await?;
+            let found = fetch(&mut conn, keys).await?;
+            warm.keep(conn, pool);
+            Ok(found)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -363,5 +381,52 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("{} senders never counted themselves out", reads.lock().in_flight);
+    }
+
+    /// A restart of PostgreSQL cuts the connection the reads kept (and the
+    /// pool's idle ones): the next read is asked again on a connection that
+    /// answers, and is answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_on_a_cut_connection_is_asked_again_and_answered() {
+        let url = sentryagent_testkit::services::database_url();
+        let name = sentryagent_testkit::services::unique_name("sa_reads");
+        let options = match url.parse::<sqlx::postgres::PgConnectOptions>() {
+            Ok(options) => options.application_name(&name),
+            Err(e) => {
+                let e = crate::error::store_error(e);
+                return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
+            }
+        };
+        let pool = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                let e = crate::error::store_error(e);
+                return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
+            }
+        };
+        let warm = Warm::new(std::time::Duration::from_secs(60), 4);
+        let reads = Coalesced::new(squares, 16);
+        assert_eq!(reads.get(&pool, &warm, 3).await.expect("answered"), Some(9));
+
+        // Every connection of the pool cut, from outside it.
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("an admin connection");
+        let cut: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&name)
+        .fetch_all(&mut admin)
+        .await
+        .expect("terminate");
+        assert!(!cut.is_empty() && cut.iter().all(|&c| c), "{cut:?}");
+
+        assert_eq!(reads.get(&pool, &warm, 4).await.expect("answered again"), Some(16));
+        assert_eq!(reads.get(&pool, &warm, 5).await.expect("answered"), Some(25));
     }
 }

@@ -21,9 +21,9 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use sentryagent_core::StoreResult;
+use sentryagent_core::{StoreError, StoreErrorKind, StoreResult};
 use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection as _, PgPool, Postgres};
 
 use crate::error::ResultExt as _;
 
@@ -78,6 +78,27 @@ impl Warm {
         // Dropped outside the lock: each goes back to the pool (pinged there).
         drop(stale);
         pool.acquire().await.store()
+    }
+
+    /// A connection that answers a ping now, for a statement asked again
+    /// after its connection turned out to be cut (PostgreSQL restarted),
+    /// when the kept and the pool's idle connections are likely cut too:
+    /// the kept ones are handed back, and each connection that does not
+    /// answer is dropped (sqlx closes it), trying at most once more than
+    /// the pool has connections.
+    pub(crate) async fn take_answering(&self, pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
+        let kept = std::mem::take(&mut *lock(&self.kept));
+        drop(kept);
+        for _ in 0..=pool.options().get_max_connections() {
+            let mut conn = pool.acquire().await.store()?;
+            if conn.ping().await.is_ok() {
+                return Ok(conn);
+            }
+        }
+        Err(StoreError::new(
+            StoreErrorKind::Unavailable,
+            "no PostgreSQL connection answers",
+        ))
     }
 
     /// Keeps `conn`, whose last statement completed, for the next [`take`](Self::take).
