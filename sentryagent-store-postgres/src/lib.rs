@@ -282,13 +282,14 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(connect_error)?;
+        let warm = warm::Warm::new(ping_after_idle, &pool);
         let store = Self {
             pool,
             cipher: Arc::new(KeyCipher::new(key_secret)),
             schema: options.schema.into(),
             audit_heads: Arc::default(),
             reads: lookups::HotReads::default(),
-            warm: warm::Warm::new(ping_after_idle, options.max_connections),
+            warm,
         };
         if options.migrate {
             store.migrate().await?;

@@ -317,7 +317,7 @@ mod tests {
         let Some(pool) = test_pool("PostgreSQL coalesced reads").await else {
             return;
         };
-        let warm = Warm::new(std::time::Duration::ZERO, 4);
+        let warm = Warm::new(std::time::Duration::ZERO, &pool);
         let reads = Coalesced::new(locked, 16);
         let mut tasks = tokio::task::JoinSet::new();
         // One read per query until every sender is out, then the rest
@@ -356,7 +356,7 @@ mod tests {
         let Some(pool) = test_pool("PostgreSQL coalesced reads").await else {
             return;
         };
-        let warm = Warm::new(std::time::Duration::from_secs(1), 4);
+        let warm = Warm::new(std::time::Duration::from_secs(1), &pool);
         let reads = Coalesced::new(squares, 16);
         // 400 reads of 100 keys, all asked for at once.
         let mut tasks = tokio::task::JoinSet::new();
@@ -409,7 +409,7 @@ mod tests {
                 return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
             }
         };
-        let warm = Warm::new(std::time::Duration::from_secs(60), 4);
+        let warm = Warm::new(std::time::Duration::from_secs(60), &pool);
         let reads = Coalesced::new(squares, 16);
         assert_eq!(reads.get(&pool, &warm, 3).await.expect("answered"), Some(9));
 

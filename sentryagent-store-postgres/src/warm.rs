@@ -32,7 +32,32 @@ use crate::error::ResultExt as _;
 const MAX_KEPT: usize = 4;
 
 /// The kept connections, each with when it was kept, oldest first.
-type Kept = Mutex<Vec<(PoolConnection<Postgres>, Instant)>>;
+struct Kept {
+    conns: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    /// Whether dropping a connection taken out of the pool spawns nothing
+    /// (sqlx spawns a task to keep `min_connections`).
+    closes_without_a_task: bool,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        // Handing a connection back to the pool spawns a task, which panics
+        // outside a Tokio runtime (a store dropped after its runtime). There
+        // they are closed here instead, or, when sqlx would still spawn to
+        // keep `min_connections`, left to close with the process.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        let kept = std::mem::take(self.conns.get_mut().unwrap_or_else(PoisonError::into_inner));
+        for (conn, _) in kept {
+            if self.closes_without_a_task {
+                drop(conn.leak());
+            } else {
+                std::mem::forget(conn);
+            }
+        }
+    }
+}
 
 /// Connections kept warm for the hot paths; see the module doc.
 #[derive(Clone)]
@@ -43,17 +68,20 @@ pub(crate) struct Warm {
 }
 
 impl Warm {
-    /// Keeps connections of a pool of `pool_size` for at most `fresh_for`
-    /// (none when zero), and starts the sweeper that returns older ones (it
-    /// ends with the last clone).
-    pub(crate) fn new(fresh_for: Duration, pool_size: u32) -> Self {
+    /// Keeps connections of `pool` for at most `fresh_for` (none when
+    /// zero), and starts the sweeper that returns older ones (it ends with
+    /// the last clone).
+    pub(crate) fn new(fresh_for: Duration, pool: &PgPool) -> Self {
         let max_kept = if fresh_for.is_zero() {
             0
         } else {
-            MAX_KEPT.min(pool_size as usize / 4)
+            MAX_KEPT.min(pool.options().get_max_connections() as usize / 4)
         };
         let warm = Self {
-            kept: Arc::default(),
+            kept: Arc::new(Kept {
+                conns: Mutex::default(),
+                closes_without_a_task: pool.options().get_min_connections() == 0,
+            }),
             fresh_for,
             max_kept,
         };
@@ -67,7 +95,7 @@ impl Warm {
     /// A kept connection used within `fresh_for`, else one from the pool.
     pub(crate) async fn take(&self, pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
         let stale = {
-            let mut kept = lock(&self.kept);
+            let mut kept = lock(&self.kept.conns);
             // The newest is the last: when it is stale, so are the others.
             match kept.pop() {
                 Some((conn, at)) if at.elapsed() <= self.fresh_for => return Ok(conn),
@@ -87,7 +115,7 @@ impl Warm {
     /// answer is dropped (sqlx closes it), trying at most once more than
     /// the pool has connections.
     pub(crate) async fn take_answering(&self, pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
-        let kept = std::mem::take(&mut *lock(&self.kept));
+        let kept = std::mem::take(&mut *lock(&self.kept.conns));
         drop(kept);
         for _ in 0..=pool.options().get_max_connections() {
             let mut conn = pool.acquire().await.store()?;
@@ -107,7 +135,7 @@ impl Warm {
         if self.max_kept == 0 || saturated {
             return;
         }
-        let mut kept = lock(&self.kept);
+        let mut kept = lock(&self.kept.conns);
         if kept.len() < self.max_kept {
             kept.push((conn, Instant::now()));
         }
@@ -128,7 +156,7 @@ async fn sweep(kept: Weak<Kept>, fresh_for: Duration) {
             return;
         };
         let stale: Vec<_> = {
-            let mut kept = lock(&kept);
+            let mut kept = lock(&kept.conns);
             let fresh_from = kept.partition_point(|(_, at)| at.elapsed() > fresh_for);
             kept.drain(..fresh_from).collect()
         };
@@ -163,7 +191,7 @@ mod tests {
                 return sentryagent_testkit::services::unavailable("PostgreSQL warm connections", &e).unwrap_or(());
             }
         };
-        let warm = Warm::new(Duration::from_millis(200), 4);
+        let warm = Warm::new(Duration::from_millis(200), &pool);
         let mut conn = warm.take(&pool).await.expect("a connection");
         let first = pid(&mut conn).await;
         warm.keep(conn, &pool);
@@ -180,13 +208,13 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(pool.num_idle(), 1, "swept back to the pool");
-        assert!(super::lock(&warm.kept).is_empty());
+        assert!(super::lock(&warm.kept.conns).is_empty());
 
         // Keeping nothing: every connection goes straight back.
-        let cold = Warm::new(Duration::ZERO, 4);
+        let cold = Warm::new(Duration::ZERO, &pool);
         let conn = cold.take(&pool).await.expect("a connection");
         cold.keep(conn, &pool);
-        assert!(super::lock(&cold.kept).is_empty());
+        assert!(super::lock(&cold.kept.conns).is_empty());
     }
 
     /// What `ping_after_idle` trades: a kept connection cut by the server
@@ -206,7 +234,7 @@ mod tests {
                 return sentryagent_testkit::services::unavailable("PostgreSQL warm connections", &e).unwrap_or(());
             }
         };
-        let warm = Warm::new(Duration::from_secs(60), 4);
+        let warm = Warm::new(Duration::from_secs(60), &pool);
         let mut conn = warm.take(&pool).await.expect("a connection");
         let cut = pid(&mut conn).await;
         warm.keep(conn, &pool);
@@ -228,5 +256,36 @@ mod tests {
 
         let mut conn = warm.take(&pool).await.expect("another connection");
         assert_ne!(pid(&mut conn).await, cut);
+    }
+
+    /// A store outlives its runtime: its kept connections are closed
+    /// without the task sqlx would spawn for them, which would panic.
+    #[test]
+    fn kept_connections_dropped_outside_a_runtime_do_not_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let kept = runtime.block_on(async {
+            let url = sentryagent_testkit::services::database_url();
+            let pool = match sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect(&url)
+                .await
+            {
+                Ok(pool) => pool,
+                Err(e) => {
+                    let e = crate::error::store_error(e);
+                    return sentryagent_testkit::services::unavailable("PostgreSQL warm connections", &e);
+                }
+            };
+            let warm = Warm::new(Duration::from_secs(60), &pool);
+            let conn = warm.take(&pool).await.expect("a connection");
+            warm.keep(conn, &pool);
+            assert_eq!(super::lock(&warm.kept.conns).len(), 1);
+            Some((warm, pool))
+        });
+        drop(runtime);
+        drop(kept);
     }
 }
