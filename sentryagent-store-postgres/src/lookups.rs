@@ -261,20 +261,7 @@ mod tests {
 
     use super::{BatchFuture, Coalesced};
     use crate::warm::Warm;
-
-    /// A small pool on the test database; `None` (the test skipped) when it
-    /// is unavailable.
-    async fn test_pool(what: &str) -> Option<sqlx::PgPool> {
-        let url = sentryagent_testkit::services::database_url();
-        match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-        {
-            Ok(pool) => Some(pool),
-            Err(e) => sentryagent_testkit::services::unavailable(what, &crate::error::store_error(e)),
-        }
-    }
+    use crate::warm::tests::test_pool;
 
     static QUERIES: AtomicUsize = AtomicUsize::new(0);
 

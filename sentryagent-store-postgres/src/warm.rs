@@ -165,10 +165,24 @@ async fn sweep(kept: Weak<Kept>, fresh_for: Duration) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::Warm;
+
+    /// A pool of 4 on the test database; `None` (the test skipped) when it
+    /// is unavailable.
+    pub(crate) async fn test_pool(what: &str) -> Option<sqlx::PgPool> {
+        let url = sentryagent_testkit::services::database_url();
+        match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+        {
+            Ok(pool) => Some(pool),
+            Err(e) => sentryagent_testkit::services::unavailable(what, &crate::error::store_error(e)),
+        }
+    }
 
     async fn pid(conn: &mut sqlx::PgConnection) -> i32 {
         sqlx::query_scalar("SELECT pg_backend_pid()")
@@ -179,17 +193,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_kept_connection_is_taken_again_until_it_goes_stale() {
-        let url = sentryagent_testkit::services::database_url();
-        let pool = match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-        {
-            Ok(pool) => pool,
-            Err(e) => {
-                let e = crate::error::store_error(e);
-                return sentryagent_testkit::services::unavailable("PostgreSQL warm connections", &e).unwrap_or(());
-            }
+        let Some(pool) = test_pool("PostgreSQL warm connections").await else {
+            return;
         };
         let warm = Warm::new(Duration::from_millis(200), &pool);
         let mut conn = warm.take(&pool).await.expect("a connection");
@@ -222,17 +227,8 @@ mod tests {
     /// unavailable, is not kept again, and the next take gets a working one.
     #[tokio::test]
     async fn a_kept_connection_cut_by_the_server_fails_one_statement_then_is_replaced() {
-        let url = sentryagent_testkit::services::database_url();
-        let pool = match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-        {
-            Ok(pool) => pool,
-            Err(e) => {
-                let e = crate::error::store_error(e);
-                return sentryagent_testkit::services::unavailable("PostgreSQL warm connections", &e).unwrap_or(());
-            }
+        let Some(pool) = test_pool("PostgreSQL warm connections").await else {
+            return;
         };
         let warm = Warm::new(Duration::from_secs(60), &pool);
         let mut conn = warm.take(&pool).await.expect("a connection");
@@ -267,17 +263,8 @@ mod tests {
             .build()
             .expect("a runtime");
         let kept = runtime.block_on(async {
-            let url = sentryagent_testkit::services::database_url();
-            let pool = match sqlx::postgres::PgPoolOptions::new()
-                .max_connections(4)
-                .connect(&url)
-                .await
-            {
-                Ok(pool) => pool,
-                Err(e) => {
-                    let e = crate::error::store_error(e);
-                    return sentryagent_testkit::services::unavailable("PostgreSQL warm connections", &e);
-                }
+            let Some(pool) = test_pool("PostgreSQL warm connections").await else {
+                return None;
             };
             let warm = Warm::new(Duration::from_secs(60), &pool);
             let conn = warm.take(&pool).await.expect("a connection");
