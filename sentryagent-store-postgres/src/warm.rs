@@ -263,9 +263,7 @@ pub(crate) mod tests {
             .build()
             .expect("a runtime");
         let kept = runtime.block_on(async {
-            let Some(pool) = test_pool("PostgreSQL warm connections").await else {
-                return None;
-            };
+            let pool = test_pool("PostgreSQL warm connections").await?;
             let warm = Warm::new(Duration::from_secs(60), &pool);
             let conn = warm.take(&pool).await.expect("a connection");
             warm.keep(conn, &pool);
