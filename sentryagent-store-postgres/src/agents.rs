@@ -124,7 +124,7 @@ impl AgentStore for PgStore {
     }
 
     async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>> {
-        self.reads.agents.get(&self.pool, &self.warm, (tenant, id)).await
+        self.reads.agents.get(&self.warm, (tenant, id)).await
     }
 
     async fn update_agent(&self, agent: &Agent) -> StoreResult<()> {

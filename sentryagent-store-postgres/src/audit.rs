@@ -512,8 +512,8 @@ impl PgStore {
                 // Bytes that do not parse have no details to show: the event
                 // gets none, and its bytes fail the comparison below.
                 if row.details.is_none() {
-                    let parsed = row.details_bytes.take().map(|bytes| details_in(&bytes));
-                    row.details = Some(parsed.and_then(Result::ok).unwrap_or_else(|| serde_json::json!({})));
+                    let parsed = row.details_bytes.take().and_then(|bytes| details_in(&bytes).ok());
+                    row.details = Some(parsed.unwrap_or_else(|| serde_json::json!({})));
                 }
                 let event = AuditEvent::try_from(row)?;
                 Ok(match canonical {
@@ -542,9 +542,9 @@ impl AuditStore for PgStore {
         if let Some(head) = self.audit_heads.get(tenant) {
             let (sealed, canonical) = seal_all(chain, tenant, &head, events);
             let new_head = checkpoint_after(chain, tenant, &head, &sealed);
-            let mut conn = self.warm.take(&self.pool).await?;
+            let mut conn = self.warm.take().await?;
             let inserted = insert_linked(&mut *conn, tenant, &head, &new_head, &sealed, &canonical).await?;
-            self.warm.keep(conn, &self.pool);
+            self.warm.keep(conn);
             if inserted == sealed.len() as u64 {
                 self.audit_heads.set(tenant, new_head);
                 return Ok(sealed);

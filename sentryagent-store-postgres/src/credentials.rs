@@ -172,10 +172,7 @@ impl CredentialStore for PgStore {
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<(Credential, Option<Agent>)>> {
-        self.reads
-            .clients
-            .get(&self.pool, &self.warm, client_id.to_owned())
-            .await
+        self.reads.clients.get(&self.warm, client_id.to_owned()).await
     }
 
     async fn list_credentials(&self, tenant: TenantId, agent: AgentId) -> StoreResult<Vec<Credential>> {

@@ -282,7 +282,7 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(connect_error)?;
-        let warm = warm::Warm::new(ping_after_idle, &pool);
+        let warm = warm::Warm::new(ping_after_idle, pool.clone());
         let store = Self {
             pool,
             cipher: Arc::new(KeyCipher::new(key_secret)),

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use sentryagent_core::agent::Agent;
 use sentryagent_core::credential::Credential;
 use sentryagent_core::{AgentId, StoreError, StoreErrorKind, StoreResult, TenantId, TokenId};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use tokio::sync::oneshot;
 
 use crate::warm::Warm;
@@ -120,7 +120,7 @@ where
     }
 
     /// The value of `key`, read by a query that starts after this call.
-    pub(crate) async fn get(&self, pool: &PgPool, warm: &Warm, key: K) -> StoreResult<Option<V>> {
+    pub(crate) async fn get(&self, warm: &Warm, key: K) -> StoreResult<Option<V>> {
         let (reply, answer) = oneshot::channel();
         let start_sender = {
             let mut queue = self.lock();
@@ -139,7 +139,6 @@ where
                     reads: self.clone(),
                     counted_out: false,
                 },
-                pool.clone(),
                 warm.clone(),
             ));
         }
@@ -192,7 +191,7 @@ impl<K, V> Drop for Sender<K, V> {
     }
 }
 
-async fn send_batches<K, V>(mut sender: Sender<K, V>, pool: PgPool, warm: Warm)
+async fn send_batches<K, V>(mut sender: Sender<K, V>, warm: Warm)
 where
     K: Clone + Eq + Hash + Ord + Send + 'static,
     V: Clone + Send + 'static,
@@ -201,7 +200,7 @@ where
         let mut keys: Vec<K> = batch.iter().map(|(key, _)| key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();
-        match read_batch(sender.reads.fetch, &pool, &warm, keys).await {
+        match read_batch(sender.reads.fetch, &warm, keys).await {
             Ok(found) => {
                 for (key, reply) in batch {
                     let _ = reply.send(Ok(found.get(&key).cloned()));
@@ -226,23 +225,23 @@ where
 /// within `ping_after_idle` is not pinged for), it is asked once more on a
 /// connection that does: a read changes nothing, so asking again is safe.
 /// A database that answers (a lock or statement timeout) is not asked again.
-async fn read_batch<K, V>(fetch: BatchFn<K, V>, pool: &PgPool, warm: &Warm, keys: Vec<K>) -> StoreResult<HashMap<K, V>>
+async fn read_batch<K, V>(fetch: BatchFn<K, V>, warm: &Warm, keys: Vec<K>) -> StoreResult<HashMap<K, V>>
 where
     K: Clone,
 {
     use sqlx::Connection as _;
 
-    let mut conn = warm.take(pool).await?;
+    let mut conn = warm.take().await?;
     match fetch(&mut conn, keys.clone()).await {
         Ok(found) => {
-            warm.keep(conn, pool);
+            warm.keep(conn);
             Ok(found)
         }
         Err(e) if e.kind() == StoreErrorKind::Unavailable && conn.ping().await.is_err() => {
             drop(conn);
-            let mut conn = warm.take_answering(pool).await?;
+            let mut conn = warm.take_answering().await?;
             let found = fetch(&mut conn, keys).await?;
-            warm.keep(conn, pool);
+            warm.keep(conn);
             Ok(found)
         }
         Err(e) => Err(e),
@@ -304,15 +303,15 @@ mod tests {
         let Some(pool) = test_pool("PostgreSQL coalesced reads").await else {
             return;
         };
-        let warm = Warm::new(std::time::Duration::ZERO, &pool);
+        let warm = Warm::new(std::time::Duration::ZERO, pool.clone());
         let reads = Coalesced::new(locked, 16);
         let mut tasks = tokio::task::JoinSet::new();
         // One read per query until every sender is out, then the rest
         // queue behind them.
         for i in 0..10_i64 {
             let queries_out = (i as usize + 1).min(super::MAX_IN_FLIGHT);
-            let (r, p, w) = (reads.clone(), pool.clone(), warm.clone());
-            tasks.spawn(async move { r.get(&p, &w, i).await });
+            let (r, w) = (reads.clone(), warm.clone());
+            tasks.spawn(async move { r.get(&w, i).await });
             // Until the read is out or queued (a sender's connection comes
             // from PostgreSQL, so it takes more than yields).
             for _ in 0..1000 {
@@ -343,13 +342,13 @@ mod tests {
         let Some(pool) = test_pool("PostgreSQL coalesced reads").await else {
             return;
         };
-        let warm = Warm::new(std::time::Duration::from_secs(1), &pool);
+        let warm = Warm::new(std::time::Duration::from_secs(1), pool.clone());
         let reads = Coalesced::new(squares, 16);
         // 400 reads of 100 keys, all asked for at once.
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..400_i64 {
-            let (reads, pool, warm) = (reads.clone(), pool.clone(), warm.clone());
-            tasks.spawn(async move { (i % 100, reads.get(&pool, &warm, i % 100).await) });
+            let (reads, warm) = (reads.clone(), warm.clone());
+            tasks.spawn(async move { (i % 100, reads.get(&warm, i % 100).await) });
         }
         while let Some(done) = tasks.join_next().await {
             let (key, answer) = done.expect("no panic");
@@ -359,7 +358,7 @@ mod tests {
         let queries = QUERIES.load(Ordering::SeqCst);
         assert!(queries < 400, "{queries} queries for 400 reads");
         // Idle again: the next read goes out on its own and is answered.
-        assert_eq!(reads.get(&pool, &warm, 3).await.expect("answered"), Some(9));
+        assert_eq!(reads.get(&warm, 3).await.expect("answered"), Some(9));
         // Each sender counts itself out just after its last answer.
         for _ in 0..100 {
             if reads.lock().in_flight == 0 {
@@ -396,9 +395,9 @@ mod tests {
                 return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
             }
         };
-        let warm = Warm::new(std::time::Duration::from_secs(60), &pool);
+        let warm = Warm::new(std::time::Duration::from_secs(60), pool.clone());
         let reads = Coalesced::new(squares, 16);
-        assert_eq!(reads.get(&pool, &warm, 3).await.expect("answered"), Some(9));
+        assert_eq!(reads.get(&warm, 3).await.expect("answered"), Some(9));
 
         // Every connection of the pool cut, from outside it.
         let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
@@ -413,7 +412,7 @@ mod tests {
         .expect("terminate");
         assert!(!cut.is_empty() && cut.iter().all(|&c| c), "{cut:?}");
 
-        assert_eq!(reads.get(&pool, &warm, 4).await.expect("answered again"), Some(16));
-        assert_eq!(reads.get(&pool, &warm, 5).await.expect("answered"), Some(25));
+        assert_eq!(reads.get(&warm, 4).await.expect("answered again"), Some(16));
+        assert_eq!(reads.get(&warm, 5).await.expect("answered"), Some(25));
     }
 }

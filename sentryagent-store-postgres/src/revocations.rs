@@ -30,7 +30,7 @@ impl RevocationList for PgStore {
     }
 
     async fn is_revoked(&self, jti: TokenId) -> StoreResult<bool> {
-        Ok(self.reads.revoked.get(&self.pool, &self.warm, jti).await?.is_some())
+        Ok(self.reads.revoked.get(&self.warm, jti).await?.is_some())
     }
 }
 

@@ -1,9 +1,9 @@
 //! Connections kept between the hot paths' statements.
 //!
 //! sqlx pings a pooled connection (a round trip) each time one is handed
-//! back to the pool, and, unless told not to, again when it is taken out.
-//! On a busy server that doubles the round trips of the token endpoint's
-//! client lookup and audit write. So the hot paths hand their connection to
+//! back to the pool, and, unless told not to, again when it is taken out:
+//! three round trips for a query where one does the work, on the token
+//! endpoint's client lookup and audit write. So the hot paths hand their connection to
 //! [`Warm`] instead: the next hot statement takes it back at once, with no
 //! ping either way. A connection kept longer than `fresh_for` (the pool's
 //! `ping_after_idle`) is not trusted any more and goes back to the pool,
@@ -27,16 +27,15 @@ use sqlx::{Connection as _, PgPool, Postgres};
 
 use crate::error::ResultExt as _;
 
-/// Most connections kept: about as many as the hot paths use at once (two
-/// coalesced reads of one kind, one audit batch per busy tenant).
+/// Most connections kept: about as many as the hot paths use at once (one
+/// coalesced read of each of three kinds, an audit batch per busy tenant).
 const MAX_KEPT: usize = 4;
 
-/// The kept connections, each with when it was kept, oldest first.
+/// The pool and the connections kept out of it, each with when it was
+/// kept, oldest first.
 struct Kept {
+    pool: PgPool,
     conns: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
-    /// Whether dropping a connection taken out of the pool spawns nothing
-    /// (sqlx spawns a task to keep `min_connections`).
-    closes_without_a_task: bool,
 }
 
 impl Drop for Kept {
@@ -48,9 +47,10 @@ impl Drop for Kept {
         if tokio::runtime::Handle::try_current().is_ok() {
             return;
         }
+        let closes_without_a_task = self.pool.options().get_min_connections() == 0;
         let kept = std::mem::take(self.conns.get_mut().unwrap_or_else(PoisonError::into_inner));
         for (conn, _) in kept {
-            if self.closes_without_a_task {
+            if closes_without_a_task {
                 drop(conn.leak());
             } else {
                 std::mem::forget(conn);
@@ -59,41 +59,46 @@ impl Drop for Kept {
     }
 }
 
-/// Connections kept warm for the hot paths; see the module doc.
+/// A pool whose hot paths keep their connections warm; see the module doc.
 #[derive(Clone)]
 pub(crate) struct Warm {
     kept: Arc<Kept>,
     fresh_for: Duration,
-    max_kept: usize,
 }
 
 impl Warm {
     /// Keeps connections of `pool` for at most `fresh_for` (none when
     /// zero), and starts the sweeper that returns older ones (it ends with
     /// the last clone).
-    pub(crate) fn new(fresh_for: Duration, pool: &PgPool) -> Self {
-        let max_kept = if fresh_for.is_zero() {
-            0
-        } else {
-            MAX_KEPT.min(pool.options().get_max_connections() as usize / 4)
-        };
+    pub(crate) fn new(fresh_for: Duration, pool: PgPool) -> Self {
         let warm = Self {
             kept: Arc::new(Kept {
+                pool,
                 conns: Mutex::default(),
-                closes_without_a_task: pool.options().get_min_connections() == 0,
             }),
             fresh_for,
-            max_kept,
         };
-        if max_kept > 0 {
-            let kept = Arc::downgrade(&warm.kept);
-            tokio::spawn(sweep(kept, fresh_for));
+        if warm.max_kept() > 0 {
+            tokio::spawn(sweep(Arc::downgrade(&warm.kept), fresh_for));
         }
         warm
     }
 
+    /// The pool.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.kept.pool
+    }
+
+    /// At most a quarter of the pool, and none when nothing is trusted.
+    fn max_kept(&self) -> usize {
+        if self.fresh_for.is_zero() {
+            return 0;
+        }
+        MAX_KEPT.min(self.pool().options().get_max_connections() as usize / 4)
+    }
+
     /// A kept connection used within `fresh_for`, else one from the pool.
-    pub(crate) async fn take(&self, pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
+    pub(crate) async fn take(&self) -> StoreResult<PoolConnection<Postgres>> {
         let stale = {
             let mut kept = lock(&self.kept.conns);
             // The newest is the last: when it is stale, so are the others.
@@ -105,7 +110,7 @@ impl Warm {
         };
         // Dropped outside the lock: each goes back to the pool (pinged there).
         drop(stale);
-        pool.acquire().await.store()
+        self.pool().acquire().await.store()
     }
 
     /// A connection that answers a ping now, for a statement asked again
@@ -114,9 +119,10 @@ impl Warm {
     /// the kept ones are handed back, and each connection that does not
     /// answer is dropped (sqlx closes it), trying at most once more than
     /// the pool has connections.
-    pub(crate) async fn take_answering(&self, pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
+    pub(crate) async fn take_answering(&self) -> StoreResult<PoolConnection<Postgres>> {
         let kept = std::mem::take(&mut *lock(&self.kept.conns));
         drop(kept);
+        let pool = self.pool();
         for _ in 0..=pool.options().get_max_connections() {
             let mut conn = pool.acquire().await.store()?;
             if conn.ping().await.is_ok() {
@@ -130,13 +136,15 @@ impl Warm {
     }
 
     /// Keeps `conn`, whose last statement completed, for the next [`take`](Self::take).
-    pub(crate) fn keep(&self, conn: PoolConnection<Postgres>, pool: &PgPool) {
+    pub(crate) fn keep(&self, conn: PoolConnection<Postgres>) {
+        let pool = self.pool();
         let saturated = pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections();
-        if self.max_kept == 0 || saturated {
+        let max_kept = self.max_kept();
+        if max_kept == 0 || saturated {
             return;
         }
         let mut kept = lock(&self.kept.conns);
-        if kept.len() < self.max_kept {
+        if kept.len() < max_kept {
             kept.push((conn, Instant::now()));
         }
     }
@@ -146,9 +154,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Every half `fresh_for`, hands the connections kept longer back to the pool.
+/// How often the sweeper looks: every half `fresh_for`, between 50 ms and a
+/// minute (any `Duration` a caller sets, `Duration::MAX` included).
+fn sweep_period(fresh_for: Duration) -> Duration {
+    (fresh_for / 2).clamp(Duration::from_millis(50), Duration::from_secs(60))
+}
+
+/// Every [`sweep_period`], hands the connections kept longer than
+/// `fresh_for` back to the pool.
 async fn sweep(kept: Weak<Kept>, fresh_for: Duration) {
-    let mut tick = tokio::time::interval((fresh_for / 2).max(Duration::from_millis(50)));
+    let mut tick = tokio::time::interval(sweep_period(fresh_for));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -196,14 +211,14 @@ pub(crate) mod tests {
         let Some(pool) = test_pool("PostgreSQL warm connections").await else {
             return;
         };
-        let warm = Warm::new(Duration::from_millis(200), &pool);
-        let mut conn = warm.take(&pool).await.expect("a connection");
+        let warm = Warm::new(Duration::from_millis(200), pool.clone());
+        let mut conn = warm.take().await.expect("a connection");
         let first = pid(&mut conn).await;
-        warm.keep(conn, &pool);
+        warm.keep(conn);
         assert_eq!(pool.num_idle(), 0, "kept out of the pool");
-        let mut conn = warm.take(&pool).await.expect("a connection");
+        let mut conn = warm.take().await.expect("a connection");
         assert_eq!(pid(&mut conn).await, first, "the kept one");
-        warm.keep(conn, &pool);
+        warm.keep(conn);
 
         // The sweeper hands it back once stale; the pool then has it idle.
         for _ in 0..100 {
@@ -216,9 +231,9 @@ pub(crate) mod tests {
         assert!(super::lock(&warm.kept.conns).is_empty());
 
         // Keeping nothing: every connection goes straight back.
-        let cold = Warm::new(Duration::ZERO, &pool);
-        let conn = cold.take(&pool).await.expect("a connection");
-        cold.keep(conn, &pool);
+        let cold = Warm::new(Duration::ZERO, pool.clone());
+        let conn = cold.take().await.expect("a connection");
+        cold.keep(conn);
         assert!(super::lock(&cold.kept.conns).is_empty());
     }
 
@@ -230,10 +245,10 @@ pub(crate) mod tests {
         let Some(pool) = test_pool("PostgreSQL warm connections").await else {
             return;
         };
-        let warm = Warm::new(Duration::from_secs(60), &pool);
-        let mut conn = warm.take(&pool).await.expect("a connection");
+        let warm = Warm::new(Duration::from_secs(60), pool.clone());
+        let mut conn = warm.take().await.expect("a connection");
         let cut = pid(&mut conn).await;
-        warm.keep(conn, &pool);
+        warm.keep(conn);
         let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
             .bind(cut)
             .fetch_one(&pool)
@@ -241,7 +256,7 @@ pub(crate) mod tests {
             .expect("terminate");
         assert!(terminated);
 
-        let mut conn = warm.take(&pool).await.expect("the kept one");
+        let mut conn = warm.take().await.expect("the kept one");
         let failed = sqlx::query("SELECT 1")
             .execute(&mut *conn)
             .await
@@ -250,7 +265,7 @@ pub(crate) mod tests {
         assert_eq!(failed.kind(), sentryagent_core::StoreErrorKind::Unavailable, "{failed}");
         drop(conn);
 
-        let mut conn = warm.take(&pool).await.expect("another connection");
+        let mut conn = warm.take().await.expect("another connection");
         assert_ne!(pid(&mut conn).await, cut);
     }
 
@@ -264,13 +279,50 @@ pub(crate) mod tests {
             .expect("a runtime");
         let kept = runtime.block_on(async {
             let pool = test_pool("PostgreSQL warm connections").await?;
-            let warm = Warm::new(Duration::from_secs(60), &pool);
-            let conn = warm.take(&pool).await.expect("a connection");
-            warm.keep(conn, &pool);
+            let warm = Warm::new(Duration::from_secs(60), pool);
+            let conn = warm.take().await.expect("a connection");
+            warm.keep(conn);
             assert_eq!(super::lock(&warm.kept.conns).len(), 1);
-            Some((warm, pool))
+            Some(warm)
         });
         drop(runtime);
         drop(kept);
+    }
+
+    /// Nothing is kept while the pool has no idle connection left and can
+    /// open no more: someone else may be waiting for one.
+    #[tokio::test]
+    async fn nothing_is_kept_from_a_pool_in_full_use() {
+        let Some(pool) = test_pool("PostgreSQL warm connections").await else {
+            return;
+        };
+        let warm = Warm::new(Duration::from_secs(60), pool.clone());
+        let mut others = Vec::new();
+        for _ in 0..3 {
+            others.push(pool.acquire().await.expect("a connection"));
+        }
+        let conn = warm.take().await.expect("the fourth");
+        warm.keep(conn);
+        assert!(super::lock(&warm.kept.conns).is_empty(), "handed back for a waiter");
+        drop(others);
+    }
+
+    /// Any `Duration` is a setting: the sweeper's period stays between 50 ms
+    /// and a minute, and a connection is kept and taken again as usual.
+    #[tokio::test]
+    async fn any_duration_is_a_setting() {
+        assert_eq!(super::sweep_period(Duration::ZERO), Duration::from_millis(50));
+        assert_eq!(super::sweep_period(Duration::from_secs(1)), Duration::from_millis(500));
+        assert_eq!(super::sweep_period(Duration::MAX), Duration::from_secs(60));
+        let Some(pool) = test_pool("PostgreSQL warm connections").await else {
+            return;
+        };
+        let warm = Warm::new(Duration::MAX, pool);
+        let mut conn = warm.take().await.expect("a connection");
+        let first = pid(&mut conn).await;
+        warm.keep(conn);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut conn = warm.take().await.expect("the kept one");
+        assert_eq!(pid(&mut conn).await, first);
     }
 }
