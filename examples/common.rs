@@ -373,25 +373,12 @@ pub(crate) async fn stop(background: BackgroundTask) {
     tracing::info!("stopped");
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+/// Resolves on SIGINT or SIGTERM, and logs it. Call it before binding
+/// (see `shutdown::shutdown_signal`).
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let signal = crate::shutdown::shutdown_signal();
+    async move {
+        signal.await;
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -11,6 +11,8 @@
 //! `REDIS_URL` switch to PostgreSQL and Redis. `SENTRYAGENT_BIND` (default
 //! `127.0.0.1:3000`) is where it listens.
 
+mod shutdown;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -111,34 +113,14 @@ async fn main() -> Result<(), BoxError> {
         idp: idp.clone(),
         reports: Arc::new(vec!["q3-revenue".into(), "q3-churn".into()]),
     };
+    // Before the port opens: a SIGTERM from then on stops the server cleanly.
+    let shutdown = shutdown::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(bind).await?;
     // With ConnectInfo the audit log records each caller's address.
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     // The last usage flush.
     background.stop().await;
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -9,6 +9,8 @@
 //! `REDIS_URL` switch to PostgreSQL and Redis. `SENTRYAGENT_BIND` (default
 //! `127.0.0.1:3000`) is where it listens.
 
+mod shutdown;
+
 use std::sync::Arc;
 
 use poem::listener::TcpListener;
@@ -100,33 +102,13 @@ async fn main() -> Result<(), BoxError> {
     let background = idp.spawn_background();
 
     let reports_data = Reports(Arc::new(vec!["q3-revenue".into(), "q3-churn".into()]));
+    // Before the port opens: a SIGTERM from then on stops the server cleanly.
+    let shutdown = shutdown::shutdown_signal();
     // poem records each caller's address for the audit log by itself.
     Server::new(TcpListener::bind(bind))
-        .run_with_graceful_shutdown(app(idp.clone(), reports_data), shutdown_signal(), None)
+        .run_with_graceful_shutdown(app(idp.clone(), reports_data), shutdown, None)
         .await?;
     // The last usage flush.
     background.stop().await;
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

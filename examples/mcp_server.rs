@@ -20,6 +20,7 @@
 //! (any port).
 
 mod demo_sign_in;
+mod shutdown;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -169,35 +170,15 @@ async fn main() -> Result<(), BoxError> {
     idp.protect(ResourcePolicy::new(&reports_resource).tenant(tenant));
     let background = idp.spawn_background();
 
+    // Before the port opens: a SIGTERM from then on stops the server cleanly.
+    let shutdown = shutdown::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(bind).await?;
     axum::serve(
         listener,
         app(idp, demo, &mcp, &reports_resource).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown)
     .await?;
     background.stop().await;
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -8,6 +8,7 @@
 
 mod common;
 mod demo_sign_in;
+mod shutdown;
 
 use poem::listener::TcpAcceptor;
 use poem::web::Json;
@@ -23,6 +24,8 @@ async fn main() {
 }
 
 async fn run(config: Config) -> Result<(), common::BoxError> {
+    // Before the port opens: a SIGTERM from then on stops the server cleanly.
+    let shutdown = common::shutdown_signal();
     let demo = demo_sign_in::for_server(&config);
     let (idp, listener, tenant) = common::start(&config, Some(demo.clone())).await?;
     demo.set_tenant(tenant);
@@ -38,7 +41,7 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
     let bind = listener.local_addr()?;
     tracing::info!(%bind, "listening; API under /api/v1");
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
-        .run_with_graceful_shutdown(app, common::shutdown_signal(), None)
+        .run_with_graceful_shutdown(app, shutdown, None)
         .await?;
     common::stop(background).await;
     Ok(())

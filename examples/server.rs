@@ -17,6 +17,7 @@
 
 mod common;
 mod demo_sign_in;
+mod shutdown;
 
 use std::net::SocketAddr;
 
@@ -33,6 +34,8 @@ async fn main() {
 }
 
 async fn run(config: Config) -> Result<(), common::BoxError> {
+    // Before the port opens: a SIGTERM from then on stops the server cleanly.
+    let shutdown = common::shutdown_signal();
     let demo = demo_sign_in::for_server(&config);
     let (idp, listener, tenant) = common::start(&config, Some(demo.clone())).await?;
     demo.set_tenant(tenant);
@@ -53,7 +56,7 @@ async fn run(config: Config) -> Result<(), common::BoxError> {
     let bind = listener.local_addr()?;
     tracing::info!(%bind, "listening; API under /api/v1");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(common::shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     common::stop(background).await;
     Ok(())

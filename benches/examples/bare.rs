@@ -148,32 +148,24 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/api/v1/oauth2/token", post(token))
         .with_state(state);
+    // Installed before the port opens, so an early SIGTERM still drains.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("SENTRYAGENT_ADMIN_CLIENT_ID={client_id}");
     println!("SENTRYAGENT_ADMIN_CLIENT_SECRET={}", secret.expose());
     eprintln!("bare: listening on {}", listener.local_addr()?);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        })
         .await?;
     // The router (and with it the last sender) is gone: the queue drains.
     let audited = drain.await?;
     eprintln!("bare: stopped; {audited} audit lines");
     Ok(())
-}
-
-async fn shutdown() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }
 
 /// An RFC 6749 §5.2 error.
