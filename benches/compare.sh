@@ -7,6 +7,7 @@
 #   PAIRS=9 DURATION=10s benches/compare.sh
 #   DATABASE_URL=postgres://user@host/db benches/compare.sh
 #   SIDES="memory bare" benches/compare.sh   # memory against the bare endpoint
+#   BARE_SIGNER=jsonwebtoken SIDES="memory bare" benches/compare.sh   # a bare endpoint signing with jsonwebtoken::encode
 #
 # SIDES names two of: memory (the example server, in-memory store),
 # postgres (the example server on DATABASE_URL, default the local test

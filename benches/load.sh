@@ -8,6 +8,7 @@
 #   SERVER_BIN=/elsewhere/target/release/examples/server benches/load.sh
 #   SCENARIOS=token benches/load.sh # the token endpoint only
 #   SERVER=bare benches/load.sh     # the bare endpoint (examples/bare.rs)
+#   BARE_SIGNER=jsonwebtoken SERVER=bare benches/load.sh  # its signature by jsonwebtoken::encode
 #
 # It builds the example server in release mode, starts it on 127.0.0.1,
 # reads the default tenant's admin credential from its stdout, registers an

@@ -19,6 +19,10 @@
 //! SENTRYAGENT_BIND=127.0.0.1:3900 target/release/examples/bare
 //! ```
 //!
+//! `BARE_SIGNER=jsonwebtoken` signs with `jsonwebtoken::encode` instead of
+//! the core's parsed key pair: the floor of an endpoint written the obvious
+//! way with that crate, which parses its key for every token.
+//!
 //! It prints `SENTRYAGENT_ADMIN_CLIENT_ID=…` and
 //! `SENTRYAGENT_ADMIN_CLIENT_SECRET=…` on stdout, as the example server
 //! does, and stops on SIGINT or SIGTERM.
@@ -64,11 +68,15 @@ struct AuditLine {
 }
 
 /// An ES256 signer as the core keeps one: the parsed key pair and the
-/// base64url JOSE header, both made once.
+/// base64url JOSE header, both made once. With `BARE_SIGNER=jsonwebtoken`,
+/// `jsonwebtoken::encode` instead, as an endpoint written the obvious way
+/// with that crate signs: it parses the PKCS#8 key again for every token.
 struct Signer {
     pair: EcdsaKeyPair,
     header_b64: String,
     rng: SystemRandom,
+    /// `BARE_SIGNER=jsonwebtoken`: the key and header `encode` takes.
+    jsonwebtoken: Option<(jsonwebtoken::EncodingKey, jsonwebtoken::Header)>,
 }
 
 impl Signer {
@@ -78,15 +86,30 @@ impl Signer {
             .map_err(|_| "cannot generate a P-256 key")?;
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
             .map_err(|_| "cannot parse the P-256 key")?;
-        let header = serde_json::json!({"alg": "ES256", "typ": "at+jwt", "kid": TokenId::new().to_string()});
+        let kid = TokenId::new().to_string();
+        let header = serde_json::json!({"alg": "ES256", "typ": "at+jwt", "kid": kid});
+        let jsonwebtoken = match std::env::var("BARE_SIGNER").as_deref() {
+            Err(_) | Ok("" | "aws-lc") => None,
+            Ok("jsonwebtoken") => {
+                let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                header.typ = Some("at+jwt".to_owned());
+                header.kid = Some(kid);
+                Some((jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()), header))
+            }
+            Ok(other) => return Err(format!("BARE_SIGNER must be aws-lc or jsonwebtoken, not {other:?}").into()),
+        };
         Ok(Self {
             pair,
             header_b64: URL_SAFE_NO_PAD.encode(header.to_string()),
             rng,
+            jsonwebtoken,
         })
     }
 
     fn sign(&self, claims: &AccessClaims) -> Option<String> {
+        if let Some((key, header)) = &self.jsonwebtoken {
+            return jsonwebtoken::encode(header, claims, key).ok();
+        }
         let payload = serde_json::to_vec(claims).ok()?;
         let mut token = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 400);
         token.push_str(&self.header_b64);
