@@ -35,8 +35,14 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
         }
     };
     let config = loaded.config;
-    // Lives until main ends: dropping it writes out every queued log line.
-    let log_writer = logs(&config);
+    // Lives until main ends: dropping it writes out every gathered log line.
+    let log_writer = match logs(&config) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: cannot start the log writer: {e}");
+            std::process::exit(1);
+        }
+    };
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
@@ -54,7 +60,7 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
     };
     if let Err(e) = result {
         tracing::error!("{e}");
-        // `exit` runs no destructors: the queued lines are written first.
+        // `exit` runs no destructors: the gathered lines are written first.
         drop(log_writer);
         eprintln!("error: {e}");
         std::process::exit(1);
@@ -64,18 +70,14 @@ pub(crate) async fn main<F: Future<Output = Result<(), BoxError>>>(serve: impl F
 /// Logs to stderr in the configured format; colour only when stderr is a
 /// terminal, so files and collectors get no escape codes.
 ///
-/// Lines go through tracing-appender's non-blocking writer: a request's
-/// access-log line is queued, and one thread writes them out, buffered, so
-/// under load many lines share one `write` instead of each request making
-/// its own system call. It never drops a line (`lossy(false)`: a full queue
-/// makes the logging thread wait), and the returned guard, kept by `main`,
-/// writes out whatever is queued when it is dropped.
-fn logs(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+/// Lines go through [`crate::log_writer`]: gathered in memory and written
+/// out by one thread every few milliseconds, so under load a request's
+/// access-log line costs neither a system call nor a thread wake-up. None
+/// is dropped, and the returned guard, kept by `main`, writes out whatever
+/// is gathered when it is dropped.
+fn logs(config: &Config) -> Result<crate::log_writer::Guard, BoxError> {
     use std::io::IsTerminal as _;
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) = crate::log_writer::to(std::io::stderr())?;
     let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(&config.log))
         .with_writer(writer);
@@ -83,7 +85,7 @@ fn logs(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => logs.json().with_ansi(false).init(),
     }
-    guard
+    Ok(guard)
 }
 
 /// The Prometheus endpoint (`GET /metrics`) on its own address, loopback by

@@ -8,6 +8,7 @@
 
 mod common;
 mod demo_sign_in;
+mod log_writer;
 mod shutdown;
 
 use poem::listener::TcpAcceptor;

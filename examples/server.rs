@@ -17,6 +17,7 @@
 
 mod common;
 mod demo_sign_in;
+mod log_writer;
 mod shutdown;
 
 use std::net::SocketAddr;
