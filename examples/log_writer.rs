@@ -10,9 +10,11 @@
 //! buffer under a lock, and the writer thread wakes every [`FLUSH_EVERY`]
 //! whatever the rate, so lines reach stderr at most that late.
 //!
-//! Nothing is dropped: a logging thread that finds the buffer past
-//! [`FLUSH_AT`] writes it out itself (so memory stays bounded when stderr is
-//! slow), and the [`Guard`] writes out what is left when it is dropped.
+//! Nothing is dropped while the process runs: a logging thread that finds
+//! the buffer past [`FLUSH_AT`] writes it out itself (so memory stays
+//! bounded when stderr is slow), and the [`Guard`] writes out what is left
+//! when it is dropped. A process killed outright (or aborted) loses at most
+//! the last period's lines, as with any buffered writer.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
