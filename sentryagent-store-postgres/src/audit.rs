@@ -405,6 +405,29 @@ async fn lock_head(
     ChainMark::try_from(row)
 }
 
+/// Whether an event's columns say what its canonical bytes say, in
+/// PostgreSQL: the bytes (`bytes.json`, from `canonical_json!`) equal the
+/// object built from the columns. An event whose `details` are NULL (kept
+/// only in the bytes since 0015) has its details compared with themselves;
+/// a `details` column written into it is compared with the bytes. One
+/// expression for both verification queries ([`AUDIT_LINKS`] and
+/// [`page::AUDIT_PAGE`]).
+macro_rules! fields_match {
+    () => {
+        "bytes.json = jsonb_build_object('id', id, 'agentId', agent_id, 'actor', actor, 'action', action, \
+         'outcome', outcome, 'ip', ip, 'atMicros', extract(epoch FROM at) * 1000000, \
+         'details', coalesce(details, bytes.json -> 'details'))"
+    };
+}
+
+/// `audit_events` with each event's canonical bytes parsed once, as
+/// `bytes.json`, for `fields_match!`.
+macro_rules! canonical_json {
+    () => {
+        "audit_events, LATERAL (SELECT convert_from(canonical, 'UTF8')::jsonb AS json) bytes"
+    };
+}
+
 mod page;
 
 /// The events of a verification page, row by row (when some were stored
@@ -414,17 +437,18 @@ mod page;
 /// (`fields_match`: the bytes read as `jsonb` equal the object built from
 /// the columns, in PostgreSQL), and the columns only of an event stored
 /// without them (written before 0013), to be hashed from its columns.
-const AUDIT_LINKS: &str = "SELECT seq, id, prev_hash, hash, canonical, \
-       canonical IS NOT NULL AND bytes.json = jsonb_build_object('id', id, \
-           'agentId', agent_id, 'actor', actor, 'action', action, 'outcome', outcome, 'ip', ip, \
-           'atMicros', extract(epoch FROM at) * 1000000, 'details', coalesce(details, bytes.json -> 'details')) \
-           AS fields_match, \
+const AUDIT_LINKS: &str = concat!(
+    "SELECT seq, id, prev_hash, hash, canonical, canonical IS NOT NULL AND ",
+    fields_match!(),
+    " AS fields_match, \
        CASE WHEN canonical IS NULL THEN agent_id END, CASE WHEN canonical IS NULL THEN actor END, \
        CASE WHEN canonical IS NULL THEN action END, CASE WHEN canonical IS NULL THEN outcome END, \
        CASE WHEN canonical IS NULL THEN ip END, CASE WHEN canonical IS NULL THEN at END, \
        CASE WHEN canonical IS NULL THEN details END \
-     FROM audit_events, LATERAL (SELECT convert_from(canonical, 'UTF8')::jsonb AS json) bytes \
-     WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+     FROM ",
+    canonical_json!(),
+    " WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+);
 
 /// A row of [`AUDIT_LINKS`], decoded by position (no per-row allocation
 /// but the bytes).

@@ -260,7 +260,7 @@ mod tests {
 
     use super::{BatchFuture, Coalesced};
     use crate::warm::Warm;
-    use crate::warm::tests::test_pool;
+    use crate::warm::tests::{named_test_pool, test_pool};
 
     static QUERIES: AtomicUsize = AtomicUsize::new(0);
 
@@ -374,32 +374,16 @@ mod tests {
     /// answers, and is answered.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_on_a_cut_connection_is_asked_again_and_answered() {
-        let url = sentryagent_testkit::services::database_url();
         let name = sentryagent_testkit::services::unique_name("sa_reads");
-        let options = match url.parse::<sqlx::postgres::PgConnectOptions>() {
-            Ok(options) => options.application_name(&name),
-            Err(e) => {
-                let e = crate::error::store_error(e);
-                return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
-            }
-        };
-        let pool = match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-        {
-            Ok(pool) => pool,
-            Err(e) => {
-                let e = crate::error::store_error(e);
-                return sentryagent_testkit::services::unavailable("PostgreSQL coalesced reads", &e).unwrap_or(());
-            }
+        let Some(pool) = named_test_pool("PostgreSQL coalesced reads", &name).await else {
+            return;
         };
         let warm = Warm::new(std::time::Duration::from_secs(60), pool.clone());
         let reads = Coalesced::new(squares, 16);
         assert_eq!(reads.get(&warm, 3).await.expect("answered"), Some(9));
 
         // Every connection of the pool cut, from outside it.
+        let url = sentryagent_testkit::services::database_url();
         let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
             .await
             .expect("an admin connection");

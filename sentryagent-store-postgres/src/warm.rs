@@ -185,15 +185,28 @@ pub(crate) mod tests {
 
     use super::Warm;
 
-    /// A pool of 4 on the test database; `None` (the test skipped) when it
-    /// is unavailable.
+    /// A pool of 4 on the test database, taking connections without a ping
+    /// as the store's pool does; `None` (the test skipped) when it is
+    /// unavailable.
     pub(crate) async fn test_pool(what: &str) -> Option<sqlx::PgPool> {
+        named_test_pool(what, "sentryagent-tests").await
+    }
+
+    /// [`test_pool`], its connections named `name` (`application_name`),
+    /// so a test can find them in `pg_stat_activity`.
+    pub(crate) async fn named_test_pool(what: &str, name: &str) -> Option<sqlx::PgPool> {
         let url = sentryagent_testkit::services::database_url();
-        match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-        {
+        let connected = match url.parse::<sqlx::postgres::PgConnectOptions>() {
+            Ok(options) => {
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(4)
+                    .test_before_acquire(false)
+                    .connect_with(options.application_name(name))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match connected {
             Ok(pool) => Some(pool),
             Err(e) => sentryagent_testkit::services::unavailable(what, &crate::error::store_error(e)),
         }

@@ -28,18 +28,18 @@ use crate::error::corrupt;
 /// are, how many have their canonical bytes, and those packed (see the
 /// module). `fields_match` as in [`super::AUDIT_LINKS`]: PostgreSQL's own
 /// comparison of the bytes, read as `jsonb`, with the columns.
-pub(super) const AUDIT_PAGE: &str = "SELECT count(*), count(canonical), \
+pub(super) const AUDIT_PAGE: &str = concat!(
+    "SELECT count(*), count(canonical), \
        string_agg(int8send(seq) || uuid_send(id) || int4send(length(prev_hash)) || prev_hash \
            || int4send(length(hash)) || hash \
            || CASE WHEN fields_match THEN '\\x01'::bytea ELSE '\\x00'::bytea END \
            || int4send(length(canonical)) || canonical, ''::bytea ORDER BY seq) \
-     FROM (SELECT seq, id, prev_hash, hash, canonical, \
-               bytes.json = jsonb_build_object('id', id, \
-                   'agentId', agent_id, 'actor', actor, 'action', action, 'outcome', outcome, 'ip', ip, \
-                   'atMicros', extract(epoch FROM at) * 1000000, \
-                   'details', coalesce(details, bytes.json -> 'details')) AS fields_match \
-           FROM audit_events, LATERAL (SELECT convert_from(canonical, 'UTF8')::jsonb AS json) bytes \
-           WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) page";
+     FROM (SELECT seq, id, prev_hash, hash, canonical, ",
+    fields_match!(),
+    " AS fields_match FROM ",
+    canonical_json!(),
+    " WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) page"
+);
 
 /// The `events` links packed in `page` (see the module), each one's
 /// canonical bytes a slice of it.
