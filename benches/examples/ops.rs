@@ -11,7 +11,12 @@
 //! operation. Operations: `issue` (ES256), `issue-eddsa`, `verify`,
 //! `verify-uncached`, `introspect`, `record`, `uuid` (one id, as every
 //! event and token takes; its cost is mostly the kernel's when the random
-//! bits come from the OS, so measure it with `perf stat -e task-clock`).
+//! bits come from the OS, so measure it with `perf stat -e task-clock`),
+//! `http-token` (the token request through the core's HTTP layer: request
+//! id, span, rate limits, metrics facade, access-log event) and
+//! `http-token-logged` (the same with the example servers' subscriber,
+//! `info` text lines written to a sink: the difference is what the request
+//! span and the access-log line cost to format).
 
 use std::hint::black_box;
 
@@ -22,9 +27,19 @@ use sentryagent_core::token::SigningAlgorithm;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(op), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<usize>().ok())) else {
-        eprintln!("usage: ops <issue|issue-eddsa|verify|verify-uncached|introspect|record|uuid> <count>");
+        eprintln!(
+            "usage: ops <issue|issue-eddsa|verify|verify-uncached|introspect|record|uuid|http-token|http-token-logged> \
+             <count>"
+        );
         std::process::exit(2);
     };
+    if op == "http-token-logged" {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_ansi(false)
+            .with_writer(std::io::sink)
+            .init();
+    }
     let rt = runtime();
     rt.block_on(async {
         let alg = if op == "issue-eddsa" {
@@ -60,6 +75,9 @@ fn main() {
                 "introspect" => {
                     let r = f.idp.introspect(Some(&f.admin_bearer), body.as_bytes()).await;
                     assert!(r.expect("answer").active);
+                }
+                "http-token" | "http-token-logged" => {
+                    black_box(f.http_token().await);
                 }
                 "uuid" => {
                     // The id every audit event and token takes (UUIDv7).
