@@ -561,3 +561,73 @@ async fn the_background_full_verification_resumes_across_instances() {
     );
     drop_schema(&s1).await;
 }
+
+/// Each column the API serves, edited alone in the table with the event's
+/// canonical bytes left as they were, fails the comparison PostgreSQL runs
+/// in every verification page ("fields were changed"), and the chain is
+/// valid again once the column is put back. A `details` column (set only on
+/// events written before 0015) holding exactly the bytes' details is valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_column_edited_alone_is_caught() {
+    let url = services::database_url();
+    let Some(s1) = store(&url, &services::unique_name("sa_test")).await else {
+        return;
+    };
+    let a = instance(s1.clone()).await;
+    let tenant = a.create_tenant("Acme").await.expect("tenant").tenant.id;
+    let agent = sentryagent_core::AgentId::new();
+    let event = NewAuditEvent::new("test.event", Outcome::Success, "tester")
+        .agent(agent)
+        .ip(Some([127, 0, 0, 1].into()))
+        .detail("i", 1);
+    let event = a.record(tenant, vec![event]).await.expect("record").remove(0);
+    let (id, agent) = (event.id.as_uuid(), agent.as_uuid());
+    let cases = [
+        ("id", "gen_random_uuid()".to_owned(), format!("'{id}'")),
+        ("agent_id", "gen_random_uuid()".to_owned(), format!("'{agent}'")),
+        ("agent_id", "NULL".to_owned(), format!("'{agent}'")),
+        ("actor", "'evil'".to_owned(), "'tester'".to_owned()),
+        ("action", "'token.issued'".to_owned(), "'test.event'".to_owned()),
+        ("outcome", "'failure'".to_owned(), "'success'".to_owned()),
+        ("ip", "'10.0.0.1'".to_owned(), "'127.0.0.1'".to_owned()),
+        ("ip", "NULL".to_owned(), "'127.0.0.1'".to_owned()),
+        (
+            "at",
+            "at + interval '1 microsecond'".to_owned(),
+            "at - interval '1 microsecond'".to_owned(),
+        ),
+        ("details", "'{\"i\": 2}'".to_owned(), "NULL".to_owned()),
+    ];
+    let set = |column: &str, value: &str| {
+        format!(
+            "UPDATE audit_events SET {column} = {value} WHERE tenant_id = '{}' AND seq = {}",
+            tenant.as_uuid(),
+            event.seq
+        )
+    };
+    let run = |sql: String| {
+        let pool = s1.pool().clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("edit");
+        }
+    };
+    for (column, edited, original) in &cases {
+        run(set(column, edited)).await;
+        let v = a.verify_audit_chain(tenant).await.expect("verify");
+        assert!(!v.valid, "{column} = {edited}: {v:?}");
+        assert!(
+            v.reason.as_deref().is_some_and(|r| r.contains("fields were changed")),
+            "{column} = {edited}: {v:?}"
+        );
+        run(set(column, original)).await;
+        let v = a.verify_audit_chain(tenant).await.expect("verify");
+        assert!(v.valid, "{column} put back: {v:?}");
+    }
+    run(set("details", "'{\"i\": 1}'")).await;
+    let v = a.verify_audit_chain(tenant).await.expect("verify");
+    assert!(v.valid, "details equal to the bytes' own: {v:?}");
+    drop_schema(&s1).await;
+}
