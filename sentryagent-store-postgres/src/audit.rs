@@ -192,8 +192,8 @@ fn audit_query(prefix: &'static str, tenant: TenantId, query: &AuditQuery) -> Qu
     sql
 }
 
-/// A transaction whose reads are planned as an audit page without a time
-/// window wants them: no sort and no bitmap scan, so the page is an ordered
+/// A transaction planned the way an audit page without a time window
+/// needs: no sort and no bitmap scan, so the page is an ordered
 /// walk of the index that matches its filter (or of the primary key),
 /// reading about as many rows as the page holds. Left to itself, with
 /// statistics absent or stale, the planner may guess a busy agent has a few
@@ -642,6 +642,7 @@ impl AuditStore for PgStore {
                 let events: i64 = row.try_get(0).map_err(get_err)?;
                 let with_bytes: i64 = row.try_get(1).map_err(get_err)?;
                 if events == with_bytes {
+                    // Checked to be a `bytea` (or NULL) before the row is kept as one.
                     let _: Option<&[u8]> = row.try_get(2).map_err(get_err)?;
                     let events = usize::try_from(events).map_err(|_| corrupt("a packed audit page"))?;
                     return page::links_from_page(Bytes::from_owner(page::PackedRow(row)), events);
