@@ -27,6 +27,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sentryagent_benches::cpu;
 use sentryagent_core::agent::AgentQuery;
 use sentryagent_core::audit::{AuditChain, AuditQuery, NewAuditEvent, Outcome, VerifyMode};
 use sentryagent_core::secret::ServerKey;
@@ -37,13 +38,6 @@ use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 const SECRET: &[u8; 32] = b"scale-benchmark-secret-32-bytes!";
 /// The planner settings the store uses for audit pages (see its `audit.rs`).
 const ORDERED_PLAN: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
-
-/// CPU time of this thread (the runtime is single-threaded: all of ours).
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
-    Duration::from_nanos(nanos)
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
@@ -194,7 +188,7 @@ async fn events(url: &str, n: u64, rows: &mut Vec<[String; 2]>) {
     row("bytes per event (table, indexes)", per_event);
 
     // Full verification, slice by slice.
-    let (wall, cpu) = (Instant::now(), thread_cpu());
+    let (wall, cpu0) = (Instant::now(), cpu::thread());
     let mut longest = Duration::ZERO;
     let mut slices = 0;
     let full = loop {
@@ -209,7 +203,7 @@ async fn events(url: &str, n: u64, rows: &mut Vec<[String; 2]>) {
             break v;
         }
     };
-    let (wall, cpu) = (wall.elapsed(), thread_cpu() - cpu);
+    let (wall, cpu) = (wall.elapsed(), cpu::thread() - cpu0);
     assert!(full.valid && full.checked == n, "{full:?}");
     row(
         "verify full",

@@ -31,6 +31,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sentryagent_benches::cpu;
 use sentryagent_core::audit::{AuditChain, FULL_SLICE, NewAuditEvent, Outcome, Verification, VerifyMode};
 use sentryagent_core::secret::ServerKey;
 use sentryagent_core::store::DurableStore;
@@ -38,46 +39,6 @@ use sentryagent_core::{AgentId, MemoryStore, SentryAgent, TenantId};
 use sentryagent_store_postgres::{PgOptions, PgStore, sqlx};
 
 const SECRET: &[u8; 32] = b"verify-benchmark-secret-32-bytes";
-
-/// CPU time of this thread (the runtime is single-threaded: all of ours).
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    Duration::from_nanos(stat.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0))
-}
-
-/// The fields of a `/proc/…/stat` line after the command name (which is in
-/// parentheses and may hold spaces), and that name: the state is then
-/// field 0, user time (in 10 ms clock ticks) 11 and kernel time 12.
-fn stat_fields(stat: &str) -> (&str, Vec<&str>) {
-    let (head, rest) = stat.rsplit_once(')').unwrap_or_default();
-    let name = head.split_once('(').map_or("", |(_, name)| name);
-    (name, rest.split_whitespace().collect())
-}
-
-fn ticks(fields: &[&str], i: usize) -> Duration {
-    Duration::from_millis(fields.get(i).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0) * 10)
-}
-
-/// User and kernel CPU time of this thread: coarse (10 ms), so measure
-/// many events.
-fn thread_user_kernel() -> (Duration, Duration) {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let (_, fields) = stat_fields(&stat);
-    (ticks(&fields, 11), ticks(&fields, 12))
-}
-
-/// CPU time of this machine's PostgreSQL processes (zero when PostgreSQL
-/// runs elsewhere): the other half of a verification.
-fn postgres_cpu() -> Duration {
-    let mut total = Duration::ZERO;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        if let ("postgres", fields) = stat_fields(&stat) {
-            total += ticks(&fields, 11) + ticks(&fields, 12);
-        }
-    }
-    total
-}
 
 /// A `token.issued` event like the token endpoint's.
 fn token_event(agent: AgentId) -> NewAuditEvent {
@@ -125,6 +86,17 @@ fn main() {
         eprintln!("usage: verify <memory|postgres> <stored|fields> <events>");
         std::process::exit(2);
     };
+    // `ROUNDS=k` verifies k times, so that a sampling profiler sees mostly the verification.
+    let rounds = match std::env::var("ROUNDS").as_deref() {
+        Err(_) | Ok("") => 1,
+        Ok(r) => match r.parse::<u64>() {
+            Ok(r) if r > 0 => r,
+            _ => {
+                eprintln!("ROUNDS must be a whole number of at least 1, not {r:?}");
+                std::process::exit(2);
+            }
+        },
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -163,28 +135,25 @@ fn main() {
     // Once unmeasured, so that PostgreSQL's cache is warm for the measured run.
     let warm = verify_fully(&rt, &idp, tenant);
     assert!(warm.valid && warm.checked == n, "{warm:?}");
-    // `ROUNDS=k` verifies k times, so that a sampling profiler sees mostly the verification.
-    let rounds = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse::<u64>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let (cpu, (user, kernel), db) = (thread_cpu(), thread_user_kernel(), postgres_cpu());
+    let (thread0, (user0, kernel0), db0) = (cpu::thread(), cpu::thread_user_kernel(), cpu::postgres());
     for _ in 0..rounds {
         let v = measured_verification(&rt, &idp, tenant);
         assert!(v.valid && v.checked == n, "{v:?}");
     }
-    let cpu = thread_cpu() - cpu;
-    let (user_after, kernel_after) = thread_user_kernel();
-    let db = postgres_cpu() - db;
+    let thread = cpu::thread() - thread0;
+    let (user, kernel) = cpu::thread_user_kernel();
+    let db = cpu::postgres() - db0;
     let per_event = |d: Duration| d.as_secs_f64() * 1e6 / (n * rounds) as f64;
+    let postgres = if pg.is_some() {
+        format!(", PostgreSQL's {:.2}", per_event(db))
+    } else {
+        String::new()
+    };
     println!(
-        "{backend} {form}: {n} events, this thread's CPU {:.3} µs per event (user {:.3}, kernel {:.3}), \
-         PostgreSQL's {:.2}",
-        per_event(cpu),
-        per_event(user_after - user),
-        per_event(kernel_after - kernel),
-        per_event(db)
+        "{backend} {form}: {n} events, this thread's CPU {:.3} µs per event (user {:.3}, kernel {:.3}){postgres}",
+        per_event(thread),
+        per_event(user - user0),
+        per_event(kernel - kernel0),
     );
     if let Some(store) = pg {
         rt.block_on(async {

@@ -6,6 +6,8 @@
 //! (ES256, audit chain, tier quotas and metering on), a tenant, and one agent
 //! with a credential and a token.
 
+pub mod cpu;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sentryagent_core::agent::NewAgent;
