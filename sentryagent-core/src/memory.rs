@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 
 use crate::agent::{Agent, AgentQuery};
 use crate::audit::{
-    AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, LinkBody, NewAuditEvent, VerifyProgress,
+    AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, LinkBody, NewAuditEvent, Unsealed,
+    VerifyProgress,
 };
 use crate::billing::Subscription;
 use crate::credential::{Credential, CredentialStatus};
@@ -556,23 +557,39 @@ impl AuditStore for MemoryStore {
         events: Vec<NewAuditEvent>,
         chain: &AuditChain,
     ) -> StoreResult<Vec<AuditEvent>> {
+        // Serialised and copied before the tenant's lock, which every append
+        // of the tenant waits for: under it, only the links (a SHA-256 each)
+        // and the checkpoint's MAC are computed.
+        let mut sealed = Vec::with_capacity(events.len());
+        let unsealed: Vec<Unsealed> = events
+            .into_iter()
+            .map(|event| {
+                let unsealed = Unsealed::new(tenant, event);
+                sealed.push(unsealed.event().clone());
+                unsealed
+            })
+            .collect();
         let log = self.log(tenant);
         let mut log = lock(&log);
-        let mut head = match &log.checkpoint {
+        let head = match &log.checkpoint {
             Some(head) => head.clone(),
             None => log.lost_head(tenant, chain),
         };
-        let mut sealed = Vec::with_capacity(events.len());
-        for event in events {
-            let (event, canonical) = chain.seal_canonical(tenant, &head, event);
-            head = chain.advance(tenant, &head, event.seq, event.hash);
+        let mut link = head.clone();
+        for (unsealed, copy) in unsealed.into_iter().zip(&mut sealed) {
+            let (event, canonical) = chain.seal_unsealed(&link, unsealed);
+            // Sealing reads only seq and hash: the MAC is computed once, below.
+            (link.seq, link.hash) = (event.seq, event.hash);
+            (copy.seq, copy.prev_hash, copy.hash) = (event.seq, event.prev_hash, event.hash);
             log.events.push(Stored {
-                event: event.clone(),
+                event,
                 canonical: Some(canonical),
             });
-            sealed.push(event);
         }
-        log.checkpoint = Some(head);
+        log.checkpoint = Some(match sealed.is_empty() {
+            true => head,
+            false => chain.advance(tenant, &head, link.seq, link.hash),
+        });
         // Between the background task's passes a fast writer could still
         // fill memory: at a quarter over the bound the log is cut back to it
         // here, so memory stays bounded whatever the rate, and each cut is

@@ -51,6 +51,67 @@ thread_local! {
     static JSON_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(1024));
 }
 
+/// Runs `f` on this thread's canonical-JSON buffer, emptied.
+fn with_json_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    JSON_BUFFER.with_borrow_mut(|json| {
+        json.clear();
+        let out = f(json);
+        if json.capacity() > 64 * 1024 {
+            // One huge event does not keep its buffer for good.
+            *json = Vec::with_capacity(1024);
+        }
+        out
+    })
+}
+
+/// An event of a tenant serialised to its canonical form but not yet linked
+/// into the chain. The canonical form does not depend on the event's place
+/// (its `seq` and `prev_hash` are hashed beside it, not in it), so a store
+/// makes this before it takes the tenant's chain head, and holds the head
+/// only for [`AuditChain::seal_unsealed`]'s one SHA-256.
+///
+/// ```
+/// use sentryagent_core::audit::{AuditChain, NewAuditEvent, Outcome, Unsealed};
+/// use sentryagent_core::secret::ServerKey;
+/// use sentryagent_core::TenantId;
+///
+/// let (chain, tenant) = (AuditChain::new(ServerKey::random()), TenantId::new());
+/// let event = NewAuditEvent::new("token.issued", Outcome::Success, "sa_ci_1");
+/// let unsealed = Unsealed::new(tenant, event.clone());
+/// // ...the tenant's head is taken here...
+/// let head = chain.genesis(tenant);
+/// let (sealed, bytes) = chain.seal_unsealed(&head, unsealed);
+/// assert_eq!((sealed.seq, sealed.hash), {
+///     let (again, again_bytes) = chain.seal_canonical(tenant, &head, event);
+///     assert_eq!(again_bytes, bytes);
+///     (again.seq, again.hash)
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct Unsealed {
+    event: AuditEvent,
+    canonical: Bytes,
+}
+
+impl Unsealed {
+    /// Serialises `event` of `tenant`.
+    pub fn new(tenant: TenantId, event: NewAuditEvent) -> Self {
+        let event = AuditChain::linked(tenant, 0, [0; 32], event);
+        // Written into the thread's buffer and copied out at its length: one
+        // allocation, where a growing `Vec` turned into `Bytes` took three.
+        let canonical = with_json_buffer(|json| {
+            write_canonical(&event, json);
+            Bytes::copy_from_slice(json)
+        });
+        Self { event, canonical }
+    }
+
+    /// The event, its `seq`, `prev_hash` and `hash` not yet set.
+    pub fn event(&self) -> &AuditEvent {
+        &self.event
+    }
+}
+
 /// Computes and checks hashes and marks. Stores call it while they hold a
 /// tenant's chain head, so that appends are linked atomically.
 #[derive(Clone, Debug)]
@@ -71,7 +132,7 @@ impl AuditChain {
 
     /// Links `event` after `head` and returns the stored form.
     pub fn seal(&self, tenant: TenantId, head: &ChainMark, event: NewAuditEvent) -> AuditEvent {
-        let mut sealed = Self::linked(tenant, head, event);
+        let mut sealed = Self::linked(tenant, head.seq + 1, head.hash, event);
         sealed.hash = self.hash(&sealed);
         sealed
     }
@@ -81,18 +142,24 @@ impl AuditChain {
     /// beside it so that verification hashes them as they are (see
     /// [`canonical`](super::canonical)).
     pub fn seal_canonical(&self, tenant: TenantId, head: &ChainMark, event: NewAuditEvent) -> (AuditEvent, Bytes) {
-        let mut sealed = Self::linked(tenant, head, event);
-        let mut canonical = Vec::with_capacity(256);
-        write_canonical(&sealed, &mut canonical);
-        sealed.hash = self.hash_canonical(tenant, sealed.seq, &sealed.prev_hash, &canonical);
-        (sealed, Bytes::from(canonical))
+        self.seal_unsealed(head, Unsealed::new(tenant, event))
     }
 
-    fn linked(tenant: TenantId, head: &ChainMark, event: NewAuditEvent) -> AuditEvent {
+    /// [`seal_canonical`](Self::seal_canonical) of an event already
+    /// serialised: only its link to `head` (one SHA-256) is computed here.
+    pub fn seal_unsealed(&self, head: &ChainMark, unsealed: Unsealed) -> (AuditEvent, Bytes) {
+        let Unsealed { mut event, canonical } = unsealed;
+        event.seq = head.seq + 1;
+        event.prev_hash = head.hash;
+        event.hash = self.hash_canonical(event.tenant_id, event.seq, &event.prev_hash, &canonical);
+        (event, canonical)
+    }
+
+    fn linked(tenant: TenantId, seq: u64, prev_hash: [u8; 32], event: NewAuditEvent) -> AuditEvent {
         AuditEvent {
             id: event.id,
             tenant_id: tenant,
-            seq: head.seq + 1,
+            seq,
             agent_id: event.agent_id,
             actor: event.actor,
             action: event.action,
@@ -100,7 +167,7 @@ impl AuditChain {
             ip: event.ip,
             at: event.at,
             details: event.details,
-            prev_hash: head.hash,
+            prev_hash,
             hash: [0; 32],
         }
     }
@@ -172,15 +239,9 @@ impl AuditChain {
     pub fn hash(&self, event: &AuditEvent) -> [u8; 32] {
         // One buffer per thread, reused: an event without stored canonical
         // bytes is serialised again to be verified.
-        JSON_BUFFER.with_borrow_mut(|json| {
-            json.clear();
+        with_json_buffer(|json| {
             write_canonical(event, json);
-            let hash = self.hash_canonical(event.tenant_id, event.seq, &event.prev_hash, json);
-            if json.capacity() > 64 * 1024 {
-                // One huge event does not keep its buffer for good.
-                *json = Vec::with_capacity(1024);
-            }
-            hash
+            self.hash_canonical(event.tenant_id, event.seq, &event.prev_hash, json)
         })
     }
 

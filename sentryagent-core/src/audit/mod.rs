@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 use crate::{AgentId, EventId, TenantId};
 
 pub use canonical::{ChainLink, LinkBody};
-pub use chain::{AuditChain, ChainMark, FullVerification, SavedCheckpoint, Verification};
+pub use chain::{AuditChain, ChainMark, FullVerification, SavedCheckpoint, Unsealed, Verification};
 pub use checkpoint::SignedCheckpoint;
 pub use progress::{FULL_SLICE, FullRun, VerifyMode, VerifyProgress};
 pub use scheduled::VerificationTurn;
