@@ -200,7 +200,7 @@ impl MemoryStore {
 
     /// Changes a stored audit event in place, bypassing the chain: for tests
     /// that show tampering is detected. Its canonical bytes, what
-    /// verification hashes, change with its fields (see [`Stored`]).
+    /// verification hashes, change with its fields (see `Stored` in this module).
     #[cfg(any(test, feature = "testing"))]
     pub fn tamper_audit_event(&self, tenant: TenantId, seq: u64, change: impl FnOnce(&mut AuditEvent)) -> bool {
         let log = self.log(tenant);
@@ -239,7 +239,7 @@ impl MemoryStore {
     /// Changes the tenant's stored audit events at will (delete, insert,
     /// reorder), bypassing the chain: for tests that show tampering is
     /// detected. Each event keeps the canonical bytes of its id, written
-    /// again from its fields if they were edited (see [`Stored`]); an event
+    /// again from its fields if they were edited (see `Stored` in this module); an event
     /// with a new id has none.
     #[cfg(any(test, feature = "testing"))]
     pub fn edit_audit_events(&self, tenant: TenantId, change: impl FnOnce(&mut Vec<AuditEvent>)) {
@@ -627,7 +627,7 @@ impl AuditStore for MemoryStore {
     }
 
     /// The stored bytes, to be hashed; the fields say what they say by
-    /// construction, so they are not compared (see [`Stored`]).
+    /// construction, so they are not compared (see `Stored`).
     async fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<ChainLink>> {
         let log = self.log(tenant);
         let log = lock(&log);

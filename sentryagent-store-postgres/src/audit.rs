@@ -620,7 +620,7 @@ impl AuditStore for PgStore {
     }
 
     /// PostgreSQL compares each event's columns with its stored canonical
-    /// bytes in the query (see [`AUDIT_LINKS`]); only an event stored
+    /// bytes in the query (see `AUDIT_LINKS`); only an event stored
     /// without them (before 0013) has its columns read and hashed here.
     async fn audit_links(&self, tenant: TenantId, after_seq: u64, limit: usize) -> StoreResult<Vec<ChainLink>> {
         // An ordered walk of the primary key, whatever the statistics: left

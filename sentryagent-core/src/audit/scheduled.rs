@@ -6,7 +6,7 @@
 //! Stores it needs: `audit`, `tenants`.
 //! Shared parts it uses: `chain`.
 //!
-//! Each turn ([`SentryAgent::audit_verification_turn`]) walks the tenants
+//! Each turn ([`SentryAgent::audit_verification_turn`](crate::SentryAgent::audit_verification_turn)) walks the tenants
 //! from where the last turn stopped, reading each one's verification
 //! progress (one small read), and runs one slice of at most
 //! [`FULL_SLICE`](super::FULL_SLICE) events of the first tenant that is
