@@ -438,7 +438,8 @@ pub async fn audit_appends_chain_and_queries<S: TestStore>(store: Arc<S>) {
     );
 }
 
-/// Appends racing from many tasks never fork the chain or leave a gap.
+/// Appends racing from many tasks never fork the chain or leave a gap, and
+/// each append returns its events exactly as they were stored.
 pub async fn audit_concurrent_appends_stay_one_chain<S: TestStore>(store: Arc<S>) {
     let chain = AuditChain::new(ServerKey::random());
     let t = TenantId::new();
@@ -446,20 +447,35 @@ pub async fn audit_concurrent_appends_stay_one_chain<S: TestStore>(store: Arc<S>
     for worker in 0..8 {
         let (store, chain) = (store.clone(), chain.clone());
         tasks.push(tokio::spawn(async move {
+            let mut returned = Vec::new();
             for i in 0..20 {
-                let events = vec![event("token.issued", None).detail("w", worker).detail("i", i)];
-                store.append_audit(t, events, &chain).await.expect("append");
+                // One, two or three events an append.
+                let events = (0..=i % 3)
+                    .map(|j| {
+                        event("token.issued", None)
+                            .detail("w", worker)
+                            .detail("i", i)
+                            .detail("j", j)
+                    })
+                    .collect();
+                returned.extend(store.append_audit(t, events, &chain).await.expect("append"));
             }
+            returned
         }));
     }
+    let mut returned = Vec::new();
     for task in tasks {
-        task.await.expect("task");
+        returned.extend(task.await.expect("task"));
     }
+    // Each worker: 20 appends of one to three events, 39 in all.
+    let n = 8 * 39;
     let events = store.audit_chain(t, 0, 1_000).await.expect("chain");
     assert_eq!(
         events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=160).collect::<Vec<_>>()
+        (1..=n).collect::<Vec<_>>()
     );
+    returned.sort_by_key(|e| e.seq);
+    assert_eq!(returned, events, "what the appends returned is what was stored");
     let checkpoint = store.audit_checkpoint(t).await.expect("checkpoint");
     let mut verifier = chain.verifier(t, None, checkpoint);
     for e in &events {
@@ -467,7 +483,7 @@ pub async fn audit_concurrent_appends_stay_one_chain<S: TestStore>(store: Arc<S>
     }
     let result = verifier.finish();
     assert!(result.valid, "{result:?}");
-    assert_eq!(result.checked, 160);
+    assert_eq!(result.checked, n);
 }
 
 /// Pruning deletes a prefix older than the cut and leaves a verifiable anchor.
