@@ -144,20 +144,25 @@ fn audit(c: &mut Criterion) {
     // nothing is serialised, and `record`'s when everything is.
     g.bench_function("record_two_threads", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
+            // Timed from when both threads have their runtime.
+            let ready = std::sync::Barrier::new(3);
             std::thread::scope(|s| {
                 for share in [iters / 2, iters - iters / 2] {
-                    let idp = &f.idp;
+                    let (idp, ready) = (&f.idp, &ready);
                     s.spawn(move || {
-                        runtime().block_on(async {
+                        let rt = runtime();
+                        ready.wait();
+                        rt.block_on(async {
                             for _ in 0..share {
                                 black_box(idp.record(f.tenant, vec![token_issued()]).await.expect("appended"));
                             }
                         })
                     });
                 }
-            });
-            start.elapsed()
+                ready.wait();
+                Instant::now()
+            })
+            .elapsed()
         })
     });
     g.finish();

@@ -575,21 +575,15 @@ impl AuditStore for MemoryStore {
             Some(head) => head.clone(),
             None => log.lost_head(tenant, chain),
         };
-        let mut link = head.clone();
-        for (unsealed, copy) in unsealed.into_iter().zip(&mut sealed) {
-            let (event, canonical) = chain.seal_unsealed(&link, unsealed);
-            // Sealing reads only seq and hash: the MAC is computed once, below.
-            (link.seq, link.hash) = (event.seq, event.hash);
+        let (linked, checkpoint) = chain.seal_all(tenant, &head, unsealed);
+        for ((event, canonical), copy) in linked.into_iter().zip(&mut sealed) {
             (copy.seq, copy.prev_hash, copy.hash) = (event.seq, event.prev_hash, event.hash);
             log.events.push(Stored {
                 event,
                 canonical: Some(canonical),
             });
         }
-        log.checkpoint = Some(match sealed.is_empty() {
-            true => head,
-            false => chain.advance(tenant, &head, link.seq, link.hash),
-        });
+        log.checkpoint = Some(checkpoint);
         // Between the background task's passes a fast writer could still
         // fill memory: at a quarter over the bound the log is cut back to it
         // here, so memory stays bounded whatever the rate, and each cut is

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use sentryagent_core::audit::{
     AuditChain, AuditCut, AuditEvent, AuditQuery, ChainLink, ChainMark, FullRun, LinkBody, NewAuditEvent, Outcome,
-    VerifyProgress,
+    Unsealed, VerifyProgress,
 };
 use sentryagent_core::store::AuditStore;
 use sentryagent_core::{AgentId, EventId, StoreError, StoreResult, TenantId};
@@ -245,34 +245,17 @@ impl HeadCache {
     }
 }
 
-/// Seals `events` one after another onto `head`; with each its canonical
-/// bytes, to be stored beside it.
+/// Seals `events` one after another onto `head`: the events, each one's
+/// canonical bytes (to be stored beside it) and the head after the last.
 fn seal_all(
     chain: &AuditChain,
     tenant: TenantId,
     head: &ChainMark,
     events: Vec<NewAuditEvent>,
-) -> (Vec<AuditEvent>, Vec<Bytes>) {
-    let mut link = head.clone();
-    let mut sealed = Vec::with_capacity(events.len());
-    let mut canonical = Vec::with_capacity(events.len());
-    for event in events {
-        let (event, bytes) = chain.seal_canonical(tenant, &link, event);
-        // Sealing reads only seq and hash: the MAC is computed once, below.
-        link.seq = event.seq;
-        link.hash = event.hash;
-        sealed.push(event);
-        canonical.push(bytes);
-    }
-    (sealed, canonical)
-}
-
-/// The checkpoint after the last of `sealed`.
-fn checkpoint_after(chain: &AuditChain, tenant: TenantId, head: &ChainMark, sealed: &[AuditEvent]) -> ChainMark {
-    match sealed.last() {
-        Some(last) => chain.advance(tenant, head, last.seq, last.hash),
-        None => head.clone(),
-    }
+) -> (Vec<AuditEvent>, Vec<Bytes>, ChainMark) {
+    let (linked, new_head) = chain.seal_all(tenant, head, events.into_iter().map(|e| Unsealed::new(tenant, e)));
+    let (sealed, canonical) = linked.into_iter().unzip();
+    (sealed, canonical, new_head)
 }
 
 /// Moves the tenant's head from `head` to `new_head` and inserts `sealed`,
@@ -565,8 +548,7 @@ impl AuditStore for PgStore {
         // autocommitted statement that moves the head only if it is still
         // there. Another instance having appended since makes it a no-op.
         if let Some(head) = self.audit_heads.get(tenant) {
-            let (sealed, canonical) = seal_all(chain, tenant, &head, events);
-            let new_head = checkpoint_after(chain, tenant, &head, &sealed);
+            let (sealed, canonical, new_head) = seal_all(chain, tenant, &head, events);
             let mut conn = self.warm.take().await?;
             let inserted = insert_linked(&mut *conn, tenant, &head, &new_head, &sealed, &canonical).await?;
             self.warm.keep(conn);
@@ -580,8 +562,7 @@ impl AuditStore for PgStore {
         // one tenant's chain are serialised across every instance.
         let mut tx = self.pool.begin().await.store()?;
         let head = lock_head(&mut tx, tenant, chain).await?;
-        let (sealed, canonical) = seal_all(chain, tenant, &head, events);
-        let new_head = checkpoint_after(chain, tenant, &head, &sealed);
+        let (sealed, canonical, new_head) = seal_all(chain, tenant, &head, events);
         let inserted = insert_linked(&mut *tx, tenant, &head, &new_head, &sealed, &canonical).await?;
         if inserted != sealed.len() as u64 {
             return Err(corrupt("the locked audit head moved"));

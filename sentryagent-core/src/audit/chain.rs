@@ -155,6 +155,32 @@ impl AuditChain {
         (event, canonical)
     }
 
+    /// Links `unsealed` one after another onto `head`, each with its
+    /// canonical bytes, and returns them with the head after the last
+    /// (`head` itself when there are none). Linking reads only a head's
+    /// `seq` and `hash`, so the new head's MAC is computed once, at the end.
+    pub fn seal_all(
+        &self,
+        tenant: TenantId,
+        head: &ChainMark,
+        unsealed: impl IntoIterator<Item = Unsealed>,
+    ) -> (Vec<(AuditEvent, Bytes)>, ChainMark) {
+        let mut link = head.clone();
+        let sealed: Vec<_> = unsealed
+            .into_iter()
+            .map(|unsealed| {
+                let (event, canonical) = self.seal_unsealed(&link, unsealed);
+                (link.seq, link.hash) = (event.seq, event.hash);
+                (event, canonical)
+            })
+            .collect();
+        let new_head = match sealed.is_empty() {
+            true => link,
+            false => self.advance(tenant, head, link.seq, link.hash),
+        };
+        (sealed, new_head)
+    }
+
     fn linked(tenant: TenantId, seq: u64, prev_hash: [u8; 32], event: NewAuditEvent) -> AuditEvent {
         AuditEvent {
             id: event.id,
@@ -692,6 +718,18 @@ mod tests {
             v.feed(e);
         }
         v.finish()
+    }
+
+    #[test]
+    fn sealing_a_batch_is_sealing_its_events_one_by_one() {
+        let (chain, tenant, events, head) = chain_of(3);
+        let unsealed = |e: &AuditEvent| Unsealed::new(tenant, NewAuditEvent::from(e.clone()));
+        let (sealed, new_head) = chain.seal_all(tenant, &chain.genesis(tenant), events.iter().map(unsealed));
+        assert_eq!(sealed.into_iter().map(|(e, _)| e).collect::<Vec<_>>(), events);
+        assert_eq!(new_head, head, "one MAC, for the last event");
+        let (none, same) = chain.seal_all(tenant, &head, []);
+        assert!(none.is_empty());
+        assert_eq!(same, head, "nothing sealed: the head as it was");
     }
 
     #[test]
